@@ -1,0 +1,71 @@
+package comet
+
+import (
+	"context"
+	"time"
+)
+
+// MatchResult is a finished (or aborted) match as handed to storage.
+type MatchResult struct {
+	ID      string        `json:"id"`
+	RoomID  string        `json:"room"`
+	Mode    string        `json:"mode"`
+	Seed    int64         `json:"seed"`
+	Started time.Time     `json:"started"`
+	Ended   time.Time     `json:"ended"`
+	Aborted bool          `json:"aborted,omitempty"`
+	Players []MatchPlayer `json:"players"`
+}
+
+// MatchPlayer is one participant's outcome. Bots have IDs starting "bot-" and
+// are stored but never ranked on the leaderboard.
+type MatchPlayer struct {
+	PlayerID string         `json:"id"`
+	Name     string         `json:"name"`
+	Score    int            `json:"score"`
+	Rank     int            `json:"rank"` // 1 = winner
+	Bot      bool           `json:"bot,omitempty"`
+	Stats    map[string]int `json:"stats,omitempty"`
+}
+
+// LeaderRow is one player's standing in one mode.
+type LeaderRow struct {
+	PlayerID  string `json:"id" db:"player_id"`
+	Name      string `json:"name" db:"name"`
+	Wins      int    `json:"wins" db:"wins"`
+	BestScore int    `json:"best_score" db:"best_score"`
+	Games     int    `json:"games" db:"games"`
+}
+
+// PlayerMatch is one entry in a player's match history.
+type PlayerMatch struct {
+	MatchID string    `json:"match" db:"match_id"`
+	Mode    string    `json:"mode" db:"mode"`
+	Ended   time.Time `json:"ended" db:"ended"`
+	Score   int       `json:"score" db:"score"`
+	Rank    int       `json:"rank" db:"rank"`
+	Players int       `json:"players" db:"players"`
+	Aborted bool      `json:"aborted" db:"aborted"`
+}
+
+// MatchStore persists match results and answers the leaderboard queries.
+type MatchStore interface {
+	// SaveMatch stores r and its players in one transaction.
+	SaveMatch(ctx context.Context, r *MatchResult) error
+	// Leaderboard ranks human players of mode by wins, then best score.
+	Leaderboard(ctx context.Context, mode string, limit int) ([]LeaderRow, error)
+	// PlayerMatches lists a player's most recent matches, newest first.
+	PlayerMatches(ctx context.Context, playerID string, limit int) ([]PlayerMatch, error)
+}
+
+// Store is everything Comet persists. The default implementation is SQLite
+// (server/sqlite).
+type Store interface {
+	PlayerStore
+	ChatStore
+	MatchStore
+	ModerationStore
+	// Ping reports whether the database is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 )
 
 // Message is one event encoded once and shared, read-only, by every session it
@@ -17,6 +18,10 @@ import (
 type Message struct {
 	Type  string
 	Frame []byte
+	// From is the id of the player who caused the message (chat lines), so a
+	// session can drop lines from players it muted without a per-subscriber
+	// publish. Empty for server events.
+	From string
 }
 
 // Size is the number of bytes the message adds to a session's replay buffer.
@@ -79,21 +84,7 @@ func frame(typ string, data []byte) *Message {
 // AppendEvent appends the complete event object `{"seq":N,...}` for m to dst.
 func AppendEvent(dst []byte, seq uint64, m *Message) []byte {
 	dst = append(dst, `{"seq":`...)
-	dst = appendUint(dst, seq)
+	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, ',')
 	return append(dst, m.Frame...)
-}
-
-func appendUint(dst []byte, v uint64) []byte {
-	var buf [20]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	return append(dst, buf[i:]...)
 }

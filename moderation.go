@@ -15,4 +15,9 @@ type ModerationStore interface {
 	SetBanned(ctx context.Context, playerID string, banned bool) error
 	// Banned reports whether a player is banned.
 	Banned(ctx context.Context, playerID string) (bool, error)
+	// SetSilenced stops (or lets again) a player say anything in chat; an
+	// admin's mute, as opposed to one player muting another.
+	SetSilenced(ctx context.Context, playerID string, silenced bool) error
+	// Silenced reports whether an admin silenced a player.
+	Silenced(ctx context.Context, playerID string) (bool, error)
 }

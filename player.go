@@ -33,6 +33,9 @@ type PlayerStore interface {
 	// ClaimByName returns the player that claimed name and its password hash
 	// (ENOTFOUND if unclaimed). Names compare case-insensitively.
 	ClaimByName(ctx context.Context, name string) (*Player, []byte, error)
-	// SetPlayerToken replaces a player's token hash (used on login).
+	// SetPlayerToken replaces a player's token hash.
 	SetPlayerToken(ctx context.Context, id string, tokenHash []byte) error
+	// AddPlayerToken adds another token for a player (login in a second
+	// browser); tokens issued earlier stay valid. PlayerByToken finds either.
+	AddPlayerToken(ctx context.Context, id string, tokenHash []byte) error
 }

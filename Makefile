@@ -1,0 +1,62 @@
+# Comet: `make run` plays on http://localhost:8080; `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/comet
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.Version=$(VERSION)
+# Browser tests find Chromium here (Debian's package installs /usr/bin/chromium).
+CHROME_PATH ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+export CHROME_PATH
+
+.PHONY: run build test test-go vet typecheck deps chromium nginx bench fuzz clean
+
+run: ## bundle the frontend and serve on :8080 with data/comet.db
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/comet serve --addr :8080 --db data/comet.db
+
+build: ## one binary in bin/
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/comet
+
+test: deps vet typecheck test-go ## vet, typecheck, every Go test (race) including browser and nginx tests
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+typecheck: node_modules/.package-lock.json
+	npm run --silent typecheck
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+deps: chromium nginx node_modules/.package-lock.json
+
+# Install Debian's chromium (browser tests) and nginx (proxy test) when missing:
+# as root with apt-get; otherwise stop and name the package.
+chromium:
+	@if [ -n "$(CHROME_PATH)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian package chromium for the browser tests"; \
+		(apt-get install -y chromium || (apt-get update && apt-get install -y chromium)); \
+	else echo "browser tests need Chromium: install the Debian package 'chromium' (or set CHROME_PATH)"; exit 1; fi
+
+nginx:
+	@if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian package nginx for the reverse-proxy test"; \
+		(apt-get install -y nginx || (apt-get update && apt-get install -y nginx)); \
+	else echo "the proxy test needs nginx: install the Debian package 'nginx'"; exit 1; fi
+
+bench: ## short benchmarks; figures in docs/PERFORMANCE.md
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./gameloop/... ./server/...
+
+FUZZTIME ?= 20s
+fuzz: ## run every fuzz target for FUZZTIME each
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; done
+
+clean:
+	rm -rf bin

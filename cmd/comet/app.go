@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"comet/frontend"
+	"comet/gameloop"
+	"comet/server"
+	"comet/server/sqlite"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+// Main is the program: flags, then Open (database, bundle, listener), Serve
+// and Close. Tests run the real server through it on port 0.
+type Main struct {
+	Addr       string
+	DBPath     string
+	Dev        bool
+	AdminToken string
+	LogLevel   string
+	Secure     bool
+	ShutdownIn time.Duration
+	Game       gameloop.ManagerConfig
+
+	Stdout, Stderr io.Writer
+	Logger         *slog.Logger
+
+	DB       *sqlite.DB
+	Server   *server.Server
+	Listener net.Listener
+}
+
+// NewMain returns a Main with the defaults of `comet serve`.
+func NewMain() *Main {
+	return &Main{
+		Addr: ":8080", DBPath: "data/comet.db", LogLevel: "info", ShutdownIn: 10 * time.Second,
+		Stdout: os.Stdout, Stderr: os.Stderr,
+	}
+}
+
+// envOr returns the environment variable key, or def when it is unset.
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+// ParseFlags reads the serve/migrate flags, with COMET_* environment fallbacks.
+func (m *Main) ParseFlags(name string, args []string) error {
+	fs := flag.NewFlagSet("comet "+name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.StringVar(&m.Addr, "addr", envOr("COMET_ADDR", m.Addr), "listen address (env COMET_ADDR)")
+	fs.StringVar(&m.DBPath, "db", envOr("COMET_DB", m.DBPath), "SQLite database file, created with its folder (env COMET_DB)")
+	fs.BoolVar(&m.Dev, "dev", envOr("COMET_DEV", "") != "", "serve frontend sources from disk and rebundle on change (env COMET_DEV)")
+	fs.StringVar(&m.AdminToken, "admin-token", envOr("COMET_ADMIN_TOKEN", m.AdminToken), "token for /api/admin and `comet admin` (env COMET_ADMIN_TOKEN; empty disables)")
+	fs.StringVar(&m.LogLevel, "log-level", envOr("COMET_LOG_LEVEL", m.LogLevel), "debug, info, warn or error (env COMET_LOG_LEVEL)")
+	fs.BoolVar(&m.Secure, "secure-cookies", envOr("COMET_SECURE_COOKIES", "") != "", "mark cookies Secure: set when served over TLS or behind a TLS proxy (env COMET_SECURE_COOKIES)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// Run dispatches a subcommand: serve (default), migrate, admin.
+func (m *Main) Run(ctx context.Context, args []string) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		if err := m.ParseFlags(cmd, args); err != nil {
+			return err
+		}
+		if err := m.Open(ctx); err != nil {
+			return err
+		}
+		return m.Serve(ctx)
+	case "migrate":
+		if err := m.ParseFlags(cmd, args); err != nil {
+			return err
+		}
+		return m.Migrate(ctx)
+	case "admin":
+		return m.Admin(ctx, args)
+	case "help", "-h", "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (try: comet help)", cmd)
+	}
+}
+
+const usage = `comet — a real-time multiplayer web game server
+
+  comet [serve] [flags]       play on http://localhost:8080 (default)
+  comet migrate [flags]       create or update the database and exit
+  comet admin mute|unmute|kick|ban|unban NAME [--url URL] [--token T]
+
+Run "comet serve -h" for the serve flags.
+`
+
+func (m *Main) logger() *slog.Logger {
+	if m.Logger != nil {
+		return m.Logger
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(m.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	m.Logger = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
+	return m.Logger
+}
+
+// Migrate opens (creating) the database, applies pending migrations and exits.
+func (m *Main) Migrate(ctx context.Context) error {
+	db, err := sqlite.Open(ctx, m.DBPath, m.logger())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, name := range db.Migrated() {
+		fmt.Fprintf(m.Stdout, "applied %s\n", name)
+	}
+	fmt.Fprintf(m.Stdout, "database %s is up to date\n", m.DBPath)
+	return nil
+}
+
+// Open opens the database (migrating it), bundles the frontend, builds the
+// server and starts listening; it does not serve yet.
+func (m *Main) Open(ctx context.Context) error {
+	log := m.logger()
+	db, err := sqlite.Open(ctx, m.DBPath, log)
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	var fe server.Frontend
+	if m.Dev {
+		fe = frontend.NewDev("frontend/src", log)
+		if _, err := fe.Bundle(ctx); err != nil {
+			log.Warn("frontend bundle failed; fix the sources and reload", "err", err)
+		}
+	} else {
+		b, err := frontend.Build(ctx, frontend.Sources())
+		if err != nil {
+			m.Close()
+			return fmt.Errorf("bundle frontend: %w", err)
+		}
+		fe = server.Static{B: b}
+	}
+	srv, err := server.New(server.Config{
+		Store: db, Frontend: fe, Logger: log, Version: Version,
+		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: m.Game,
+	})
+	if err != nil {
+		m.Close()
+		return err
+	}
+	m.Server = srv
+	ln, err := net.Listen("tcp", m.Addr)
+	if err != nil {
+		m.Close()
+		return fmt.Errorf("listen on %s: %w", m.Addr, err)
+	}
+	m.Listener = ln
+	log.Info("comet listening", "addr", ln.Addr().String(), "db", m.DBPath, "version", Version, "dev", m.Dev)
+	return nil
+}
+
+// URL is the base URL the server listens on (after Open).
+func (m *Main) URL() string {
+	addr := m.Listener.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
+}
+
+// Serve serves until ctx ends, then shuts down gracefully within ShutdownIn.
+func (m *Main) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- m.Server.Serve(m.Listener) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		m.logger().Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), m.ShutdownIn)
+		err = m.Server.Shutdown(sctx)
+		cancel()
+		if e := <-errc; e != nil && err == nil {
+			err = e
+		}
+	}
+	if cerr := m.closeDB(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close releases everything Open made, without a graceful shutdown.
+func (m *Main) Close() {
+	if m.Listener != nil {
+		_ = m.Listener.Close()
+	}
+	if m.Server != nil {
+		m.Server.Close()
+	}
+	_ = m.closeDB()
+}
+
+func (m *Main) closeDB() error {
+	if m.DB == nil {
+		return nil
+	}
+	db := m.DB
+	m.DB = nil
+	if err := db.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("close database: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,32 @@
+package browsertest
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestClientUnits runs the client library's unit tests (frontend/src/comet/
+// *.test.ts) in Chromium, one Go subtest per TypeScript test.
+func TestClientUnits(t *testing.T) {
+	t.Parallel()
+	b := bundle(t, "test/unit.ts", "unit")
+	srv := newSite(t, b, scriptPage(b.Script), nil)
+	br := testBrowser(t)
+	p := br.NewPage(t, srv.URL+"/")
+	p.WaitFor(t, "window.__unit")
+	type result struct{ Name, Error string }
+	results := Eval[[]result](t, p, "window.__unit")
+	if len(results) < 20 {
+		t.Fatalf("only %d unit tests ran", len(results))
+	}
+	for _, r := range results {
+		t.Run(strings.ReplaceAll(r.Name, " ", "_"), func(t *testing.T) {
+			if r.Error != "" {
+				t.Error(r.Error)
+			}
+		})
+	}
+	if errs := p.Errors(); len(errs) > 0 {
+		t.Errorf("page errors: %v", errs)
+	}
+}

@@ -1,0 +1,643 @@
+// CometClient: one tab's connection to a Comet server. It opens the session,
+// keeps one downstream attached (falling back through the transports when one
+// does not work here), resumes with the last seq after every break, delivers
+// each event once and in order, and sends events upstream in batches, one POST
+// at a time.
+
+import { Backoff, jittered, type BackoffOptions } from "./backoff";
+import { Outbox } from "./outbox";
+import {
+  parseBatch,
+  toSession,
+  TRANSPORTS,
+  type CometEvent,
+  type SessionInfo,
+  type SysEvents,
+  type TransportName,
+} from "./protocol";
+import { RateMeter } from "./rate";
+import { SeqFilter } from "./seq";
+import { openIframe } from "./transports/iframe";
+import { openMultipart } from "./transports/multipart";
+import { openPoll } from "./transports/poll";
+import { openSSE } from "./transports/sse";
+import { isStreaming, type Opener, type Stream, type StreamEnd, type StreamHandlers } from "./transports/transport";
+
+/** Connection state, for the UI. */
+export type Status =
+  /** Opening the first session or the first downstream. */
+  | "connecting"
+  /** A downstream is attached and flowing. */
+  | "open"
+  /** The downstream broke after having worked; retrying with backoff. */
+  | "reconnecting"
+  /** The old session expired and a new one was opened (same player): re-join what you were in. */
+  | "renewed"
+  /** close() was called. */
+  | "closed";
+
+export interface CometOptions {
+  /** Use only this transport (the page's ?transport=); no fallback. */
+  transport?: TransportName | null;
+  /** Path prefix of the endpoints (default "/comet"). */
+  base?: string;
+  /** Display name offered when the session opens. */
+  name?: string;
+  /** A streaming transport that shows no byte this long after opening is given up (default 5000). */
+  openTimeoutMs?: number;
+  /** Interval of sys.ping for the RTT; 0 turns pings off (default 5000). */
+  pingIntervalMs?: number;
+  /** Plain polling interval (default 1000). */
+  pollIntervalMs?: number;
+  /** Seconds the server holds a long-poll (default 25). */
+  longPollWaitS?: number;
+  /** Reconnect delays (default 0.5 s doubling to 10 s, ±50 %). */
+  backoff?: BackoffOptions;
+  /** Start connecting right away (default true); otherwise call start(). */
+  autoStart?: boolean;
+}
+
+/** Counters for a debug HUD. Rates are over the last 5 s. */
+export interface CometStats {
+  transport: TransportName | null;
+  status: Status;
+  lastSeq: number;
+  eventsPerSec: number;
+  bytesPerSec: number;
+  events: number;
+  bytes: number;
+  duplicates: number;
+  reconnects: number;
+  /** Outgoing events not yet acknowledged. */
+  pending: number;
+}
+
+/** An upstream batch the server refused for good (400 or 413); its events are dropped. */
+export class SendError extends Error {
+  override name = "SendError";
+  constructor(readonly status: number, readonly events: CometEvent[]) {
+    super(`comet: server refused ${events.length} event(s) with HTTP ${status}`);
+  }
+}
+
+export type EventHandler<D> = (data: D, ev: CometEvent<D>) => void;
+type DataOf<M, K extends string> = K extends keyof M ? M[K] : unknown;
+type NoEvents = Record<never, never>;
+
+type Outcome =
+  | { kind: "clean" } // reconnect now
+  | { kind: "gone" } // the session is unknown or not ours: open a new one
+  | { kind: "restart"; ms: number } // sys.restart: reconnect after about ms
+  | { kind: "closed" }
+  | { kind: "fault"; reason: string; eligible: boolean; progressed: boolean };
+
+/** Upstream POSTs that take longer are abandoned and retried. */
+const SEND_TIMEOUT_MS = 15000;
+/** Attempts on a transport that worked before, failing in a row, before falling back anyway. */
+const PROVEN_FAILURES = 3;
+
+const openers: Record<TransportName, Opener> = {
+  multipart: openMultipart,
+  sse: openSSE,
+  iframe: openIframe,
+  longpoll: (p, h) => openPoll(p, h, p.wait),
+  poll: (p, h) => openPoll(p, h, 0),
+};
+
+function isAuthStatus(s: number): boolean {
+  return s === 401 || s === 403 || s === 404;
+}
+
+function report(err: unknown): void {
+  if (typeof reportError === "function") reportError(err);
+  else setTimeout(() => {
+    throw err;
+  });
+}
+
+/**
+ * CometClient is typed by the events it receives (In: type → data) and sends
+ * (Out). Handlers for other types get unknown data.
+ */
+export class CometClient<In extends object = NoEvents, Out extends object = NoEvents> {
+  private readonly base: string;
+  private readonly forced: TransportName | null;
+  private readonly o: Required<Omit<CometOptions, "transport" | "base" | "name" | "backoff" | "autoStart">>;
+  private readonly displayName: string | undefined;
+
+  private readonly handlers = new Map<string, Set<EventHandler<never>>>();
+  private readonly anyHandlers = new Set<(ev: CometEvent) => void>();
+  private readonly statusHandlers = new Set<(s: Status) => void>();
+  private readonly errorHandlers = new Set<(e: Error) => void>();
+
+  private _status: Status = "connecting";
+  private _rtt: number | null = null;
+  private started = false;
+  private closed = false;
+  private readonly life = new AbortController();
+  private wake: (() => void) | null = null;
+
+  private session: SessionInfo | null = null;
+  private sessionGone = false;
+  private sessionOpened = false; // a downstream of this session opened
+  private goneStreak = 0; // sessions lost before any of their streams opened
+  private everOpen = false;
+
+  private readonly seq = new SeqFilter();
+  private readonly outbox = new Outbox();
+  private readonly backoff: Backoff;
+  private readonly upBackoff: Backoff;
+  private pumping = false;
+
+  private order: TransportName[] = [];
+  private idx = 0;
+  private failures = 0; // failed attempts in a row on the current transport
+  private readonly proven = new Set<TransportName>();
+  private current: { finish(o: Outcome): void } | null = null;
+  private pingTimer = 0;
+
+  private readonly eventRate = new RateMeter();
+  private readonly byteRate = new RateMeter();
+  private reconnects = 0;
+
+  constructor(opts: CometOptions = {}) {
+    this.base = (opts.base ?? "/comet").replace(/\/+$/, "");
+    this.forced = opts.transport ?? null;
+    this.displayName = opts.name;
+    this.o = {
+      openTimeoutMs: opts.openTimeoutMs ?? 5000,
+      pingIntervalMs: opts.pingIntervalMs ?? 5000,
+      pollIntervalMs: opts.pollIntervalMs ?? 1000,
+      longPollWaitS: opts.longPollWaitS ?? 25,
+    };
+    this.backoff = new Backoff(opts.backoff);
+    this.upBackoff = new Backoff(opts.backoff);
+    if (opts.autoStart ?? true) queueMicrotask(() => this.start());
+  }
+
+  // ---- public API ----
+
+  /** on subscribes to one event type ("chat.msg", "sys.reset" …); returns the unsubscribe function. */
+  on<K extends string>(type: K, fn: EventHandler<DataOf<SysEvents & In, K>>): () => void {
+    let set = this.handlers.get(type);
+    if (!set) this.handlers.set(type, (set = new Set()));
+    const h = fn as EventHandler<never>;
+    set.add(h);
+    return () => void set.delete(h);
+  }
+
+  /** onAny subscribes to every event, after the per-type handlers. */
+  onAny(fn: (ev: CometEvent) => void): () => void {
+    this.anyHandlers.add(fn);
+    return () => void this.anyHandlers.delete(fn);
+  }
+
+  /** onStatus is called on every status change (not with the current one). */
+  onStatus(fn: (s: Status) => void): () => void {
+    this.statusHandlers.add(fn);
+    return () => void this.statusHandlers.delete(fn);
+  }
+
+  /** onError hears about events the server refused for good (SendError). */
+  onError(fn: (e: Error) => void): () => void {
+    this.errorHandlers.add(fn);
+    return () => void this.errorHandlers.delete(fn);
+  }
+
+  /**
+   * send queues an event for the server and returns its client seq (the ref of
+   * a sys.error about it). It throws a RangeError for an event over 16 KiB or
+   * when 1024 events already wait.
+   */
+  send<K extends string>(type: K, data: DataOf<Out, K>): number {
+    if (this.closed) throw new Error("comet: client is closed");
+    const seq = this.outbox.push(type, data);
+    this.kick();
+    return seq;
+  }
+
+  /** The transport in use (or being tried). */
+  get transport(): TransportName | null {
+    return this.order[this.idx] ?? this.forced;
+  }
+
+  get status(): Status {
+    return this._status;
+  }
+
+  /** The last round-trip time in ms (sys.ping → sys.pong), null before the first. */
+  get rtt(): number | null {
+    return this._rtt;
+  }
+
+  /** The current session (sid, player, heartbeat), null before it opens. */
+  get sessionInfo(): Readonly<SessionInfo> | null {
+    return this.session;
+  }
+
+  get stats(): CometStats {
+    return {
+      transport: this.transport,
+      status: this._status,
+      lastSeq: this.seq.last,
+      eventsPerSec: this.eventRate.rate(),
+      bytesPerSec: this.byteRate.rate(),
+      events: this.eventRate.total,
+      bytes: this.byteRate.total,
+      duplicates: this.seq.duplicates,
+      reconnects: this.reconnects,
+      pending: this.outbox.pending,
+    };
+  }
+
+  /** start connects (done by the constructor unless autoStart is false). */
+  start(): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    window.addEventListener("online", this.onOnline);
+    void this.run();
+  }
+
+  /** close detaches for good: the downstream ends, queued events are dropped. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.life.abort();
+    this.wake?.();
+    this.current?.finish({ kind: "closed" });
+    window.clearInterval(this.pingTimer);
+    window.removeEventListener("online", this.onOnline);
+    this.setStatus("closed");
+  }
+
+  // ---- connection loop ----
+
+  private readonly onOnline = () => this.wake?.();
+
+  private async run(): Promise<void> {
+    while (!this.closed) {
+      if (!this.session || this.sessionGone) {
+        if (!(await this.openSession())) return;
+      }
+      const name = this.order[this.idx];
+      const o = await this.attempt(name);
+      if (this.closed) return;
+      switch (o.kind) {
+        case "clean":
+          break;
+        case "gone":
+          this.sessionGone = true;
+          this.setStatus(this.everOpen ? "reconnecting" : "connecting");
+          if (this.goneStreak > 0) await this.sleep(this.backoff.next());
+          break;
+        case "restart":
+          this.setStatus("reconnecting");
+          this.backoff.reset();
+          await this.sleep(jittered(o.ms));
+          break;
+        case "fault":
+          this.reconnects++;
+          if (o.progressed) this.failures = 0;
+          else this.failures++;
+          if (this.shouldFallBack(name, o)) {
+            this.idx++;
+            this.failures = 0;
+            this.backoff.reset();
+          }
+          this.setStatus(this.everOpen ? "reconnecting" : "connecting");
+          await this.sleep(this.backoff.next());
+          break;
+        case "closed":
+          return;
+      }
+    }
+  }
+
+  /** A transport that never worked here is left after one failure; one that did, after three in a row. */
+  private shouldFallBack(name: TransportName, o: Extract<Outcome, { kind: "fault" }>): boolean {
+    if (this.forced || !o.eligible || o.progressed || this.idx >= this.order.length - 1) return false;
+    return !this.proven.has(name) || this.failures >= PROVEN_FAILURES;
+  }
+
+  /** openSession (re)opens the session, retrying with backoff; false once closed. */
+  private async openSession(): Promise<boolean> {
+    for (;;) {
+      if (this.closed) return false;
+      try {
+        const init: RequestInit = { method: "POST", credentials: "same-origin", cache: "no-store", signal: this.life.signal };
+        if (this.displayName !== undefined) {
+          init.headers = { "Content-Type": "application/json" };
+          init.body = JSON.stringify({ name: this.displayName });
+        }
+        const res = await fetch(`${this.base}/session`, init);
+        if (res.ok) {
+          const s = toSession(await res.json());
+          const renewed = this.session !== null;
+          this.session = s;
+          this.sessionGone = false;
+          this.sessionOpened = false;
+          this.seq.reset();
+          if (renewed) this.outbox.renumber();
+          else this.order = this.forced ? [this.forced] : this.pickOrder(s);
+          if (renewed) this.setStatus("renewed");
+          this.kick();
+          return true;
+        }
+      } catch {
+        // Network error or a malformed answer: retry below.
+      }
+      if (this.closed) return false;
+      await this.sleep(this.backoff.next());
+    }
+  }
+
+  private pickOrder(s: SessionInfo): TransportName[] {
+    const offered = TRANSPORTS.filter((t) => s.transports.includes(t));
+    return offered.length > 0 ? offered : [...TRANSPORTS];
+  }
+
+  /** attempt runs one downstream from open to end and says how it ended. */
+  private attempt(name: TransportName): Promise<Outcome> {
+    const s = this.session as SessionInfo;
+    const streaming = isStreaming(name);
+    const hbDeadline = Math.round(s.heartbeat_ms * 1.5);
+    return new Promise<Outcome>((resolve) => {
+      let done = false;
+      let opened = false;
+      let progressed = false;
+      let timer = 0;
+      let stream: Stream | null = null;
+      const finish = (o: Outcome) => {
+        if (done) return;
+        done = true;
+        window.clearTimeout(timer);
+        stream?.close();
+        if (this.current === cur) this.current = null;
+        resolve(o);
+      };
+      const cur = { finish };
+      // Streaming transports must show bytes within openTimeoutMs, then a
+      // batch or heartbeat at least every heartbeat_ms × 1.5.
+      const arm = (ms: number, why: string) => {
+        if (!streaming || done) return;
+        window.clearTimeout(timer);
+        timer = window.setTimeout(() => finish({ kind: "fault", reason: why, eligible: true, progressed }), ms);
+      };
+      const h: StreamHandlers = {
+        bytes: (n) => {
+          this.byteRate.add(n);
+          if (opened) arm(hbDeadline, `silent for ${hbDeadline} ms`);
+        },
+        opened: () => {
+          if (opened || done) return;
+          opened = true;
+          this.everOpen = true;
+          this.sessionOpened = true;
+          this.goneStreak = 0;
+          this.setStatus("open");
+          this.startPings();
+          arm(hbDeadline, `no heartbeat within ${hbDeadline} ms`);
+        },
+        batch: (evs) => {
+          if (done) return;
+          h.opened();
+          progressed = true;
+          this.proven.add(name);
+          this.failures = 0;
+          this.backoff.reset();
+          arm(hbDeadline, `silent for ${hbDeadline} ms`);
+          const restart = this.deliver(evs);
+          if (restart >= 0) finish({ kind: "restart", ms: restart });
+        },
+        ended: (e) => {
+          window.clearTimeout(timer);
+          if (!done) void this.classify(e, progressed).then(finish);
+        },
+      };
+      this.current = cur;
+      stream = openers[name](
+        {
+          base: this.base,
+          sid: s.sid,
+          last: () => this.seq.last,
+          wait: this.o.longPollWaitS,
+          pollIntervalMs: this.o.pollIntervalMs,
+        },
+        h,
+      );
+      arm(this.o.openTimeoutMs, `no bytes within ${this.o.openTimeoutMs} ms`);
+    });
+  }
+
+  private async classify(e: StreamEnd, progressed: boolean): Promise<Outcome> {
+    const fault = (reason: string, eligible: boolean): Outcome => ({ kind: "fault", reason, eligible, progressed });
+    switch (e.kind) {
+      case "clean":
+        // A clean end right after opening, again and again, must not spin.
+        return progressed ? { kind: "clean" } : fault("ended cleanly before any batch", false);
+      case "eof":
+        // SSE has no end marker and a cut iframe looks the same: after data
+        // flowed, treat it as a recycle; before, as a failure to open.
+        return progressed ? { kind: "clean" } : fault("ended before any batch", true);
+      case "status":
+        if (isAuthStatus(e.status)) return this.gone();
+        return fault(`HTTP ${e.status}`, e.status < 500 && e.status !== 429);
+      case "network":
+      case "protocol":
+        return fault(e.message, true);
+      case "unknown":
+        return this.probe(progressed);
+    }
+  }
+
+  /**
+   * gone turns a 401/403/404 into a session renewal, unless sessions keep
+   * dying before any stream opens: then the transport itself is answering
+   * 404 (not served here) and counts as failing.
+   */
+  private gone(): Outcome {
+    if (!this.sessionOpened && this.goneStreak >= 1) {
+      return { kind: "fault", reason: "session lost before the stream opened", eligible: true, progressed: false };
+    }
+    if (!this.sessionOpened) this.goneStreak++;
+    return { kind: "gone" };
+  }
+
+  /**
+   * probe learns why an EventSource or iframe failed, which the browser does
+   * not say: a plain poll answers with the status (and any events waiting,
+   * which are delivered).
+   */
+  private async probe(progressed: boolean): Promise<Outcome> {
+    const s = this.session as SessionInfo;
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}/${encodeURIComponent(s.sid)}/poll?last=${this.seq.last}&wait=0`, {
+        credentials: "same-origin",
+        cache: "no-store",
+        signal: this.life.signal,
+      });
+    } catch (e) {
+      return { kind: "fault", reason: `unreachable: ${String(e)}`, eligible: true, progressed };
+    }
+    if (isAuthStatus(res.status)) return this.gone();
+    if (res.status === 200) {
+      try {
+        const restart = this.deliver(parseBatch(await res.text()));
+        if (restart >= 0) return { kind: "restart", ms: restart };
+      } catch {
+        // A broken poll answer says nothing more about the stream.
+      }
+    }
+    return { kind: "fault", reason: `stream failed (poll: HTTP ${res.status})`, eligible: res.status < 500, progressed };
+  }
+
+  // ---- delivery ----
+
+  /** deliver hands new events to subscribers in order; returns sys.restart's delay, or -1. */
+  private deliver(evs: CometEvent[]): number {
+    let restart = -1;
+    for (const ev of evs) {
+      if (!this.seq.accept(ev.seq)) continue;
+      this.eventRate.add(1);
+      const d = ev.data as Record<string, unknown> | null;
+      if (ev.type === "sys.pong" && d && typeof d.t === "number") {
+        const rtt = performance.now() - d.t;
+        if (rtt >= 0) this._rtt = rtt;
+      } else if (ev.type === "sys.restart") {
+        restart = d && typeof d.reconnect_ms === "number" && d.reconnect_ms >= 0 ? d.reconnect_ms : 1000;
+      }
+      this.emit(ev);
+    }
+    return restart;
+  }
+
+  private emit(ev: CometEvent): void {
+    const set = this.handlers.get(ev.type);
+    if (set) {
+      for (const fn of [...set]) {
+        try {
+          (fn as EventHandler<unknown>)(ev.data, ev);
+        } catch (e) {
+          report(e);
+        }
+      }
+    }
+    for (const fn of [...this.anyHandlers]) {
+      try {
+        fn(ev);
+      } catch (e) {
+        report(e);
+      }
+    }
+  }
+
+  private setStatus(s: Status): void {
+    if (this._status === s || (this.closed && s !== "closed")) return;
+    this._status = s;
+    for (const fn of [...this.statusHandlers]) {
+      try {
+        fn(s);
+      } catch (e) {
+        report(e);
+      }
+    }
+  }
+
+  private startPings(): void {
+    if (this.pingTimer || this.o.pingIntervalMs <= 0) return;
+    const ping = () => {
+      // Only while flowing, and never piling up behind a stuck POST.
+      if (this._status === "open" && this.outbox.pending === 0) {
+        this.outbox.push("sys.ping", { t: performance.now() });
+        this.kick();
+      }
+    };
+    ping();
+    this.pingTimer = window.setInterval(ping, this.o.pingIntervalMs);
+  }
+
+  // ---- upstream ----
+
+  private kick(): void {
+    if (!this.pumping && this.session && !this.sessionGone && !this.closed) void this.pump();
+  }
+
+  /** pump sends batches one POST at a time until the outbox is empty. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (!this.closed && this.session && !this.sessionGone) {
+        const batch = this.outbox.take();
+        if (!batch) return;
+        const epoch = this.outbox.epoch;
+        const sid = this.session.sid;
+        const status = await this.post(sid, batch.body);
+        if (this.closed) return;
+        if (epoch !== this.outbox.epoch) continue; // renumbered for a new session; the batch is queued again
+        if (status >= 200 && status < 300) {
+          this.outbox.settle(true);
+          this.upBackoff.reset();
+        } else if (isAuthStatus(status)) {
+          this.outbox.settle(false);
+          this.lose(sid);
+          return;
+        } else if (status === 400 || status === 413) {
+          const evs = this.outbox.discard();
+          for (const fn of [...this.errorHandlers]) fn(new SendError(status, evs));
+        } else {
+          this.outbox.settle(false);
+          await this.sleep(this.upBackoff.next());
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** post sends one body; the HTTP status, or 0 on a network error or timeout. */
+  private async post(sid: string, body: string): Promise<number> {
+    const ac = new AbortController();
+    const abort = () => ac.abort();
+    const timer = window.setTimeout(abort, SEND_TIMEOUT_MS);
+    this.life.signal.addEventListener("abort", abort);
+    try {
+      const res = await fetch(`${this.base}/${encodeURIComponent(sid)}/send`, {
+        method: "POST",
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { "Content-Type": "application/json" },
+        body,
+        signal: ac.signal,
+      });
+      void res.body?.cancel().catch(() => undefined);
+      return res.status;
+    } catch {
+      return 0;
+    } finally {
+      window.clearTimeout(timer);
+      this.life.signal.removeEventListener("abort", abort);
+    }
+  }
+
+  /** lose marks the session gone after a POST was refused, and ends its stream. */
+  private lose(sid: string): void {
+    if (this.session?.sid !== sid || this.sessionGone) return;
+    this.sessionGone = true;
+    this.current?.finish({ kind: "gone" });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed) return resolve();
+      const t = window.setTimeout(done, ms);
+      const self = this;
+      function done() {
+        window.clearTimeout(t);
+        if (self.wake === done) self.wake = null;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}

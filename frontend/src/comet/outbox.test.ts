@@ -1,0 +1,98 @@
+import { test, eq, ok, throws } from "../test/harness";
+import { Outbox, utf8Length } from "./outbox";
+
+test("outbox: numbers events 1, 2, 3 and sends one batch at a time", () => {
+  const o = new Outbox();
+  eq([o.push("a", { x: 1 }), o.push("b", undefined), o.push("c", [1])], [1, 2, 3]);
+  const b = o.take();
+  ok(b, "first take");
+  eq(b.body, '[{"seq":1,"type":"a","data":{"x":1}},{"seq":2,"type":"b","data":{}},{"seq":3,"type":"c","data":[1]}]');
+  eq(JSON.parse(b.body), b.events);
+  o.push("d", 4);
+  eq(o.take(), null, "one in flight");
+  o.settle(true);
+  const b2 = o.take();
+  eq(b2?.events.map((e) => e.seq), [4]);
+  o.settle(true);
+  eq(o.take(), null, "empty");
+  eq(o.pending, 0);
+});
+
+test("outbox: a failed batch is resent unchanged, before newer events", () => {
+  const o = new Outbox();
+  o.push("a", 1);
+  o.push("b", 2);
+  const first = o.take();
+  o.push("c", 3);
+  o.settle(false);
+  const again = o.take();
+  eq(again?.body, first?.body);
+  o.settle(true);
+  eq(o.take()?.events.map((e) => e.seq), [3]);
+});
+
+test("outbox: at most 64 events per POST", () => {
+  const o = new Outbox();
+  for (let i = 0; i < 150; i++) o.push("n", i);
+  const sizes: number[] = [];
+  for (let b = o.take(); b; b = o.take()) {
+    sizes.push(b.events.length);
+    o.settle(true);
+  }
+  eq(sizes, [64, 64, 22]);
+});
+
+test("outbox: at most 16 KiB per POST, counted in UTF-8", () => {
+  const o = new Outbox();
+  const text = "é".repeat(3000); // 6000 bytes in UTF-8, 3000 UTF-16 units
+  for (let i = 0; i < 5; i++) o.push("chat.say", { text });
+  const sizes: number[] = [];
+  for (let b = o.take(); b; b = o.take()) {
+    ok(utf8Length(b.body) <= 16384, `body of ${utf8Length(b.body)} bytes`);
+    eq(utf8Length(b.body), new TextEncoder().encode(b.body).length, "utf8Length");
+    sizes.push(b.events.length);
+    o.settle(true);
+  }
+  eq(sizes, [2, 2, 1]);
+});
+
+test("outbox: refuses an event too large alone, and a full queue", () => {
+  const o = new Outbox({ maxQueued: 3 });
+  throws(() => o.push("big", "x".repeat(17000)), /over the 16384-byte limit/);
+  o.push("a", 1);
+  o.push("b", 2);
+  o.push("c", 3);
+  throws(() => o.push("d", 4), /outbox full/);
+  eq(o.pending, 3);
+});
+
+test("outbox: discard drops a refused batch", () => {
+  const o = new Outbox();
+  o.push("a", 1);
+  o.push("b", 2);
+  o.take();
+  eq(o.discard().map((e) => e.type), ["a", "b"]);
+  eq(o.take(), null);
+  eq(o.pending, 0);
+});
+
+test("outbox: renumber for a new session keeps order and restarts at 1", () => {
+  const o = new Outbox();
+  for (let i = 0; i < 5; i++) o.push("n", i);
+  o.take(); // seqs 1..5 in flight to the old session
+  o.push("n", 5);
+  const epoch = o.epoch;
+  o.renumber();
+  ok(o.epoch !== epoch, "epoch changes");
+  ok(!o.busy, "nothing in flight after renumber");
+  const b = o.take();
+  eq(b?.events.map((e) => [e.seq, e.data]), [[1, 0], [2, 1], [3, 2], [4, 3], [5, 4], [6, 5]]);
+  o.settle(true);
+  eq(o.push("n", 6), 7);
+});
+
+test("utf8Length", () => {
+  for (const s of ["", "abc", "é", "€", "😀", "a😀b", "\ud800", "\udc00x"]) {
+    eq(utf8Length(s), new TextEncoder().encode(s).length, JSON.stringify(s));
+  }
+});

@@ -1,0 +1,146 @@
+// The upstream batcher: events the app sends wait here until they fit in the
+// one POST allowed in flight. A POST that fails is retried as is, with the same
+// client seqs, so the server can ignore the copies it already took.
+
+import { MAX_SEND_BYTES, MAX_SEND_EVENTS, type CometEvent } from "./protocol";
+
+export interface OutboxOptions {
+  /** Events per POST (default 64, the server's limit). */
+  maxEvents?: number;
+  /** Bytes per POST body (default 16 KiB, the server's limit). */
+  maxBytes?: number;
+  /** Events waiting at most; push throws beyond (default 1024). */
+  maxQueued?: number;
+}
+
+/** A POST body ready to send, with the events in it. */
+export interface OutBatch {
+  events: CometEvent[];
+  body: string;
+}
+
+interface Queued {
+  ev: CometEvent;
+  json: string; // the encoded event, reused on retries
+  bytes: number; // UTF-8 length of json
+}
+
+/** utf8Length is the UTF-8 length of s without allocating. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}
+
+function encode(ev: CometEvent): Queued {
+  const json = JSON.stringify(ev);
+  return { ev, json, bytes: utf8Length(json) };
+}
+
+/**
+ * Outbox numbers outgoing events and cuts them into POST bodies: at most one
+ * batch is out at a time (take … settle), and a batch that failed is handed out
+ * again unchanged by the next take.
+ */
+export class Outbox {
+  private queue: Queued[] = [];
+  private batch: Queued[] | null = null; // taken and not yet acknowledged
+  private inFlight = false;
+  private nextSeq = 1;
+  private readonly maxEvents: number;
+  private readonly maxBytes: number;
+  private readonly maxQueued: number;
+  /** Bumped by renumber, so the result of a POST to an old session can be recognised and ignored. */
+  epoch = 0;
+
+  constructor(o: OutboxOptions = {}) {
+    this.maxEvents = o.maxEvents ?? MAX_SEND_EVENTS;
+    this.maxBytes = o.maxBytes ?? MAX_SEND_BYTES;
+    this.maxQueued = o.maxQueued ?? 1024;
+  }
+
+  /** Events not yet acknowledged by the server (queued or in a batch). */
+  get pending(): number {
+    return this.queue.length + (this.batch ? this.batch.length : 0);
+  }
+
+  /** Whether a batch is out and its result not yet settled. */
+  get busy(): boolean {
+    return this.inFlight;
+  }
+
+  /**
+   * push queues an event and returns its client seq. It throws a RangeError
+   * when the event alone would exceed the POST size limit or the queue is full,
+   * and whatever JSON.stringify throws for data that is not JSON.
+   */
+  push(type: string, data: unknown): number {
+    if (this.pending >= this.maxQueued) throw new RangeError(`comet: outbox full (${this.maxQueued} events)`);
+    const q = encode({ seq: this.nextSeq, type, data: data === undefined ? {} : data });
+    if (q.bytes + 2 > this.maxBytes)
+      throw new RangeError(`comet: event ${type} is ${q.bytes} bytes, over the ${this.maxBytes}-byte limit`);
+    this.nextSeq++;
+    this.queue.push(q);
+    return q.ev.seq;
+  }
+
+  /**
+   * take returns the body to POST now, or null when one is already in flight
+   * or nothing waits. A batch that failed comes back unchanged.
+   */
+  take(): OutBatch | null {
+    if (this.inFlight) return null;
+    if (!this.batch) {
+      if (this.queue.length === 0) return null;
+      let bytes = 2; // "[" and "]"
+      let n = 0;
+      while (n < this.queue.length && n < this.maxEvents) {
+        const add = this.queue[n].bytes + (n > 0 ? 1 : 0);
+        if (bytes + add > this.maxBytes) break;
+        bytes += add;
+        n++;
+      }
+      this.batch = this.queue.splice(0, n);
+    }
+    this.inFlight = true;
+    return { events: this.batch.map((q) => q.ev), body: "[" + this.batch.map((q) => q.json).join(",") + "]" };
+  }
+
+  /** settle ends the POST in flight: ok drops the batch, otherwise the next take resends it. */
+  settle(ok: boolean): void {
+    this.inFlight = false;
+    if (ok) this.batch = null;
+  }
+
+  /** discard drops the batch the server refused for good (400/413) and returns its events. */
+  discard(): CometEvent[] {
+    const b = this.batch ?? [];
+    this.batch = null;
+    this.inFlight = false;
+    return b.map((q) => q.ev);
+  }
+
+  /**
+   * renumber starts a new session's numbering: every unacknowledged event,
+   * the batch first, gets a new seq from 1, and epoch changes.
+   */
+  renumber(): void {
+    const all = (this.batch ?? []).concat(this.queue);
+    this.batch = null;
+    this.inFlight = false;
+    this.nextSeq = 1;
+    this.queue = all.map((q) => encode({ seq: this.nextSeq++, type: q.ev.type, data: q.ev.data }));
+    this.epoch++;
+  }
+}

@@ -1,0 +1,42 @@
+// Server-sent events through EventSource. The client owns reconnection (it
+// must resume with its own last seq, back off, and learn about 404s), so the
+// EventSource is closed on its first error instead of left to retry.
+
+import { parseBatch } from "../protocol";
+import { errorMessage, streamURL, type Stream, type StreamHandlers, type StreamParams } from "./transport";
+
+export function openSSE(p: StreamParams, h: StreamHandlers): Stream {
+  const es = new EventSource(streamURL(p, "sse"));
+  let closed = false;
+  const end: StreamHandlers["ended"] = (e) => {
+    if (!closed) {
+      closed = true;
+      es.close();
+      h.ended(e);
+    }
+  };
+  es.onopen = () => {
+    if (!closed) h.opened();
+  };
+  es.onmessage = (m: MessageEvent<string>) => {
+    if (closed) return;
+    // EventSource hides the raw bytes; count the data line and its framing.
+    h.bytes(m.data.length + (m.lastEventId ? m.lastEventId.length + 5 : 0) + 8);
+    try {
+      h.batch(parseBatch(m.data));
+    } catch (e) {
+      end({ kind: "protocol", message: errorMessage(e) });
+    }
+  };
+  es.onerror = () => {
+    // CLOSED: the response was not a 200 event stream (status hidden).
+    // CONNECTING: the connection ended, cleanly or not; SSE has no end marker.
+    end(es.readyState === EventSource.CLOSED ? { kind: "unknown" } : { kind: "eof" });
+  };
+  return {
+    close() {
+      closed = true;
+      es.close();
+    },
+  };
+}

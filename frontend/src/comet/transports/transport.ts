@@ -1,0 +1,67 @@
+// What the client needs from a downstream transport: open it on a URL, hear
+// about bytes, batches and its end, and close it.
+
+import type { CometEvent, TransportName } from "../protocol";
+
+/** How a downstream ended. */
+export type StreamEnd =
+  /** The server ended the response at a batch boundary (recycle): reconnect at once. */
+  | { kind: "clean" }
+  /** The connection ended without the clean marker (network cut, or SSE, which has no marker). */
+  | { kind: "eof" }
+  /** The server answered with a status other than 200. */
+  | { kind: "status"; status: number }
+  /** The request failed before or while reading (DNS, reset, offline). */
+  | { kind: "network"; message: string }
+  /** The server's bytes broke the protocol. */
+  | { kind: "protocol"; message: string }
+  /** It failed in a way the browser does not explain (EventSource and iframe hide the status). */
+  | { kind: "unknown" };
+
+/** Callbacks from a transport to the client. None is called after close(). */
+export interface StreamHandlers {
+  /** Bytes arrived (prelude and heartbeats included; estimated where the browser hides them). */
+  bytes(n: number): void;
+  /** The response is flowing: its prelude, headers or first answer arrived. */
+  opened(): void;
+  /** One batch, in order (empty for a heartbeat). */
+  batch(events: CometEvent[]): void;
+  /** The stream ended; called at most once. */
+  ended(end: StreamEnd): void;
+}
+
+/** What a transport needs to build its requests. */
+export interface StreamParams {
+  /** e.g. "/comet" */
+  base: string;
+  sid: string;
+  /** The highest seq delivered, read at every (re)request. */
+  last(): number;
+  /** Seconds a long-poll is held (longpoll only). */
+  wait: number;
+  /** Pause between plain polls, in ms (poll only). */
+  pollIntervalMs: number;
+}
+
+/** An open downstream. */
+export interface Stream {
+  close(): void;
+}
+
+export type Opener = (p: StreamParams, h: StreamHandlers) => Stream;
+
+/** The streaming transports get prelude and heartbeat deadlines; the polling ones time out per request. */
+export function isStreaming(t: TransportName): boolean {
+  return t === "multipart" || t === "sse" || t === "iframe";
+}
+
+/** url builds /comet/{sid}/{path}?last=N[&wait=S]. */
+export function streamURL(p: StreamParams, path: string, wait?: number): string {
+  let u = `${p.base}/${encodeURIComponent(p.sid)}/${path}?last=${p.last()}`;
+  if (wait !== undefined) u += `&wait=${wait}`;
+  return u;
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

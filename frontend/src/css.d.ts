@@ -1,0 +1,2 @@
+// Side-effect imports of stylesheets are bundled by esbuild (package frontend).
+declare module "*.css";

@@ -1,0 +1,20 @@
+// Entry of the unit-test bundle: every *.test.ts of the client library, run in
+// the browser. The results land in window.__unit for the Go test to read.
+
+import "../comet/backoff.test";
+import "../comet/multipart.test";
+import "../comet/outbox.test";
+import "../comet/protocol.test";
+import "../comet/rate.test";
+import "../comet/seq.test";
+import { run, type Result } from "./harness";
+
+declare global {
+  interface Window {
+    __unit?: Result[];
+  }
+}
+
+void run().then((r) => {
+  window.__unit = r;
+});

@@ -1,0 +1,91 @@
+package gameloop
+
+// HandRoom is a room driven by hand, tick by tick, without its goroutine:
+// for benchmarks and deterministic engine tests in package gameloop_test.
+type HandRoom struct{ r *room }
+
+// NewHandRoom builds a room of mode (max players, 0: the default).
+func NewHandRoom(m *Manager, mode string, max int) *HandRoom {
+	return &HandRoom{r: m.newRoom(mode, mode, max, false, "")}
+}
+
+func (h *HandRoom) Join(p Participant) error           { return h.r.join(p, false) }
+func (h *HandRoom) Spectate(p Participant) error       { return h.r.join(p, true) }
+func (h *HandRoom) Input(id string, data []byte) error { return h.r.input(id, data) }
+func (h *HandRoom) Step()                              { h.r.step(h.r.mgr.clock.Now()) }
+func (h *HandRoom) Tick() uint64                       { return h.r.tick }
+func (h *HandRoom) State() string                      { return h.r.state }
+
+// Start skips waiting and countdown.
+func (h *HandRoom) Start() {
+	h.r.match.started = h.r.mgr.clock.Now()
+	h.r.setState(StateRunning, h.r.mgr.clock.Now())
+}
+
+// Resync sends a member a fresh snapshot, as Manager.Resync does.
+func (h *HandRoom) Resync(id string) { h.r.resync(h.r.members[id]) }
+
+// SnapshotBytes is what sending every viewer a full snapshot of its current
+// view would cost, in message bytes.
+func (h *HandRoom) SnapshotBytes() int {
+	r := h.r
+	sizes := map[ViewKey]int{}
+	total := 0
+	for _, mb := range r.viewers {
+		k := r.match.game.viewOf(mb.num)
+		n, ok := sizes[k]
+		if !ok {
+			w := r.render(k)
+			n = len(r.encodeSnapshot(w).Frame)
+			r.pool.release(w)
+			sizes[k] = n
+		}
+		total += n
+	}
+	return total
+}
+
+// Views counts the distinct views of the last tick's viewers.
+func (h *HandRoom) Views() int {
+	keys := map[ViewKey]bool{}
+	for _, mb := range h.r.viewers {
+		keys[mb.key] = true
+	}
+	return len(keys)
+}
+
+// ViewEntities is the total entity count over the distinct views of the
+// viewers right now.
+func (h *HandRoom) ViewEntities() (views, ents int) {
+	r := h.r
+	seen := map[ViewKey]bool{}
+	for _, mb := range r.viewers {
+		k := r.match.game.viewOf(mb.num)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		w := r.render(k)
+		ents += w.Len()
+		r.pool.release(w)
+	}
+	w := r.render(0)
+	defer r.pool.release(w)
+	return len(seen), ents*1000 + w.Len()
+}
+
+// Leave takes a member out as Manager.Leave does.
+func (h *HandRoom) Leave(id string) { h.r.leave(h.r.members[id], true) }
+
+// SnapshotFor is the snapshot data a viewer would get now, without sending
+// it or touching its diff base.
+func (h *HandRoom) SnapshotFor(id string) []byte {
+	r := h.r
+	mb := r.members[id]
+	w := r.render(r.match.game.viewOf(mb.num))
+	defer r.pool.release(w)
+	return appendSnapshot(nil, w.tick, r.match.id, w)
+}
+
+// Close closes the room as its goroutine would.
+func (h *HandRoom) Close(reason string) { h.r.close(reason) }

@@ -1,0 +1,583 @@
+package gameloop
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"comet"
+)
+
+// ManagerConfig is everything a Manager needs, given once.
+type ManagerConfig struct {
+	// Bus carries room topics (comet.RoomTopic(id)). The engine subscribes
+	// joiners' sinks itself, inside the room goroutine, so the snapshot
+	// precedes every diff, and unsubscribes them when they leave.
+	Bus comet.Bus
+	// Store receives finished matches; nil publishes results only.
+	Store        comet.MatchStore
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer // nil: metrics are kept but not exported
+	BotFillDelay time.Duration         // a room short of players gets bots after this (default 5s)
+	EmptyTimeout time.Duration         // a room with no humans closes after this (default 30s)
+	// OnRoomChange is called, from any goroutine, whenever a room's RoomInfo
+	// changes (at most once per tick per room) or it closes. It must not block.
+	OnRoomChange func(info RoomInfo, closed bool)
+
+	// Modes are the compiled-in game modes (modes.All()).
+	Modes []Mode
+	// Settings override modes' defaults by mode name (non-zero fields win);
+	// tests use them for short matches.
+	Settings map[string]Settings
+	// Clock is the engine's time (default the wall clock).
+	Clock Clock
+	// Seed returns each match's random seed (default: crypto/rand).
+	Seed func() int64
+	// RecordTo, when set, opens the writer each match's recording (JSON
+	// lines, see Replay) is written to; it is closed when the match ends.
+	RecordTo func(roomID, matchID string) (io.WriteCloser, error)
+	// MaxRooms caps open rooms (default 10,000).
+	MaxRooms int
+}
+
+// RoomSpec is a room a player asks to create.
+type RoomSpec struct {
+	Mode    string `json:"mode"`
+	Name    string `json:"name"`
+	Max     int    `json:"max"`
+	Private bool   `json:"private"`
+}
+
+// Manager owns every room: it routes participants and inputs to them.
+type Manager struct {
+	cfg      ManagerConfig
+	clock    Clock
+	log      *slog.Logger
+	met      *metrics
+	modes    map[string]Mode
+	settings map[string]Settings
+	ctx      context.Context
+	stop     context.CancelFunc
+	rooms    sync.WaitGroup
+	saves    sync.WaitGroup
+	locks    [64]sync.Mutex // per participant (striped): one room operation at a time
+	seedHash maphash.Seed
+
+	mu      sync.Mutex
+	byID    map[string]*room
+	byCode  map[string]*room
+	where   map[string]seat // participant id → its room
+	seq     int
+	closing bool
+}
+
+type seat struct {
+	room      *room
+	spectator bool
+}
+
+// NewManager returns a Manager; it panics on a mode with invalid override
+// settings, a programming error.
+func NewManager(cfg ManagerConfig) *Manager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.BotFillDelay <= 0 {
+		cfg.BotFillDelay = 5 * time.Second
+	}
+	if cfg.EmptyTimeout <= 0 {
+		cfg.EmptyTimeout = 30 * time.Second
+	}
+	if cfg.MaxRooms <= 0 {
+		cfg.MaxRooms = 10_000
+	}
+	if cfg.Seed == nil {
+		cfg.Seed = func() int64 { return int64(binary.LittleEndian.Uint64(randomBytes(8)) >> 1) }
+	}
+	m := &Manager{
+		cfg: cfg, clock: cfg.Clock, log: cfg.Logger.With("component", "gameloop"),
+		met:   newMetrics(cfg.Registerer),
+		modes: make(map[string]Mode), settings: make(map[string]Settings),
+		byID: make(map[string]*room), byCode: make(map[string]*room), where: make(map[string]seat),
+		seedHash: maphash.MakeSeed(),
+	}
+	m.ctx, m.stop = context.WithCancel(context.Background())
+	for _, md := range cfg.Modes {
+		s := md.Defaults().merge(cfg.Settings[md.Name()])
+		if err := s.validate(); err != nil {
+			panic(fmt.Sprintf("gameloop: settings of mode %s: %v", md.Name(), err))
+		}
+		m.modes[md.Name()] = md
+		m.settings[md.Name()] = s
+	}
+	return m
+}
+
+// Modes lists the registered mode names, sorted.
+func (m *Manager) Modes() []string {
+	names := make([]string, 0, len(m.modes))
+	for n := range m.modes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Rooms lists every open room (private ones included, marked Private),
+// sorted by mode and name.
+func (m *Manager) Rooms() []RoomInfo {
+	m.mu.Lock()
+	out := make([]RoomInfo, 0, len(m.byID))
+	for _, r := range m.byID {
+		out = append(out, *r.info.Load())
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b RoomInfo) int {
+		return cmp.Or(cmp.Compare(a.Mode, b.Mode), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// RoomOf returns the room a participant plays or watches in.
+func (m *Manager) RoomOf(participantID string) (RoomInfo, bool) {
+	s, ok := m.seatOf(participantID)
+	if !ok {
+		return RoomInfo{}, false
+	}
+	return *s.room.info.Load(), true
+}
+
+// QuickJoin puts p into the fullest open public room of mode that has space,
+// or a new one; it leaves p's current room first.
+func (m *Manager) QuickJoin(ctx context.Context, mode string, p Participant) (RoomInfo, error) {
+	if err := m.checkMode(mode); err != nil {
+		return RoomInfo{}, err
+	}
+	if err := checkParticipant(p); err != nil {
+		return RoomInfo{}, err
+	}
+	unlock := m.lockParticipant(p.ID)
+	defer unlock()
+	if s, ok := m.seatOf(p.ID); ok && !s.spectator && s.room.mode.Name() == mode && !s.room.private {
+		return m.enter(ctx, s.room, p, false) // already playing this mode: a fresh start
+	}
+	for range 3 { // a chosen room may fill or close before we get in
+		r := m.pickRoom(mode)
+		if r == nil {
+			var err error
+			if r, err = m.openRoom(mode, "", 0, false, ""); err != nil {
+				return RoomInfo{}, err
+			}
+		}
+		if err := m.leaveOthers(ctx, p.ID, r); err != nil {
+			return RoomInfo{}, err
+		}
+		info, err := m.enter(ctx, r, p, false)
+		if err == nil || (comet.ErrorCode(err) != comet.ECONFLICT && !errors.Is(err, errRoomGone)) {
+			return info, err
+		}
+	}
+	return RoomInfo{}, comet.Errorf(comet.ECONFLICT, "no room of %s has space; try again", mode)
+}
+
+// Create opens a room and puts its creator in it as a player.
+func (m *Manager) Create(ctx context.Context, spec RoomSpec, p Participant) (RoomInfo, error) {
+	if err := m.checkMode(spec.Mode); err != nil {
+		return RoomInfo{}, err
+	}
+	if err := checkParticipant(p); err != nil {
+		return RoomInfo{}, err
+	}
+	name, err := checkRoomName(spec.Name)
+	if err != nil {
+		return RoomInfo{}, err
+	}
+	set := m.settings[spec.Mode]
+	if spec.Max != 0 && (spec.Max < 2 || spec.Max > set.MaxPlayers) {
+		return RoomInfo{}, comet.Errorf(comet.EINVALID, "max players must be between 2 and %d for %s", set.MaxPlayers, spec.Mode)
+	}
+	if name == "" {
+		name = p.Name + "'s " + spec.Mode
+		if utf8.RuneCountInString(name) > maxRoomName {
+			name = spec.Mode
+		}
+	}
+	unlock := m.lockParticipant(p.ID)
+	defer unlock()
+	if err := m.leaveOthers(ctx, p.ID, nil); err != nil {
+		return RoomInfo{}, err
+	}
+	r, err := m.openRoom(spec.Mode, name, spec.Max, spec.Private, p.ID)
+	if err != nil {
+		return RoomInfo{}, err
+	}
+	info, err := m.enter(ctx, r, p, false)
+	if err != nil {
+		r.post(func() { r.close("creator could not join") })
+		return RoomInfo{}, err
+	}
+	return info, nil
+}
+
+// Join puts p into a room by id, or by join code for a private room.
+func (m *Manager) Join(ctx context.Context, roomOrCode string, p Participant) (RoomInfo, error) {
+	return m.joinByRef(ctx, roomOrCode, p, false)
+}
+
+// Spectate lets p watch a room (by id, or join code for a private room).
+func (m *Manager) Spectate(ctx context.Context, roomOrCode string, p Participant) (RoomInfo, error) {
+	return m.joinByRef(ctx, roomOrCode, p, true)
+}
+
+func (m *Manager) joinByRef(ctx context.Context, ref string, p Participant, spectator bool) (RoomInfo, error) {
+	if err := checkParticipant(p); err != nil {
+		return RoomInfo{}, err
+	}
+	r, err := m.lookup(ref)
+	if err != nil {
+		return RoomInfo{}, err
+	}
+	unlock := m.lockParticipant(p.ID)
+	defer unlock()
+	if err := m.leaveOthers(ctx, p.ID, r); err != nil {
+		return RoomInfo{}, err
+	}
+	return m.enter(ctx, r, p, spectator)
+}
+
+// Leave takes a participant out of its room; a no-op if it is in none.
+func (m *Manager) Leave(ctx context.Context, participantID string) error {
+	unlock := m.lockParticipant(participantID)
+	defer unlock()
+	return m.leaveOthers(ctx, participantID, nil)
+}
+
+// Input decodes and validates one input (EINVALID on bad input) and queues
+// it for the participant's room without blocking. Inputs beyond
+// MaxInputsPerTick per tick are dropped and counted, not refused.
+func (m *Manager) Input(participantID string, data json.RawMessage) error {
+	s, ok := m.seatOf(participantID)
+	switch {
+	case !ok:
+		return comet.Errorf(comet.ENOTFOUND, "not in a room")
+	case s.spectator:
+		return comet.Errorf(comet.EINVALID, "spectators cannot send input")
+	}
+	return s.room.input(participantID, data)
+}
+
+// Resync sends the participant room.joined, room.state and a fresh snapshot
+// (its session was reset and lost the stream).
+func (m *Manager) Resync(participantID string) {
+	s, ok := m.seatOf(participantID)
+	if !ok {
+		return
+	}
+	r := s.room
+	r.post(func() {
+		if mb := r.members[participantID]; mb != nil {
+			r.resync(mb)
+		}
+	})
+}
+
+// Shutdown stops every room (a running match is saved with Aborted set) and
+// waits for them and for pending saves, or for ctx.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	m.closing = true
+	m.mu.Unlock()
+	m.stop()
+	done := make(chan struct{})
+	go func() {
+		m.rooms.Wait()
+		m.saves.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gameloop shutdown: %w", ctx.Err())
+	}
+}
+
+// enter runs the join on the room goroutine and returns the room's info.
+func (m *Manager) enter(ctx context.Context, r *room, p Participant, spectator bool) (RoomInfo, error) {
+	var info RoomInfo
+	err := r.call(ctx, func() error {
+		err := r.join(p, spectator)
+		info = r.snapshotInfo() // as of the join, before later ticks change it
+		return err
+	})
+	if err != nil {
+		return RoomInfo{}, fmt.Errorf("join room %s: %w", r.id, err)
+	}
+	return info, nil
+}
+
+// leaveOthers takes id out of its current room unless that room is keep.
+func (m *Manager) leaveOthers(ctx context.Context, id string, keep *room) error {
+	s, ok := m.seatOf(id)
+	if !ok || s.room == keep {
+		return nil
+	}
+	r := s.room
+	err := r.call(ctx, func() error {
+		if mb := r.members[id]; mb != nil {
+			r.leave(mb, true)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errRoomGone) {
+		return fmt.Errorf("leave room %s: %w", r.id, err)
+	}
+	return nil
+}
+
+func (m *Manager) seatOf(id string) (seat, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.where[id]
+	return s, ok
+}
+
+// claim records id as a member of r; it fails if r is closing or id sits in
+// another room (a join whose caller gave up may run late).
+func (m *Manager) claim(id string, r *room, spectator bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r.gone {
+		return false
+	}
+	if s, ok := m.where[id]; ok && s.room != r {
+		return false
+	}
+	m.where[id] = seat{room: r, spectator: spectator}
+	return true
+}
+
+func (m *Manager) unclaim(id string, r *room) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.where[id]; ok && s.room == r {
+		delete(m.where, id)
+	}
+}
+
+// roomClosed forgets r and its members; called on r's goroutine.
+func (m *Manager) roomClosed(r *room) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r.gone = true
+	delete(m.byID, r.id)
+	if r.code != "" {
+		delete(m.byCode, r.code)
+	}
+	for id := range r.members {
+		if s, ok := m.where[id]; ok && s.room == r {
+			delete(m.where, id)
+		}
+	}
+}
+
+func (m *Manager) lockParticipant(id string) func() {
+	l := &m.locks[maphash.String(m.seedHash, id)%uint64(len(m.locks))]
+	l.Lock()
+	return l.Unlock
+}
+
+func (m *Manager) checkMode(mode string) error {
+	if _, ok := m.modes[mode]; !ok {
+		return comet.Errorf(comet.EINVALID, "unknown mode %q (have %s)", mode, strings.Join(m.Modes(), ", "))
+	}
+	return nil
+}
+
+// lookup finds a room by id, or a private room by its join code.
+func (m *Manager) lookup(ref string) (*room, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.byID[ref]; ok && !r.gone {
+		if r.private {
+			return nil, comet.Errorf(comet.EFORBIDDEN, "room %s is private: join it with its code", r.name)
+		}
+		return r, nil
+	}
+	if r, ok := m.byCode[strings.ToUpper(strings.TrimSpace(ref))]; ok && !r.gone {
+		return r, nil
+	}
+	return nil, comet.Errorf(comet.ENOTFOUND, "no room %q", ref)
+}
+
+// pickRoom chooses the public room of mode with the most players that still
+// has space, preferring rooms not between matches.
+func (m *Manager) pickRoom(mode string) *room {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var best *room
+	var bestInfo RoomInfo
+	for _, r := range m.byID {
+		info := r.info.Load()
+		if r.gone || r.private || r.mode.Name() != mode || info.Players-r.botCount() >= info.Max {
+			continue
+		}
+		better := best == nil ||
+			(info.State != StateEnded && bestInfo.State == StateEnded) ||
+			((info.State == StateEnded) == (bestInfo.State == StateEnded) && info.Players > bestInfo.Players)
+		if better {
+			best, bestInfo = r, *info
+		}
+	}
+	return best
+}
+
+// openRoom creates and starts a room; max 0 means the mode's default.
+func (m *Manager) openRoom(mode, name string, max int, private bool, creator string) (*room, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return nil, comet.Errorf(comet.ECONFLICT, "server is shutting down")
+	}
+	if len(m.byID) >= m.cfg.MaxRooms {
+		return nil, comet.Errorf(comet.ERATELIMIT, "too many rooms are open; join one")
+	}
+	m.seq++
+	if name == "" {
+		name = fmt.Sprintf("%s #%d", mode, m.seq)
+	}
+	r := m.newRoom(mode, name, max, private, creator)
+	if private {
+		for r.code == "" || m.byCode[r.code] != nil {
+			r.code = joinCode()
+		}
+		m.byCode[r.code] = r
+		r.changed()
+	}
+	m.byID[r.id] = r
+	m.rooms.Add(1)
+	go func() {
+		defer m.rooms.Done()
+		r.run(m.ctx)
+	}()
+	r.log.Info("room opened", "name", name, "max", max, "private", private)
+	return r, nil
+}
+
+// newRoom builds a room with its first match, not yet running.
+func (m *Manager) newRoom(mode, name string, max int, private bool, creator string) *room {
+	set := m.settings[mode]
+	if max == 0 {
+		max = set.DefaultMax
+	}
+	// A room's settings describe that room: the game sizes its world by
+	// MaxPlayers, and the recording carries them for replays.
+	set.MinPlayers = min(set.MinPlayers, max)
+	set.MaxPlayers, set.DefaultMax = max, max
+	r := &room{
+		id: "r_" + randomID(6), name: name, creator: creator, private: private,
+		mode: m.modes[mode], set: set, max: max, period: time.Second / time.Duration(set.TickHz),
+		mgr: m, met: m.met.forMode(mode), queue: newInputQueue(),
+		ctrl: make(chan func(), 64), done: make(chan struct{}),
+		members: make(map[string]*member), byNum: make(map[uint32]*member),
+	}
+	r.log = m.log.With("room", r.id, "mode", mode)
+	r.newMatch()
+	r.met.rooms.Inc()
+	return r
+}
+
+// save hands a result to the store in the background, so a slow database
+// never stalls a room.
+func (m *Manager) save(res *comet.MatchResult) {
+	if m.cfg.Store == nil {
+		return
+	}
+	m.saves.Add(1)
+	go func() {
+		defer m.saves.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+		defer cancel()
+		if err := m.cfg.Store.SaveMatch(ctx, res); err != nil {
+			m.log.Error("save match", "match", res.ID, "room", res.RoomID, "err", err)
+		}
+	}()
+}
+
+func (m *Manager) seed() int64 { return m.cfg.Seed() }
+
+// newRecorder opens the recording of a match, if recording is configured.
+func (m *Manager) newRecorder(r *room, mt *match) *recorder {
+	if m.cfg.RecordTo == nil {
+		return nil
+	}
+	w, err := m.cfg.RecordTo(r.id, mt.id)
+	if err != nil {
+		r.log.Error("open match recording", "match", mt.id, "err", err)
+		return nil
+	}
+	return newRecorderTo(w, r.log, RecordingHeader{
+		V: 1, Room: r.id, Match: mt.id, Mode: r.mode.Name(), Seed: mt.seed, Settings: r.set,
+	})
+}
+
+const maxRoomName = 40
+
+// checkRoomName trims a room name and rejects control characters and names
+// over maxRoomName characters.
+func checkRoomName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case !utf8.ValidString(name):
+		return "", comet.Errorf(comet.EINVALID, "room name is not valid UTF-8")
+	case utf8.RuneCountInString(name) > maxRoomName:
+		return "", comet.Errorf(comet.EINVALID, "room name longer than %d characters", maxRoomName)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "", comet.Errorf(comet.EINVALID, "room name contains control characters")
+	}
+	return name, nil
+}
+
+func checkParticipant(p Participant) error {
+	if p.ID == "" || len(p.ID) > 128 {
+		return comet.Errorf(comet.EINVALID, "participant id must be 1 to 128 bytes")
+	}
+	return nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (it panics on a broken kernel)
+	return b
+}
+
+func randomID(n int) string { return hex.EncodeToString(randomBytes(n)) }
+
+// joinCode is 6 characters without look-alikes (no 0/O, 1/I/L).
+func joinCode() string {
+	const alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+	b := randomBytes(6)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}

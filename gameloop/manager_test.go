@@ -1,0 +1,431 @@
+package gameloop_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"comet"
+	"comet/gameloop"
+	"comet/gameloop/modes"
+)
+
+// handClock is a manager on a clock that moves only when the test says, so
+// rooms tick only when time is advanced.
+type handClock struct {
+	*gameloop.ManualClock
+	m       *gameloop.Manager
+	mu      sync.Mutex
+	changes []gameloop.RoomInfo
+	closed  []string
+}
+
+func newHandClock(t *testing.T, store comet.MatchStore, reg prometheus.Registerer) *handClock {
+	t.Helper()
+	h := &handClock{ManualClock: gameloop.NewManualClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), false)}
+	h.m = gameloop.NewManager(gameloop.ManagerConfig{
+		Bus: newMemBus(), Store: store, Modes: modes.All(), Clock: h.ManualClock, Registerer: reg,
+		BotFillDelay: 5 * time.Second, EmptyTimeout: 30 * time.Second,
+		Settings: map[string]gameloop.Settings{"tag": {Countdown: time.Second, Duration: time.Minute}},
+		OnRoomChange: func(info gameloop.RoomInfo, closed bool) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if closed {
+				h.closed = append(h.closed, info.ID)
+			} else {
+				h.changes = append(h.changes, info)
+			}
+		},
+	})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := h.m.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return h
+}
+
+// until advances time a tick at a time until cond holds.
+func (h *handClock) until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		h.Advance(50 * time.Millisecond)
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+func (h *handClock) closedRooms() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.closed)
+}
+
+var bg = context.Background()
+
+func player(id string) (gameloop.Participant, *recSink) {
+	s := newRecSink()
+	return gameloop.Participant{ID: id, Name: "Name " + id, Sink: s}, s
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if comet.ErrorCode(err) != code {
+		t.Fatalf("error %v, want code %s", err, code)
+	}
+}
+
+func TestQuickJoinFillsOneRoomAndSwitchesModes(t *testing.T) {
+	h := newHandClock(t, nil, nil)
+	p1, s1 := player("p1")
+	p2, _ := player("p2")
+	a, err := h.m.QuickJoin(bg, "tag", p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.m.QuickJoin(bg, "tag", p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != b.ID || b.Players != 2 {
+		t.Fatalf("second quick join got %+v, want the first room %s with 2 players", b, a.ID)
+	}
+	c, err := h.m.QuickJoin(bg, "snake", p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := h.m.RoomOf("p1"); got.ID != c.ID || c.Mode != "snake" {
+		t.Fatalf("p1 is in %+v, want the snake room", got)
+	}
+	waitFor(t, time.Second, "room.left", func() bool { return s1.count("room.left") == 1 })
+	raw, _ := s1.last("room.left")
+	if left := decode[map[string]string](t, raw); left["room"] != a.ID {
+		t.Errorf("room.left %s, want room %s", raw, a.ID)
+	}
+	rooms := h.m.Rooms()
+	if len(rooms) != 2 || rooms[0].Mode != "snake" || rooms[1].Players != 1 {
+		t.Errorf("rooms %+v", rooms)
+	}
+}
+
+func TestPrivateRoomsJoinByCodeOnly(t *testing.T) {
+	h := newHandClock(t, nil, nil)
+	owner, so := player("owner")
+	info, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Name: " Friends ", Max: 4, Private: true}, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "Friends" || !info.Private || info.Max != 4 || info.Code == "" {
+		t.Fatalf("created %+v", info)
+	}
+	raw, _ := so.last("room.joined")
+	if j := decode[map[string]any](t, raw); j["code"] != info.Code {
+		t.Errorf("creator's room.joined %s lacks code %s", raw, info.Code)
+	}
+	guest, sg := player("guest")
+	_, err = h.m.Join(bg, info.ID, guest)
+	wantCode(t, err, comet.EFORBIDDEN)
+	if _, err := h.m.Join(bg, strings.ToLower(info.Code), guest); err != nil {
+		t.Fatalf("join by code: %v", err)
+	}
+	raw, _ = sg.last("room.joined")
+	if j := decode[map[string]any](t, raw); j["code"] != nil {
+		t.Errorf("a guest was shown the join code: %s", raw)
+	}
+	other, _ := player("other")
+	if q, err := h.m.QuickJoin(bg, "tag", other); err != nil || q.ID == info.ID {
+		t.Errorf("quick play put a stranger in a private room: %+v %v", q, err)
+	}
+	if b, _ := json.Marshal(info); strings.Contains(string(b), info.Code) {
+		t.Errorf("RoomInfo JSON leaks the code: %s", b)
+	}
+}
+
+func TestJoinErrors(t *testing.T) {
+	h := newHandClock(t, nil, nil)
+	p1, _ := player("p1")
+	p2, _ := player("p2")
+	p3, _ := player("p3")
+	small, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 2}, p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.m.Join(bg, small.ID, p2); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		err  error
+		code string
+	}{
+		{"full room", second(h.m.Join(bg, small.ID, p3)), comet.ECONFLICT},
+		{"unknown room", second(h.m.Join(bg, "r_nope", p3)), comet.ENOTFOUND},
+		{"unknown mode", second(h.m.QuickJoin(bg, "chess", p3)), comet.EINVALID},
+		{"max too small", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 1}, p3)), comet.EINVALID},
+		{"max too large", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "arena", Max: 1001}, p3)), comet.EINVALID},
+		{"long name", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Name: strings.Repeat("x", 41)}, p3)), comet.EINVALID},
+		{"control char", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Name: "a\nb"}, p3)), comet.EINVALID},
+		{"no id", second(h.m.QuickJoin(bg, "tag", gameloop.Participant{})), comet.EINVALID},
+		{"input outside a room", h.m.Input("p3", json.RawMessage(`{"m":1}`)), comet.ENOTFOUND},
+		{"bad input", h.m.Input("p1", json.RawMessage(`{"m":9}`)), comet.EINVALID},
+		{"malformed input", h.m.Input("p1", json.RawMessage(`{"m":`)), comet.EINVALID},
+	}
+	for _, c := range cases {
+		if comet.ErrorCode(c.err) != c.code {
+			t.Errorf("%s: error %v, want code %s", c.name, c.err, c.code)
+		}
+	}
+	if err := h.m.Input("p1", json.RawMessage(`{"m":3}`)); err != nil {
+		t.Errorf("valid input: %v", err)
+	}
+	if err := h.m.Leave(bg, "nobody"); err != nil {
+		t.Errorf("leave when in no room: %v", err)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+func TestSpectatorWatchesWithoutPlaying(t *testing.T) {
+	h := newHandClock(t, nil, nil)
+	p1, _ := player("p1")
+	info, err := h.m.QuickJoin(bg, "tag", p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, sw := player("watcher")
+	got, err := h.m.Spectate(bg, info.ID, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Players != 1 || got.Spectators != 1 {
+		t.Errorf("after spectating %+v", got)
+	}
+	raw, _ := sw.last("room.joined")
+	if j := decode[map[string]any](t, raw); j["spectator"] != true || j["you"] != 0.0 {
+		t.Errorf("spectator's room.joined %s", raw)
+	}
+	if sw.count("room.snapshot") != 1 {
+		t.Errorf("spectator got %v", sw.types())
+	}
+	wantCode(t, h.m.Input("watcher", json.RawMessage(`{"m":1}`)), comet.EINVALID)
+	// Playing after watching switches roles in place.
+	if got, err = h.m.Join(bg, info.ID, w); err != nil || got.Players != 2 || got.Spectators != 0 {
+		t.Errorf("spectator joining to play: %+v %v", got, err)
+	}
+}
+
+func TestResyncAndRejoinFromNewSession(t *testing.T) {
+	h := newHandClock(t, nil, nil)
+	p1, old := player("p1")
+	info, err := h.m.QuickJoin(bg, "tag", p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m.Resync("p1")
+	waitFor(t, time.Second, "resync", func() bool { return old.count("room.snapshot") == 2 })
+	if got := old.types(); got[len(got)-3] != "room.joined" {
+		t.Errorf("resync sent %v, want room.joined, room.state, room.snapshot at the end", got)
+	}
+	fresh := newRecSink()
+	p1.Sink = fresh
+	again, err := h.m.QuickJoin(bg, "tag", p1)
+	if err != nil || again.ID != info.ID || again.Players != 1 {
+		t.Fatalf("rejoin from a new session: %+v %v", again, err)
+	}
+	before := old.count("room.diff") + old.count("room.state")
+	h.until(t, "diffs to the new session", func() bool { return fresh.count("room.diff") > 2 })
+	if after := old.count("room.diff") + old.count("room.state"); after != before {
+		t.Errorf("the old session still receives the room (%d → %d messages)", before, after)
+	}
+	fresh.check(t)
+}
+
+func TestBotsFillAfterDelayAndMakeWayForHumans(t *testing.T) {
+	h := newHandClock(t, nil, nil)
+	p1, _ := player("p1")
+	info, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 3}, p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := h.Now()
+	h.until(t, "bots", func() bool { r, _ := h.m.RoomOf("p1"); return r.Players == 3 })
+	if waited := h.Now().Sub(start); waited < 5*time.Second {
+		t.Errorf("bots came after %v, want the 5 s fill delay", waited)
+	}
+	p2, _ := player("p2")
+	got, err := h.m.Join(bg, info.ID, p2)
+	if err != nil {
+		t.Fatalf("a human could not take a bot's place: %v", err)
+	}
+	if got.Players != 3 {
+		t.Errorf("players %d, want 3 (a bot left)", got.Players)
+	}
+	p3, _ := player("p3")
+	if _, err := h.m.Join(bg, info.ID, p3); err != nil {
+		t.Fatalf("second human: %v", err)
+	}
+	p4, _ := player("p4")
+	_, err = h.m.Join(bg, info.ID, p4)
+	wantCode(t, err, comet.ECONFLICT)
+}
+
+func TestEmptyRoomClosesAfterTimeout(t *testing.T) {
+	h := newHandClock(t, nil, nil)
+	p1, _ := player("p1")
+	info, err := h.m.QuickJoin(bg, "tag", p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.Leave(bg, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	left := h.Now()
+	h.until(t, "room closed", func() bool { return len(h.m.Rooms()) == 0 })
+	if waited := h.Now().Sub(left); waited < 30*time.Second {
+		t.Errorf("closed after %v, want the 30 s empty timeout", waited)
+	}
+	if got := h.closedRooms(); !slices.Equal(got, []string{info.ID}) {
+		t.Errorf("OnRoomChange closed %v, want %s", got, info.ID)
+	}
+	if _, ok := h.m.RoomOf("p1"); ok {
+		t.Error("a player is still seated in a closed room")
+	}
+}
+
+func TestLifecycleStatesInOrder(t *testing.T) {
+	h := newHandClock(t, nil, nil)
+	p1, s := player("p1")
+	if _, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 3}, p1); err != nil {
+		t.Fatal(err)
+	}
+	h.until(t, "the next match", func() bool { return len(compact(strings.Split(states(s), ","))) >= 5 })
+	got := compact(strings.Split(states(s), ","))
+	want := []string{"waiting", "countdown", "running", "ended", "waiting"}
+	if !slices.Equal(got[:5], want) {
+		t.Errorf("states %v, want %v", got, want)
+	}
+	// The new match starts from a fresh snapshot with a new match id.
+	s.mu.Lock()
+	var matches []string
+	for _, m := range s.msgs {
+		if m.Type == "room.snapshot" {
+			matches = append(matches, decode[struct{ M string }](t, m.Data()).M)
+		}
+	}
+	s.mu.Unlock()
+	if len(matches) < 2 || matches[0] == matches[len(matches)-1] {
+		t.Errorf("snapshots of matches %v, want a second match", matches)
+	}
+	s.check(t)
+}
+
+// states lists the "state" of every room.state received, comma-separated.
+func states(s *recSink) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, m := range s.msgs {
+		if m.Type == "room.state" {
+			var d struct{ State string }
+			_ = json.Unmarshal(m.Data(), &d)
+			out = append(out, d.State)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func compact(s []string) []string { return slices.Compact(s) }
+
+func TestShutdownSavesRunningMatchAsAborted(t *testing.T) {
+	store := &memStore{}
+	h := newHandClock(t, store, nil)
+	p1, s := player("p1")
+	if _, err := h.m.QuickJoin(bg, "tag", p1); err != nil {
+		t.Fatal(err)
+	}
+	h.until(t, "running", func() bool { return strings.Contains(states(s), "running") })
+	if err := h.m.Shutdown(bg); err != nil {
+		t.Fatal(err)
+	}
+	saved := store.saved()
+	if len(saved) != 1 || !saved[0].Aborted || len(saved[0].Players) != 3 {
+		t.Fatalf("saved %+v, want one aborted match of 3", saved)
+	}
+	if s.count("room.closed") != 1 {
+		t.Errorf("no room.closed: %v", s.types())
+	}
+	p2, _ := player("p2")
+	_, err := h.m.QuickJoin(bg, "tag", p2)
+	wantCode(t, err, comet.ECONFLICT)
+}
+
+func TestFloodedInputsAreDroppedAndCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHandClock(t, nil, reg)
+	p1, _ := player("p1")
+	if _, err := h.m.QuickJoin(bg, "tag", p1); err != nil {
+		t.Fatal(err)
+	}
+	for range gameloop.MaxInputsPerTick + 12 {
+		if err := h.m.Input("p1", json.RawMessage(`{"m":1}`)); err != nil {
+			t.Fatalf("a flooded input returned %v; it must be dropped silently", err)
+		}
+	}
+	if got := gathered(t, reg, "comet_game_inputs_dropped_total"); got != 12 {
+		t.Errorf("dropped %v, want 12", got)
+	}
+	_ = h.m.Input("p1", json.RawMessage(`{"m":99}`))
+	if got := gathered(t, reg, "comet_game_inputs_invalid_total"); got != 1 {
+		t.Errorf("invalid %v, want 1", got)
+	}
+	if got := gathered(t, reg, "comet_game_rooms"); got != 1 {
+		t.Errorf("rooms gauge %v, want 1", got)
+	}
+}
+
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			sum := 0.0
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+			return sum
+		}
+	}
+	return 0
+}
+
+func TestCanceledJoinLeavesConsistentState(t *testing.T) {
+	h := newHandClock(t, nil, nil)
+	p1, _ := player("p1")
+	ctx, cancel := context.WithCancel(bg)
+	cancel()
+	_, err := h.m.QuickJoin(ctx, "tag", p1)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled join: %v", err)
+	}
+	// Whatever happened, the seat and the room agree.
+	waitFor(t, time.Second, "consistency", func() bool {
+		info, seated := h.m.RoomOf("p1")
+		rooms := h.m.Rooms()
+		return !seated || (len(rooms) == 1 && info.ID == rooms[0].ID && rooms[0].Players == 1)
+	})
+}

@@ -1,0 +1,313 @@
+// Package gameloop runs game rooms: one goroutine per room steps a compiled-in
+// game mode at a fixed tick, streams each viewer a snapshot and then diffs of
+// its view, runs the match lifecycle and hands results to storage.
+//
+// Modes (gameloop/modes/...) know nothing of HTTP, SQL or JSON framing: they
+// implement Game, render entities into a World and decode their own input.
+package gameloop
+
+import (
+	"fmt"
+	"hash"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"comet"
+)
+
+// Player is a participant as a mode sees it. Num is the player's entity id in
+// every World the mode renders; it is unique within the room and never reused.
+type Player struct {
+	Num  uint32
+	ID   string
+	Name string
+	Bot  bool
+}
+
+// MaxPlayerNum bounds player numbers; modes number their other entities
+// (projectiles, food, segments) from MaxPlayerNum up so ids never collide.
+const MaxPlayerNum = 1 << 20
+
+// Input is one decoded input of one player, in arrival order.
+type Input[In any] struct {
+	Player uint32
+	In     In
+}
+
+// Step is what a mode gets on every running tick: the tick number and the
+// inputs that arrived since the previous step.
+type Step[In any] struct {
+	Tick   uint64
+	Inputs []Input[In]
+}
+
+// Standing is one player's current score; Stats are mode-specific counters
+// (frags, deaths, ...) stored with the match result.
+type Standing struct {
+	Player uint32
+	Score  int
+	Stats  map[string]int
+}
+
+// ViewKey names a view of the world. Viewers whose keys are equal see the same
+// entities, so the engine renders and encodes each key once per tick. Key 0 is
+// the whole world.
+type ViewKey uint64
+
+// Game is the state of one match of one mode. The room goroutine calls every
+// method, one at a time, so a Game needs no locks. A Game must be
+// deterministic: with the same Env.Rand seed, joins, leaves and steps it must
+// reach the same state bit for bit (no wall clock, no map iteration order).
+type Game[In any] interface {
+	// Join adds a player (human or bot) to the world.
+	Join(p Player)
+	// Leave removes a player that joined earlier.
+	Leave(num uint32)
+	// Tick advances the world by one fixed dt; it reports true when the
+	// match's win condition is reached (the time limit is the engine's).
+	Tick(s Step[In]) (over bool)
+	// Render writes the entities of view key into w (key 0: the whole world).
+	Render(key ViewKey, w *World)
+	// Standings lists every player's score, best first.
+	Standings() []Standing
+}
+
+// Viewer is implemented by modes that show players different views (area of
+// interest, hidden information). ViewOf gets 0 for a spectator. Without it
+// every viewer sees view 0, the whole world.
+type Viewer interface {
+	ViewOf(num uint32) ViewKey
+}
+
+// BotMaker is implemented by modes with server-side bots. A bot plays through
+// the same path as a browser: the JSON it returns goes through the mode's
+// decoder and the room's input queue.
+type BotMaker interface {
+	NewBot(p Player, rng *rand.Rand) Bot
+}
+
+// Bot decides one bot's input. Think appends the JSON input a browser would
+// send to dst and returns it; returning dst unchanged sends nothing this tick.
+type Bot interface {
+	Think(tick uint64, dst []byte) []byte
+}
+
+// Digester is implemented by modes whose state holds more than they render
+// (velocities, timers, queued turns): Digest writes all of it so replays can
+// be compared bit for bit.
+type Digester interface {
+	Digest(h hash.Hash)
+}
+
+// Env is what a Game is given once, at creation.
+type Env struct {
+	Settings Settings
+	TickHz   int
+	DT       float64 // seconds per tick, 1/TickHz
+	Rand     *rand.Rand
+	Log      *slog.Logger
+}
+
+// Ticks converts a duration to a whole number of ticks (at least 1 for d > 0).
+func (e Env) Ticks(d time.Duration) int {
+	n := int(d * time.Duration(e.TickHz) / time.Second)
+	if n == 0 && d > 0 {
+		n = 1
+	}
+	return n
+}
+
+// Settings are a mode's match rules that a room, a test or an operator may
+// override. Zero fields in an override keep the mode's default. In the Env of
+// a game, MaxPlayers (and DefaultMax) is that room's capacity.
+type Settings struct {
+	TickHz       int           // 10..60
+	MinPlayers   int           // bots fill a waiting room up to this
+	DefaultMax   int           // capacity of quick-play rooms
+	MaxPlayers   int           // the largest room a player may create
+	Duration     time.Duration // match time limit
+	ScoreLimit   int           // mode-specific win condition (0: none)
+	Countdown    time.Duration // between enough players and the start
+	Intermission time.Duration // results shown before the next match
+}
+
+// merge returns s with o's non-zero fields applied.
+func (s Settings) merge(o Settings) Settings {
+	if o.TickHz != 0 {
+		s.TickHz = o.TickHz
+	}
+	if o.MinPlayers != 0 {
+		s.MinPlayers = o.MinPlayers
+	}
+	if o.DefaultMax != 0 {
+		s.DefaultMax = o.DefaultMax
+	}
+	if o.MaxPlayers != 0 {
+		s.MaxPlayers = o.MaxPlayers
+	}
+	if o.Duration != 0 {
+		s.Duration = o.Duration
+	}
+	if o.ScoreLimit != 0 {
+		s.ScoreLimit = o.ScoreLimit
+	}
+	if o.Countdown != 0 {
+		s.Countdown = o.Countdown
+	}
+	if o.Intermission != 0 {
+		s.Intermission = o.Intermission
+	}
+	return s
+}
+
+func (s Settings) validate() error {
+	switch {
+	case s.TickHz < 10 || s.TickHz > 60:
+		return fmt.Errorf("tick rate %d Hz outside 10..60", s.TickHz)
+	case s.MaxPlayers < 1 || s.MaxPlayers >= MaxPlayerNum/2:
+		return fmt.Errorf("max players %d out of range", s.MaxPlayers)
+	case s.DefaultMax < 1 || s.DefaultMax > s.MaxPlayers:
+		return fmt.Errorf("default max %d outside 1..%d", s.DefaultMax, s.MaxPlayers)
+	case s.MinPlayers < 1 || s.MinPlayers > s.DefaultMax:
+		return fmt.Errorf("min players %d outside 1..%d", s.MinPlayers, s.DefaultMax)
+	case s.Duration <= 0:
+		return fmt.Errorf("match duration %v not positive", s.Duration)
+	case s.Countdown < 0 || s.Intermission < 0:
+		return fmt.Errorf("negative countdown or intermission")
+	}
+	return nil
+}
+
+// Kind describes one kind of entity on the wire: its short name and the names
+// of its integer fields, in order. Clients receive the list in room.joined.
+type Kind struct {
+	Name   string   `json:"kind"`
+	Fields []string `json:"fields"`
+	Label  bool     `json:"label,omitempty"` // entities of this kind carry a name
+}
+
+// ModeSpec defines a mode. Decode must be a pure function: it runs on the
+// caller's goroutine and returns a *comet.Error with code EINVALID for bad
+// input (NaN, infinities and out-of-range values included).
+type ModeSpec[In any] struct {
+	Name     string
+	Settings Settings
+	Kinds    []Kind
+	Decode   func(data []byte) (In, error)
+	New      func(env Env) Game[In]
+}
+
+// Mode is a registered game mode; build one with Define.
+type Mode interface {
+	Name() string
+	Defaults() Settings
+	Kinds() []Kind
+	start(env Env) instance
+	decode(data []byte) (any, error)
+}
+
+// Define turns a typed spec into a Mode. It panics on an invalid spec, which
+// is a programming error caught by any test that registers the mode.
+func Define[In any](spec ModeSpec[In]) Mode {
+	if spec.Name == "" || spec.Decode == nil || spec.New == nil || len(spec.Kinds) == 0 {
+		panic("gameloop: mode spec needs Name, Kinds, Decode and New")
+	}
+	if err := spec.Settings.validate(); err != nil {
+		panic(fmt.Sprintf("gameloop: mode %s: %v", spec.Name, err))
+	}
+	return &mode[In]{spec: spec}
+}
+
+type mode[In any] struct{ spec ModeSpec[In] }
+
+func (m *mode[In]) Name() string       { return m.spec.Name }
+func (m *mode[In]) Defaults() Settings { return m.spec.Settings }
+func (m *mode[In]) Kinds() []Kind      { return m.spec.Kinds }
+
+func (m *mode[In]) decode(data []byte) (any, error) {
+	in, err := m.spec.Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+func (m *mode[In]) start(env Env) instance {
+	g := m.spec.New(env)
+	in := &typed[In]{game: g}
+	in.viewer, _ = g.(Viewer)
+	in.bots, _ = g.(BotMaker)
+	in.digester, _ = g.(Digester)
+	return in
+}
+
+// instance is a Game with its input type erased, as the room drives it.
+type instance interface {
+	join(p Player)
+	leave(num uint32)
+	step(tick uint64, inputs []queued) bool
+	render(key ViewKey, w *World)
+	viewOf(num uint32) ViewKey
+	standings() []Standing
+	newBot(p Player, rng *rand.Rand) Bot
+	digest(h hash.Hash)
+}
+
+type typed[In any] struct {
+	game     Game[In]
+	viewer   Viewer
+	bots     BotMaker
+	digester Digester
+	batch    []Input[In]
+}
+
+func (t *typed[In]) join(p Player)                { t.game.Join(p) }
+func (t *typed[In]) leave(num uint32)             { t.game.Leave(num) }
+func (t *typed[In]) render(k ViewKey, w *World)   { t.game.Render(k, w) }
+func (t *typed[In]) standings() []Standing        { return t.game.Standings() }
+func (t *typed[In]) digest(h hash.Hash) {
+	if t.digester != nil {
+		t.digester.Digest(h)
+	}
+}
+
+func (t *typed[In]) viewOf(num uint32) ViewKey {
+	if t.viewer == nil {
+		return 0
+	}
+	return t.viewer.ViewOf(num)
+}
+
+func (t *typed[In]) newBot(p Player, rng *rand.Rand) Bot {
+	if t.bots == nil {
+		return nil
+	}
+	return t.bots.NewBot(p, rng)
+}
+
+func (t *typed[In]) step(tick uint64, inputs []queued) bool {
+	t.batch = t.batch[:0]
+	for _, q := range inputs {
+		in, ok := q.in.(In)
+		if !ok {
+			continue // decoded by another match's mode: cannot happen, rooms never change mode
+		}
+		t.batch = append(t.batch, Input[In]{Player: q.num, In: in})
+	}
+	over := t.game.Tick(Step[In]{Tick: tick, Inputs: t.batch})
+	clear(t.batch) // drop references to decoded inputs
+	return over
+}
+
+// InvalidInput wraps a decoder's complaint as the client-facing EINVALID
+// error "<mode> input: <complaint>"; an EINVALID *comet.Error passes as is.
+func InvalidInput(mode string, err error) error {
+	if comet.ErrorCode(err) == comet.EINVALID {
+		return err
+	}
+	return comet.Errorf(comet.EINVALID, "%s input: %v", mode, err)
+}
+
+// MaxInputBytes bounds one input's JSON; inputs are a handful of fields.
+const MaxInputBytes = 512

@@ -1,0 +1,174 @@
+package gameloop_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"comet"
+	"comet/gameloop"
+	"comet/gameloop/modes"
+)
+
+// recordings collects match recordings in memory.
+type recordings struct {
+	mu   sync.Mutex
+	bufs map[string]*closeBuffer
+}
+
+type closeBuffer struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	closed bool
+}
+
+func (b *closeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *closeBuffer) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return nil
+}
+
+func (r *recordings) open(_, match string) (io.WriteCloser, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := &closeBuffer{}
+	r.bufs[match] = b
+	return b, nil
+}
+
+func (r *recordings) get(match string) ([]byte, bool) {
+	r.mu.Lock()
+	b := r.bufs[match]
+	r.mu.Unlock()
+	if b == nil {
+		return nil, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes()), b.closed
+}
+
+// TestReplayReproducesMatchBitForBit plays a whole match of every mode with
+// bots, a human sending random inputs and a human who joins and leaves
+// midway; replaying the recording must reach the recorded final digest, and
+// a tampered recording must not.
+func TestReplayReproducesMatchBitForBit(t *testing.T) {
+	for _, md := range modes.All() {
+		t.Run(md.Name(), func(t *testing.T) {
+			recs := &recordings{bufs: map[string]*closeBuffer{}}
+			m := gameloop.NewManager(gameloop.ManagerConfig{
+				Bus: newMemBus(), Modes: modes.All(), RecordTo: recs.open,
+				Clock:    gameloop.NewManualClock(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), false),
+				Settings: map[string]gameloop.Settings{md.Name(): {Duration: 20 * time.Second}},
+			})
+			room := gameloop.NewHandRoom(m, md.Name(), 0)
+			p1, s1 := player("p1")
+			if err := room.Join(p1); err != nil {
+				t.Fatal(err)
+			}
+			for i := range md.Defaults().MinPlayers {
+				if err := room.Join(gameloop.Participant{ID: fmt.Sprintf("bot-%d", i), Name: "B"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			room.Start()
+			rng := rand.New(rand.NewPCG(1, 2))
+			for step := 0; room.State() == gameloop.StateRunning; step++ {
+				if step > 10000 {
+					t.Fatal("the match does not end")
+				}
+				_ = room.Input("p1", randomInput(rng, md.Name()))
+				switch step {
+				case 30:
+					if err := room.Join(gameloop.Participant{ID: "p2", Name: "Drop-in"}); err != nil {
+						t.Fatal(err)
+					}
+				case 90:
+					room.Leave("p2")
+				}
+				if step > 30 && step < 90 {
+					_ = room.Input("p2", randomInput(rng, md.Name()))
+				}
+				room.Step()
+			}
+			raw, ok := s1.last("match.result")
+			if !ok {
+				t.Fatal("no match.result")
+			}
+			res := decode[comet.MatchResult](t, raw)
+			rec, closed := recs.get(res.ID)
+			if !closed {
+				t.Fatal("the recording was not closed at the end of the match")
+			}
+			if !bytes.Contains(rec, []byte(`[1,{`)) || !bytes.Contains(rec, []byte(`"leave":`)) {
+				t.Fatalf("the recording lacks the human's inputs or the leave:\n%.2000s", rec)
+			}
+			got, err := gameloop.Replay(context.Background(), modes.All(), bytes.NewReader(rec))
+			if err != nil {
+				t.Fatalf("replay: %v", err)
+			}
+			if got.Recorded == "" || got.Digest != got.Recorded || got.Steps == 0 {
+				t.Fatalf("replay %+v", got)
+			}
+			if got.Header.Seed != res.Seed || got.Header.Match != res.ID {
+				t.Errorf("header %+v does not match result %s seed %d", got.Header, res.ID, res.Seed)
+			}
+			var replayed, published []int
+			for _, s := range got.Standings {
+				replayed = append(replayed, s.Score)
+			}
+			for _, p := range res.Players {
+				if p.Stats["left"] == 0 {
+					published = append(published, p.Score)
+				}
+			}
+			slices.Sort(replayed)
+			slices.Sort(published)
+			if !slices.Equal(replayed, published) {
+				t.Errorf("replayed scores %v, published %v", replayed, published)
+			}
+
+			seed := regexp.MustCompile(`"seed":-?\d+`).ReplaceAll(rec, []byte(`"seed":12345`))
+			if _, err := gameloop.Replay(bg, modes.All(), bytes.NewReader(seed)); !errors.Is(err, gameloop.ErrDiverged) {
+				t.Errorf("replay with another seed: %v, want ErrDiverged", err)
+			}
+			noInputs := regexp.MustCompile(`,"in":\[.*\]`).ReplaceAll(rec, nil)
+			if _, err := gameloop.Replay(bg, modes.All(), bytes.NewReader(noInputs)); !errors.Is(err, gameloop.ErrDiverged) {
+				t.Errorf("replay without inputs: %v, want ErrDiverged", err)
+			}
+		})
+	}
+}
+
+func TestReplayRejectsBrokenRecordings(t *testing.T) {
+	header := `{"v":1,"room":"r","match":"m","mode":"tag","seed":1,"settings":{"TickHz":20,"MinPlayers":1,"DefaultMax":4,"MaxPlayers":4,"Duration":60000000000}}`
+	for _, c := range []struct{ name, rec string }{
+		{"empty", ``},
+		{"bad header", `{"v":`},
+		{"version", `{"v":2,"mode":"tag"}`},
+		{"unknown mode", `{"v":1,"mode":"chess","settings":{"TickHz":20,"MinPlayers":1,"DefaultMax":4,"MaxPlayers":4,"Duration":1}}`},
+		{"bad settings", `{"v":1,"mode":"tag","settings":{"TickHz":500}}`},
+		{"bad line", header + "\n{nope"},
+		{"bad input", header + "\n" + `{"t":1,"join":{"n":1,"id":"p","name":"P"}}` + "\n" + `{"t":2,"s":1,"in":[[1,{"m":99}]]}`},
+		{"unknown entry", header + "\n" + `{"t":1}`},
+	} {
+		if _, err := gameloop.Replay(bg, modes.All(), bytes.NewReader([]byte(c.rec))); err == nil {
+			t.Errorf("%s: replay accepted a broken recording", c.name)
+		}
+	}
+}

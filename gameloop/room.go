@@ -1,0 +1,306 @@
+package gameloop
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"comet"
+)
+
+// MaxCatchUp is how many extra ticks a room runs back to back to catch up
+// after an overrun; further behind, it skips the missed ticks instead of
+// spiralling, staying on its original schedule.
+const MaxCatchUp = 3
+
+// Room states as sent in room.state. RoomInfo.State shows countdown as
+// "waiting" (the room still fills).
+const (
+	StateWaiting   = "waiting"
+	StateCountdown = "countdown"
+	StateRunning   = "running"
+	StateEnded     = "ended"
+)
+
+var errRoomGone = comet.Errorf(comet.ENOTFOUND, "room closed")
+
+// room is one game room. Everything below the mutable line is owned by the
+// room goroutine (run); other goroutines reach it only through ctrl.
+type room struct {
+	id, name, code string
+	creator        string // participant id shown the join code
+	private        bool
+	mode           Mode
+	set            Settings
+	max            int
+	period         time.Duration
+	mgr            *Manager
+	log            *slog.Logger
+	met            *roomMetrics
+	queue          *inputQueue
+	ctrl           chan func()
+	done           chan struct{} // closed when run returns
+	info           atomic.Pointer[RoomInfo]
+	gone           bool         // guarded by mgr.mu: the room no longer accepts members
+	botsN          atomic.Int32 // server bots, for quick play's "has space"
+
+	// Owned by the room goroutine.
+	closed     bool
+	members    map[string]*member // by participant id
+	players    []*member          // in join order: bots think and new matches rejoin in this order
+	viewers    []*member          // members with a sink, in join order
+	byNum      map[uint32]*member
+	nextNum    uint32
+	humans     int // human players
+	bots       int
+	spectators int
+
+	state      string
+	stateAt    time.Time // when the state began
+	shortSince time.Time // a human is here and players < MinPlayers since; zero otherwise
+	emptySince time.Time // no humans (players or spectators) since; zero otherwise
+	tick       uint64
+	match      *match
+	over       bool // the game reported its win condition this tick
+
+	pool       worldPool
+	differ     differ
+	inputs     []queued
+	buf        []byte
+	botBuf     []byte
+	views      map[ViewKey]*World
+	groups     map[groupKey]*group
+	groupList  []*group
+	groupFree  []*group
+	infoDirty  bool
+	stateDirty bool
+	scoresAt   time.Time
+	scoresMsg  *comet.Message
+	lastScores []byte
+}
+
+// member is a participant of a room: a player (num > 0) or a spectator.
+type member struct {
+	p     Participant
+	num   uint32 // 0 for spectators
+	bot   Bot    // the brain of a "bot-" participant
+	sub   comet.Subscription
+	base  *World  // the view this viewer last received; nil sends a snapshot
+	key   ViewKey // its view this tick
+	joins uint64  // tick it joined at
+}
+
+func (mb *member) isBot() bool { return isBotID(mb.p.ID) }
+
+// run is the room goroutine: a fixed-rate tick loop that also serves ctrl.
+func (r *room) run(ctx context.Context) {
+	defer close(r.done)
+	clock := r.mgr.clock
+	next := clock.Now().Add(r.period)
+	timer := clock.NewTimer(r.period)
+	defer timer.Stop()
+	for {
+		select {
+		case fn := <-r.ctrl:
+			fn()
+			if r.closed {
+				return
+			}
+			continue
+		case <-ctx.Done():
+			r.close("shutdown")
+			return
+		case <-timer.C():
+		}
+		for catchUp := 0; ; catchUp++ {
+			start := clock.Now()
+			r.step(start)
+			if r.closed {
+				return
+			}
+			end := clock.Now()
+			took := end.Sub(start)
+			r.met.tick.Observe(took.Seconds())
+			if took > r.period {
+				r.met.overruns.Inc()
+				r.log.Warn("tick overrun", "tick", r.tick, "took", took, "budget", r.period)
+			}
+			next = next.Add(r.period)
+			if end.Before(next) {
+				break
+			}
+			if catchUp == MaxCatchUp {
+				missed := end.Sub(next)/r.period + 1
+				next = next.Add(missed * r.period)
+				r.met.skipped.Add(float64(missed))
+				r.log.Warn("room fell behind, skipping ticks", "tick", r.tick, "skipped", int64(missed))
+				break
+			}
+		}
+		timer.Reset(next.Sub(clock.Now()))
+	}
+}
+
+// step runs one tick: inputs, simulation, output, then the lifecycle.
+func (r *room) step(now time.Time) {
+	r.tick++
+	r.inputs = r.queue.drain(r.inputs)
+	if r.state == StateRunning {
+		m := r.match
+		r.over = m.game.step(r.tick, r.inputs)
+		m.rec.step(r.tick, r.inputs)
+		m.ticks++
+		if !r.over && m.ticks < m.limit {
+			r.botsThink()
+		}
+	}
+	clear(r.inputs)
+	r.output()
+	m := r.match
+	r.lifecycle(now)
+	if r.match != m && !r.closed {
+		r.output() // the new match's snapshots, before its room.state
+	}
+	r.flush(now)
+}
+
+// call runs fn on the room goroutine and waits for its error. If ctx ends
+// first fn may still run later; fns keep the manager's records consistent
+// themselves, so that is harmless.
+func (r *room) call(ctx context.Context, fn func() error) error {
+	errc := make(chan error, 1)
+	select {
+	case r.ctrl <- func() { errc <- fn() }:
+	case <-r.done:
+		return errRoomGone
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-r.done:
+		select {
+		case err := <-errc:
+			return err
+		default:
+			return errRoomGone
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// post runs fn on the room goroutine without waiting for it.
+func (r *room) post(fn func()) {
+	select {
+	case r.ctrl <- fn:
+	case <-r.done:
+	}
+}
+
+// input decodes data and queues it for the next tick; never blocks.
+func (r *room) input(playerID string, data []byte) error {
+	in, err := r.mode.decode(data)
+	if err != nil {
+		r.met.invalid.Inc()
+		return InvalidInput(r.mode.Name(), err)
+	}
+	var raw []byte
+	if r.mgr.cfg.RecordTo != nil {
+		raw = append([]byte(nil), data...)
+	}
+	ok, dropped := r.queue.push(playerID, in, raw)
+	switch {
+	case !ok:
+		return comet.Errorf(comet.ENOTFOUND, "not playing in room %s", r.id)
+	case dropped:
+		r.met.dropped.Inc()
+	}
+	return nil
+}
+
+// botsThink lets every bot decide its next input, which goes through the
+// decoder and the queue like a browser's.
+func (r *room) botsThink() {
+	for _, mb := range r.players {
+		if mb.bot == nil {
+			continue
+		}
+		r.botBuf = mb.bot.Think(r.tick, r.botBuf[:0])
+		if len(r.botBuf) == 0 {
+			continue
+		}
+		if err := r.input(mb.p.ID, r.botBuf); err != nil {
+			r.log.Error("bot sent bad input", "bot", mb.p.ID, "input", string(r.botBuf), "err", err)
+		}
+	}
+}
+
+// send delivers m to one viewer, or to everyone through the bus.
+func (r *room) sendTo(mb *member, m *comet.Message) {
+	if mb.p.Sink != nil {
+		mb.p.Sink.Send(m)
+	}
+}
+
+func (r *room) publish(m *comet.Message) {
+	if len(r.viewers) > 0 {
+		r.mgr.cfg.Bus.Publish(comet.RoomTopic(r.id), m)
+	}
+}
+
+// message encodes a struct event; our event structs always marshal.
+func (r *room) message(typ string, data any) *comet.Message {
+	m, err := comet.NewMessage(typ, data)
+	if err != nil {
+		r.log.Error("encode event", "type", typ, "err", err)
+		return nil
+	}
+	return m
+}
+
+// close ends the room: an unfinished match is saved as aborted, viewers are
+// told and unsubscribed, and the manager forgets the room.
+func (r *room) close(reason string) {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	if r.state == StateRunning {
+		r.endMatch(r.mgr.clock.Now(), true)
+	}
+	if r.match != nil {
+		r.match.rec.close()
+	}
+	msg := r.message("room.closed", closedData{Room: r.id, Reason: reason})
+	for _, mb := range r.viewers {
+		if mb.sub != nil {
+			mb.sub.Close()
+		}
+		if msg != nil {
+			r.sendTo(mb, msg)
+		}
+	}
+	for _, mb := range r.members {
+		r.pool.release(mb.base)
+		mb.base = nil
+		r.queue.forget(mb.p.ID)
+	}
+	r.met.humans.Sub(float64(r.humans))
+	r.met.bots.Sub(float64(r.bots))
+	r.met.spectators.Sub(float64(r.spectators))
+	r.met.rooms.Dec()
+	r.mgr.roomClosed(r)
+	info := r.snapshotInfo()
+	r.info.Store(&info)
+	if cb := r.mgr.cfg.OnRoomChange; cb != nil {
+		cb(info, true)
+	}
+	r.log.Info("room closed", "reason", reason)
+}
+
+func (r *room) botCount() int { return int(r.botsN.Load()) }
+
+func isBotID(id string) bool { return len(id) >= 4 && id[:4] == "bot-" }

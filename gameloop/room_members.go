@@ -1,0 +1,318 @@
+package gameloop
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"comet"
+)
+
+// Participant is a player (or spectator) seen by the engine. Sink is that
+// player's session; the engine never blocks on it. A participant whose ID
+// starts "bot-" is played by the mode's bot; if it also has a Sink it
+// receives the stream like a browser (load tests, watching a bot).
+type Participant struct {
+	ID   string // player id; server-side bots use ids starting "bot-"
+	Name string
+	Sink comet.Sink
+}
+
+// RoomInfo is a room as listed in the lobby.
+type RoomInfo struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Mode       string `json:"mode"`
+	Players    int    `json:"players"`
+	Max        int    `json:"max"`
+	Spectators int    `json:"spectators"`
+	State      string `json:"state"` // "waiting" | "running" | "ended"
+	Private    bool   `json:"private"`
+	Code       string `json:"-"` // join code of a private room, shown only to its creator via room.joined
+}
+
+// joinedData is room.joined.
+type joinedData struct {
+	Room      string   `json:"room"`
+	Name      string   `json:"name"`
+	Mode      string   `json:"mode"`
+	You       uint32   `json:"you"`
+	Spectator bool     `json:"spectator"`
+	TickHz    int      `json:"tick_hz"`
+	Max       int      `json:"max"`
+	Private   bool     `json:"private"`
+	Code      string   `json:"code,omitempty"`
+	Kinds     []Kind   `json:"kinds"`
+	Rules     rulesDoc `json:"rules"`
+}
+
+type rulesDoc struct {
+	MinPlayers     int   `json:"min_players"`
+	DurationMs     int64 `json:"duration_ms"`
+	ScoreLimit     int   `json:"score_limit,omitempty"`
+	CountdownMs    int64 `json:"countdown_ms"`
+	IntermissionMs int64 `json:"intermission_ms"`
+}
+
+type leftData struct {
+	Room string `json:"room"`
+}
+
+type closedData struct {
+	Room   string `json:"room"`
+	Reason string `json:"reason"`
+}
+
+// join adds p as a player (spectator false) or spectator, on the room
+// goroutine.
+func (r *room) join(p Participant, spectator bool) error {
+	if r.closed {
+		return errRoomGone
+	}
+	if old, ok := r.members[p.ID]; ok {
+		if (old.num == 0) == spectator {
+			r.rebind(old, p) // the same join again, maybe from a new session
+			return nil
+		}
+		r.leave(old, false) // switching between playing and watching
+	}
+	if !spectator && len(r.players) >= r.max && !(!isBotID(p.ID) && r.dropBot()) {
+		return comet.Errorf(comet.ECONFLICT, "room %s is full", r.name)
+	}
+	if !r.mgr.claim(p.ID, r, spectator) {
+		return comet.Errorf(comet.ECONFLICT, "already in another room")
+	}
+	mb := &member{p: p, joins: r.tick}
+	r.members[p.ID] = mb
+	if spectator {
+		r.spectators++
+		r.met.spectators.Inc()
+	} else {
+		if err := r.addPlayer(mb); err != nil {
+			delete(r.members, p.ID)
+			r.mgr.unclaim(p.ID, r)
+			return err
+		}
+	}
+	if p.Sink != nil {
+		r.viewers = append(r.viewers, mb)
+		mb.sub = r.mgr.cfg.Bus.Subscribe(comet.RoomTopic(r.id), p.Sink)
+		r.welcome(mb)
+	}
+	if r.humans+r.spectators > 0 {
+		r.emptySince = time.Time{}
+	}
+	r.changed()
+	r.log.Debug("joined", "player", p.ID, "spectator", spectator)
+	return nil
+}
+
+// addPlayer numbers mb, puts it into the match and lets its inputs in.
+func (r *room) addPlayer(mb *member) error {
+	if r.nextNum >= MaxPlayerNum-1 {
+		return comet.Errorf(comet.ECONFLICT, "room %s has seen too many players; create a new one", r.name)
+	}
+	r.nextNum++
+	mb.num = r.nextNum
+	r.byNum[mb.num] = mb
+	r.players = append(r.players, mb)
+	if mb.isBot() {
+		r.bots++
+		r.met.bots.Inc()
+		if mb.p.Sink == nil {
+			r.botsN.Add(1)
+		}
+	} else {
+		r.humans++
+		r.met.humans.Inc()
+	}
+	r.matchJoin(mb)
+	r.queue.admit(mb.p.ID, mb.num)
+	return nil
+}
+
+// matchJoin puts a player into the current match's game (and its bot brain).
+func (r *room) matchJoin(mb *member) {
+	pl := Player{Num: mb.num, ID: mb.p.ID, Name: mb.p.Name, Bot: mb.isBot()}
+	r.match.game.join(pl)
+	r.match.rec.join(r.tick, pl)
+	mb.bot = nil
+	if pl.Bot {
+		mb.bot = r.match.game.newBot(pl, rand.New(rand.NewPCG(uint64(r.match.seed), uint64(mb.num))))
+	}
+}
+
+// leave removes mb; notify sends it room.left (not when the room closes).
+func (r *room) leave(mb *member, notify bool) {
+	delete(r.members, mb.p.ID)
+	r.mgr.unclaim(mb.p.ID, r)
+	if mb.num != 0 {
+		r.queue.forget(mb.p.ID)
+		r.matchLeave(mb)
+		delete(r.byNum, mb.num)
+		r.players = slices.DeleteFunc(r.players, func(x *member) bool { return x == mb })
+		if mb.isBot() {
+			r.bots--
+			r.met.bots.Dec()
+			if mb.p.Sink == nil {
+				r.botsN.Add(-1)
+			}
+		} else {
+			r.humans--
+			r.met.humans.Dec()
+		}
+	} else {
+		r.spectators--
+		r.met.spectators.Dec()
+	}
+	if mb.p.Sink != nil {
+		r.viewers = slices.DeleteFunc(r.viewers, func(x *member) bool { return x == mb })
+		if mb.sub != nil {
+			mb.sub.Close()
+		}
+		r.pool.release(mb.base)
+		mb.base = nil
+		if notify {
+			if m := r.message("room.left", leftData{Room: r.id}); m != nil {
+				r.sendTo(mb, m)
+			}
+		}
+	}
+	if r.humans+r.spectators == 0 && r.emptySince.IsZero() {
+		r.emptySince = r.mgr.clock.Now()
+	}
+	r.changed()
+	r.log.Debug("left", "player", mb.p.ID)
+}
+
+// matchLeave takes a player out of the match, keeping its standing for the
+// results if the match is running.
+func (r *room) matchLeave(mb *member) {
+	m := r.match
+	if r.state == StateRunning {
+		for _, s := range m.game.standings() {
+			if s.Player == mb.num {
+				m.leavers = append(m.leavers, leaver{member: mb, standing: s})
+				break
+			}
+		}
+	}
+	m.game.leave(mb.num)
+	m.rec.leave(r.tick, mb.num)
+	mb.bot = nil
+}
+
+// dropBot removes the most recently added bot to make room for a human.
+func (r *room) dropBot() bool {
+	for i := len(r.players) - 1; i >= 0; i-- {
+		if mb := r.players[i]; mb.isBot() && mb.p.Sink == nil {
+			r.leave(mb, false)
+			return true
+		}
+	}
+	return false
+}
+
+// addBots adds server bots until the room has n players.
+func (r *room) addBots(n int) {
+	for len(r.players) < n && len(r.players) < r.max {
+		num := r.nextNum + 1
+		name := botNames[int(num)%len(botNames)]
+		p := Participant{ID: fmt.Sprintf("bot-%s-%d", r.id, num), Name: "Bot " + name}
+		mb := &member{p: p, joins: r.tick}
+		if err := r.addPlayer(mb); err != nil {
+			r.log.Warn("cannot add bot", "err", err)
+			return
+		}
+		r.members[p.ID] = mb
+		r.changed()
+	}
+}
+
+// trimBots drops server bots beyond what the room needs: MinPlayers in all.
+func (r *room) trimBots() {
+	for len(r.players) > r.set.MinPlayers && r.dropBot() {
+	}
+}
+
+var botNames = []string{"Ada", "Bit", "Cog", "Dot", "Echo", "Flux", "Gear", "Hex", "Ion", "Jolt", "Kilo", "Lux", "Mux", "Nano", "Ohm", "Pixel", "Quark", "Rivet", "Servo", "Tesla", "Unit", "Volt", "Watt", "Xor", "Yotta", "Zed"}
+
+// welcome sends a new (or reset) viewer everything it needs, in order:
+// room.joined, room.state, room.scores, then a snapshot of its view.
+func (r *room) welcome(mb *member) {
+	d := joinedData{
+		Room: r.id, Name: r.name, Mode: r.mode.Name(), You: mb.num, Spectator: mb.num == 0,
+		TickHz: r.set.TickHz, Max: r.max, Private: r.private, Kinds: r.mode.Kinds(),
+		Rules: rulesDoc{
+			MinPlayers: r.set.MinPlayers, DurationMs: r.set.Duration.Milliseconds(), ScoreLimit: r.set.ScoreLimit,
+			CountdownMs: r.set.Countdown.Milliseconds(), IntermissionMs: r.set.Intermission.Milliseconds(),
+		},
+	}
+	if mb.p.ID == r.creator {
+		d.Code = r.code
+	}
+	for _, m := range []*comet.Message{
+		r.message("room.joined", d),
+		r.message("room.state", r.stateData(r.mgr.clock.Now())),
+		r.scoresMsg,
+	} {
+		if m != nil {
+			r.sendTo(mb, m)
+		}
+	}
+	r.sendSnapshot(mb)
+}
+
+// rebind points a member at a new session (a reloaded tab joins again) and
+// starts its stream over.
+func (r *room) rebind(mb *member, p Participant) {
+	if mb.p.Sink != p.Sink {
+		if mb.sub != nil {
+			mb.sub.Close()
+			mb.sub = nil
+		}
+		if mb.p.Sink == nil {
+			r.viewers = append(r.viewers, mb)
+		}
+		mb.p.Sink = p.Sink
+		if p.Sink == nil {
+			r.viewers = slices.DeleteFunc(r.viewers, func(x *member) bool { return x == mb })
+			r.pool.release(mb.base)
+			mb.base = nil
+			return
+		}
+		mb.sub = r.mgr.cfg.Bus.Subscribe(comet.RoomTopic(r.id), p.Sink)
+	}
+	r.resync(mb)
+}
+
+// resync starts a viewer over: room.joined, state and a fresh snapshot.
+func (r *room) resync(mb *member) {
+	if mb.p.Sink == nil {
+		return
+	}
+	r.welcome(mb)
+}
+
+// changed marks RoomInfo (and the waiting room's state) for publication at
+// the end of the tick; the snapshot in r.info is updated at once.
+func (r *room) changed() {
+	info := r.snapshotInfo()
+	r.info.Store(&info)
+	r.infoDirty = true
+	if r.state == StateWaiting || r.state == StateCountdown {
+		r.stateDirty = true
+	}
+}
+
+func (r *room) snapshotInfo() RoomInfo {
+	state := r.state
+	if state == StateCountdown {
+		state = StateWaiting
+	}
+	return RoomInfo{
+		ID: r.id, Name: r.name, Mode: r.mode.Name(), Players: len(r.players), Max: r.max,
+		Spectators: r.spectators, State: state, Private: r.private, Code: r.code,
+	}
+}

@@ -1,0 +1,275 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/time/rate"
+
+	"comet"
+)
+
+// Chat rules (docs/PROTOCOL.md).
+const (
+	maxChatLen     = 500
+	chatHistoryLen = 50
+	chatBurst      = 5
+	chatEvery      = time.Second // refill: 5 lines per 5 s sustained, burst of 5
+)
+
+// chatLine is the data of chat.msg.
+type chatLine struct {
+	ID      int64      `json:"id"`
+	Channel string     `json:"channel"`
+	From    playerView `json:"from"`
+	Text    string     `json:"text"`
+	Me      bool       `json:"me,omitempty"`
+	At      int64      `json:"at"` // unix milliseconds
+}
+
+func lineOf(m *comet.ChatMessage) chatLine {
+	return chatLine{ID: m.ID, Channel: m.Channel, From: playerView{ID: m.FromID, Name: m.FromName},
+		Text: m.Text, Me: m.Me, At: m.At.UnixMilli()}
+}
+
+type chatHistory struct {
+	Channel  string     `json:"channel"`
+	Messages []chatLine `json:"messages"`
+}
+
+// cleanText trims s, removes control characters (newlines and tabs become
+// spaces) and checks the length rule. The text is stored and sent as plain
+// text; clients render it as text, never as HTML.
+func cleanText(s string) (string, error) {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\t' || r == '\r':
+			b.WriteByte(' ')
+		case r == utf8.RuneError, unicode.IsControl(r):
+		default:
+			b.WriteRune(r)
+		}
+	}
+	t := strings.TrimSpace(b.String())
+	if n := utf8.RuneCountInString(t); n == 0 || n > maxChatLen {
+		return "", comet.Errorf(comet.EINVALID, "a chat line is 1 to %d characters", maxChatLen)
+	}
+	return t, nil
+}
+
+// dmChannel names the direct channel of two players: both ids, sorted.
+func dmChannel(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return "dm:" + a + ":" + b
+}
+
+type sayRequest struct {
+	Channel string `json:"channel"`
+	To      string `json:"to"`
+	Text    string `json:"text"`
+}
+
+// onSay handles chat.say: "/w name text" and "/me text" are understood; the
+// line is committed to the store before anyone is told it exists.
+func (s *Server) onSay(ctx context.Context, sess *Session, data json.RawMessage) error {
+	var req sayRequest
+	if err := decodeData(data, &req); err != nil {
+		return err
+	}
+	me := false
+	if cmd, rest, ok := strings.Cut(strings.TrimSpace(req.Text), " "); ok || strings.HasPrefix(cmd, "/") {
+		switch strings.ToLower(cmd) {
+		case "/me":
+			me, req.Text = true, rest
+		case "/w", "/whisper", "/msg":
+			name, text, _ := strings.Cut(strings.TrimSpace(rest), " ")
+			to := s.onlineByName(name)
+			if to == "" {
+				return comet.Errorf(comet.ENOTFOUND, "no player named %q is online", name)
+			}
+			req.To, req.Text = to, text
+		default:
+			if strings.HasPrefix(cmd, "/") && !strings.HasPrefix(cmd, "//") {
+				return comet.Errorf(comet.EINVALID, "unknown command %s (try /w name text or /me text)", cmd)
+			}
+		}
+	}
+	text, err := cleanText(req.Text)
+	if err != nil {
+		return err
+	}
+	if !s.chatAllowed(sess.playerID) {
+		s.metrics.limited.WithLabelValues("chat").Inc()
+		return comet.Errorf(comet.ERATELIMIT, "slow down: at most %d lines per %d seconds", chatBurst, chatBurst*int(chatEvery/time.Second))
+	}
+	if silenced, err := s.store.Silenced(ctx, sess.playerID); err != nil {
+		return err
+	} else if silenced {
+		return comet.Errorf(comet.EFORBIDDEN, "you have been muted by a moderator")
+	}
+
+	channel := req.Channel
+	var dmTo string
+	switch {
+	case req.To != "":
+		if req.To == sess.playerID {
+			return comet.Errorf(comet.EINVALID, "you cannot message yourself")
+		}
+		if _, err := s.store.PlayerByID(ctx, req.To); err != nil {
+			return err
+		}
+		dmTo, channel = req.To, dmChannel(sess.playerID, req.To)
+	case channel == "":
+		return comet.Errorf(comet.EINVALID, "chat.say needs a channel or to")
+	case !sess.Subscribed(comet.ChatTopic(channel)):
+		return comet.Errorf(comet.EFORBIDDEN, "you are not in channel %q", channel)
+	}
+
+	m := &comet.ChatMessage{Channel: channel, FromID: sess.playerID, FromName: sess.PlayerName(),
+		Text: text, Me: me, At: time.Now()}
+	if err := s.store.SaveChat(ctx, m); err != nil {
+		return fmt.Errorf("chat: save: %w", err)
+	}
+	msg := comet.MustMessage("chat.msg", lineOf(m))
+	msg.From = sess.playerID
+	if dmTo != "" {
+		for _, o := range append(s.hub.PlayerSessions(sess.playerID), s.hub.PlayerSessions(dmTo)...) {
+			o.Send(msg)
+		}
+		return nil
+	}
+	s.bus.Publish(comet.ChatTopic(channel), msg)
+	return nil
+}
+
+// onlineByName finds an online player's id by name (case-insensitive).
+func (s *Server) onlineByName(name string) string {
+	for _, o := range s.hub.Sessions() {
+		if strings.EqualFold(o.PlayerName(), strings.TrimSpace(name)) {
+			return o.playerID
+		}
+	}
+	return ""
+}
+
+// joinChannel subscribes a session to a chat channel and sends its history.
+func (s *Server) joinChannel(ctx context.Context, sess *Session, channel string) {
+	sess.Subscribe(comet.ChatTopic(channel))
+	s.sendHistory(ctx, sess, channel)
+}
+
+func (s *Server) sendHistory(ctx context.Context, sess *Session, channel string) {
+	msgs, err := s.store.ChatHistory(ctx, channel, chatHistoryLen)
+	if err != nil {
+		s.log.Error("chat history", "channel", channel, "err", err)
+		sess.SendError(0, comet.Errorf(comet.EINTERNAL, "chat history unavailable"))
+		return
+	}
+	muted := sess.mutedSet()
+	h := chatHistory{Channel: channel, Messages: make([]chatLine, 0, len(msgs))}
+	for i := range msgs {
+		if !muted[msgs[i].FromID] {
+			h.Messages = append(h.Messages, lineOf(&msgs[i]))
+		}
+	}
+	sess.Send(comet.MustMessage("chat.history", h))
+}
+
+type historyRequest struct {
+	Channel string `json:"channel"`
+}
+
+// onHistory handles chat.history {"channel"}: a channel the session is in, or
+// one of its player's direct channels ("dm:<a>:<b>").
+func (s *Server) onHistory(ctx context.Context, sess *Session, data json.RawMessage) error {
+	var req historyRequest
+	if err := decodeData(data, &req); err != nil {
+		return err
+	}
+	if !sess.Subscribed(comet.ChatTopic(req.Channel)) && !isDMOf(req.Channel, sess.playerID) {
+		return comet.Errorf(comet.EFORBIDDEN, "you are not in channel %q", req.Channel)
+	}
+	s.sendHistory(ctx, sess, req.Channel)
+	return nil
+}
+
+func isDMOf(channel, playerID string) bool {
+	parts := strings.Split(channel, ":")
+	return len(parts) == 3 && parts[0] == "dm" && (parts[1] == playerID || parts[2] == playerID) && parts[1] < parts[2]
+}
+
+type muteRequest struct {
+	Player string `json:"player"`
+}
+
+// onMute handles chat.mute {"player"}: the muter's sessions stop receiving that
+// player's lines (stored, so it lasts across sessions).
+func (s *Server) onMute(ctx context.Context, sess *Session, data json.RawMessage) error {
+	return s.setMute(ctx, sess, data, true)
+}
+
+// onUnmute handles chat.unmute {"player"}.
+func (s *Server) onUnmute(ctx context.Context, sess *Session, data json.RawMessage) error {
+	return s.setMute(ctx, sess, data, false)
+}
+
+func (s *Server) setMute(ctx context.Context, sess *Session, data json.RawMessage, mute bool) error {
+	var req muteRequest
+	if err := decodeData(data, &req); err != nil {
+		return err
+	}
+	if req.Player == "" || req.Player == sess.playerID {
+		return comet.Errorf(comet.EINVALID, "name another player to mute")
+	}
+	if _, err := s.store.PlayerByID(ctx, req.Player); err != nil {
+		return err
+	}
+	var err error
+	if mute {
+		err = s.store.Mute(ctx, sess.playerID, req.Player)
+	} else {
+		err = s.store.Unmute(ctx, sess.playerID, req.Player)
+	}
+	if err != nil {
+		return err
+	}
+	ids, err := s.store.Mutes(ctx, sess.playerID)
+	if err != nil {
+		return err
+	}
+	msg := comet.MustMessage("chat.muted", map[string][]string{"players": ids})
+	for _, o := range s.hub.PlayerSessions(sess.playerID) {
+		o.setMuted(ids)
+		o.Send(msg)
+	}
+	return nil
+}
+
+// loadMutes reads a new session's mute list from the store.
+func (s *Server) loadMutes(ctx context.Context, sess *Session) {
+	ids, err := s.store.Mutes(ctx, sess.playerID)
+	if err != nil {
+		s.log.Error("load mutes", "player", sess.playerID, "err", err)
+		return
+	}
+	if len(ids) > 0 {
+		sess.setMuted(ids)
+		sess.Send(comet.MustMessage("chat.muted", map[string][]string{"players": slices.Clone(ids)}))
+	}
+}
+
+// chatAllowed takes one line from the player's token bucket, shared by all
+// of the player's tabs so more tabs do not mean more lines.
+func (s *Server) chatAllowed(playerID string) bool {
+	l, _ := s.chatLimits.LoadOrStore(playerID, rate.NewLimiter(rate.Every(chatEvery), chatBurst))
+	return l.(*rate.Limiter).Allow()
+}

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"comet"
+)
+
+// eventHandler handles one client event type for a session. An error (a
+// *comet.Error, or any other error, logged as internal) is answered with a
+// sys.error on the session's stream.
+type eventHandler func(ctx context.Context, s *Session, data json.RawMessage) error
+
+// handleSend takes a batch of client events. Each new client seq runs once;
+// resent ones are ignored, so a retried POST is safe.
+func (s *Server) handleSend(c echo.Context) error {
+	sess, err := s.authSession(c)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxSendBytes+1))
+	if err != nil {
+		return comet.Errorf(comet.EINVALID, "read body: %v", err)
+	}
+	if len(body) > maxSendBytes {
+		return comet.Errorf(comet.ETOOLARGE, "body over %d bytes", maxSendBytes)
+	}
+	evs, err := decodeUpstream(body)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	for _, ev := range evs {
+		if !sess.takeUpstream(ev.Seq) {
+			s.metrics.upstream.WithLabelValues("duplicate").Inc()
+			continue
+		}
+		if err := s.dispatch(ctx, sess, ev); err != nil {
+			s.metrics.upstream.WithLabelValues("error").Inc()
+			if comet.ErrorCode(err) == comet.EINTERNAL {
+				s.log.Error("event failed", "type", ev.Type, "sid", sess.id, "err", err)
+			}
+			sess.SendError(ev.Seq, err)
+			continue
+		}
+		s.metrics.upstream.WithLabelValues("ok").Inc()
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) dispatch(ctx context.Context, sess *Session, ev clientEvent) (err error) {
+	h, ok := s.handlers[ev.Type]
+	if !ok {
+		return comet.Errorf(comet.EUNKNOWN, "unknown event type %q", ev.Type)
+	}
+	defer func() { // one bad handler must not take the session (or server) down
+		if r := recover(); r != nil {
+			s.log.Error("event handler panicked", "type", ev.Type, "panic", r)
+			err = comet.Errorf(comet.EINTERNAL, "internal error")
+		}
+	}()
+	return h(ctx, sess, ev.Data)
+}
+
+// decodeData unmarshals an event's data into v strictly: unknown fields and
+// wrong types are refused with a message naming the field.
+func decodeData(data json.RawMessage, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return comet.Errorf(comet.EINVALID, "bad data: %s", jsonErr(err))
+	}
+	return nil
+}
+
+func asErr[T error](err error, target *T) bool { return errors.As(err, target) }

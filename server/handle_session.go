@@ -1,0 +1,97 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"comet"
+)
+
+type sessionRequest struct {
+	Name string `json:"name"`
+}
+
+type sessionResponse struct {
+	SID         string       `json:"sid"`
+	Player      playerView   `json:"player"`
+	Token       string       `json:"token"`
+	HeartbeatMS int64        `json:"heartbeat_ms"`
+	Transports  []string     `json:"transports"`
+}
+
+type playerView struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// handleSession opens a session: for the player whose token the request
+// presents, or for a new guest player whose token is set as a cookie.
+func (s *Server) handleSession(c echo.Context) error {
+	ctx := c.Request().Context()
+	var req sessionRequest
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			return comet.Errorf(comet.EINVALID, "body must be a JSON object like {\"name\": \"Ada\"}")
+		}
+	}
+
+	var p *comet.Player
+	tok := tokenOf(c.Request())
+	if tok != "" {
+		found, err := s.store.PlayerByToken(ctx, hashToken(tok))
+		switch {
+		case err == nil:
+			p = found
+		case comet.ErrorCode(err) != comet.ENOTFOUND:
+			return fmt.Errorf("session: find player: %w", err)
+		}
+	}
+	if p != nil {
+		banned, err := s.store.Banned(ctx, p.ID)
+		if err != nil {
+			return fmt.Errorf("session: ban check: %w", err)
+		}
+		if banned {
+			return comet.Errorf(comet.EFORBIDDEN, "this player is banned")
+		}
+	}
+	if p == nil {
+		tok = randomID(16)
+		p = &comet.Player{ID: "p_" + randomID(9), Name: fmt.Sprintf("Guest-%04d", rand.IntN(10000)), CreatedAt: time.Now()}
+		if err := s.store.CreatePlayer(ctx, p, hashToken(tok)); err != nil {
+			return fmt.Errorf("session: create player: %w", err)
+		}
+		s.setTokenCookie(c, tok)
+	}
+	if req.Name != "" && req.Name != p.Name {
+		if err := s.rename(ctx, p, req.Name); err != nil {
+			return err
+		}
+	}
+
+	sess := s.hub.NewSession(p)
+	sess.tokenHash = hashToken(tok)
+	s.onSessionStart(ctx, sess)
+	return c.JSON(http.StatusCreated, sessionResponse{
+		SID: sess.id, Player: playerView{ID: p.ID, Name: p.Name}, Token: tok,
+		HeartbeatMS: s.hub.cfg.Heartbeat.Milliseconds(), Transports: transportNames,
+	})
+}
+
+func (s *Server) setTokenCookie(c echo.Context, tok string) {
+	c.SetCookie(&http.Cookie{
+		Name: cookieName, Value: tok, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: s.cfg.SecureCookies,
+		MaxAge: 400 * 24 * 3600, // the longest browsers keep a cookie
+	})
+}

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"strings"
+
+	"comet"
+)
+
+// eventHandlers is the table of every client event type the server accepts;
+// docs/PROTOCOL.md documents each.
+func (s *Server) eventHandlers() map[string]eventHandler {
+	return map[string]eventHandler{
+		"sys.ping":      s.onPing,
+		"player.rename": s.onRename,
+		"player.claim":  s.onClaim,
+		"chat.say":      s.onSay,
+		"chat.history":  s.onHistory,
+		"chat.mute":     s.onMute,
+		"chat.unmute":   s.onUnmute,
+		"room.join":     s.onJoin,
+		"room.create":   s.onCreate,
+		"room.spectate": s.onSpectate,
+		"room.leave":    s.onLeave,
+		"room.input":    s.onInput,
+	}
+}
+
+// onSessionStart puts a new session where every session starts: in the lobby
+// topic and the lobby chat channel, with the lists and history sent.
+func (s *Server) onSessionStart(ctx context.Context, sess *Session) {
+	s.lobby.welcome(sess)
+	s.joinChannel(ctx, sess, "lobby")
+	s.loadMutes(ctx, sess)
+	s.lobby.presenceChanged()
+}
+
+// onReset sends a session that was sent sys.reset fresh state for everything
+// it is subscribed to: the lobby lists, each chat channel's history, and its
+// room's snapshot.
+func (s *Server) onReset(sess *Session) {
+	ctx := context.Background()
+	for _, t := range sess.topics() {
+		switch {
+		case t == comet.TopicLobby:
+			s.lobby.welcome(sess)
+		case strings.HasPrefix(t, "chat:"):
+			s.sendHistory(ctx, sess, strings.TrimPrefix(t, "chat:"))
+		}
+	}
+	if sess.Room() != "" {
+		s.games.Resync(sess.playerID)
+	}
+}
+
+// onExpire releases what an expired session held: its seat, and its place in
+// the online list.
+func (s *Server) onExpire(sess *Session) {
+	if sess.Room() != "" {
+		if err := s.games.Leave(context.Background(), sess.playerID); err != nil {
+			s.log.Error("leave room on expiry", "player", sess.playerID, "err", err)
+		}
+	}
+	if len(s.hub.PlayerSessions(sess.playerID)) <= 1 {
+		s.chatLimits.Delete(sess.playerID)
+	}
+	s.lobby.presenceChanged()
+}
+
+type ping struct {
+	T *float64 `json:"t"`
+}
+
+// onPing answers sys.ping {"t": x} with sys.pong {"t": x} on the stream.
+func (s *Server) onPing(_ context.Context, sess *Session, data json.RawMessage) error {
+	var p ping
+	if err := decodeData(data, &p); err != nil {
+		return err
+	}
+	if p.T == nil || math.IsNaN(*p.T) || math.IsInf(*p.T, 0) {
+		return comet.Errorf(comet.EINVALID, "sys.ping needs a finite number t")
+	}
+	sess.Send(comet.MustMessage("sys.pong", p))
+	return nil
+}
+
+// presenceChanged marks the online list for the next lobby update.
+func (s *Server) presenceChanged() { s.lobby.presenceChanged() }

@@ -1,0 +1,194 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"comet"
+	"comet/gameloop"
+)
+
+// Lobby limits: what a full lobby of thousands costs each session.
+const (
+	presenceListMax = 100                    // names in a lobby.presence list; count is exact
+	presenceEvery   = time.Second            // presence updates coalesced to one per this
+	roomsEvery      = 200 * time.Millisecond // room-list changes coalesced to one per this
+)
+
+// lobby keeps the live room list and who is online, and publishes both on the
+// lobby topic: a full list to each new subscriber, then coalesced changes, so
+// a burst of joins costs one event per session per interval, not one per join.
+type lobby struct {
+	bus comet.Bus
+	hub *Hub
+
+	mu            sync.Mutex
+	rooms         map[string]gameloop.RoomInfo
+	changed       map[string]bool // room ids changed since the last publish
+	presenceDirty bool
+	presence      *comet.Message // the last published presence list, for newcomers
+	wake          chan struct{}
+}
+
+func newLobby(bus comet.Bus, hub *Hub) *lobby {
+	return &lobby{bus: bus, hub: hub, rooms: make(map[string]gameloop.RoomInfo),
+		changed: make(map[string]bool), wake: make(chan struct{}, 1)}
+}
+
+// roomsMsg is lobby.rooms: full=true replaces the list; otherwise rooms are
+// upserts and closed are ids to remove.
+type roomsMsg struct {
+	Full   bool                `json:"full"`
+	Rooms  []gameloop.RoomInfo `json:"rooms"`
+	Closed []string            `json:"closed,omitempty"`
+}
+
+// presenceMsg is lobby.presence: the exact online count and up to
+// presenceListMax players, sorted by name.
+type presenceMsg struct {
+	Count   int          `json:"count"`
+	Players []playerView `json:"players"`
+}
+
+// roomChanged records a room's new info (or that it closed); the gameloop
+// calls it from room goroutines, so it only marks and wakes.
+func (l *lobby) roomChanged(info gameloop.RoomInfo, closed bool) {
+	l.mu.Lock()
+	if closed {
+		delete(l.rooms, info.ID)
+	} else {
+		l.rooms[info.ID] = info
+	}
+	l.changed[info.ID] = true
+	l.mu.Unlock()
+	l.poke()
+}
+
+func (l *lobby) presenceChanged() {
+	l.mu.Lock()
+	l.presenceDirty = true
+	l.mu.Unlock()
+	l.poke()
+}
+
+func (l *lobby) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run publishes coalesced changes until ctx ends.
+func (l *lobby) run(ctx context.Context) {
+	var lastRooms, lastPresence time.Time
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+		case <-timer.C:
+		}
+		now := time.Now()
+		l.mu.Lock()
+		roomsDue := len(l.changed) > 0
+		presDue := l.presenceDirty
+		l.mu.Unlock()
+		var next time.Duration = time.Hour
+		if roomsDue {
+			if wait := roomsEvery - now.Sub(lastRooms); wait > 0 {
+				next = min(next, wait)
+			} else {
+				l.publishRoomChanges()
+				lastRooms = now
+			}
+		}
+		if presDue {
+			if wait := presenceEvery - now.Sub(lastPresence); wait > 0 {
+				next = min(next, wait)
+			} else {
+				l.mu.Lock()
+				l.presenceDirty = false
+				l.mu.Unlock()
+				m := l.presenceMessage()
+				l.mu.Lock()
+				l.presence = m
+				l.mu.Unlock()
+				l.bus.Publish(comet.TopicLobby, m)
+				lastPresence = now
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+func (l *lobby) publishRoomChanges() {
+	l.mu.Lock()
+	msg := roomsMsg{Rooms: []gameloop.RoomInfo{}}
+	for id := range l.changed {
+		if info, ok := l.rooms[id]; ok {
+			msg.Rooms = append(msg.Rooms, info)
+		} else {
+			msg.Closed = append(msg.Closed, id)
+		}
+	}
+	clear(l.changed)
+	l.mu.Unlock()
+	slices.SortFunc(msg.Rooms, func(a, b gameloop.RoomInfo) int { return strings.Compare(a.ID, b.ID) })
+	slices.Sort(msg.Closed)
+	l.bus.Publish(comet.TopicLobby, comet.MustMessage("lobby.rooms", msg))
+}
+
+// roomsMessage is the full room list (private rooms included, without codes).
+func (l *lobby) roomsMessage() *comet.Message {
+	l.mu.Lock()
+	msg := roomsMsg{Full: true, Rooms: make([]gameloop.RoomInfo, 0, len(l.rooms))}
+	for _, info := range l.rooms {
+		msg.Rooms = append(msg.Rooms, info)
+	}
+	l.mu.Unlock()
+	slices.SortFunc(msg.Rooms, func(a, b gameloop.RoomInfo) int { return strings.Compare(a.ID, b.ID) })
+	return comet.MustMessage("lobby.rooms", msg)
+}
+
+// presenceMessage lists who is online: one entry per player, however many tabs.
+func (l *lobby) presenceMessage() *comet.Message {
+	seen := make(map[string]string)
+	for _, s := range l.hub.Sessions() {
+		seen[s.playerID] = s.PlayerName()
+	}
+	msg := presenceMsg{Count: len(seen), Players: make([]playerView, 0, min(len(seen), presenceListMax))}
+	for id, name := range seen {
+		msg.Players = append(msg.Players, playerView{ID: id, Name: name})
+	}
+	slices.SortFunc(msg.Players, func(a, b playerView) int {
+		if c := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if len(msg.Players) > presenceListMax {
+		msg.Players = msg.Players[:presenceListMax]
+	}
+	return comet.MustMessage("lobby.presence", msg)
+}
+
+// welcome subscribes a session to the lobby and sends it the full lists. The
+// presence list is the last one published (at most presenceEvery old; the
+// newcomer's own arrival follows in the next update), so a burst of new
+// sessions does not cost a scan of every session each.
+func (l *lobby) welcome(sess *Session) {
+	sess.Subscribe(comet.TopicLobby)
+	sess.Send(l.roomsMessage())
+	l.mu.Lock()
+	p := l.presence
+	l.mu.Unlock()
+	if p == nil {
+		p = l.presenceMessage()
+	}
+	sess.Send(p)
+}

@@ -1,0 +1,100 @@
+package server
+
+import "comet"
+
+// event is one numbered entry of a session's outbound stream. The message is
+// shared with every other session it was published to.
+type event struct {
+	seq uint64
+	msg *comet.Message
+}
+
+// replay is a session's bounded buffer of recent events, so a transport that
+// reconnects with ?last=N resumes exactly where it stopped. It keeps at most
+// maxEvents entries and maxBytes of messages, dropping the oldest first; an
+// idle session holds no backing array at all.
+type replay struct {
+	buf       []event // ring storage, grows by doubling up to maxEvents
+	head      int     // index of the oldest entry
+	n         int
+	bytes     int
+	maxEvents int
+	maxBytes  int
+}
+
+func (r *replay) push(e event) {
+	if r.n == len(r.buf) {
+		if len(r.buf) < r.maxEvents {
+			r.grow()
+		} else {
+			r.dropOldest()
+		}
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = e
+	r.n++
+	r.bytes += e.msg.Size()
+	for r.bytes > r.maxBytes && r.n > 1 {
+		r.dropOldest()
+	}
+}
+
+func (r *replay) grow() {
+	size := len(r.buf) * 2
+	if size == 0 {
+		size = 4
+	}
+	if size > r.maxEvents {
+		size = r.maxEvents
+	}
+	nb := make([]event, size)
+	for i := 0; i < r.n; i++ {
+		nb[i] = r.buf[(r.head+i)%len(r.buf)]
+	}
+	r.buf, r.head = nb, 0
+}
+
+func (r *replay) dropOldest() {
+	e := &r.buf[r.head]
+	r.bytes -= e.msg.Size()
+	*e = event{}
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+}
+
+// oldest returns the seq of the oldest buffered event, or 0 when empty.
+func (r *replay) oldest() uint64 {
+	if r.n == 0 {
+		return 0
+	}
+	return r.buf[r.head].seq
+}
+
+// after appends to dst the buffered events with seq > last, stopping once
+// maxBytes of messages are collected (at least one event is always taken).
+func (r *replay) after(dst []event, last uint64, maxBytes int) []event {
+	if r.n == 0 {
+		return dst
+	}
+	first := r.buf[r.head].seq
+	start := 0
+	if last >= first {
+		start = int(last - first + 1)
+	}
+	size := 0
+	for i := start; i < r.n; i++ {
+		e := r.buf[(r.head+i)%len(r.buf)]
+		size += e.msg.Size()
+		if size > maxBytes && len(dst) > 0 {
+			break
+		}
+		dst = append(dst, e)
+	}
+	return dst
+}
+
+// trim releases the backing array of an empty ring so idle sessions stay small.
+func (r *replay) trim() {
+	if r.n == 0 {
+		r.buf, r.head = nil, 0
+	}
+}

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"testing"
+
+	"comet"
+)
+
+func seqs(evs []event) []uint64 {
+	out := make([]uint64, len(evs))
+	for i, e := range evs {
+		out[i] = e.seq
+	}
+	return out
+}
+
+func TestReplayKeepsNewestByCountAndBytes(t *testing.T) {
+	small := comet.MustMessage("t", "x")
+	tests := []struct {
+		name       string
+		maxEvents  int
+		maxBytes   int
+		push       int
+		wantOldest uint64
+		wantLen    int
+	}{
+		{"under both limits", 8, 1 << 20, 5, 1, 5},
+		{"count limit", 8, 1 << 20, 20, 13, 8},
+		{"byte limit", 1024, small.Size() * 3, 10, 8, 3},
+		{"single oversized kept", 1024, 1, 3, 3, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := replay{maxEvents: tt.maxEvents, maxBytes: tt.maxBytes}
+			for i := 1; i <= tt.push; i++ {
+				r.push(event{seq: uint64(i), msg: small})
+			}
+			if r.oldest() != tt.wantOldest || r.n != tt.wantLen {
+				t.Fatalf("oldest=%d n=%d, want %d and %d", r.oldest(), r.n, tt.wantOldest, tt.wantLen)
+			}
+			got := seqs(r.after(nil, 0, 1<<30))
+			for i, s := range got {
+				if s != tt.wantOldest+uint64(i) {
+					t.Fatalf("after(0) = %v: not contiguous from %d", got, tt.wantOldest)
+				}
+			}
+			if r.bytes != tt.wantLen*small.Size() {
+				t.Fatalf("bytes accounting %d, want %d", r.bytes, tt.wantLen*small.Size())
+			}
+		})
+	}
+}
+
+func TestReplayAfterResumesAndCapsBatch(t *testing.T) {
+	m := comet.MustMessage("t", "x")
+	r := replay{maxEvents: 16, maxBytes: 1 << 20}
+	for i := 1; i <= 10; i++ {
+		r.push(event{seq: uint64(i), msg: m})
+	}
+	if got := seqs(r.after(nil, 7, 1<<20)); len(got) != 3 || got[0] != 8 || got[2] != 10 {
+		t.Fatalf("after(7) = %v, want [8 9 10]", got)
+	}
+	if got := r.after(nil, 10, 1<<20); len(got) != 0 {
+		t.Fatalf("after(10) = %v, want none", seqs(got))
+	}
+	if got := seqs(r.after(nil, 0, m.Size()*2)); len(got) != 2 {
+		t.Fatalf("byte-capped batch = %v, want 2 events", got)
+	}
+	if got := seqs(r.after(nil, 0, 1)); len(got) != 1 {
+		t.Fatalf("a batch always takes at least one event, got %v", got)
+	}
+}
+
+func TestReplayTrimReleasesIdleMemory(t *testing.T) {
+	r := replay{maxEvents: 16, maxBytes: 1 << 20}
+	r.push(event{seq: 1, msg: comet.MustMessage("t", 1)})
+	r.trim()
+	if r.buf == nil {
+		t.Fatal("trim dropped a non-empty ring")
+	}
+	r.dropOldest()
+	r.trim()
+	if r.buf != nil || r.bytes != 0 {
+		t.Fatalf("empty ring kept buf=%v bytes=%d", r.buf, r.bytes)
+	}
+}

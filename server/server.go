@@ -1,0 +1,208 @@
+// Package server adapts HTTP and the Comet transports to the domain: sessions,
+// the downstream transports, the upstream event endpoint, and the handlers
+// that turn client events into lobby, chat, player and room actions.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"comet"
+	"comet/gameloop"
+	"comet/server/bus"
+)
+
+// Config is everything a Server needs, passed once.
+type Config struct {
+	Store    comet.Store // required
+	Bus      comet.Bus   // nil: the in-process bus
+	Frontend Frontend    // the page's bundle; nil serves no page (API-only tests)
+	Logger   *slog.Logger
+	Metrics  *Metrics // nil: a fresh registry
+	Version  string
+	Hub      HubConfig
+	// BodyLimit caps request bodies other than /send (default 64 KiB).
+	BodyLimit int64
+	// SecureCookies marks cookies Secure (set when served over TLS or behind
+	// a trusted TLS proxy).
+	SecureCookies bool
+	// AdminToken guards /api/admin/*; empty disables the admin endpoints.
+	AdminToken string
+	// Game tunes the game rooms; Bus, Store, Logger, Registerer and
+	// OnRoomChange are filled in by New.
+	Game gameloop.ManagerConfig
+}
+
+// Server is the Comet HTTP application.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	e        *echo.Echo
+	hub      *Hub
+	bus      comet.Bus
+	store    comet.Store
+	metrics  *Metrics
+	started  time.Time
+	handlers map[string]eventHandler
+	http     *http.Server
+
+	lobby      *lobby
+	games      *gameloop.Manager
+	chatLimits sync.Map // player id -> *rate.Limiter
+	cancel     context.CancelFunc
+	done       sync.WaitGroup
+}
+
+// New builds the application and starts its hub. Close (or Shutdown) stops it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: a Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Bus == nil {
+		cfg.Bus = bus.New()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 64 << 10
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, bus: cfg.Bus, store: cfg.Store,
+		metrics: cfg.Metrics, started: time.Now(),
+	}
+	hc := cfg.Hub
+	hc.Bus, hc.Logger, hc.Metrics = cfg.Bus, cfg.Logger, cfg.Metrics
+	hc.OnReset = s.onReset
+	hc.OnExpire = s.onExpire
+	s.hub = NewHub(hc)
+	s.lobby = newLobby(cfg.Bus, s.hub)
+
+	gc := cfg.Game
+	gc.Bus, gc.Store, gc.Logger, gc.Registerer = cfg.Bus, cfg.Store, cfg.Logger, cfg.Metrics.Registry
+	gc.OnRoomChange = s.lobby.roomChanged
+	s.games = gameloop.NewManager(gc)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.done.Add(1)
+	go func() { defer s.done.Done(); s.lobby.run(ctx) }()
+
+	s.handlers = s.eventHandlers()
+	s.e = s.routes()
+	return s, nil
+}
+
+// Games returns the game-room manager (for tools and tests).
+func (s *Server) Games() *gameloop.Manager { return s.games }
+
+// Hub returns the session hub (for tests and tools).
+func (s *Server) Hub() *Hub { return s.hub }
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Serve accepts connections on ln until Shutdown. Streams manage their own
+// write deadlines, so the server has no WriteTimeout that would cut them.
+func (s *Server) Serve(ln net.Listener) error {
+	s.http = &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      45 * time.Second, // long-polls are held at most 30 s
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// Shutdown tells every client to reconnect, stops accepting, records
+// unfinished matches as aborted, lets in-flight requests and writes finish,
+// then ends every session. It returns when done or when ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.http != nil {
+		s.http.SetKeepAlivesEnabled(false)
+	}
+	if err := s.games.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop games: %w", err))
+	}
+	s.hub.Broadcast(comet.MustMessage("sys.restart", map[string]int{"reconnect_ms": 1000}))
+	s.hub.Flush(ctx)
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	s.Close()
+	return errors.Join(errs...)
+}
+
+// Close ends every session and stops the server's goroutines without notice.
+func (s *Server) Close() {
+	s.cancel()
+	s.done.Wait()
+	_ = s.games.Shutdown(context.Background())
+	s.hub.Close()
+}
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(s.log)
+	e.Use(s.metrics.middleware)
+	e.Use(middleware.Recover())
+	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true, LogError: true,
+		HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelDebug
+			if v.Status >= 500 {
+				level = slog.LevelError
+			}
+			s.log.Log(c.Request().Context(), level, "request",
+				"method", v.Method, "path", v.URIPath, "status", v.Status, "latency", v.Latency)
+			return nil
+		},
+	}))
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection:      "0",
+		ContentTypeNosniff: "nosniff",
+		XFrameOptions:      "SAMEORIGIN",
+		ReferrerPolicy:     "same-origin",
+		ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+			"media-src 'self'; connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'",
+	}))
+
+	e.GET("/healthz", s.handleHealth)
+	e.GET("/metrics", echo.WrapHandler(s.metricsHandler()))
+	s.staticRoutes(e)
+
+	limit := middleware.BodyLimit(fmt.Sprintf("%dB", s.cfg.BodyLimit))
+	e.POST("/comet/session", s.handleSession, limit, s.sameOrigin)
+	e.POST("/comet/login", s.handleLogin, limit, s.sameOrigin)
+	e.POST("/comet/:sid/send", s.handleSend, s.sameOrigin)
+	e.GET("/comet/:sid/:transport", s.handleStream)
+	e.GET("/api/modes", s.handleModes)
+	e.GET("/api/rooms", s.handleRooms)
+	e.GET("/api/leaderboard", s.handleLeaderboard)
+	e.GET("/api/players/:id/matches", s.handlePlayerMatches)
+	e.POST("/api/admin/:action", s.handleAdmin, limit, s.adminOnly)
+	return e
+}

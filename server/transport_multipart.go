@@ -1,0 +1,37 @@
+package server
+
+import "net/http"
+
+// multipart frames each batch as one part of multipart/x-mixed-replace. Part
+// bodies are single-line JSON, so no payload can contain a boundary line.
+type multipart struct {
+	boundary string
+}
+
+func newMultipart() *multipart { return &multipart{boundary: "comet-" + randomHex(8)} }
+
+func (m *multipart) name() string { return "multipart" }
+
+func (m *multipart) header(h http.Header) {
+	h.Set("Content-Type", `multipart/x-mixed-replace; boundary="`+m.boundary+`"`)
+}
+
+// appendPrelude sends 2 KiB of preamble, which multipart parsers ignore.
+func (m *multipart) appendPrelude(dst []byte) []byte {
+	dst = append(dst, padding...)
+	return append(dst, "\r\n"...)
+}
+
+func (m *multipart) appendBatch(dst []byte, evs []event) []byte {
+	dst = append(dst, "--"...)
+	dst = append(dst, m.boundary...)
+	dst = append(dst, "\r\nContent-Type: application/json\r\n\r\n"...)
+	dst = appendJSONBatch(dst, evs)
+	return append(dst, "\r\n"...)
+}
+
+func (m *multipart) appendEnd(dst []byte) []byte {
+	dst = append(dst, "--"...)
+	dst = append(dst, m.boundary...)
+	return append(dst, "--\r\n"...)
+}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/evanw/esbuild/pkg/api"
 )
@@ -173,6 +174,17 @@ var loaders = map[string]api.Loader{
 	".wav":   api.LoaderFile,
 }
 
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
 // resolveSuffixes are tried, in order, after an import path as written.
 var resolveSuffixes = []string{"", ".ts", "/index.ts"}
 
@@ -206,6 +218,12 @@ func fsPlugin(src fs.FS) api.Plugin {
 				data, err := fs.ReadFile(src, args.Path)
 				if err != nil {
 					return api.OnLoadResult{}, fmt.Errorf("read %s: %w", args.Path, err)
+				}
+				// esbuild (v0.28) loops forever quoting a source that ends in a
+				// truncated UTF-8 sequence into the source map, so refuse such
+				// text up front.
+				if loader != api.LoaderFile && !utf8.Valid(data) {
+					return api.OnLoadResult{}, fmt.Errorf("%s is not valid UTF-8 (at byte %d)", args.Path, invalidUTF8At(data))
 				}
 				s := string(data)
 				return api.OnLoadResult{Contents: &s, Loader: loader}, nil

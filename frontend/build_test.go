@@ -114,6 +114,9 @@ func TestBuildErrors(t *testing.T) {
 		{"import outside the tree", fstest.MapFS{
 			"app/main.ts": {Data: []byte("import '../../etc/passwd';\n")},
 		}, []string{"app/main.ts:1:", "outside the source tree"}},
+		{"invalid UTF-8", fstest.MapFS{
+			"app/main.ts": {Data: []byte("const s = \"\xe4\xe4\xe4\";\n")},
+		}, []string{"app/main.ts is not valid UTF-8 (at byte 11)"}},
 		{"no entry", fstest.MapFS{
 			"app/other.ts": {Data: []byte("export {};\n")},
 		}, []string{`cannot find "app/main.ts"`}},

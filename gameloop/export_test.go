@@ -54,26 +54,6 @@ func (h *HandRoom) Views() int {
 	return len(keys)
 }
 
-// ViewEntities is the total entity count over the distinct views of the
-// viewers right now.
-func (h *HandRoom) ViewEntities() (views, ents int) {
-	r := h.r
-	seen := map[ViewKey]bool{}
-	for _, mb := range r.viewers {
-		k := r.match.game.viewOf(mb.num)
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		w := r.render(k)
-		ents += w.Len()
-		r.pool.release(w)
-	}
-	w := r.render(0)
-	defer r.pool.release(w)
-	return len(seen), ents*1000 + w.Len()
-}
-
 // Leave takes a member out as Manager.Leave does.
 func (h *HandRoom) Leave(id string) { h.r.leave(h.r.members[id], true) }
 

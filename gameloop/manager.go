@@ -92,9 +92,12 @@ type seat struct {
 	spectator bool
 }
 
-// NewManager returns a Manager; it panics on a mode with invalid override
-// settings, a programming error.
+// NewManager returns a Manager. It panics without a Bus or on a mode with
+// invalid override settings: programming errors.
 func NewManager(cfg ManagerConfig) *Manager {
+	if cfg.Bus == nil {
+		panic("gameloop: ManagerConfig.Bus is required")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

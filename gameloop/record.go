@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 )
 
@@ -223,7 +222,7 @@ func Replay(ctx context.Context, modes []Mode, r io.Reader) (*ReplayResult, erro
 	}
 	env := Env{
 		Settings: h.Settings, TickHz: h.Settings.TickHz, DT: 1 / float64(h.Settings.TickHz),
-		Rand: rand.New(rand.NewPCG(uint64(h.Seed), uint64(h.Seed)^0x9e3779b97f4a7c15)),
+		Rand: matchRand(h.Seed),
 		Log:  slog.New(slog.DiscardHandler),
 	}
 	g := md.start(env)

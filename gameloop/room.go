@@ -64,6 +64,9 @@ type room struct {
 	match      *match
 	over       bool // the game reported its win condition this tick
 
+	overruns      int       // since the last overrun log line
+	overrunLogged time.Time // when that was
+
 	pool       worldPool
 	differ     differ
 	inputs     []queued
@@ -88,7 +91,6 @@ type member struct {
 	sub   comet.Subscription
 	base  *World  // the view this viewer last received; nil sends a snapshot
 	key   ViewKey // its view this tick
-	joins uint64  // tick it joined at
 }
 
 func (mb *member) isBot() bool { return isBotID(mb.p.ID) }
@@ -123,8 +125,7 @@ func (r *room) run(ctx context.Context) {
 			took := end.Sub(start)
 			r.met.tick.Observe(took.Seconds())
 			if took > r.period {
-				r.met.overruns.Inc()
-				r.log.Warn("tick overrun", "tick", r.tick, "took", took, "budget", r.period)
+				r.overrun(end, took)
 			}
 			next = next.Add(r.period)
 			if end.Before(next) {
@@ -134,13 +135,28 @@ func (r *room) run(ctx context.Context) {
 				missed := end.Sub(next)/r.period + 1
 				next = next.Add(missed * r.period)
 				r.met.skipped.Add(float64(missed))
-				r.log.Warn("room fell behind, skipping ticks", "tick", r.tick, "skipped", int64(missed))
+				r.log.Warn("room fell behind: skipped ticks", "tick", r.tick, "skipped", int64(missed))
 				break
 			}
 		}
 		timer.Reset(next.Sub(clock.Now()))
 	}
 }
+
+// overrun counts a tick over budget; the log gets the first one and then at
+// most one line per overrunLogEvery with the count, so a struggling room
+// cannot flood it.
+func (r *room) overrun(now time.Time, took time.Duration) {
+	r.met.overruns.Inc()
+	r.overruns++
+	if !r.overrunLogged.IsZero() && now.Sub(r.overrunLogged) < overrunLogEvery {
+		return
+	}
+	r.log.Warn("tick overrun", "tick", r.tick, "took", took, "budget", r.period, "overruns", r.overruns)
+	r.overrunLogged, r.overruns = now, 0
+}
+
+const overrunLogEvery = 10 * time.Second
 
 // step runs one tick: inputs, simulation, output, then the lifecycle.
 func (r *room) step(now time.Time) {

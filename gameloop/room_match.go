@@ -58,16 +58,20 @@ type scoreRow struct {
 // ScoreboardSize is how many rows room.scores carries.
 const ScoreboardSize = 10
 
+// matchRand is the random source of a match's game: a function of the seed
+// alone, so a replay draws the same numbers.
+func matchRand(seed int64) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15))
+}
+
 // newMatch starts a fresh match with the current players, everyone waiting.
 func (r *room) newMatch() {
 	seed := r.mgr.seed()
+	id := "m_" + randomID(8)
 	env := Env{
 		Settings: r.set, TickHz: r.set.TickHz, DT: 1 / float64(r.set.TickHz),
-		Rand: rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15)),
-		Log:  r.log.With("match", ""),
+		Rand: matchRand(seed), Log: r.log.With("match", id),
 	}
-	id := "m_" + randomID(8)
-	env.Log = r.log.With("match", id)
 	m := &match{id: id, seed: seed, game: r.mode.start(env), limit: env.Ticks(r.set.Duration)}
 	m.rec = r.mgr.newRecorder(r, m)
 	r.match = m
@@ -187,10 +191,16 @@ func (r *room) result(now time.Time, aborted bool) *comet.MatchResult {
 		}
 		add(mb, s, rank)
 	}
+	// Those who left, best first; a player who left and came back is ranked
+	// by the entry of its return, and one who left twice by its best.
 	slices.SortStableFunc(m.leavers, func(a, b leaver) int { return cmp.Compare(b.standing.Score, a.standing.Score) })
-	for i, l := range m.leavers {
-		if i == 0 || l.standing.Score != m.leavers[i-1].standing.Score {
-			rank = len(res.Players) + 1
+	prev := -1
+	for _, l := range m.leavers {
+		if slices.ContainsFunc(res.Players, func(p comet.MatchPlayer) bool { return p.PlayerID == l.member.p.ID }) {
+			continue
+		}
+		if l.standing.Score != prev {
+			rank, prev = len(res.Players)+1, l.standing.Score
 		}
 		s := l.standing
 		s.Stats = with(s.Stats, "left", 1)

@@ -83,7 +83,7 @@ func (r *room) join(p Participant, spectator bool) error {
 	if !r.mgr.claim(p.ID, r, spectator) {
 		return comet.Errorf(comet.ECONFLICT, "already in another room")
 	}
-	mb := &member{p: p, joins: r.tick}
+	mb := &member{p: p}
 	r.members[p.ID] = mb
 	if spectator {
 		r.spectators++
@@ -220,7 +220,7 @@ func (r *room) addBots(n int) {
 		num := r.nextNum + 1
 		name := botNames[int(num)%len(botNames)]
 		p := Participant{ID: fmt.Sprintf("bot-%s-%d", r.id, num), Name: "Bot " + name}
-		mb := &member{p: p, joins: r.tick}
+		mb := &member{p: p}
 		if err := r.addPlayer(mb); err != nil {
 			r.log.Warn("cannot add bot", "err", err)
 			return

@@ -38,6 +38,15 @@ func (w *World) AddLabeled(id uint32, kind, label string, vals ...int32) {
 	w.vals = append(w.vals, vals...)
 }
 
+// Each calls fn for every entity in the order added (or id order once the
+// engine sealed w); mode tests use it to inspect renders.
+func (w *World) Each(fn func(id uint32, kind, label string, vals []int32)) {
+	for i := range w.ents {
+		e := &w.ents[i]
+		fn(e.id, e.kind, e.label, w.values(e))
+	}
+}
+
 // Len is the number of entities.
 func (w *World) Len() int { return len(w.ents) }
 

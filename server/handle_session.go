@@ -18,11 +18,11 @@ type sessionRequest struct {
 }
 
 type sessionResponse struct {
-	SID         string       `json:"sid"`
-	Player      playerView   `json:"player"`
-	Token       string       `json:"token"`
-	HeartbeatMS int64        `json:"heartbeat_ms"`
-	Transports  []string     `json:"transports"`
+	SID         string     `json:"sid"`
+	Player      playerView `json:"player"`
+	Token       string     `json:"token"`
+	HeartbeatMS int64      `json:"heartbeat_ms"`
+	Transports  []string   `json:"transports"`
 }
 
 type playerView struct {

@@ -90,9 +90,6 @@ func TestRecycleLosesNothing(t *testing.T) {
 			for got < n {
 				st := c.open(tr, last)
 				for b := range st.batches {
-					if got == n {
-						break // all here; the last stream stays open under its budget
-					}
 					for _, ev := range b {
 						if ev.Seq != last+1 {
 							t.Fatalf("seq %d after %d", ev.Seq, last)
@@ -104,6 +101,9 @@ func TestRecycleLosesNothing(t *testing.T) {
 								t.Fatalf("event %d carries %s", got, ev.Data)
 							}
 						}
+					}
+					if got == n {
+						break // all here; the last stream stays open under its budget
 					}
 				}
 				if got == n {

@@ -31,7 +31,7 @@ func (b *bot) Think(_ uint64, dst []byte) []byte {
 	}
 	best, bestScore := s.dir, -1<<30
 	for _, d := range [3]int8{s.dir, (s.dir + 1) % 4, (s.dir + 3) % 4} {
-		x, y := s.head.x+step[d][0], s.head.y+step[d][1]
+		x, y := s.head.x+delta[d][0], s.head.y+delta[d][1]
 		if !b.g.inside(x, y) || b.g.occ[b.g.idx(x, y)] != 0 {
 			continue
 		}
@@ -67,7 +67,7 @@ func (g *Game) reach(x, y int32, limit int) int {
 	for k := 0; k < len(queue) && found < limit; k++ {
 		c := queue[k]
 		cx, cy := c%g.w, c/g.w
-		for _, st := range step {
+		for _, st := range delta {
 			nx, ny := cx+st[0], cy+st[1]
 			if !g.inside(nx, ny) {
 				continue

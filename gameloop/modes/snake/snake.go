@@ -44,7 +44,7 @@ const (
 	respawnTime = 2 * time.Second
 )
 
-var step = [4][2]int32{{0, -1}, {1, 0}, {0, 1}, {-1, 0}}
+var delta = [4][2]int32{{0, -1}, {1, 0}, {0, 1}, {-1, 0}}
 
 // GridSize is the grid for a room of max players: about 200 cells each.
 func GridSize(maxPlayers int) (w, h int32) {
@@ -142,7 +142,7 @@ func (g *Game) place(s *snake) {
 			s.head = cell{x: x, y: y}
 			s.segs = s.segs[:0]
 			for k := int32(StartLen - 1); k >= 1; k-- { // tail first
-				c := cell{x: x - step[d][0]*k, y: y - step[d][1]*k, id: g.id()}
+				c := cell{x: x - delta[d][0]*k, y: y - delta[d][1]*k, id: g.id()}
 				s.segs = append(s.segs, c)
 				g.occ[g.idx(c.x, c.y)] = s.Num
 			}
@@ -158,7 +158,7 @@ func (g *Game) place(s *snake) {
 // behind and four cells ahead are inside, free of snakes and food.
 func (g *Game) clear(x, y int32, d int8) bool {
 	for k := int32(-(StartLen - 1)); k <= 4; k++ {
-		cx, cy := x+step[d][0]*k, y+step[d][1]*k
+		cx, cy := x+delta[d][0]*k, y+delta[d][1]*k
 		if !g.inside(cx, cy) || g.occ[g.idx(cx, cy)] != 0 || g.food[g.idx(cx, cy)] != 0 {
 			return false
 		}
@@ -166,8 +166,15 @@ func (g *Game) clear(x, y int32, d int8) bool {
 	return true
 }
 
-// Tick turns, moves, resolves collisions, feeds and respawns.
+// Tick respawns, turns, moves, resolves collisions and feeds.
 func (g *Game) Tick(st gameloop.Step[Input]) bool {
+	for _, s := range g.snakes {
+		if !s.alive && s.respawn > 0 {
+			if s.respawn--; s.respawn == 0 {
+				g.place(s)
+			}
+		}
+	}
 	for _, in := range st.Inputs {
 		if s := g.find(in.Player); s != nil && s.alive {
 			s.queueTurn(in.In.Dir)
@@ -186,7 +193,7 @@ func (g *Game) Tick(st gameloop.Step[Input]) bool {
 		if len(s.turns) > 0 {
 			s.dir, s.turns = s.turns[0], s.turns[1:]
 		}
-		x, y := s.head.x+step[s.dir][0], s.head.y+step[s.dir][1]
+		x, y := s.head.x+delta[s.dir][0], s.head.y+delta[s.dir][1]
 		moves = append(moves, move{s, x, y})
 		if g.inside(x, y) {
 			g.heads[g.idx(x, y)]++
@@ -237,13 +244,6 @@ func (g *Game) Tick(st gameloop.Step[Input]) bool {
 	}
 	for _, s := range dead {
 		g.kill(s)
-	}
-	for _, s := range g.snakes {
-		if !s.alive && s.respawn > 0 {
-			if s.respawn--; s.respawn == 0 {
-				g.place(s)
-			}
-		}
 	}
 	g.topUpFood()
 	return false // snake ends on the time limit only

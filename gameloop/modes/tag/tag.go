@@ -35,7 +35,7 @@ const (
 	FieldH     = 10000
 	WorldID    = gameloop.MaxPlayerNum // the "w" entity: the field's size
 	freezeTime = time.Second           // a new "it" stands still this long
-	immuneTime = time.Second           // and cannot tag back the one who tagged it
+	immuneTime = 2 * time.Second       // the one who tagged it cannot be tagged back until a second after
 )
 
 // dirs are the 8 moves of Input.Move (1 = north, clockwise), scaled by 1000.

@@ -105,6 +105,16 @@ func (s *Server) onInput(_ context.Context, sess *Session, data json.RawMessage)
 	return s.games.Input(sess.playerID, data)
 }
 
+// onResync handles room.resync: a client whose diff did not apply asks for a
+// fresh snapshot of its room.
+func (s *Server) onResync(_ context.Context, sess *Session, _ json.RawMessage) error {
+	if _, ok := s.games.RoomOf(sess.playerID); !ok {
+		return comet.Errorf(comet.ENOTFOUND, "you are not in a room")
+	}
+	s.games.Resync(sess.playerID)
+	return nil
+}
+
 // enterRoom moves the session's room chat channel to the new room's.
 func (s *Server) enterRoom(ctx context.Context, sess *Session, roomID string) {
 	// The player's other tabs lose their room channel: a player sits in one room.

@@ -25,6 +25,7 @@ func (s *Server) eventHandlers() map[string]eventHandler {
 		"room.spectate": s.onSpectate,
 		"room.leave":    s.onLeave,
 		"room.input":    s.onInput,
+		"room.resync":   s.onResync,
 	}
 }
 

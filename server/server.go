@@ -18,6 +18,7 @@ import (
 
 	"comet"
 	"comet/gameloop"
+	"comet/gameloop/modes"
 	"comet/server/bus"
 )
 
@@ -38,7 +39,8 @@ type Config struct {
 	// AdminToken guards /api/admin/*; empty disables the admin endpoints.
 	AdminToken string
 	// Game tunes the game rooms; Bus, Store, Logger, Registerer and
-	// OnRoomChange are filled in by New.
+	// OnRoomChange are filled in by New, and Modes defaults to every
+	// compiled-in mode (gameloop/modes).
 	Game gameloop.ManagerConfig
 }
 
@@ -93,6 +95,9 @@ func New(cfg Config) (*Server, error) {
 	gc := cfg.Game
 	gc.Bus, gc.Store, gc.Logger, gc.Registerer = cfg.Bus, cfg.Store, cfg.Logger, cfg.Metrics.Registry
 	gc.OnRoomChange = s.lobby.roomChanged
+	if len(gc.Modes) == 0 {
+		gc.Modes = modes.All()
+	}
 	s.games = gameloop.NewManager(gc)
 
 	ctx, cancel := context.WithCancel(context.Background())

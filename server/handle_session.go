@@ -34,6 +34,9 @@ type playerView struct {
 // presents, or for a new guest player whose token is set as a cookie.
 func (s *Server) handleSession(c echo.Context) error {
 	ctx := c.Request().Context()
+	if err := s.limits.allowSession(c.Request()); err != nil {
+		return err
+	}
 	var req sessionRequest
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {

@@ -25,6 +25,10 @@ func (s *Server) handleStream(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.limits.acquireStream(c.Request())
+	if err != nil {
+		return err
+	}
 	var t transport
 	switch c.Param("transport") {
 	case "multipart":
@@ -34,11 +38,13 @@ func (s *Server) handleStream(c echo.Context) error {
 	case "iframe":
 		t = newIframe(sess.id)
 	case "poll":
+		defer release()
 		return s.handlePoll(c, sess, last)
 	default:
+		release()
 		return echo.ErrNotFound
 	}
-	return s.hold(c, sess, t, last)
+	return s.hold(c, sess, t, last, release)
 }
 
 // lastSeq reads the resume cursor: Last-Event-ID (EventSource's reconnect)
@@ -61,10 +67,11 @@ func lastSeq(c echo.Context) (uint64, error) {
 // hold hijacks the connection, writes the response head and prelude itself,
 // and hands the connection to the writer pool. The handler goroutine returns
 // at once, so an idle stream costs no goroutine and no net/http buffers.
-func (s *Server) hold(c echo.Context, sess *Session, t transport, last uint64) error {
+func (s *Server) hold(c echo.Context, sess *Session, t transport, last uint64, release func()) error {
 	r := c.Request()
 	hj, ok := c.Response().Writer.(http.Hijacker)
 	if !ok {
+		release()
 		return comet.Errorf(comet.EINVALID, "streaming transports need HTTP/1.x; use poll")
 	}
 	h := c.Response().Header() // headers set by middleware (security headers)
@@ -80,12 +87,13 @@ func (s *Server) hold(c echo.Context, sess *Session, t transport, last uint64) e
 
 	conn, rw, err := hj.Hijack()
 	if err != nil {
+		release()
 		return comet.Errorf(comet.EINTERNAL, "hijack: %v", err)
 	}
 	c.Response().Committed = true // net/http no longer owns the connection
 	_ = conn.SetDeadline(time.Time{})
 
-	st := &stream{hub: s.hub, sess: sess, t: t, conn: conn, chunked: chunked, started: time.Now()}
+	st := &stream{hub: s.hub, sess: sess, t: t, conn: conn, chunked: chunked, started: time.Now(), release: release}
 	head := responseHead(h)
 	pre := t.appendPrelude(nil)
 	if chunked {
@@ -99,6 +107,7 @@ func (s *Server) hold(c echo.Context, sess *Session, t transport, last uint64) e
 	_ = conn.SetWriteDeadline(time.Now().Add(s.hub.cfg.WriteTimeout))
 	if _, err := conn.Write(head); err != nil {
 		_ = conn.Close()
+		release()
 		return nil // the client left before the head; nothing to answer
 	}
 	st.lastWrite.Store(time.Now().UnixNano())

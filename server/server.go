@@ -36,6 +36,9 @@ type Config struct {
 	// SecureCookies marks cookies Secure (set when served over TLS or behind
 	// a trusted TLS proxy).
 	SecureCookies bool
+	// Limits are the per-address abuse limits (sessions per minute,
+	// concurrent streams).
+	Limits Limits
 	// AdminToken guards /api/admin/*; empty disables the admin endpoints.
 	AdminToken string
 	// Game tunes the game rooms; Bus, Store, Logger, Registerer and
@@ -58,6 +61,7 @@ type Server struct {
 	http     *http.Server
 
 	lobby      *lobby
+	limits     *limiter
 	games      *gameloop.Manager
 	chatLimits sync.Map // player id -> *rate.Limiter
 	cancel     context.CancelFunc
@@ -91,6 +95,7 @@ func New(cfg Config) (*Server, error) {
 	hc.OnExpire = s.onExpire
 	s.hub = NewHub(hc)
 	s.lobby = newLobby(cfg.Bus, s.hub)
+	s.limits = newLimiter(cfg.Limits, cfg.Metrics)
 
 	gc := cfg.Game
 	gc.Bus, gc.Store, gc.Logger, gc.Registerer = cfg.Bus, cfg.Store, cfg.Logger, cfg.Metrics.Registry

@@ -23,6 +23,7 @@ type stream struct {
 	conn    net.Conn
 	chunked bool
 	started time.Time
+	release func() // frees the per-address stream slot
 
 	lastWrite atomic.Int64 // unix nanos, read by the sweeper
 
@@ -154,6 +155,9 @@ func (st *stream) close(err error) {
 		_, _ = st.conn.Write([]byte("0\r\n\r\n"))
 	}
 	_ = st.conn.Close()
+	if st.release != nil {
+		st.release()
+	}
 	st.sess.detach(st)
 	st.hub.writers.remove(st)
 }

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +33,7 @@ type Main struct {
 	LogLevel   string
 	Secure     bool
 	ShutdownIn time.Duration
+	Limits     server.Limits
 	Game       gameloop.ManagerConfig
 
 	Stdout, Stderr io.Writer
@@ -57,6 +60,14 @@ func envOr(key, def string) string {
 	return def
 }
 
+// envInt returns the integer environment variable key, or def when unset or not a number.
+func envInt(key string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(key)); err == nil {
+		return v
+	}
+	return def
+}
+
 // ParseFlags reads the serve/migrate flags, with COMET_* environment fallbacks.
 func (m *Main) ParseFlags(name string, args []string) error {
 	fs := flag.NewFlagSet("comet "+name, flag.ContinueOnError)
@@ -67,8 +78,22 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.StringVar(&m.AdminToken, "admin-token", envOr("COMET_ADMIN_TOKEN", m.AdminToken), "token for /api/admin and `comet admin` (env COMET_ADMIN_TOKEN; empty disables)")
 	fs.StringVar(&m.LogLevel, "log-level", envOr("COMET_LOG_LEVEL", m.LogLevel), "debug, info, warn or error (env COMET_LOG_LEVEL)")
 	fs.BoolVar(&m.Secure, "secure-cookies", envOr("COMET_SECURE_COOKIES", "") != "", "mark cookies Secure: set when served over TLS or behind a TLS proxy (env COMET_SECURE_COOKIES)")
+	fs.IntVar(&m.Limits.SessionsPerMinute, "sessions-per-minute", envInt("COMET_SESSIONS_PER_MINUTE", 100), "new sessions per client address per minute; -1 for no limit (env COMET_SESSIONS_PER_MINUTE)")
+	fs.IntVar(&m.Limits.StreamsPerIP, "streams-per-ip", envInt("COMET_STREAMS_PER_IP", 50), "downstreams held at once per client address; -1 for no limit (env COMET_STREAMS_PER_IP)")
+	proxies := fs.String("trusted-proxy", envOr("COMET_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (env COMET_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	m.Limits.TrustedProxies = nil
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return fmt.Errorf("--trusted-proxy %q: want CIDRs like 127.0.0.1/32: %w", p, err)
+		}
+		m.Limits.TrustedProxies = append(m.Limits.TrustedProxies, pfx)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -166,7 +191,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	srv, err := server.New(server.Config{
 		Store: db, Frontend: fe, Logger: log, Version: Version,
-		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: m.Game,
+		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: m.Game, Limits: m.Limits,
 	})
 	if err != nil {
 		m.Close()

@@ -95,7 +95,9 @@ func (s *Server) hold(c echo.Context, sess *Session, t transport, last uint64, r
 
 	st := &stream{hub: s.hub, sess: sess, t: t, conn: conn, chunked: chunked, started: time.Now(), release: release}
 	head := responseHead(h)
-	pre := t.appendPrelude(nil)
+	// An empty batch right after the prelude lets a client see, within its
+	// open deadline, that bytes really flow (and not into a buffering proxy).
+	pre := t.appendBatch(t.appendPrelude(nil), nil)
 	if chunked {
 		head = strconv.AppendInt(head, int64(len(pre)), 16)
 		head = append(head, "\r\n"...)

@@ -68,15 +68,22 @@ func (s clientState) ofType(typ string) []clientEvent {
 }
 
 // checkDelivery asserts exactly-once, in-order delivery: seqs strictly
-// increase, and the "test.n" events carry i = 0, 1, 2 … n-1.
-func checkDelivery(t *testing.T, s clientState, n int) {
+// increase within each of the sessions (a new one starts again at 1), and the
+// "test.n" events carry i = 0, 1, 2 … n-1.
+func checkDelivery(t *testing.T, s clientState, n, sessions int) {
 	t.Helper()
-	prev := 0
+	prev, restarts := 0, 0
 	for _, e := range s.Log.Events {
-		if e.Seq <= prev && e.Type != "sys.reset" {
+		switch {
+		case e.Seq == 1 && prev > 0:
+			restarts++
+		case e.Seq <= prev:
 			t.Errorf("seq %d delivered after %d", e.Seq, prev)
 		}
 		prev = e.Seq
+	}
+	if restarts != sessions-1 {
+		t.Errorf("seqs restarted at 1 %d times, want %d (one per new session)", restarts, sessions-1)
 	}
 	got := s.ofType("test.n")
 	if len(got) != n {
@@ -108,20 +115,48 @@ func waitCount(t *testing.T, p *Page, typ string, n int) {
 	p.WaitFor(t, fmt.Sprintf("cometTest.count(%q) >= %d", typ, n))
 }
 
-func TestClientDeliversOverEachTransport(t *testing.T) {
+func opens(ps *protoServer, transport string) int {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.opens[transport]
+}
+
+// One page per transport walks through a session's life: recycled responses,
+// a cut connection with replayed events, sys.reset, RTT, and an expired
+// session that is renewed.
+func TestClientOverEachTransport(t *testing.T) {
 	t.Parallel()
 	for _, tr := range allTransports {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
+			streaming := tr == "multipart" || tr == "sse" || tr == "iframe"
 			ps := newProtoServer()
-			ps.overlap = 2 // streams resend old events on reconnect: the client must drop them
-			p := startClient(t, ps, `{transport: "`+tr+`", pingIntervalMs: 300, pollIntervalMs: 200}`)
+			p := startClient(t, ps, `{transport: "`+tr+`", pingIntervalMs: 300, pollIntervalMs: 200, backoff: {baseMs: 100}}`)
 			p.WaitFor(t, `cometTest.state().status === "open"`)
-			publishN(t, ps, 0, 5)
-			waitCount(t, p, "test.n", 5)
 
-			ps.cut() // a network failure mid-stream
-			publishN(t, ps, 5, 10)
+			if streaming {
+				// Recycled responses end cleanly: resume without a reconnect.
+				ps.set(func(ps *protoServer) { ps.recycleAfter = 3 })
+				before := opens(ps, tr)
+				publishN(t, ps, 0, 7)
+				waitCount(t, p, "test.n", 7)
+				if s := state(t, p); slices.Contains(s.Log.Statuses, "reconnecting") {
+					t.Errorf("statuses %v: a recycled response is not a reconnect", s.Log.Statuses)
+				}
+				// Each response carries at most 3 events, so 7 need two more at least.
+				if n := opens(ps, tr) - before; n < 2 {
+					t.Errorf("%d downstreams for 7 events recycled every 3", n)
+				}
+				// From now on every reconnect replays two old events.
+				ps.set(func(ps *protoServer) { ps.recycleAfter, ps.overlap = 0, 2 })
+			} else {
+				publishN(t, ps, 0, 7)
+				waitCount(t, p, "test.n", 7)
+			}
+
+			before := opens(ps, tr)
+			ps.cut() // a network failure mid-response
+			publishN(t, ps, 7, 10)
 			waitCount(t, p, "test.n", 10)
 			ps.publish(t, "", "sys.reset", map[string]any{})
 			publishN(t, ps, 10, 12)
@@ -129,7 +164,7 @@ func TestClientDeliversOverEachTransport(t *testing.T) {
 			p.WaitFor(t, `cometTest.state().rtt !== null`)
 
 			s := state(t, p)
-			checkDelivery(t, s, 12)
+			checkDelivery(t, s, 12, 1)
 			if len(s.ofType("sys.reset")) != 1 {
 				t.Errorf("sys.reset delivered %d times, want once", len(s.ofType("sys.reset")))
 			}
@@ -139,45 +174,38 @@ func TestClientDeliversOverEachTransport(t *testing.T) {
 			if *s.RTT < 0 || *s.RTT > 5000 {
 				t.Errorf("rtt = %v ms", *s.RTT)
 			}
-			if tr == "multipart" || tr == "sse" || tr == "iframe" {
-				if s.Stats.Duplicates == 0 {
-					t.Error("the server resent events, but the client counted no duplicates")
+			if streaming && s.Stats.Duplicates == 0 {
+				t.Error("the server replayed events, but the client counted no duplicates")
+			}
+			if opens(ps, tr) == before {
+				t.Errorf("no new %s downstream after the cut", tr)
+			}
+
+			// The session expires: the client opens a new one for the same
+			// player, says "renewed", and accepts seqs from 1 again.
+			old := s.SID
+			ps.expire(old)
+			p.WaitFor(t, `cometTest.state().log.statuses.includes("renewed") && cometTest.state().status === "open"`)
+			s = state(t, p)
+			if s.SID == old || s.SID == "" {
+				t.Fatalf("sid %q after renewal (was %q)", s.SID, old)
+			}
+			publishN(t, ps, 12, 14)
+			waitCount(t, p, "test.n", 14)
+			checkDelivery(t, state(t, p), 14, 2)
+			Eval[int](t, p, `cometTest.send("test.echo", {again: true})`)
+			waitCount(t, p, "test.echoed", 1)
+			var echo []sentEvent
+			for _, e := range ps.received(s.SID) {
+				if e.Type == "test.echo" {
+					echo = append(echo, e)
 				}
 			}
-			ps.mu.Lock()
-			opens := ps.opens[tr]
-			ps.mu.Unlock()
-			if opens < 2 {
-				t.Errorf("%d %s downstreams opened; the cut should have forced a reconnect", opens, tr)
+			if len(echo) != 1 || string(echo[0].Data) != `{"again":true}` {
+				t.Errorf("new session took %+v, want the echo once", echo)
 			}
-			if len(s.Log.Errors) > 0 {
+			if s := state(t, p); len(s.Log.Errors) > 0 {
 				t.Errorf("client errors: %v", s.Log.Errors)
-			}
-		})
-	}
-}
-
-func TestClientFollowsRecycledStreams(t *testing.T) {
-	t.Parallel()
-	for _, tr := range []string{"multipart", "sse", "iframe"} {
-		t.Run(tr, func(t *testing.T) {
-			t.Parallel()
-			ps := newProtoServer()
-			ps.recycleAfter = 3 // end each response cleanly after 3 events
-			p := startClient(t, ps, `{transport: "`+tr+`", pingIntervalMs: 0}`)
-			p.WaitFor(t, `cometTest.state().status === "open"`)
-			publishN(t, ps, 0, 10)
-			waitCount(t, p, "test.n", 10)
-			s := state(t, p)
-			checkDelivery(t, s, 10)
-			if slices.Contains(s.Log.Statuses, "reconnecting") {
-				t.Errorf("statuses %v: a recycle is not a reconnect", s.Log.Statuses)
-			}
-			ps.mu.Lock()
-			opens := ps.opens[tr]
-			ps.mu.Unlock()
-			if opens < 4 {
-				t.Errorf("%d downstreams for 10 events recycled every 3", opens)
 			}
 		})
 	}
@@ -193,7 +221,7 @@ func TestClientFallsBackPastSilentStreams(t *testing.T) {
 	p.WaitFor(t, `cometTest.state().transport === "longpoll" && cometTest.state().status === "open"`)
 	publishN(t, ps, 0, 3)
 	waitCount(t, p, "test.n", 3)
-	checkDelivery(t, state(t, p), 3)
+	checkDelivery(t, state(t, p), 3, 1)
 	if n := ps.sessionCount(); n != 1 {
 		t.Errorf("%d sessions; falling back must keep the session", n)
 	}
@@ -226,37 +254,7 @@ func TestClientSkipsUnservedTransport(t *testing.T) {
 	}
 }
 
-func TestClientRenewsExpiredSession(t *testing.T) {
-	t.Parallel()
-	for _, tr := range allTransports {
-		t.Run(tr, func(t *testing.T) {
-			t.Parallel()
-			ps := newProtoServer()
-			p := startClient(t, ps, `{transport: "`+tr+`", pingIntervalMs: 0, pollIntervalMs: 200, backoff: {baseMs: 50}}`)
-			p.WaitFor(t, `cometTest.state().status === "open"`)
-			old := state(t, p).SID
-			publishN(t, ps, 0, 2)
-			waitCount(t, p, "test.n", 2)
-
-			ps.expire(old)
-			p.WaitFor(t, `cometTest.state().log.statuses.includes("renewed") && cometTest.state().status === "open"`)
-			s := state(t, p)
-			if s.SID == old || s.SID == "" {
-				t.Fatalf("sid %q after renewal (was %q)", s.SID, old)
-			}
-			// The new session numbers from 1 again; the client must accept that.
-			publishN(t, ps, 2, 4)
-			waitCount(t, p, "test.n", 4)
-			Eval[int](t, p, `cometTest.send("test.echo", {again: true})`)
-			waitCount(t, p, "test.echoed", 1)
-			if got := ps.received(s.SID); len(got) != 1 || got[0].Seq != 1 {
-				t.Errorf("new session received %+v, want the echo as client seq 1", got)
-			}
-		})
-	}
-}
-
-func TestClientBatchesUpstream(t *testing.T) {
+func TestClientUpstream(t *testing.T) {
 	t.Parallel()
 	ps := newProtoServer()
 	ps.sendDelay = 30 * time.Millisecond
@@ -300,6 +298,20 @@ func TestClientBatchesUpstream(t *testing.T) {
 	if len(bodies) > 8 {
 		t.Errorf("%d POSTs for %d events: not batching", len(bodies), n)
 	}
+
+	// A batch refused for good (400) is dropped and reported; later sends work.
+	ps.set(func(ps *protoServer) { ps.refuse, ps.sendDelay = 1, 0 })
+	Eval[int](t, p, `cometTest.send("test.echo", {n: 1})`)
+	p.WaitFor(t, `cometTest.state().log.errors.length === 1`)
+	Eval[int](t, p, `cometTest.send("test.echo", {n: 2})`)
+	waitCount(t, p, "test.echoed", n+1)
+	s = state(t, p)
+	if !strings.Contains(s.Log.Errors[0], "HTTP 400") {
+		t.Errorf("error %q does not name the status", s.Log.Errors[0])
+	}
+	if e := s.ofType("test.echoed"); string(e[n].Data) != `{"n":2}` {
+		t.Errorf("echoed %s, want the second event only", e[n].Data)
+	}
 }
 
 func seqs(evs []sentEvent) []int {
@@ -308,25 +320,6 @@ func seqs(evs []sentEvent) []int {
 		out[i] = e.Seq
 	}
 	return out
-}
-
-func TestClientReportsRefusedSends(t *testing.T) {
-	t.Parallel()
-	ps := newProtoServer()
-	ps.refuse = 1
-	p := startClient(t, ps, `{transport: "sse", pingIntervalMs: 0}`)
-	p.WaitFor(t, `cometTest.state().status === "open"`)
-	Eval[int](t, p, `cometTest.send("test.echo", {n: 1})`)
-	p.WaitFor(t, `cometTest.state().log.errors.length === 1`)
-	Eval[int](t, p, `cometTest.send("test.echo", {n: 2})`)
-	waitCount(t, p, "test.echoed", 1)
-	s := state(t, p)
-	if !strings.Contains(s.Log.Errors[0], "HTTP 400") {
-		t.Errorf("error %q does not name the status", s.Log.Errors[0])
-	}
-	if e := s.ofType("test.echoed"); string(e[0].Data) != `{"n":2}` {
-		t.Errorf("echoed %s, want the second event only", e[0].Data)
-	}
 }
 
 func TestClientRestartsOnSysRestart(t *testing.T) {

@@ -490,9 +490,12 @@ func (ps *protoServer) stream(w http.ResponseWriter, r *http.Request, s *protoSe
 	hb := time.NewTimer(ps.heartbeat)
 	defer hb.Stop()
 	for {
+		ps.mu.Lock()
+		recycle := ps.recycleAfter
+		ps.mu.Unlock()
 		limit := 0
-		if ps.recycleAfter > 0 {
-			limit = ps.recycleAfter - sent
+		if recycle > 0 {
+			limit = max(1, recycle-sent)
 		}
 		evs, ended, aborted, ch := ps.pending(s, last, gen, cutGen, limit)
 		switch {
@@ -506,7 +509,7 @@ func (ps *protoServer) stream(w http.ResponseWriter, r *http.Request, s *protoSe
 			sent += len(evs)
 			write(f.batch(batch(evs), last))
 			hb.Reset(ps.heartbeat)
-			if ps.recycleAfter > 0 && sent >= ps.recycleAfter {
+			if recycle > 0 && sent >= recycle {
 				write(f.end)
 				return
 			}

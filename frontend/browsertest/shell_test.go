@@ -69,17 +69,16 @@ const readCanvas = `(() => {
     dpr: devicePixelRatio, colors: colors.size, lit, samples };
 })()`
 
-func TestPageShellEachTransport(t *testing.T) {
+func TestPageShellTransports(t *testing.T) {
 	t.Parallel()
 	proto := newProtoServer()
 	url := shellSite(t, proto)
 	b := testBrowser(t)
 	for _, tc := range []struct{ query, transport string }{
-		{"", "multipart"}, // the first choice when nothing is forced
-		{"?transport=multipart", "multipart"},
-		{"?transport=sse", "sse"},
+		// Each transport is exercised in client_test.go; here, the shell with
+		// the first choice and with two forced ones.
+		{"", "multipart"},
 		{"?transport=iframe", "iframe"},
-		{"?transport=longpoll", "longpoll"},
 		{"?transport=poll", "poll"},
 	} {
 		t.Run(tc.transport+tc.query, func(t *testing.T) {

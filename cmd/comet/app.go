@@ -16,6 +16,7 @@ import (
 
 	"comet/frontend"
 	"comet/gameloop"
+	"comet/gameloop/modes"
 	"comet/server"
 	"comet/server/sqlite"
 )
@@ -68,6 +69,14 @@ func envInt(key string, def int) int {
 	return def
 }
 
+// envDuration returns the duration environment variable key, or def.
+func envDuration(key string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(key)); err == nil {
+		return d
+	}
+	return def
+}
+
 // ParseFlags reads the serve/migrate flags, with COMET_* environment fallbacks.
 func (m *Main) ParseFlags(name string, args []string) error {
 	fs := flag.NewFlagSet("comet "+name, flag.ContinueOnError)
@@ -80,9 +89,20 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.BoolVar(&m.Secure, "secure-cookies", envOr("COMET_SECURE_COOKIES", "") != "", "mark cookies Secure: set when served over TLS or behind a TLS proxy (env COMET_SECURE_COOKIES)")
 	fs.IntVar(&m.Limits.SessionsPerMinute, "sessions-per-minute", envInt("COMET_SESSIONS_PER_MINUTE", 100), "new sessions per client address per minute; -1 for no limit (env COMET_SESSIONS_PER_MINUTE)")
 	fs.IntVar(&m.Limits.StreamsPerIP, "streams-per-ip", envInt("COMET_STREAMS_PER_IP", 50), "downstreams held at once per client address; -1 for no limit (env COMET_STREAMS_PER_IP)")
+	fs.DurationVar(&m.Game.BotFillDelay, "bot-delay", envDuration("COMET_BOT_DELAY", 5*time.Second), "a room short of players is filled with bots after this (env COMET_BOT_DELAY)")
+	var match gameloop.Settings
+	fs.DurationVar(&match.Duration, "match-length", envDuration("COMET_MATCH_LENGTH", 0), "match time limit for every mode; 0 keeps each mode's own (env COMET_MATCH_LENGTH)")
+	fs.DurationVar(&match.Countdown, "countdown", envDuration("COMET_COUNTDOWN", 0), "countdown before a match; 0 keeps each mode's own (env COMET_COUNTDOWN)")
+	fs.DurationVar(&match.Intermission, "intermission", envDuration("COMET_INTERMISSION", 0), "results shown before the next match; 0 keeps each mode's own (env COMET_INTERMISSION)")
 	proxies := fs.String("trusted-proxy", envOr("COMET_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (env COMET_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if match != (gameloop.Settings{}) {
+		m.Game.Settings = make(map[string]gameloop.Settings)
+		for _, md := range modes.All() {
+			m.Game.Settings[md.Name()] = match
+		}
 	}
 	m.Limits.TrustedProxies = nil
 	for _, p := range strings.Split(*proxies, ",") {

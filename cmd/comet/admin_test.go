@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"comet/server"
+	"comet/server/sqlite"
+)
+
+// TestAdminCommand runs `comet admin` against a real server and checks each
+// action reaches the admin API and each failure is one clear error.
+func TestAdminCommand(t *testing.T) {
+	const tok = "admin-test-token"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "comet.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: db, Logger: log, AdminToken: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); srv.Close(); db.Close() })
+
+	// A player named Troll, online.
+	resp, err := http.Post(hs.URL+"/comet/session", "application/json", strings.NewReader(`{"name":"Troll"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sess struct {
+		Token  string
+		Player struct{ ID string }
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&sess)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("session: %d", resp.StatusCode)
+	}
+
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		m := NewMain()
+		m.Stdout, m.Stderr = &out, io.Discard
+		err := m.Run(context.Background(), append([]string{"admin"}, args...))
+		return out.String(), err
+	}
+	// Online players are found by name; once the ban took Troll offline (an
+	// unclaimed guest), by id.
+	id := sess.Player.ID
+	for _, step := range [][2]string{{"mute", "Troll"}, {"unmute", "troll"}, {"ban", "Troll"}, {"unban", id}, {"kick", id}} {
+		out, err := run(step[0], step[1], "--url", hs.URL+"/", "--token", tok)
+		if err != nil || out != step[0]+" "+step[1]+": done\n" {
+			t.Fatalf("admin %s %s: %q, %v", step[0], step[1], out, err)
+		}
+	}
+	// The ban really happened and was undone: the player's token opens a session.
+	req, _ := http.NewRequest("POST", hs.URL+"/comet/session", nil)
+	req.Header.Set("Authorization", "Bearer "+sess.Token)
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusCreated {
+		t.Fatalf("after ban and unban: %v %v", r, err)
+	} else {
+		r.Body.Close()
+	}
+
+	t.Setenv("COMET_URL", hs.URL)
+	t.Setenv("COMET_ADMIN_TOKEN", tok)
+	if out, err := run("mute", id); err != nil || !strings.Contains(out, "done") {
+		t.Fatalf("with the environment: %q %v", out, err)
+	}
+
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mute"}, "usage: comet admin"},
+		{[]string{"mute", "Troll", "--token", "wrong"}, "admin mute Troll: admin token required (401)"},
+		{[]string{"mute", "Nobody"}, `admin mute Nobody: no player "Nobody" (404)`},
+		{[]string{"explode", "Troll"}, "action must be mute, unmute, kick, ban or unban (400)"},
+		{[]string{"mute", "Troll", "--bogus"}, "flag provided but not defined"},
+		{[]string{"mute", "Troll", "--url", "http://127.0.0.1:1"}, "admin: "},
+	} {
+		if _, err := run(tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("admin %v: %v, want one line containing %q", tt.args, err, tt.want)
+		}
+	}
+	t.Setenv("COMET_ADMIN_TOKEN", "")
+	if _, err := run("mute", "Troll"); err == nil || !strings.Contains(err.Error(), "no token") {
+		t.Errorf("without a token: %v", err)
+	}
+}

@@ -190,8 +190,8 @@ func (p *player) waitFor(t *testing.T, typ string, timeout time.Duration) ev {
 // claimed name survived, and that the database is intact.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "crash.db")
-	acked := map[int64]string{}  // chat id -> text, seen on the sender's stream
-	finished := map[string]bool{} // match ids with a match.result
+	acked := map[int64]string{}    // chat id -> text, seen on the sender's stream
+	finished := map[string]bool{}  // match ids with a match.result
 	claimed := map[string]string{} // name -> player id
 	for round := 0; round < 3; round++ {
 		p := startProc(t, db, "--match-length", "1s")

@@ -51,8 +51,9 @@ func BenchmarkArena1000(b *testing.B) {
 	}
 	before := sent()
 	// Wall time includes time this process waits for a CPU on a shared
-	// machine; the thread's CPU time is the room's own work (GC assists
-	// included, background GC workers not). Both are reported.
+	// machine; the CPU time of the room's thread is its own work (GC assists
+	// included, the background GC worker on the other core not). Both are
+	// reported.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	wall := make([]time.Duration, 0, b.N)

@@ -36,7 +36,7 @@ func (h *HandRoom) SnapshotBytes() int {
 		n, ok := sizes[k]
 		if !ok {
 			w := r.render(k)
-			n = len(r.encodeSnapshot(w).Frame)
+			n = len(r.enc.snapshot(w, r.match.id).Frame)
 			r.pool.release(w)
 			sizes[k] = n
 		}
@@ -44,6 +44,9 @@ func (h *HandRoom) SnapshotBytes() int {
 	}
 	return total
 }
+
+// Groups is how many distinct messages the last tick encoded.
+func (h *HandRoom) Groups() int { return h.r.lastGroups }
 
 // Views counts the distinct views of the last tick's viewers.
 func (h *HandRoom) Views() int {

@@ -34,26 +34,26 @@ func TestDecodeFlat(t *testing.T) {
 		{" {\n\t\"x\" : 1e2 , \"y\":null } ", map[string]any{"x": 100.0, "y": nil}},
 		{`{}`, map[string]any{}},
 		{`{"m":-0}`, map[string]any{"m": 0.0}},
-		{`{"m":1,"m":2}`, nil},   // duplicate key
-		{`{"m":"3"}`, nil},       // string value
-		{`{"m":[3]}`, nil},       // array
-		{`{"m":{"x":1}}`, nil},   // nested
-		{`{"m":NaN}`, nil},       // not JSON
-		{`{"m":Infinity}`, nil},  // not JSON
-		{`{"m":1e999}`, nil},     // overflows float64
-		{`{"m":01}`, nil},        // leading zero
-		{`{"m":+1}`, nil},        // plus sign
-		{`{"m":1.}`, nil},        // no fraction digits
-		{`{"m":.5}`, nil},        // no integer part
-		{`{"m":0x10}`, nil},      // hex
-		{`{"m":1}x`, nil},        // trailing data
-		{`{"m":1}{}`, nil},       // two values
-		{`{"m\u0041":1}`, nil},   // escaped key
-		{`{"m":1,}`, nil},        // trailing comma
-		{`[1]`, nil},             // not an object
-		{``, nil},                // empty
-		{`{"m":tru}`, nil},       // bad literal
-		{`{"m":1`, nil},          // unterminated
+		{`{"m":1,"m":2}`, nil},  // duplicate key
+		{`{"m":"3"}`, nil},      // string value
+		{`{"m":[3]}`, nil},      // array
+		{`{"m":{"x":1}}`, nil},  // nested
+		{`{"m":NaN}`, nil},      // not JSON
+		{`{"m":Infinity}`, nil}, // not JSON
+		{`{"m":1e999}`, nil},    // overflows float64
+		{`{"m":01}`, nil},       // leading zero
+		{`{"m":+1}`, nil},       // plus sign
+		{`{"m":1.}`, nil},       // no fraction digits
+		{`{"m":.5}`, nil},       // no integer part
+		{`{"m":0x10}`, nil},     // hex
+		{`{"m":1}x`, nil},       // trailing data
+		{`{"m":1}{}`, nil},      // two values
+		{`{"m\u0041":1}`, nil},  // escaped key
+		{`{"m":1,}`, nil},       // trailing comma
+		{`[1]`, nil},            // not an object
+		{``, nil},               // empty
+		{`{"m":tru}`, nil},      // bad literal
+		{`{"m":1`, nil},         // unterminated
 	}
 	for _, c := range cases {
 		got, err := decodeAll([]byte(c.in))

@@ -65,6 +65,12 @@ type RoomSpec struct {
 }
 
 // Manager owns every room: it routes participants and inputs to them.
+//
+// Locking, outermost first: a participant's stripe lock (one room operation
+// per participant at a time) → the room goroutine (reached through its ctrl
+// channel, never while holding mu) → mu (the room and seat maps; held
+// briefly, never while calling a room, a sink or OnRoomChange). A room's input
+// queue lock and the bus's own locks are leaves.
 type Manager struct {
 	cfg      ManagerConfig
 	clock    Clock
@@ -113,6 +119,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 	if cfg.MaxRooms <= 0 {
 		cfg.MaxRooms = 10_000
 	}
+
 	if cfg.Seed == nil {
 		cfg.Seed = func() int64 { return int64(binary.LittleEndian.Uint64(randomBytes(8)) >> 1) }
 	}
@@ -220,7 +227,7 @@ func (m *Manager) Create(ctx context.Context, spec RoomSpec, p Participant) (Roo
 	}
 	if name == "" {
 		name = p.Name + "'s " + spec.Mode
-		if utf8.RuneCountInString(name) > maxRoomName {
+		if p.Name == "" || utf8.RuneCountInString(name) > maxRoomName {
 			name = spec.Mode
 		}
 	}
@@ -575,12 +582,18 @@ func randomBytes(n int) []byte {
 
 func randomID(n int) string { return hex.EncodeToString(randomBytes(n)) }
 
-// joinCode is 6 characters without look-alikes (no 0/O, 1/I/L).
+// joinCode is 6 characters without look-alikes (no 0/O, 1/I/L), drawn
+// uniformly (bytes past the last whole multiple of the alphabet are redrawn).
 func joinCode() string {
 	const alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-	b := randomBytes(6)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
+	const limit = 256 / len(alphabet) * len(alphabet)
+	code := make([]byte, 0, 6)
+	for len(code) < cap(code) {
+		for _, c := range randomBytes(8) {
+			if int(c) < limit && len(code) < cap(code) {
+				code = append(code, alphabet[int(c)%len(alphabet)])
+			}
+		}
 	}
-	return string(b)
+	return string(code)
 }

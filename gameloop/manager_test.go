@@ -118,6 +118,16 @@ func TestQuickJoinFillsOneRoomAndSwitchesModes(t *testing.T) {
 	if len(rooms) != 2 || rooms[0].Mode != "snake" || rooms[1].Players != 1 {
 		t.Errorf("rooms %+v", rooms)
 	}
+	h.until(t, "lobby updates", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, info := range h.changes {
+			if info.ID == c.ID && info.Players == 1 && info.State == "waiting" {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func TestPrivateRoomsJoinByCodeOnly(t *testing.T) {
@@ -127,7 +137,7 @@ func TestPrivateRoomsJoinByCodeOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Name != "Friends" || !info.Private || info.Max != 4 || info.Code == "" {
+	if info.Name != "Friends" || !info.Private || info.Max != 4 || len(info.Code) != 6 || strings.Trim(info.Code, "ABCDEFGHJKMNPQRSTUVWXYZ23456789") != "" {
 		t.Fatalf("created %+v", info)
 	}
 	raw, _ := so.last("room.joined")
@@ -269,8 +279,8 @@ func TestBotsFillAfterDelayAndMakeWayForHumans(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a human could not take a bot's place: %v", err)
 	}
-	if got.Players != 3 {
-		t.Errorf("players %d, want 3 (a bot left)", got.Players)
+	if got.Players != 3 || got.Bots != 1 {
+		t.Errorf("players %d with %d bots, want 3 with 1 (a bot left)", got.Players, got.Bots)
 	}
 	p3, _ := player("p3")
 	if _, err := h.m.Join(bg, info.ID, p3); err != nil {

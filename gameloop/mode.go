@@ -11,6 +11,7 @@ import (
 	"hash"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"time"
 
 	"comet"
@@ -122,14 +123,14 @@ func (e Env) Ticks(d time.Duration) int {
 // override. Zero fields in an override keep the mode's default. In the Env of
 // a game, MaxPlayers (and DefaultMax) is that room's capacity.
 type Settings struct {
-	TickHz       int           // 10..60
-	MinPlayers   int           // bots fill a waiting room up to this
-	DefaultMax   int           // capacity of quick-play rooms
-	MaxPlayers   int           // the largest room a player may create
-	Duration     time.Duration // match time limit
-	ScoreLimit   int           // mode-specific win condition (0: none)
-	Countdown    time.Duration // between enough players and the start
-	Intermission time.Duration // results shown before the next match
+	TickHz       int           `json:"tick_hz"`      // 10..60
+	MinPlayers   int           `json:"min_players"`  // bots fill a waiting room up to this
+	DefaultMax   int           `json:"default_max"`  // capacity of quick-play rooms
+	MaxPlayers   int           `json:"max_players"`  // the largest room a player may create
+	Duration     time.Duration `json:"duration"`     // match time limit (ns in JSON)
+	ScoreLimit   int           `json:"score_limit"`  // mode-specific win condition (0: none)
+	Countdown    time.Duration `json:"countdown"`    // between enough players and the start
+	Intermission time.Duration `json:"intermission"` // results shown before the next match
 }
 
 // merge returns s with o's non-zero fields applied.
@@ -225,13 +226,26 @@ func (m *mode[In]) Name() string       { return m.spec.Name }
 func (m *mode[In]) Defaults() Settings { return m.spec.Settings }
 func (m *mode[In]) Kinds() []Kind      { return m.spec.Kinds }
 
-func (m *mode[In]) decode(data []byte) (any, error) {
+func (m *mode[In]) decode(data []byte) (_ any, err error) {
+	defer func() {
+		if p := recover(); p != nil { // a decoder bug must not take the caller down
+			err = &decoderPanic{value: p, stack: string(debug.Stack())}
+		}
+	}()
 	in, err := m.spec.Decode(data)
 	if err != nil {
 		return nil, err
 	}
 	return in, nil
 }
+
+// decoderPanic is a mode decoder's panic turned into an internal error.
+type decoderPanic struct {
+	value any
+	stack string
+}
+
+func (e *decoderPanic) Error() string { return fmt.Sprintf("input decoder panicked: %v", e.value) }
 
 func (m *mode[In]) start(env Env) instance {
 	g := m.spec.New(env)
@@ -262,10 +276,10 @@ type typed[In any] struct {
 	batch    []Input[In]
 }
 
-func (t *typed[In]) join(p Player)                { t.game.Join(p) }
-func (t *typed[In]) leave(num uint32)             { t.game.Leave(num) }
-func (t *typed[In]) render(k ViewKey, w *World)   { t.game.Render(k, w) }
-func (t *typed[In]) standings() []Standing        { return t.game.Standings() }
+func (t *typed[In]) join(p Player)              { t.game.Join(p) }
+func (t *typed[In]) leave(num uint32)           { t.game.Leave(num) }
+func (t *typed[In]) render(k ViewKey, w *World) { t.game.Render(k, w) }
+func (t *typed[In]) standings() []Standing      { return t.game.Standings() }
 func (t *typed[In]) digest(h hash.Hash) {
 	if t.digester != nil {
 		t.digester.Digest(h)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sync"
@@ -156,13 +158,13 @@ func TestReplayReproducesMatchBitForBit(t *testing.T) {
 }
 
 func TestReplayRejectsBrokenRecordings(t *testing.T) {
-	header := `{"v":1,"room":"r","match":"m","mode":"tag","seed":1,"settings":{"TickHz":20,"MinPlayers":1,"DefaultMax":4,"MaxPlayers":4,"Duration":60000000000}}`
+	header := `{"v":1,"room":"r","match":"m","mode":"tag","seed":1,"settings":{"tick_hz":20,"min_players":1,"default_max":4,"max_players":4,"duration":60000000000}}`
 	for _, c := range []struct{ name, rec string }{
 		{"empty", ``},
 		{"bad header", `{"v":`},
 		{"version", `{"v":2,"mode":"tag"}`},
-		{"unknown mode", `{"v":1,"mode":"chess","settings":{"TickHz":20,"MinPlayers":1,"DefaultMax":4,"MaxPlayers":4,"Duration":1}}`},
-		{"bad settings", `{"v":1,"mode":"tag","settings":{"TickHz":500}}`},
+		{"unknown mode", `{"v":1,"mode":"chess","settings":{"tick_hz":20,"min_players":1,"default_max":4,"max_players":4,"duration":1}}`},
+		{"bad settings", `{"v":1,"mode":"tag","settings":{"tick_hz":500}}`},
 		{"bad line", header + "\n{nope"},
 		{"bad input", header + "\n" + `{"t":1,"join":{"n":1,"id":"p","name":"P"}}` + "\n" + `{"t":2,"s":1,"in":[[1,{"m":99}]]}`},
 		{"unknown entry", header + "\n" + `{"t":1}`},
@@ -170,5 +172,36 @@ func TestReplayRejectsBrokenRecordings(t *testing.T) {
 		if _, err := gameloop.Replay(bg, modes.All(), bytes.NewReader([]byte(c.rec))); err == nil {
 			t.Errorf("%s: replay accepted a broken recording", c.name)
 		}
+	}
+}
+
+func TestRecordToDirWritesReplayableFiles(t *testing.T) {
+	dir := t.TempDir()
+	m := gameloop.NewManager(gameloop.ManagerConfig{
+		Bus: newMemBus(), Modes: modes.All(), RecordTo: gameloop.RecordToDir(filepath.Join(dir, "rec")),
+		Clock:    gameloop.NewManualClock(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), false),
+		Settings: map[string]gameloop.Settings{"tag": {Duration: 5 * time.Second}},
+	})
+	room := gameloop.NewHandRoom(m, "tag", 0)
+	for _, id := range []string{"p1", "bot-1", "bot-2"} {
+		if err := room.Join(gameloop.Participant{ID: id, Name: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	room.Start()
+	for room.State() == gameloop.StateRunning {
+		room.Step()
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "rec", "m_*.jsonl"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("recordings %v, %v", files, err)
+	}
+	f, err := os.Open(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if res, err := gameloop.Replay(bg, modes.All(), f); err != nil || res.Steps != 100 {
+		t.Fatalf("replay of the file: %+v, %v", res, err)
 	}
 }

@@ -2,7 +2,9 @@ package gameloop
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -68,9 +70,9 @@ type room struct {
 	overrunLogged time.Time // when that was
 
 	pool       worldPool
-	differ     differ
+	enc        encoder
+	lastGroups int
 	inputs     []queued
-	buf        []byte
 	botBuf     []byte
 	views      map[ViewKey]*World
 	groups     map[groupKey]*group
@@ -85,19 +87,23 @@ type room struct {
 
 // member is a participant of a room: a player (num > 0) or a spectator.
 type member struct {
-	p     Participant
-	num   uint32 // 0 for spectators
-	bot   Bot    // the brain of a "bot-" participant
-	sub   comet.Subscription
-	base  *World  // the view this viewer last received; nil sends a snapshot
-	key   ViewKey // its view this tick
+	p    Participant
+	num  uint32 // 0 for spectators
+	bot  Bot    // the brain of a "bot-" participant
+	sub  comet.Subscription
+	base *World  // the view this viewer last received; nil sends a snapshot
+	key  ViewKey // its view this tick
 }
 
 func (mb *member) isBot() bool { return isBotID(mb.p.ID) }
 
+// isServerBot: a bot the room added itself (no session), which it may drop.
+func (mb *member) isServerBot() bool { return mb.isBot() && mb.p.Sink == nil }
+
 // run is the room goroutine: a fixed-rate tick loop that also serves ctrl.
 func (r *room) run(ctx context.Context) {
 	defer close(r.done)
+	defer r.recoverPanic()
 	clock := r.mgr.clock
 	next := clock.Now().Add(r.period)
 	timer := clock.NewTimer(r.period)
@@ -220,6 +226,11 @@ func (r *room) post(fn func()) {
 func (r *room) input(playerID string, data []byte) error {
 	in, err := r.mode.decode(data)
 	if err != nil {
+		var bug *decoderPanic
+		if errors.As(err, &bug) {
+			r.log.Error("input decoder panicked", "input", string(data), "panic", bug.value, "stack", bug.stack)
+			return err // internal: logged, not shown
+		}
 		r.met.invalid.Inc()
 		return InvalidInput(r.mode.Name(), err)
 	}
@@ -290,6 +301,7 @@ func (r *room) close(reason string) {
 	if r.match != nil {
 		r.match.rec.close()
 	}
+	r.mgr.roomClosed(r) // first, so nobody told "closed" can still find it
 	msg := r.message("room.closed", closedData{Room: r.id, Reason: reason})
 	for _, mb := range r.viewers {
 		if mb.sub != nil {
@@ -308,13 +320,33 @@ func (r *room) close(reason string) {
 	r.met.bots.Sub(float64(r.bots))
 	r.met.spectators.Sub(float64(r.spectators))
 	r.met.rooms.Dec()
-	r.mgr.roomClosed(r)
 	info := r.snapshotInfo()
 	r.info.Store(&info)
 	if cb := r.mgr.cfg.OnRoomChange; cb != nil {
 		cb(info, true)
 	}
 	r.log.Info("room closed", "reason", reason)
+}
+
+// recoverPanic keeps a bug in a mode (or the engine) from taking the server
+// down: the room is logged with the stack and closed; its match is saved as
+// aborted if the game can still produce standings.
+func (r *room) recoverPanic() {
+	p := recover()
+	if p == nil {
+		return
+	}
+	r.log.Error("room crashed", "panic", p, "tick", r.tick, "stack", string(debug.Stack()))
+	defer func() {
+		if p := recover(); p != nil { // the game is broken beyond standings
+			r.log.Error("room crashed while closing", "panic", p)
+			r.state = StateWaiting // no result from a broken game
+			r.closed = false
+			r.close("error")
+		}
+	}()
+	r.closed = false // a panic inside close must be able to finish it
+	r.close("error")
 }
 
 func (r *room) botCount() int { return int(r.botsN.Load()) }

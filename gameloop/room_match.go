@@ -194,11 +194,16 @@ func (r *room) result(now time.Time, aborted bool) *comet.MatchResult {
 	// Those who left, best first; a player who left and came back is ranked
 	// by the entry of its return, and one who left twice by its best.
 	slices.SortStableFunc(m.leavers, func(a, b leaver) int { return cmp.Compare(b.standing.Score, a.standing.Score) })
+	listed := make(map[string]bool, len(res.Players)+len(m.leavers))
+	for _, p := range res.Players {
+		listed[p.PlayerID] = true
+	}
 	prev := -1
 	for _, l := range m.leavers {
-		if slices.ContainsFunc(res.Players, func(p comet.MatchPlayer) bool { return p.PlayerID == l.member.p.ID }) {
+		if listed[l.member.p.ID] {
 			continue
 		}
+		listed[l.member.p.ID] = true
 		if l.standing.Score != prev {
 			rank, prev = len(res.Players)+1, l.standing.Score
 		}

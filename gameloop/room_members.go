@@ -24,7 +24,8 @@ type RoomInfo struct {
 	ID         string `json:"id"`
 	Name       string `json:"name"`
 	Mode       string `json:"mode"`
-	Players    int    `json:"players"`
+	Players    int    `json:"players"` // bots included
+	Bots       int    `json:"-"`       // of Players; not in the lobby JSON yet (the lead decides)
 	Max        int    `json:"max"`
 	Spectators int    `json:"spectators"`
 	State      string `json:"state"` // "waiting" | "running" | "ended"
@@ -77,11 +78,15 @@ func (r *room) join(p Participant, spectator bool) error {
 		}
 		r.leave(old, false) // switching between playing and watching
 	}
-	if !spectator && len(r.players) >= r.max && !(!isBotID(p.ID) && r.dropBot()) {
+	full := !spectator && len(r.players) >= r.max
+	if full && (isBotID(p.ID) || !r.hasServerBot()) {
 		return comet.Errorf(comet.ECONFLICT, "room %s is full", r.name)
 	}
 	if !r.mgr.claim(p.ID, r, spectator) {
 		return comet.Errorf(comet.ECONFLICT, "already in another room")
+	}
+	if full {
+		r.dropBot() // a human takes a server bot's place
 	}
 	mb := &member{p: p}
 	r.members[p.ID] = mb
@@ -187,10 +192,11 @@ func (r *room) leave(mb *member, notify bool) {
 }
 
 // matchLeave takes a player out of the match, keeping its standing for the
-// results if the match is running.
+// results if the match is running (not for server bots: they are replaced,
+// not quitting).
 func (r *room) matchLeave(mb *member) {
 	m := r.match
-	if r.state == StateRunning {
+	if r.state == StateRunning && !mb.isServerBot() {
 		for _, s := range m.game.standings() {
 			if s.Player == mb.num {
 				m.leavers = append(m.leavers, leaver{member: mb, standing: s})
@@ -203,10 +209,14 @@ func (r *room) matchLeave(mb *member) {
 	mb.bot = nil
 }
 
-// dropBot removes the most recently added bot to make room for a human.
+func (r *room) hasServerBot() bool {
+	return slices.ContainsFunc(r.players, (*member).isServerBot)
+}
+
+// dropBot removes the most recently added server bot to make room for a human.
 func (r *room) dropBot() bool {
 	for i := len(r.players) - 1; i >= 0; i-- {
-		if mb := r.players[i]; mb.isBot() && mb.p.Sink == nil {
+		if mb := r.players[i]; mb.isServerBot() {
 			r.leave(mb, false)
 			return true
 		}
@@ -312,7 +322,7 @@ func (r *room) snapshotInfo() RoomInfo {
 		state = StateWaiting
 	}
 	return RoomInfo{
-		ID: r.id, Name: r.name, Mode: r.mode.Name(), Players: len(r.players), Max: r.max,
+		ID: r.id, Name: r.name, Mode: r.mode.Name(), Players: len(r.players), Bots: r.bots, Max: r.max,
 		Spectators: r.spectators, State: state, Private: r.private, Code: r.code,
 	}
 }

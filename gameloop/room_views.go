@@ -16,6 +16,18 @@ type groupKey struct {
 type group struct {
 	groupKey
 	members []*member
+	cur     *World
+	msg     *comet.Message // its encoding this tick; nil: nothing to send
+}
+
+// encodeGroups encodes every group's message. (Sharing this among
+// goroutines was measured slower on the 2-core target machine; see
+// docs/_game-performance.md.)
+func (r *room) encodeGroups() {
+	for _, gr := range r.groupList {
+		gr.cur = r.views[gr.key]
+		gr.msg = r.enc.encode(r.tick, r.match.id, gr)
+	}
 }
 
 // output renders each distinct view once, encodes each distinct (base, view)
@@ -49,24 +61,19 @@ func (r *room) output() {
 		}
 		gr.members = append(gr.members, mb)
 	}
+	r.encodeGroups()
+	r.lastGroups = len(r.groupList)
 	for _, gr := range r.groupList {
-		cur := r.views[gr.key]
-		var msg *comet.Message
+		msg := gr.msg
+		if msg == nil {
+			continue // nothing changed for these viewers: they keep their base
+		}
 		if gr.base == nil {
-			msg = r.encodeSnapshot(cur)
-			if msg != nil {
-				r.met.snapshotBytes.Add(float64(len(msg.Frame) * len(gr.members)))
-			}
+			r.met.snapshotBytes.Add(float64(len(msg.Frame) * len(gr.members)))
 		} else {
-			msg = r.encodeDiff(gr.base, cur)
-			if msg == nil {
-				continue // nothing changed for these viewers: they keep their base
-			}
 			r.met.diffBytes.Add(float64(len(msg.Frame) * len(gr.members)))
 		}
-		if msg == nil {
-			continue
-		}
+		cur := r.views[gr.key]
 		if len(gr.members) == len(r.viewers) {
 			r.publish(msg)
 		}
@@ -87,7 +94,7 @@ func (r *room) output() {
 		clear(gr.members)
 		gr.members = gr.members[:0]
 		delete(r.groups, gr.groupKey)
-		gr.groupKey = groupKey{}
+		gr.groupKey, gr.cur, gr.msg = groupKey{}, nil, nil
 		r.groupFree = append(r.groupFree, gr)
 	}
 	clear(r.groupList)
@@ -109,38 +116,47 @@ func (r *room) render(key ViewKey) *World {
 func (r *room) sendSnapshot(mb *member) {
 	mb.key = r.match.game.viewOf(mb.num)
 	w := r.render(mb.key)
-	msg := r.encodeSnapshot(w)
+	msg := r.enc.snapshot(w, r.match.id)
 	r.pool.release(mb.base)
-	mb.base = nil
-	if msg == nil {
-		r.pool.release(w)
-		return
-	}
+	mb.base = w // the reference from get is the viewer's
 	r.met.snapshotBytes.Add(float64(len(msg.Frame)))
 	r.sendTo(mb, msg)
-	mb.base = w // the reference from get is the viewer's
 }
 
-// encodeSnapshot and encodeDiff write the event frame directly in the
-// layout comet.Message documents. The view encoder emits HTML-safe JSON by
+// encoder turns views into event frames, reusing its scratch buffers.
+type encoder struct {
+	differ differ
+	buf    []byte
+}
+
+func (e *encoder) encode(tick uint64, match string, gr *group) *comet.Message {
+	if gr.base == nil {
+		return e.snapshot(gr.cur, match)
+	}
+	return e.diff(tick, gr.base, gr.cur)
+}
+
+// snapshot and diff write the event frame directly in the layout
+// comet.Message documents. The view encoder emits HTML-safe JSON by
 // construction (tested against comet.RawMessage), so the validation and
 // escaping pass of comet.RawMessage, a third of a 1,000-player tick, is
 // skipped on this hot path.
-func (r *room) encodeSnapshot(w *World) *comet.Message {
-	r.buf = append(r.buf[:0], snapshotPrefix...)
-	r.buf = appendSnapshot(r.buf, w.tick, r.match.id, w)
-	r.buf = append(r.buf, '}')
-	return &comet.Message{Type: "room.snapshot", Frame: slices.Clone(r.buf)}
+func (e *encoder) snapshot(w *World, match string) *comet.Message {
+	e.buf = append(e.buf[:0], snapshotPrefix...)
+	e.buf = appendSnapshot(e.buf, w.tick, match, w)
+	e.buf = append(e.buf, '}')
+	return &comet.Message{Type: "room.snapshot", Frame: slices.Clone(e.buf)}
 }
 
-func (r *room) encodeDiff(base, cur *World) *comet.Message {
-	r.buf = append(r.buf[:0], diffPrefix...)
+// diff returns nil when nothing changed.
+func (e *encoder) diff(tick uint64, base, cur *World) *comet.Message {
+	e.buf = append(e.buf[:0], diffPrefix...)
 	var ok bool
-	if r.buf, ok = r.differ.appendDiff(r.buf, r.tick, base, cur); !ok {
+	if e.buf, ok = e.differ.appendDiff(e.buf, tick, base, cur); !ok {
 		return nil
 	}
-	r.buf = append(r.buf, '}')
-	return &comet.Message{Type: "room.diff", Frame: slices.Clone(r.buf)}
+	e.buf = append(e.buf, '}')
+	return &comet.Message{Type: "room.diff", Frame: slices.Clone(e.buf)}
 }
 
 const (
@@ -148,10 +164,11 @@ const (
 	diffPrefix     = `"type":"room.diff","data":`
 )
 
+// rawMessage wraps JSON that did not come from the view encoder.
 func (r *room) rawMessage(typ string, data []byte) *comet.Message {
 	m, err := comet.RawMessage(typ, data)
 	if err != nil {
-		r.log.Error("encode view", "type", typ, "err", err)
+		r.log.Error("encode event", "type", typ, "err", err)
 		return nil
 	}
 	return m

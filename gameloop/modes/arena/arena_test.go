@@ -328,3 +328,13 @@ func TestRenderIsInIDOrder(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkDecode(b *testing.B) {
+	data := []byte(`{"m":3,"a":127.5,"f":true}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

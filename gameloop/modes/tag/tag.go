@@ -28,9 +28,9 @@ var Mode = gameloop.Define(gameloop.ModeSpec[Input]{
 
 // Units: positions are in tenths of a world unit (the wire's units too).
 const (
-	Radius     = 200  // a player's radius
-	Speed      = 110  // per tick at 20 Hz: 220 units/s
-	ItSpeed    = 121  // "it" is 10% faster
+	Radius     = 200 // a player's radius
+	Speed      = 110 // per tick at 20 Hz: 220 units/s
+	ItSpeed    = 121 // "it" is 10% faster
 	FieldW     = 16000
 	FieldH     = 10000
 	WorldID    = gameloop.MaxPlayerNum // the "w" entity: the field's size

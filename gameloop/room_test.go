@@ -2,6 +2,7 @@ package gameloop
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -143,3 +144,86 @@ type nopSub string
 
 func (s nopSub) Topic() string { return string(s) }
 func (nopSub) Close()          {}
+
+// crashGame panics in the Tick that gets an input, and its decoder on "boom".
+type crashGame struct {
+	steps  int
+	broken bool
+}
+
+func (g *crashGame) Join(Player)                {}
+func (g *crashGame) Leave(uint32)               {}
+func (g *crashGame) Render(_ ViewKey, w *World) { w.Add(1, "n", int32(g.steps)) }
+func (g *crashGame) Standings() []Standing {
+	if g.broken {
+		panic("standings of a broken game")
+	}
+	return nil
+}
+func (g *crashGame) Tick(s Step[struct{}]) bool {
+	if g.steps++; len(s.Inputs) > 0 {
+		g.broken = true
+		panic("mode bug")
+	}
+	return false
+}
+
+// TestModePanicsCloseOnlyTheirRoom: a panicking mode closes its room (viewers
+// are told, the manager forgets it) and the server goes on; a panicking
+// decoder is an internal error for that input only.
+func TestModePanicsCloseOnlyTheirRoom(t *testing.T) {
+	crash := Define(ModeSpec[struct{}]{
+		Name:     "crash",
+		Settings: Settings{TickHz: 20, MinPlayers: 1, DefaultMax: 2, MaxPlayers: 2, Duration: time.Hour},
+		Kinds:    []Kind{{Name: "n", Fields: []string{"steps"}}},
+		Decode: func(b []byte) (struct{}, error) {
+			if string(b) == "boom" {
+				panic("decoder bug")
+			}
+			return struct{}{}, nil
+		},
+		New: func(Env) Game[struct{}] { return &crashGame{} },
+	})
+	clk := NewManualClock(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), true)
+	m := NewManager(ManagerConfig{Bus: nopBus{}, Modes: []Mode{crash}, Clock: clk})
+	defer m.Shutdown(context.Background())
+	sink := &chanSink{c: make(chan *comet.Message, 1024)}
+	if _, err := m.QuickJoin(context.Background(), "crash", Participant{ID: "p1", Name: "A", Sink: sink}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Input("p1", []byte("boom")); comet.ErrorCode(err) != comet.EINTERNAL {
+		t.Errorf("panicking decoder: %v, want an internal error", err)
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		_ = m.Input("p1", []byte("{}")) // the first tick running with an input crashes
+		select {
+		case msg := <-sink.c:
+			if msg.Type != "room.closed" {
+				continue
+			}
+			if !strings.Contains(string(msg.Data()), `"error"`) {
+				t.Errorf("room.closed %s", msg.Data())
+			}
+			if rooms := m.Rooms(); len(rooms) != 0 {
+				t.Errorf("crashed room still listed: %+v", rooms)
+			}
+			if _, ok := m.RoomOf("p1"); ok {
+				t.Error("player still seated in the crashed room")
+			}
+			return
+		case <-deadline:
+			t.Fatal("the crashed room was not closed")
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// chanSink passes on room.closed events only.
+type chanSink struct{ c chan *comet.Message }
+
+func (s *chanSink) Send(m *comet.Message) {
+	if m.Type == "room.closed" {
+		s.c <- m
+	}
+}

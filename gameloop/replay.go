@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 )
 
@@ -21,7 +23,7 @@ import (
 //	{"v":1,"room":"r_…","match":"m_…","mode":"tag","seed":42,"settings":{…}}
 //	{"t":0,"join":{"n":1,"id":"p_…","name":"Ada","bot":false}}
 //	{"t":0,"leave":1}
-//	{"t":7,"in":[[1,{"m":3}],[2,{"m":0}]]}
+//	{"t":7,"s":1,"in":[[1,{"m":3}],[2,{"m":0}]]}   (a step; "in" omitted when empty)
 //	{"t":30,"end":{"digest":"<sha-256 hex>","aborted":false}}
 
 // RecordingHeader is the first line of a recording.
@@ -32,7 +34,6 @@ type RecordingHeader struct {
 	Mode     string   `json:"mode"`
 	Seed     int64    `json:"seed"`
 	Settings Settings `json:"settings"`
-	Started  string   `json:"started,omitempty"`
 }
 
 type recLine struct {
@@ -165,6 +166,21 @@ func (rec *recorder) close() {
 		rec.fail(fmt.Errorf("close recording: %w", err))
 	}
 	rec.w = nil
+}
+
+// RecordToDir returns a ManagerConfig.RecordTo that writes each match's
+// recording to dir/<match id>.jsonl, creating dir if needed.
+func RecordToDir(dir string) func(roomID, matchID string) (io.WriteCloser, error) {
+	return func(_, matchID string) (io.WriteCloser, error) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("recordings directory: %w", err)
+		}
+		f, err := os.Create(filepath.Join(dir, filepath.Base(matchID)+".jsonl"))
+		if err != nil {
+			return nil, fmt.Errorf("create recording: %w", err)
+		}
+		return f, nil
+	}
 }
 
 // digestOf is the SHA-256 (hex) of a game's full state: what the mode's

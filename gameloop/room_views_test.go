@@ -135,3 +135,45 @@ func checkStreams(t *testing.T, mode string, seed uint64) {
 		}
 	}
 }
+
+// TestCrowdedArenaStreams runs a crowded arena room with many distinct
+// views and viewers moving between them, and checks every viewer's stream as
+// above.
+func TestCrowdedArenaStreams(t *testing.T) {
+	m := gameloop.NewManager(gameloop.ManagerConfig{
+		Bus: newMemBus(), Modes: modes.All(),
+		Clock:    gameloop.NewManualClock(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), false),
+		Settings: map[string]gameloop.Settings{"arena": {Duration: time.Hour, ScoreLimit: 1 << 30}},
+	})
+	room := gameloop.NewHandRoom(m, "arena", 1000)
+	sinks := map[string]*recSink{}
+	for i := range 300 {
+		id := fmt.Sprintf("bot-%d", i)
+		sinks[id] = newRecSink()
+		if err := room.Join(gameloop.Participant{ID: id, Name: "B", Sink: sinks[id]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	room.Start()
+	for tick := range 60 {
+		room.Step()
+		if room.Groups() < 16 {
+			t.Fatalf("only %d groups: views are not exercised", room.Groups())
+		}
+		if tick%30 != 29 {
+			continue
+		}
+		for id, s := range sinks {
+			s.check(t)
+			var want gameloop.Replica
+			if err := want.ApplySnapshot(room.SnapshotFor(id)); err != nil {
+				t.Fatal(err)
+			}
+			got := s.copyReplica()
+			got.Tick = want.Tick
+			if !got.Equal(&want) {
+				t.Fatalf("tick %d viewer %s: replica differs from a fresh snapshot", tick, id)
+			}
+		}
+	}
+}

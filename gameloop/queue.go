@@ -72,4 +72,3 @@ func (q *inputQueue) drain(dst []queued) []queued {
 	q.mu.Unlock()
 	return dst
 }
-

@@ -108,11 +108,16 @@ func (s *Server) handleAdmin(c echo.Context) error {
 		return comet.Errorf(comet.EINVALID, `body must be {"name": "<player name or id>"}`)
 	}
 	ctx := c.Request().Context()
+	action := c.Param("action")
+	switch action {
+	case "mute", "unmute", "kick", "ban", "unban":
+	default:
+		return comet.Errorf(comet.EINVALID, "action must be mute, unmute, kick, ban or unban")
+	}
 	id, err := s.findPlayer(c, strings.TrimSpace(req.Name))
 	if err != nil {
 		return err
 	}
-	action := c.Param("action")
 	switch action {
 	case "mute", "unmute":
 		err = s.store.SetSilenced(ctx, id, action == "mute")
@@ -122,8 +127,6 @@ func (s *Server) handleAdmin(c echo.Context) error {
 		if err = s.store.SetBanned(ctx, id, action == "ban"); err == nil && action == "ban" {
 			s.kick(id, "you were banned by a moderator")
 		}
-	default:
-		return comet.Errorf(comet.EINVALID, "action must be mute, unmute, kick, ban or unban")
 	}
 	if err != nil {
 		return err

@@ -91,10 +91,9 @@ func (s *Server) onSay(ctx context.Context, sess *Session, data json.RawMessage)
 		case "/me":
 			me, req.Text = true, rest
 		case "/w", "/whisper", "/msg":
-			name, text, _ := strings.Cut(strings.TrimSpace(rest), " ")
-			to := s.onlineByName(name)
-			if to == "" {
-				return comet.Errorf(comet.ENOTFOUND, "no player named %q is online", name)
+			to, text, err := s.whisperTarget(rest)
+			if err != nil {
+				return err
 			}
 			req.To, req.Text = to, text
 		default:
@@ -107,16 +106,6 @@ func (s *Server) onSay(ctx context.Context, sess *Session, data json.RawMessage)
 	if err != nil {
 		return err
 	}
-	if !s.chatAllowed(sess.playerID) {
-		s.metrics.limited.WithLabelValues("chat").Inc()
-		return comet.Errorf(comet.ERATELIMIT, "slow down: at most %d lines per %d seconds", chatBurst, chatBurst*int(chatEvery/time.Second))
-	}
-	if silenced, err := s.store.Silenced(ctx, sess.playerID); err != nil {
-		return err
-	} else if silenced {
-		return comet.Errorf(comet.EFORBIDDEN, "you have been muted by a moderator")
-	}
-
 	channel := req.Channel
 	var dmTo string
 	switch {
@@ -132,6 +121,16 @@ func (s *Server) onSay(ctx context.Context, sess *Session, data json.RawMessage)
 		return comet.Errorf(comet.EINVALID, "chat.say needs a channel or to")
 	case !sess.Subscribed(comet.ChatTopic(channel)):
 		return comet.Errorf(comet.EFORBIDDEN, "you are not in channel %q", channel)
+	}
+	if silenced, err := s.store.Silenced(ctx, sess.playerID); err != nil {
+		return err
+	} else if silenced {
+		return comet.Errorf(comet.EFORBIDDEN, "you have been muted by a moderator")
+	}
+	// Last, so a line refused for any other reason costs no allowance.
+	if !s.chatAllowed(sess.playerID) {
+		s.metrics.limited.WithLabelValues("chat").Inc()
+		return comet.Errorf(comet.ERATELIMIT, "slow down: at most %d lines per %d seconds", chatBurst, chatBurst*int(chatEvery/time.Second))
 	}
 
 	m := &comet.ChatMessage{Channel: channel, FromID: sess.playerID, FromName: sess.PlayerName(),
@@ -149,6 +148,26 @@ func (s *Server) onSay(ctx context.Context, sess *Session, data json.RawMessage)
 	}
 	s.bus.Publish(comet.ChatTopic(channel), msg)
 	return nil
+}
+
+// whisperTarget splits the "name text" after /w: names may hold spaces, so it
+// is the longest online name (case-insensitive) that rest starts with and that
+// is followed by a space or the end.
+func (s *Server) whisperTarget(rest string) (to, text string, err error) {
+	rest = strings.TrimSpace(rest)
+	best := -1
+	for _, o := range s.hub.Sessions() {
+		name := o.PlayerName()
+		n := len(name)
+		if n > best && n <= len(rest) && strings.EqualFold(rest[:n], name) && (n == len(rest) || rest[n] == ' ') {
+			best, to = n, o.playerID
+		}
+	}
+	if best < 0 {
+		name, _, _ := strings.Cut(rest, " ")
+		return "", "", comet.Errorf(comet.ENOTFOUND, "no player named %q is online", name)
+	}
+	return to, rest[best:], nil
 }
 
 // onlineByName finds an online player's id by name (case-insensitive).

@@ -40,6 +40,8 @@ func (s *Server) rename(ctx context.Context, p *comet.Player, name string) error
 	if err != nil {
 		return err
 	}
+	s.lobby.names.Lock()
+	defer s.lobby.names.Unlock()
 	for _, o := range s.hub.Sessions() {
 		if o.playerID != p.ID && strings.EqualFold(o.PlayerName(), name) {
 			return comet.Errorf(comet.ECONFLICT, "%q is in use by another player online", name)

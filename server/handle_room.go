@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"comet"
 	"comet/gameloop"
@@ -46,6 +49,7 @@ func (s *Server) onJoin(ctx context.Context, sess *Session, data json.RawMessage
 		return comet.Errorf(comet.EINVALID, "room.join needs a mode (quick play) or a room")
 	}
 	if err != nil {
+		s.syncRooms(sess.playerID)
 		return err
 	}
 	s.enterRoom(ctx, sess, info.ID)
@@ -59,14 +63,15 @@ func (s *Server) onCreate(ctx context.Context, sess *Session, data json.RawMessa
 		return err
 	}
 	if req.Name != "" {
-		name, err := validName(req.Name)
+		name, err := validRoomName(req.Name)
 		if err != nil {
-			return comet.Errorf(comet.EINVALID, "room name: %s", comet.ErrorMessage(err))
+			return err
 		}
 		req.Name = name
 	}
 	info, err := s.games.Create(ctx, gameloop.RoomSpec{Mode: req.Mode, Name: req.Name, Max: req.Max, Private: req.Private}, s.participant(sess))
 	if err != nil {
+		s.syncRooms(sess.playerID)
 		return err
 	}
 	s.enterRoom(ctx, sess, info.ID)
@@ -84,19 +89,30 @@ func (s *Server) onSpectate(ctx context.Context, sess *Session, data json.RawMes
 	}
 	info, err := s.games.Spectate(ctx, req.Room, s.participant(sess))
 	if err != nil {
+		s.syncRooms(sess.playerID)
 		return err
 	}
 	s.enterRoom(ctx, sess, info.ID)
 	return nil
 }
 
-// onLeave handles room.leave.
+// onLeave handles room.leave: the player leaves its room, whichever of its
+// tabs is in it. The room tells the tab it was watching through (room.left
+// {"room"}); a different tab that asked is told too, so each hears it once.
 func (s *Server) onLeave(ctx context.Context, sess *Session, _ json.RawMessage) error {
+	info, ok := s.games.RoomOf(sess.playerID)
+	if !ok {
+		s.syncRooms(sess.playerID)
+		return comet.Errorf(comet.ENOTFOUND, "you are not in a room")
+	}
 	if err := s.games.Leave(ctx, sess.playerID); err != nil {
 		return err
 	}
-	s.exitRoom(sess)
-	sess.Send(comet.MustMessage("room.left", struct{}{}))
+	viewing := sess.Room() == info.ID
+	s.syncRooms(sess.playerID)
+	if !viewing {
+		sess.Send(comet.MustMessage("room.left", map[string]string{"room": info.ID}))
+	}
 	return nil
 }
 
@@ -117,11 +133,18 @@ func (s *Server) onResync(_ context.Context, sess *Session, _ json.RawMessage) e
 
 // enterRoom moves the session's room chat channel to the new room's.
 func (s *Server) enterRoom(ctx context.Context, sess *Session, roomID string) {
-	// The player's other tabs lose their room channel: a player sits in one room.
+	// The player's other tabs lose their room channel: a player sits in one
+	// room, watched through one tab. The engine told a tab that was in another
+	// room (room.left); a tab in this very room lost its stream to this one
+	// silently, so it is told here.
 	for _, o := range s.hub.PlayerSessions(sess.playerID) {
-		if o != sess {
-			s.exitRoom(o)
+		if o == sess {
+			continue
 		}
+		if o.Room() == roomID {
+			o.Send(comet.MustMessage("room.left", map[string]string{"room": roomID}))
+		}
+		s.exitRoom(o)
 	}
 	if prev := sess.setRoom(roomID); prev != "" && prev != roomID {
 		sess.Unsubscribe(comet.ChatTopic("room:" + prev))
@@ -129,8 +152,39 @@ func (s *Server) enterRoom(ctx context.Context, sess *Session, roomID string) {
 	s.joinChannel(ctx, sess, "room:"+roomID)
 }
 
+// syncRooms takes the player's tabs out of room chat channels of rooms the
+// player is no longer in: a join or create that failed after the engine had
+// already taken the player out of its previous room, or a leave.
+func (s *Server) syncRooms(playerID string) {
+	info, in := s.games.RoomOf(playerID)
+	for _, o := range s.hub.PlayerSessions(playerID) {
+		if r := o.Room(); r != "" && (!in || r != info.ID) {
+			s.exitRoom(o)
+		}
+	}
+}
+
 func (s *Server) exitRoom(sess *Session) {
 	if prev := sess.setRoom(""); prev != "" {
 		sess.Unsubscribe(comet.ChatTopic("room:" + prev))
 	}
+}
+
+// maxRoomName is the longest room name (docs/PROTOCOL.md).
+const maxRoomName = 40
+
+// validRoomName trims a room name and checks it: 1–40 characters of letters,
+// digits, spaces and common punctuation, no control or markup characters.
+func validRoomName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	n := utf8.RuneCountInString(name)
+	if n == 0 || n > maxRoomName {
+		return "", comet.Errorf(comet.EINVALID, "a room name is 1 to %d characters", maxRoomName)
+	}
+	for _, r := range name {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(" _-'.!?#:,()", r)) {
+			return "", comet.Errorf(comet.EINVALID, "a room name may hold letters, digits, spaces and _ - ' . ! ? # : , ( ) only")
+		}
+	}
+	return name, nil
 }

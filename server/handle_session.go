@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -70,7 +71,7 @@ func (s *Server) handleSession(c echo.Context) error {
 	}
 	if p == nil {
 		tok = randomID(16)
-		p = &comet.Player{ID: "p_" + randomID(9), Name: fmt.Sprintf("Guest-%04d", rand.IntN(10000)), CreatedAt: time.Now()}
+		p = &comet.Player{ID: "p_" + randomID(9), Name: s.guestName(ctx), CreatedAt: time.Now()}
 		if err := s.store.CreatePlayer(ctx, p, hashToken(tok)); err != nil {
 			return fmt.Errorf("session: create player: %w", err)
 		}
@@ -97,4 +98,23 @@ func (s *Server) setTokenCookie(c echo.Context, tok string) {
 		SameSite: http.SameSiteLaxMode, Secure: s.cfg.SecureCookies,
 		MaxAge: 400 * 24 * 3600, // the longest browsers keep a cookie
 	})
+}
+
+// guestName picks a "Guest-NNNN" name that no player online uses and nobody
+// claimed; after a few collisions it widens to six digits.
+func (s *Server) guestName(ctx context.Context) string {
+	s.lobby.names.Lock()
+	defer s.lobby.names.Unlock()
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("Guest-%04d", rand.IntN(10000))
+		if i >= 8 {
+			name = fmt.Sprintf("Guest-%06d", rand.IntN(1000000))
+		}
+		if s.onlineByName(name) != "" {
+			continue
+		}
+		if _, _, err := s.store.ClaimByName(ctx, name); comet.ErrorCode(err) == comet.ENOTFOUND || i >= 16 {
+			return name
+		}
+	}
 }

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 
 	"comet"
@@ -33,17 +35,21 @@ func (s *Server) eventHandlers() map[string]eventHandler {
 // topic and the lobby chat channel, with the lists and history sent.
 func (s *Server) onSessionStart(ctx context.Context, sess *Session) {
 	s.lobby.welcome(sess)
+	s.loadMutes(ctx, sess) // before any history, which leaves the muted out
 	s.joinChannel(ctx, sess, "lobby")
-	s.loadMutes(ctx, sess)
 	s.lobby.presenceChanged()
 }
 
 // onReset sends a session that was sent sys.reset fresh state for everything
-// it is subscribed to: the lobby lists, each chat channel's history, and its
-// room's snapshot.
+// it is subscribed to, in the order a new session gets it: the lobby lists,
+// each chat channel's history (lobby first), and its room's snapshot.
 func (s *Server) onReset(sess *Session) {
 	ctx := context.Background()
-	for _, t := range sess.topics() {
+	topics := sess.topics()
+	slices.SortFunc(topics, func(a, b string) int {
+		return cmp.Or(cmp.Compare(resetRank(a), resetRank(b)), strings.Compare(a, b))
+	})
+	for _, t := range topics {
 		switch {
 		case t == comet.TopicLobby:
 			s.lobby.welcome(sess)
@@ -56,6 +62,17 @@ func (s *Server) onReset(sess *Session) {
 	}
 }
 
+// resetRank orders a reset's fresh state: lobby, lobby chat, other chat.
+func resetRank(topic string) int {
+	switch topic {
+	case comet.TopicLobby:
+		return 0
+	case comet.ChatTopic("lobby"):
+		return 1
+	}
+	return 2
+}
+
 // onExpire releases what an expired session held: its seat, and its place in
 // the online list.
 func (s *Server) onExpire(sess *Session) {
@@ -64,7 +81,9 @@ func (s *Server) onExpire(sess *Session) {
 			s.log.Error("leave room on expiry", "player", sess.playerID, "err", err)
 		}
 	}
-	if len(s.hub.PlayerSessions(sess.playerID)) <= 1 {
+	// The hub has already dropped sess: forget the chat allowance only with
+	// the player's last tab, or a tab left to expire would refill it.
+	if len(s.hub.PlayerSessions(sess.playerID)) == 0 {
 		s.chatLimits.Delete(sess.playerID)
 	}
 	s.lobby.presenceChanged()

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -21,9 +22,16 @@ const (
 // lobby keeps the live room list and who is online, and publishes both on the
 // lobby topic: a full list to each new subscriber, then coalesced changes, so
 // a burst of joins costs one event per session per interval, not one per join.
+//
+// Lock order: pub, then mu.
 type lobby struct {
 	bus comet.Bus
 	hub *Hub
+
+	// pub is held while publishing on the lobby topic and while welcoming a
+	// session (subscribe, then send the full lists), so a newcomer never gets
+	// a full list older than an update it already received.
+	pub sync.Mutex
 
 	mu            sync.Mutex
 	rooms         map[string]gameloop.RoomInfo
@@ -31,6 +39,10 @@ type lobby struct {
 	presenceDirty bool
 	presence      *comet.Message // the last published presence list, for newcomers
 	wake          chan struct{}
+
+	// names serializes renames: the check that a name is free online and the
+	// change must be one step, or two players could take one name at once.
+	names sync.Mutex
 }
 
 func newLobby(bus comet.Bus, hub *Hub) *lobby {
@@ -39,11 +51,11 @@ func newLobby(bus comet.Bus, hub *Hub) *lobby {
 }
 
 // roomsMsg is lobby.rooms: full=true replaces the list; otherwise rooms are
-// upserts and closed are ids to remove.
+// upserts and closed are ids to remove. Both arrays are always present.
 type roomsMsg struct {
 	Full   bool                `json:"full"`
 	Rooms  []gameloop.RoomInfo `json:"rooms"`
-	Closed []string            `json:"closed,omitempty"`
+	Closed []string            `json:"closed"`
 }
 
 // presenceMsg is lobby.presence: the exact online count and up to
@@ -111,14 +123,7 @@ func (l *lobby) run(ctx context.Context) {
 			if wait := presenceEvery - now.Sub(lastPresence); wait > 0 {
 				next = min(next, wait)
 			} else {
-				l.mu.Lock()
-				l.presenceDirty = false
-				l.mu.Unlock()
-				m := l.presenceMessage()
-				l.mu.Lock()
-				l.presence = m
-				l.mu.Unlock()
-				l.bus.Publish(comet.TopicLobby, m)
+				l.publishPresence()
 				lastPresence = now
 			}
 		}
@@ -126,9 +131,26 @@ func (l *lobby) run(ctx context.Context) {
 	}
 }
 
-func (l *lobby) publishRoomChanges() {
+// publishPresence publishes the online list and keeps it for newcomers.
+func (l *lobby) publishPresence() {
+	l.pub.Lock()
+	defer l.pub.Unlock()
 	l.mu.Lock()
-	msg := roomsMsg{Rooms: []gameloop.RoomInfo{}}
+	l.presenceDirty = false
+	l.mu.Unlock()
+	m := l.presenceMessage()
+	l.mu.Lock()
+	l.presence = m
+	l.mu.Unlock()
+	l.bus.Publish(comet.TopicLobby, m)
+}
+
+// publishRoomChanges publishes the rooms changed since the last call.
+func (l *lobby) publishRoomChanges() {
+	l.pub.Lock()
+	defer l.pub.Unlock()
+	l.mu.Lock()
+	msg := roomsMsg{Rooms: []gameloop.RoomInfo{}, Closed: []string{}}
 	for id := range l.changed {
 		if info, ok := l.rooms[id]; ok {
 			msg.Rooms = append(msg.Rooms, info)
@@ -146,7 +168,7 @@ func (l *lobby) publishRoomChanges() {
 // roomsMessage is the full room list (private rooms included, without codes).
 func (l *lobby) roomsMessage() *comet.Message {
 	l.mu.Lock()
-	msg := roomsMsg{Full: true, Rooms: make([]gameloop.RoomInfo, 0, len(l.rooms))}
+	msg := roomsMsg{Full: true, Rooms: make([]gameloop.RoomInfo, 0, len(l.rooms)), Closed: []string{}}
 	for _, info := range l.rooms {
 		msg.Rooms = append(msg.Rooms, info)
 	}
@@ -161,18 +183,21 @@ func (l *lobby) presenceMessage() *comet.Message {
 	for _, s := range l.hub.Sessions() {
 		seen[s.playerID] = s.PlayerName()
 	}
-	msg := presenceMsg{Count: len(seen), Players: make([]playerView, 0, min(len(seen), presenceListMax))}
-	for id, name := range seen {
-		msg.Players = append(msg.Players, playerView{ID: id, Name: name})
+	// Sort keys are lowered once per player, not once per comparison.
+	type entry struct {
+		key string
+		pv  playerView
 	}
-	slices.SortFunc(msg.Players, func(a, b playerView) int {
-		if c := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
+	all := make([]entry, 0, len(seen))
+	for id, name := range seen {
+		all = append(all, entry{strings.ToLower(name), playerView{ID: id, Name: name}})
+	}
+	slices.SortFunc(all, func(a, b entry) int {
+		return cmp.Or(strings.Compare(a.key, b.key), strings.Compare(a.pv.ID, b.pv.ID))
 	})
-	if len(msg.Players) > presenceListMax {
-		msg.Players = msg.Players[:presenceListMax]
+	msg := presenceMsg{Count: len(seen), Players: make([]playerView, 0, min(len(all), presenceListMax))}
+	for _, e := range all[:min(len(all), presenceListMax)] {
+		msg.Players = append(msg.Players, e.pv)
 	}
 	return comet.MustMessage("lobby.presence", msg)
 }
@@ -182,6 +207,8 @@ func (l *lobby) presenceMessage() *comet.Message {
 // newcomer's own arrival follows in the next update), so a burst of new
 // sessions does not cost a scan of every session each.
 func (l *lobby) welcome(sess *Session) {
+	l.pub.Lock()
+	defer l.pub.Unlock()
 	sess.Subscribe(comet.TopicLobby)
 	sess.Send(l.roomsMessage())
 	l.mu.Lock()

@@ -55,7 +55,8 @@ type proc struct {
 	url  string
 	logs *strings.Builder
 	mu   *sync.Mutex
-	done chan error
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit error, valid after done
 }
 
 // startProc starts the binary on a free port with short match timings.
@@ -70,12 +71,12 @@ func startProc(t *testing.T, db string, extra ...string) *proc {
 	args := append([]string{"serve", "--addr", addr, "--db", db, "--bot-delay", "100ms",
 		"--match-length", "2s", "--countdown", "100ms", "--intermission", "300ms"}, extra...)
 	cmd := exec.Command(binary(t), args...)
-	p := &proc{cmd: cmd, url: "http://" + addr, logs: &strings.Builder{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, url: "http://" + addr, logs: &strings.Builder{}, mu: &sync.Mutex{}, done: make(chan struct{})}
 	cmd.Stderr = writerFunc(func(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.logs.Write(b) })
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- cmd.Wait() }()
+	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.done })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -309,9 +310,9 @@ func TestGracefulRestart(t *testing.T) {
 	}
 	a.waitFor(t, "sys.restart", 5*time.Second)
 	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.log())
+	case <-p.done:
+		if p.err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", p.err, p.log())
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("still running 15 s after SIGTERM")
@@ -326,5 +327,4 @@ func TestGracefulRestart(t *testing.T) {
 	if err := store.DB().Get(&aborted, "SELECT count(*) FROM matches WHERE aborted = 1"); err != nil || aborted != 1 {
 		t.Fatalf("aborted matches = %d, %v; want the running one", aborted, err)
 	}
-	p.done <- nil // for the cleanup's wait
 }

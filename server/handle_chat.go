@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -138,6 +139,7 @@ func (s *Server) onSay(ctx context.Context, sess *Session, data json.RawMessage)
 	if err := s.store.SaveChat(ctx, m); err != nil {
 		return fmt.Errorf("chat: save: %w", err)
 	}
+	s.history.invalidate(channel)
 	msg := comet.MustMessage("chat.msg", lineOf(m))
 	msg.From = sess.playerID
 	if dmTo != "" {
@@ -187,20 +189,100 @@ func (s *Server) joinChannel(ctx context.Context, sess *Session, channel string)
 }
 
 func (s *Server) sendHistory(ctx context.Context, sess *Session, channel string) {
+	muted := sess.mutedSet()
+	if len(muted) == 0 {
+		if m := s.history.get(channel); m != nil {
+			sess.Send(m)
+			return
+		}
+	}
+	version := s.history.version(channel)
 	msgs, err := s.store.ChatHistory(ctx, channel, chatHistoryLen)
 	if err != nil {
 		s.log.Error("chat history", "channel", channel, "err", err)
 		sess.SendError(0, comet.Errorf(comet.EINTERNAL, "chat history unavailable"))
 		return
 	}
-	muted := sess.mutedSet()
-	h := chatHistory{Channel: channel, Messages: make([]chatLine, 0, len(msgs))}
+	all := chatHistory{Channel: channel, Messages: make([]chatLine, 0, len(msgs))}
+	mine := chatHistory{Channel: channel, Messages: make([]chatLine, 0, len(msgs))}
 	for i := range msgs {
+		all.Messages = append(all.Messages, lineOf(&msgs[i]))
 		if !muted[msgs[i].FromID] {
-			h.Messages = append(h.Messages, lineOf(&msgs[i]))
+			mine.Messages = append(mine.Messages, lineOf(&msgs[i]))
 		}
 	}
-	sess.Send(comet.MustMessage("chat.history", h))
+	shared := comet.MustMessage("chat.history", all)
+	s.history.put(channel, version, shared)
+	if len(mine.Messages) == len(all.Messages) {
+		sess.Send(shared)
+		return
+	}
+	sess.Send(comet.MustMessage("chat.history", mine))
+}
+
+// historyCache keeps each channel's encoded chat.history, shared by every
+// session that joins the channel until a line is said there, so a burst of
+// newcomers costs one query and one encoding, and their replay buffers share
+// one copy. A version per channel keeps a slow query from caching a history
+// older than a line saved meanwhile.
+type historyCache struct {
+	mu       sync.Mutex
+	entries  map[string]historyEntry
+	versions map[string]uint64
+	epoch    uint64 // bumped when versions start over, so no old version matches again
+}
+
+type historyEntry struct {
+	msg     *comet.Message
+	version uint64
+}
+
+// maxCachedChannels bounds the cache; past it, the cache starts over.
+const maxCachedChannels = 4096
+
+func (c *historyCache) get(channel string) *comet.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[channel]; ok && e.version == c.versionLocked(channel) {
+		return e.msg
+	}
+	return nil
+}
+
+// version is what put must be given: the channel's version when a query began.
+func (c *historyCache) version(channel string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.versionLocked(channel)
+}
+
+func (c *historyCache) versionLocked(channel string) uint64 {
+	return c.epoch<<32 | c.versions[channel]
+}
+
+func (c *historyCache) put(channel string, version uint64, m *comet.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.versionLocked(channel) != version {
+		return // a line was saved after the query began
+	}
+	if c.entries == nil || len(c.entries) >= maxCachedChannels {
+		c.entries = make(map[string]historyEntry)
+	}
+	c.entries[channel] = historyEntry{msg: m, version: version}
+}
+
+// invalidate drops a channel's cached history after a line is saved there.
+func (c *historyCache) invalidate(channel string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.versions == nil || len(c.versions) >= maxCachedChannels {
+		c.versions = make(map[string]uint64)
+		c.entries = nil
+		c.epoch++
+	}
+	c.versions[channel]++
+	delete(c.entries, channel)
 }
 
 type historyRequest struct {

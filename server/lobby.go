@@ -38,6 +38,7 @@ type lobby struct {
 	changed       map[string]bool // room ids changed since the last publish
 	presenceDirty bool
 	presence      *comet.Message // the last published presence list, for newcomers
+	full          *comet.Message // the full room list, shared by newcomers until a room changes
 	wake          chan struct{}
 
 	// names serializes renames: the check that a name is free online and the
@@ -74,6 +75,7 @@ func (l *lobby) roomChanged(info gameloop.RoomInfo, closed bool) {
 	} else {
 		l.rooms[info.ID] = info
 	}
+	l.full = nil
 	l.changed[info.ID] = true
 	l.mu.Unlock()
 	l.poke()
@@ -165,16 +167,22 @@ func (l *lobby) publishRoomChanges() {
 	l.bus.Publish(comet.TopicLobby, comet.MustMessage("lobby.rooms", msg))
 }
 
-// roomsMessage is the full room list (private rooms included, without codes).
+// roomsMessage is the full room list (private rooms included, without codes),
+// encoded once and shared by every newcomer until a room changes: each
+// session's replay buffer then holds a pointer, not its own copy.
 func (l *lobby) roomsMessage() *comet.Message {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.full != nil {
+		return l.full
+	}
 	msg := roomsMsg{Full: true, Rooms: make([]gameloop.RoomInfo, 0, len(l.rooms)), Closed: []string{}}
 	for _, info := range l.rooms {
 		msg.Rooms = append(msg.Rooms, info)
 	}
-	l.mu.Unlock()
 	slices.SortFunc(msg.Rooms, func(a, b gameloop.RoomInfo) int { return strings.Compare(a.ID, b.ID) })
-	return comet.MustMessage("lobby.rooms", msg)
+	l.full = comet.MustMessage("lobby.rooms", msg)
+	return l.full
 }
 
 // presenceMessage lists who is online: one entry per player, however many tabs.

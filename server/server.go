@@ -64,6 +64,7 @@ type Server struct {
 	limits     *limiter
 	games      *gameloop.Manager
 	chatLimits sync.Map // player id -> *rate.Limiter
+	history    historyCache
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
 }

@@ -61,6 +61,11 @@ func TestPageShellContract(t *testing.T) {
 		`data-testid="hud-ping"`,
 		`data-testid="reconnect-banner" role="status" hidden`,
 		`href="/assets/favicon.svg"`,
+		// The browser tests' hooks (frontend/browsertest) that live in the shell.
+		`data-testid="name-input"`, `data-testid="name-save"`, `data-testid="online-count"`,
+		`data-testid="room-list"`, `data-testid="create-room"`, `data-testid="join-code"`,
+		`data-testid="leave-room"`, `data-testid="scoreboard"`, `data-testid="match-result"`,
+		`data-testid="chat-input"`, `data-testid="chat-log"`, `data-testid="leaderboard"`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %s", want)

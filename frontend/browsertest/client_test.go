@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"comet/server"
 )
 
-// The client library (frontend/src/comet) in Chromium against protoServer,
-// which follows docs/PROTOCOL.md byte for byte.
+// The client library (frontend/src/comet) in Chromium against the real
+// server, with faults injected in front of it (site_test.go).
 
 var allTransports = []string{"multipart", "sse", "iframe", "longpoll", "poll"}
 
@@ -39,13 +41,11 @@ type clientState struct {
 	} `json:"log"`
 }
 
-// startClient serves the e2e bundle with proto behind /comet/, opens it in a
-// fresh browser context and starts a CometClient with opts (a JS object).
-func startClient(t *testing.T, proto *protoServer, opts string) *Page {
+// startClient opens the e2e page of s in a fresh browser context and starts
+// a CometClient with opts (a JS object).
+func startClient(t *testing.T, s *site, opts string) *Page {
 	t.Helper()
-	b := bundle(t, "test/e2e.ts", "e2e")
-	srv := newSite(t, b, scriptPage(b.Script), proto)
-	p := testBrowser(t).NewPage(t, srv.URL+"/")
+	p := testBrowser(t).NewPage(t, s.URL+"/t/e2e/")
 	p.WaitFor(t, "window.cometTest")
 	Eval[bool](t, p, "cometTest.start("+opts+")")
 	return p
@@ -104,9 +104,9 @@ func checkDelivery(t *testing.T, s clientState, n, sessions int) {
 // one of them unchanged.
 const hostile = "</script><!-- \u2028\u2029 & \"--comet-0123\"\r\n--comet-x--"
 
-func publishN(t *testing.T, ps *protoServer, from, to int) {
+func publishN(t *testing.T, s *site, sid string, from, to int) {
 	for i := from; i < to; i++ {
-		ps.publish(t, "", "test.n", map[string]any{"i": i, "s": hostile})
+		s.publish(t, sid, "test.n", map[string]any{"i": i, "s": hostile})
 	}
 }
 
@@ -115,97 +115,77 @@ func waitCount(t *testing.T, p *Page, typ string, n int) {
 	p.WaitFor(t, fmt.Sprintf("cometTest.count(%q) >= %d", typ, n))
 }
 
-func opens(ps *protoServer, transport string) int {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	return ps.opens[transport]
-}
-
-// One page per transport walks through a session's life: recycled responses,
-// a cut connection with replayed events, sys.reset, RTT, and an expired
-// session that is renewed.
+// One page per transport walks through a session's life against the real
+// server: recycled responses, a cut connection, RTT, and an expired session
+// that is renewed.
 func TestClientOverEachTransport(t *testing.T) {
 	t.Parallel()
 	for _, tr := range allTransports {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			streaming := tr == "multipart" || tr == "sse" || tr == "iframe"
-			ps := newProtoServer()
-			p := startClient(t, ps, `{transport: "`+tr+`", pingIntervalMs: 300, pollIntervalMs: 200, backoff: {baseMs: 100}}`)
+			path := tr // the URL's last segment: long-poll is /poll?wait=
+			if tr == "longpoll" {
+				path = "poll"
+			}
+			// Recycle after a few hundred bytes: about three test events.
+			s := newSite(t, siteOptions{hub: server.HubConfig{RecycleBytes: 300}})
+			p := startClient(t, s, `{transport: "`+tr+`", pingIntervalMs: 300, pollIntervalMs: 200, backoff: {baseMs: 100}}`)
 			p.WaitFor(t, `cometTest.state().status === "open"`)
+			sid := state(t, p).SID
 
+			before := s.faults.openCount(path)
+			publishN(t, s, sid, 0, 7)
+			waitCount(t, p, "test.n", 7)
 			if streaming {
 				// Recycled responses end cleanly: resume without a reconnect.
-				ps.set(func(ps *protoServer) { ps.recycleAfter = 3 })
-				before := opens(ps, tr)
-				publishN(t, ps, 0, 7)
-				waitCount(t, p, "test.n", 7)
-				if s := state(t, p); slices.Contains(s.Log.Statuses, "reconnecting") {
-					t.Errorf("statuses %v: a recycled response is not a reconnect", s.Log.Statuses)
+				if st := state(t, p); slices.Contains(st.Log.Statuses, "reconnecting") {
+					t.Errorf("statuses %v: a recycled response is not a reconnect", st.Log.Statuses)
 				}
-				// Each response carries at most 3 events, so 7 need two more at least.
-				if n := opens(ps, tr) - before; n < 2 {
-					t.Errorf("%d downstreams for 7 events recycled every 3", n)
+				if n := s.faults.openCount(path) - before; n < 2 {
+					t.Errorf("%d downstreams for 7 events recycled every ~300 bytes", n)
 				}
-				// From now on every reconnect replays two old events.
-				ps.set(func(ps *protoServer) { ps.recycleAfter, ps.overlap = 0, 2 })
-			} else {
-				publishN(t, ps, 0, 7)
-				waitCount(t, p, "test.n", 7)
 			}
 
-			before := opens(ps, tr)
-			ps.cut() // a network failure mid-response
-			publishN(t, ps, 7, 10)
+			before = s.faults.openCount(path)
+			s.conns.cut() // a network failure mid-response
+			publishN(t, s, sid, 7, 10)
 			waitCount(t, p, "test.n", 10)
-			ps.publish(t, "", "sys.reset", map[string]any{})
-			publishN(t, ps, 10, 12)
-			waitCount(t, p, "test.n", 12)
-			p.WaitFor(t, `cometTest.state().rtt !== null`)
+			// A ping in flight across the cut comes back late; the next ones are quick.
+			p.WaitFor(t, `cometTest.state().rtt !== null && cometTest.state().rtt < 2000`)
 
-			s := state(t, p)
-			checkDelivery(t, s, 12, 1)
-			if len(s.ofType("sys.reset")) != 1 {
-				t.Errorf("sys.reset delivered %d times, want once", len(s.ofType("sys.reset")))
+			st := state(t, p)
+			checkDelivery(t, st, 10, 1)
+			if st.Transport != tr {
+				t.Errorf("transport = %q, want %q", st.Transport, tr)
 			}
-			if s.Transport != tr {
-				t.Errorf("transport = %q, want %q", s.Transport, tr)
+			if *st.RTT < 0 || *st.RTT > 5000 {
+				t.Errorf("rtt = %v ms", *st.RTT)
 			}
-			if *s.RTT < 0 || *s.RTT > 5000 {
-				t.Errorf("rtt = %v ms", *s.RTT)
+			if st.Stats.Duplicates != 0 {
+				t.Errorf("%d duplicates: the server resumes at last, so none are sent", st.Stats.Duplicates)
 			}
-			if streaming && s.Stats.Duplicates == 0 {
-				t.Error("the server replayed events, but the client counted no duplicates")
-			}
-			if opens(ps, tr) == before {
+			if s.faults.openCount(path) == before {
 				t.Errorf("no new %s downstream after the cut", tr)
 			}
 
 			// The session expires: the client opens a new one for the same
 			// player, says "renewed", and accepts seqs from 1 again.
-			old := s.SID
-			ps.expire(old)
+			s.expire(t, sid)
 			p.WaitFor(t, `cometTest.state().log.statuses.includes("renewed") && cometTest.state().status === "open"`)
-			s = state(t, p)
-			if s.SID == old || s.SID == "" {
-				t.Fatalf("sid %q after renewal (was %q)", s.SID, old)
+			st = state(t, p)
+			if st.SID == sid || st.SID == "" {
+				t.Fatalf("sid %q after renewal (was %q)", st.SID, sid)
 			}
-			publishN(t, ps, 12, 14)
-			waitCount(t, p, "test.n", 14)
-			checkDelivery(t, state(t, p), 14, 2)
-			Eval[int](t, p, `cometTest.send("test.echo", {again: true})`)
-			waitCount(t, p, "test.echoed", 1)
-			var echo []sentEvent
-			for _, e := range ps.received(s.SID) {
-				if e.Type == "test.echo" {
-					echo = append(echo, e)
-				}
+			publishN(t, s, st.SID, 10, 12)
+			waitCount(t, p, "test.n", 12)
+			checkDelivery(t, state(t, p), 12, 2)
+			if st := state(t, p); len(st.Log.Errors) > 0 {
+				t.Errorf("client errors: %v", st.Log.Errors)
 			}
-			if len(echo) != 1 || string(echo[0].Data) != `{"again":true}` {
-				t.Errorf("new session took %+v, want the echo once", echo)
-			}
-			if s := state(t, p); len(s.Log.Errors) > 0 {
-				t.Errorf("client errors: %v", s.Log.Errors)
+			// The cut and the expiry make the browser log failed loads; nothing else.
+			if errs := appErrors(p); len(errs) > 0 {
+				t.Errorf("page errors: %v", errs)
 			}
 		})
 	}
@@ -213,31 +193,35 @@ func TestClientOverEachTransport(t *testing.T) {
 
 func TestClientFallsBackPastSilentStreams(t *testing.T) {
 	t.Parallel()
-	ps := newProtoServer()
+	s := newSite(t, siteOptions{})
 	// A buffering proxy: each streaming response's headers pass, its body never does.
-	ps.silent = map[string]bool{"multipart": true, "sse": true, "iframe": true}
-	p := startClient(t, ps, `{openTimeoutMs: 800, pingIntervalMs: 0, backoff: {baseMs: 100}}`)
+	s.faults.set(func(f *faults) { f.silent = map[string]bool{"multipart": true, "sse": true, "iframe": true} })
+	p := startClient(t, s, `{openTimeoutMs: 800, pingIntervalMs: 0, backoff: {baseMs: 100}}`)
 	p.SetTimeout(20 * time.Second)
 	p.WaitFor(t, `cometTest.state().transport === "longpoll" && cometTest.state().status === "open"`)
-	publishN(t, ps, 0, 3)
+	sid := state(t, p).SID
+	publishN(t, s, sid, 0, 3)
 	waitCount(t, p, "test.n", 3)
 	checkDelivery(t, state(t, p), 3, 1)
-	if n := ps.sessionCount(); n != 1 {
+	s.faults.mu.Lock()
+	n := s.faults.sessions
+	s.faults.mu.Unlock()
+	if n != 1 {
 		t.Errorf("%d sessions; falling back must keep the session", n)
 	}
 }
 
 func TestClientForcedTransportDoesNotFallBack(t *testing.T) {
 	t.Parallel()
-	ps := newProtoServer()
-	ps.silent = map[string]bool{"multipart": true}
-	p := startClient(t, ps, `{transport: "multipart", openTimeoutMs: 300, pingIntervalMs: 0, backoff: {baseMs: 50, maxMs: 200}}`)
+	s := newSite(t, siteOptions{})
+	s.faults.set(func(f *faults) { f.silent = map[string]bool{"multipart": true} })
+	p := startClient(t, s, `{transport: "multipart", openTimeoutMs: 300, pingIntervalMs: 0, backoff: {baseMs: 50, maxMs: 200}}`)
 	p.WaitFor(t, `cometTest.state().stats.reconnects >= 3`)
-	s := state(t, p)
-	if s.Transport != "multipart" || s.Status == "open" {
-		t.Errorf("forced multipart behind a silent proxy: transport %q, status %q", s.Transport, s.Status)
+	st := state(t, p)
+	if st.Transport != "multipart" || st.Status == "open" {
+		t.Errorf("forced multipart behind a silent proxy: transport %q, status %q", st.Transport, st.Status)
 	}
-	ps.set(func(ps *protoServer) { ps.silent = map[string]bool{} })
+	s.faults.set(func(f *faults) { f.silent = nil })
 	p.WaitFor(t, `cometTest.state().status === "open"`)
 }
 
@@ -245,50 +229,54 @@ func TestClientForcedTransportDoesNotFallBack(t *testing.T) {
 // not mistake that for an expired session forever.
 func TestClientSkipsUnservedTransport(t *testing.T) {
 	t.Parallel()
-	ps := newProtoServer()
-	ps.notFound = map[string]bool{"multipart": true}
-	p := startClient(t, ps, `{pingIntervalMs: 0, backoff: {baseMs: 50}}`)
+	s := newSite(t, siteOptions{})
+	s.faults.set(func(f *faults) { f.notFound = map[string]bool{"multipart": true} })
+	p := startClient(t, s, `{pingIntervalMs: 0, backoff: {baseMs: 50}}`)
 	p.WaitFor(t, `cometTest.state().transport === "sse" && cometTest.state().status === "open"`)
-	if n := ps.sessionCount(); n > 3 {
+	s.faults.mu.Lock()
+	n := s.faults.sessions
+	s.faults.mu.Unlock()
+	if n > 3 {
 		t.Errorf("%d sessions opened to find a working transport", n)
 	}
 }
 
+// Upstream: 150 pings go up in order, batched, one POST at a time; a failed
+// POST is resent as is and the server takes each seq once; a refused one is
+// reported and dropped.
 func TestClientUpstream(t *testing.T) {
 	t.Parallel()
-	ps := newProtoServer()
-	ps.sendDelay = 30 * time.Millisecond
-	ps.failSends = 1 // the first POST fails: it must be resent as is
-	p := startClient(t, ps, `{transport: "multipart", pingIntervalMs: 0, backoff: {baseMs: 50}}`)
+	s := newSite(t, siteOptions{})
+	s.faults.set(func(f *faults) { f.sendDelay, f.failSends = 30*time.Millisecond, 1 })
+	p := startClient(t, s, `{transport: "multipart", pingIntervalMs: 0, backoff: {baseMs: 50}}`)
 	p.WaitFor(t, `cometTest.state().status === "open"`)
 	const n = 150
-	Eval[[]int](t, p, fmt.Sprintf(`cometTest.sendMany("test.echo", %d)`, n))
-	waitCount(t, p, "test.echoed", n)
-	s := state(t, p)
+	Eval[[]int](t, p, fmt.Sprintf(`cometTest.sendMany("sys.ping", %d, "t")`, n))
+	waitCount(t, p, "sys.pong", n)
+	st := state(t, p)
 
-	got := ps.received(s.SID)
+	got := s.faults.received(st.SID)
 	if len(got) != n {
 		t.Fatalf("server took %d events, want %d", len(got), n)
 	}
 	for i, e := range got {
-		if e.Seq != i+1 || string(e.Data) != fmt.Sprintf(`{"i":%d}`, i) {
+		if e.Seq != i+1 || string(e.Data) != fmt.Sprintf(`{"t":%d}`, i) {
 			t.Fatalf("event %d taken as seq %d data %s", i, e.Seq, e.Data)
 		}
 	}
-	echoed := s.ofType("test.echoed")
-	for i, e := range echoed {
-		if string(e.Data) != fmt.Sprintf(`{"i":%d}`, i) {
-			t.Fatalf("echo %d = %s, out of order", i, e.Data)
+	for i, e := range st.ofType("sys.pong") {
+		if string(e.Data) != fmt.Sprintf(`{"t":%d}`, i) {
+			t.Fatalf("pong %d = %s, out of order", i, e.Data)
 		}
 	}
-	ps.mu.Lock()
-	bodies, maxInFlight := ps.sendBodies, ps.maxInFlightSends
-	ps.mu.Unlock()
+	s.faults.mu.Lock()
+	bodies, maxInFlight := s.faults.bodies, s.faults.maxInFlight
+	s.faults.mu.Unlock()
 	if maxInFlight != 1 {
 		t.Errorf("%d POSTs in flight at once, want 1", maxInFlight)
 	}
 	if len(bodies) < 2 || !slices.Equal(seqs(bodies[0]), seqs(bodies[1])) {
-		t.Errorf("the failed POST was not resent with the same seqs: %v then %v", seqs(bodies[0]), seqs(bodies[1]))
+		t.Errorf("the failed POST was not resent with the same seqs")
 	}
 	for i, b := range bodies {
 		if len(b) > 64 {
@@ -300,17 +288,27 @@ func TestClientUpstream(t *testing.T) {
 	}
 
 	// A batch refused for good (400) is dropped and reported; later sends work.
-	ps.set(func(ps *protoServer) { ps.refuse, ps.sendDelay = 1, 0 })
-	Eval[int](t, p, `cometTest.send("test.echo", {n: 1})`)
+	s.faults.set(func(f *faults) { f.refuse, f.sendDelay = 1, 0 })
+	Eval[int](t, p, `cometTest.send("sys.ping", {t: 1001})`)
 	p.WaitFor(t, `cometTest.state().log.errors.length === 1`)
-	Eval[int](t, p, `cometTest.send("test.echo", {n: 2})`)
-	waitCount(t, p, "test.echoed", n+1)
-	s = state(t, p)
-	if !strings.Contains(s.Log.Errors[0], "HTTP 400") {
-		t.Errorf("error %q does not name the status", s.Log.Errors[0])
+	Eval[int](t, p, `cometTest.send("sys.ping", {t: 1002})`)
+	waitCount(t, p, "sys.pong", n+1)
+	st = state(t, p)
+	if !strings.Contains(st.Log.Errors[0], "HTTP 400") {
+		t.Errorf("error %q does not name the status", st.Log.Errors[0])
 	}
-	if e := s.ofType("test.echoed"); string(e[n].Data) != `{"n":2}` {
-		t.Errorf("echoed %s, want the second event only", e[n].Data)
+	if e := st.ofType("sys.pong"); string(e[n].Data) != `{"t":1002}` {
+		t.Errorf("pong %s, want the second ping only", e[n].Data)
+	}
+	// An event the server cannot take is answered with sys.error naming its seq.
+	ref := Eval[int](t, p, `cometTest.send("no.such", {})`)
+	waitCount(t, p, "sys.error", 1)
+	var e struct {
+		Code string `json:"code"`
+		Ref  int    `json:"ref"`
+	}
+	if err := json.Unmarshal(state(t, p).ofType("sys.error")[0].Data, &e); err != nil || e.Ref != ref || e.Code != "unknown_type" {
+		t.Errorf("sys.error %+v (%v), want unknown_type for ref %d", e, err, ref)
 	}
 }
 
@@ -324,22 +322,20 @@ func seqs(evs []sentEvent) []int {
 
 func TestClientRestartsOnSysRestart(t *testing.T) {
 	t.Parallel()
-	ps := newProtoServer()
-	p := startClient(t, ps, `{transport: "multipart", pingIntervalMs: 0}`)
+	s := newSite(t, siteOptions{})
+	p := startClient(t, s, `{transport: "multipart", pingIntervalMs: 0}`)
 	p.WaitFor(t, `cometTest.state().status === "open"`)
+	sid := state(t, p).SID
 	start := time.Now()
-	ps.publish(t, "", "sys.restart", map[string]int{"reconnect_ms": 400})
+	s.publish(t, sid, "sys.restart", map[string]int{"reconnect_ms": 400})
 	p.WaitFor(t, `cometTest.state().log.statuses.includes("reconnecting")`)
 	p.WaitFor(t, `cometTest.state().status === "open"`)
 	if d := time.Since(start); d < 250*time.Millisecond {
 		t.Errorf("reconnected after %v; sys.restart asked for about 400ms", d)
 	}
-	publishN(t, ps, 0, 2)
+	publishN(t, s, sid, 0, 2)
 	waitCount(t, p, "test.n", 2)
-	ps.mu.Lock()
-	opens := ps.opens["multipart"]
-	ps.mu.Unlock()
-	if opens != 2 {
+	if opens := s.faults.openCount("multipart"); opens != 2 {
 		t.Errorf("%d downstreams, want 2 (one before, one after the restart)", opens)
 	}
 }

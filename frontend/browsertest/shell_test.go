@@ -1,38 +1,32 @@
 package browsertest
 
 import (
+	"context"
+	"flag"
 	"fmt"
 	"image/png"
-	"net/http"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
-
-	"comet/assets"
-	"comet/frontend"
 )
+
+var update = flag.Bool("update", false, "copy the lobby and match screenshots to docs/screenshots")
 
 const (
 	selCanvas    = `[data-testid="game-canvas"]`
 	selTransport = `[data-testid="hud-transport"]`
 	selPing      = `[data-testid="hud-ping"]`
 	selBanner    = `[data-testid="reconnect-banner"]`
+	selChatInput = `[data-testid="chat-input"]`
+	selResult    = `[data-testid="match-result"]`
 )
-
-// shellSite serves the real page shell and app bundle, with the protocol
-// server behind /comet/ (nil: no Comet endpoints at all).
-func shellSite(t *testing.T, proto *protoServer) string {
-	t.Helper()
-	b := bundle(t, frontend.AppEntry, frontend.AppName)
-	page := func(w http.ResponseWriter, r *http.Request) {
-		if err := assets.Page(w, assets.PageData{Script: b.Script, Style: b.Style, Version: "test"}); err != nil {
-			t.Error(err)
-		}
-	}
-	return newSite(t, b, page, proto).URL
-}
 
 // artifact names a file for a test's screenshots: under $BROWSERTEST_ARTIFACTS
 // if set (to look at them), else in the test's temp dir.
@@ -44,6 +38,105 @@ func artifact(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return filepath.Join(dir, name)
+}
+
+// screenshot saves the viewport as an artifact, and with -update also as
+// docs/screenshots/<name>.
+func screenshot(t *testing.T, p *Page, name string) {
+	t.Helper()
+	path := artifact(t, name)
+	p.Screenshot(t, path)
+	checkPNG(t, path)
+	if *update && name != "result.png" { // the docs keep the lobby, a match and a phone
+		copyFile(t, path, filepath.Join("..", "..", "docs", "screenshots", name))
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openGame loads the game page with query and waits until it is connected and
+// knows its player.
+func openGame(t *testing.T, s *site, query string) *Page {
+	t.Helper()
+	p := testBrowser(t).NewPage(t, s.URL+"/"+query)
+	p.WaitFor(t, `window.comet && comet.client.status === "open" && document.querySelector('[data-testid="name-input"]').value !== ""`)
+	return p
+}
+
+func noErrors(t *testing.T, pages ...*Page) {
+	t.Helper()
+	for i, p := range pages {
+		if errs := p.Errors(); len(errs) > 0 {
+			t.Errorf("page %d errors: %v", i, errs)
+		}
+	}
+}
+
+// appErrors are the page's errors other than failed network loads, which a
+// test that cuts connections causes on purpose.
+func appErrors(p *Page) []string {
+	var out []string
+	for _, e := range p.Errors() {
+		if !strings.HasPrefix(e, "[network] ") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// setName types a name and saves it, and waits for the server to confirm.
+func setName(t *testing.T, p *Page, name string) {
+	t.Helper()
+	Eval[bool](t, p, `document.querySelector('[data-testid="name-input"]').value = "", true`)
+	p.Do(t, "set name",
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="name-input"]`), name),
+		chromedp.Click(chromedp.CSS(`[data-testid="name-save"]`)))
+	p.WaitFor(t, fmt.Sprintf(`document.querySelector('[data-testid="name-input"]').value === %q && [...document.querySelectorAll('[data-testid="toast"]')].some(e => e.textContent.includes(%q))`, name, name))
+}
+
+// say types a chat line into the active tab and presses Enter.
+func say(t *testing.T, p *Page, text string) {
+	t.Helper()
+	p.Do(t, "chat", chromedp.SendKeys(chromedp.CSS(selChatInput), text+"\r"))
+}
+
+// waitChat waits until the chat log shows a line whose text is exactly text.
+func waitChat(t *testing.T, p *Page, text string) {
+	t.Helper()
+	p.WaitFor(t, fmt.Sprintf(`[...document.querySelectorAll('[data-testid="chat-log"] [data-testid="chat-line"] [data-testid="chat-text"]')].some(e => e.textContent === %q)`, text))
+}
+
+// key presses (down) or releases (up) a key through the browser's input pipeline.
+func key(t *testing.T, p *Page, code, k string, vk int64, down bool) {
+	t.Helper()
+	typ := input.DispatchKeyEventTypeKeyUp
+	if down {
+		typ = input.DispatchKeyEventTypeKeyDown
+	}
+	p.Do(t, "key "+code, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, input.DispatchKeyEvent, input.DispatchKeyEventParams{Type: typ, Code: code, Key: k, WindowsVirtualKeyCode: vk})
+		return err
+	}))
 }
 
 type canvasStats struct {
@@ -69,108 +162,88 @@ const readCanvas = `(() => {
     dpr: devicePixelRatio, colors: colors.size, lit, samples };
 })()`
 
-func TestPageShellTransports(t *testing.T) {
+// For each transport, forced with ?transport=: the HUD names it, a ping gets
+// its pong (the HUD shows a number), and a lobby chat line from a second page
+// reaches the first.
+func TestPageEachTransport(t *testing.T) {
 	t.Parallel()
-	proto := newProtoServer()
-	url := shellSite(t, proto)
-	b := testBrowser(t)
-	for _, tc := range []struct{ query, transport string }{
-		// Each transport is exercised in client_test.go; here, the shell with
-		// the first choice and with two forced ones.
-		{"", "multipart"},
-		{"?transport=iframe", "iframe"},
-		{"?transport=poll", "poll"},
-	} {
-		t.Run(tc.transport+tc.query, func(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	b := openGame(t, s, "") // one sender for every transport's page
+	var mu sync.Mutex
+	for _, tr := range allTransports {
+		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
-			p := b.NewPage(t, url+"/"+tc.query)
-			p.WaitVisible(t, selCanvas)
-			p.WaitFor(t, `window.comet && comet.client.status === "open"`)
-			if got := p.Text(t, selTransport); got != tc.transport {
-				t.Errorf("hud-transport = %q, want %q", got, tc.transport)
+			a := openGame(t, s, "?transport="+tr)
+			if got := a.Text(t, selTransport); got != tr {
+				t.Errorf("hud-transport = %q, want %q", got, tr)
 			}
-			// The RTT comes from sys.ping/sys.pong through the server.
-			p.WaitFor(t, `/^\d+$/.test(document.querySelector('`+selPing+`').textContent)`)
-			if hidden := Eval[bool](t, p, `document.querySelector('`+selBanner+`').hidden`); !hidden {
+			a.WaitFor(t, `/^\d+$/.test(document.querySelector('`+selPing+`').textContent)`)
+			if hidden := Eval[bool](t, a, `document.querySelector('`+selBanner+`').hidden`); !hidden {
 				t.Error("reconnect banner visible while open")
 			}
-			s := Eval[canvasStats](t, p, readCanvas)
-			if s.Width < 100 || s.Lit < s.Samples/2 || s.Colors < 3 {
-				t.Errorf("canvas not drawn: %+v", s)
-			}
-			if errs := p.Errors(); len(errs) > 0 {
-				t.Errorf("page errors: %v", errs)
-			}
+			line := "hello over " + tr
+			mu.Lock()
+			say(t, b, line)
+			mu.Unlock()
+			waitChat(t, a, line)
+			noErrors(t, a)
 		})
 	}
+	t.Cleanup(func() { noErrors(t, b) })
 }
 
-func TestPageShellDrawsAtDevicePixelRatio(t *testing.T) {
+// The canvas backing store follows its CSS size times devicePixelRatio, and
+// redraws on resize.
+func TestPageCanvasDevicePixelRatio(t *testing.T) {
 	t.Parallel()
-	url := shellSite(t, newProtoServer())
+	s := newSite(t, siteOptions{})
 	p := testBrowser(t).OpenPage(t)
 	// Headless Chromium applies an emulated ratio to new documents but fires
 	// no resize for it, so set it before loading; then resize the window.
-	for _, c := range []struct {
-		w, h   int64
-		scale  float64
-		reload bool
-	}{
-		{640, 400, 2, true},
-		{800, 500, 2, false}, // resize handling
-		{700, 450, 1.5, true},
-		{500, 300, 1.5, false},
-	} {
-		p.Do(t, "emulate viewport", chromedp.EmulateViewport(c.w, c.h, chromedp.EmulateScale(c.scale)))
-		if c.reload {
-			p.Navigate(t, url+"/")
-		}
-		want := fmt.Sprintf("%d", int(float64(c.w)*c.scale+0.5))
-		p.WaitFor(t, `document.querySelector('`+selCanvas+`').width === `+want)
-		s := Eval[canvasStats](t, p, readCanvas)
-		if s.DPR != c.scale || s.Height != int(float64(c.h)*c.scale+0.5) || s.ClientWidth != float64(c.w) || s.Colors < 3 {
-			t.Errorf("%dx%d@%v: canvas %+v, want %sx%d device pixels, drawn", c.w, c.h, c.scale, s, want, int(float64(c.h)*c.scale+0.5))
-		}
-	}
-	path := artifact(t, "shell.png")
-	p.Screenshot(t, path)
-	checkPNG(t, path)
-	if errs := p.Errors(); len(errs) > 0 {
-		t.Errorf("page errors: %v", errs)
-	}
-}
-
-func TestPageShellReconnectBanner(t *testing.T) {
-	t.Parallel()
-	proto := newProtoServer()
-	url := shellSite(t, proto)
-	p := testBrowser(t).NewPage(t, url+"/?transport=multipart")
+	p.Do(t, "emulate viewport", chromedp.EmulateViewport(1000, 640, chromedp.EmulateScale(2)))
+	p.Navigate(t, s.URL+"/")
 	p.WaitFor(t, `window.comet && comet.client.status === "open"`)
-	if hidden := Eval[bool](t, p, `document.querySelector('`+selBanner+`').hidden`); !hidden {
-		t.Fatal("banner visible while open")
+	p.Do(t, "quick play", chromedp.Click(chromedp.CSS(`[data-testid="quick-play"][data-mode="snake"]`)))
+	p.WaitVisible(t, selCanvas)
+	p.WaitFor(t, `comet.state().tick >= 0`)
+	for _, c := range []struct {
+		w, h  int64
+		scale float64
+	}{{1000, 640, 2}, {1200, 700, 2}, {1100, 600, 1.5}} {
+		p.Do(t, "emulate viewport", chromedp.EmulateViewport(c.w, c.h, chromedp.EmulateScale(c.scale)))
+		p.WaitFor(t, fmt.Sprintf(`(() => { const c = document.querySelector('%s'); const r = c.getBoundingClientRect(); return devicePixelRatio === %v && c.width === Math.round(r.width * %v) && c.height === Math.round(r.height * %v); })()`, selCanvas, c.scale, c.scale, c.scale))
+		st := Eval[canvasStats](t, p, readCanvas)
+		if st.Colors < 4 || st.Lit < st.Samples/2 {
+			t.Errorf("%dx%d@%v: canvas not drawn: %+v", c.w, c.h, c.scale, st)
+		}
 	}
-	proto.set(func(ps *protoServer) { ps.down = true; ps.cutGen++ })
-	p.WaitVisible(t, selBanner)
-	proto.set(func(ps *protoServer) { ps.down = false })
-	p.WaitNotVisible(t, selBanner)
-	p.WaitFor(t, `comet.client.status === "open"`)
+	noErrors(t, p)
 }
 
-// Without a Comet server the page still draws, says it is connecting, and
-// keeps retrying (the retries' failed loads are the only errors).
-func TestPageShellWithoutServer(t *testing.T) {
+// On a phone in portrait, the page is one column: nothing overflows sideways,
+// the canvas is as wide as the screen, and touch controls show.
+func TestPagePhonePortrait(t *testing.T) {
 	t.Parallel()
-	url := shellSite(t, nil)
-	p := testBrowser(t).NewPage(t, url+"/")
+	s := newSite(t, siteOptions{})
+	p := testBrowser(t).OpenPage(t)
+	p.Do(t, "emulate phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch))
+	p.Navigate(t, s.URL+"/")
+	p.WaitFor(t, `window.comet && comet.client.status === "open"`)
+	p.Do(t, "quick play", chromedp.Click(chromedp.CSS(`[data-testid="quick-play"][data-mode="arena"]`)))
 	p.WaitVisible(t, selCanvas)
-	p.WaitFor(t, `window.comet && comet.client.status === "connecting"`)
-	s := Eval[canvasStats](t, p, readCanvas)
-	if s.Lit < s.Samples/2 || s.Colors < 3 {
-		t.Errorf("canvas not drawn while connecting: %+v", s)
+	p.WaitFor(t, `comet.state().tick >= 0`)
+	type layout struct {
+		ScrollWidth, Inner, Canvas, CanvasH float64
+		Touch                               bool
 	}
-	if hidden := Eval[bool](t, p, `document.querySelector('`+selBanner+`').hidden`); !hidden {
-		t.Error("reconnect banner shown before the first connection")
+	l := Eval[layout](t, p, `(() => { const c = document.querySelector('`+selCanvas+`').getBoundingClientRect();
+	  return { scrollWidth: document.documentElement.scrollWidth, inner: innerWidth, canvas: c.width, canvasH: c.height,
+	    touch: !document.querySelector('[data-testid="touch"]').hidden }; })()`)
+	if l.ScrollWidth > l.Inner || l.Canvas < l.Inner-40 || l.CanvasH < 300 || !l.Touch {
+		t.Errorf("portrait layout %+v: want no sideways overflow, a full-width canvas at least 300 px high, touch controls", l)
 	}
+	screenshot(t, p, "phone.png")
+	noErrors(t, p)
 }
 
 // checkPNG decodes a screenshot and checks it is not blank.

@@ -3,15 +3,24 @@ package browsertest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"comet"
 	"comet/assets"
 	"comet/frontend"
+	"comet/gameloop"
+	"comet/server"
+	"comet/server/sqlite"
 )
 
 var (
@@ -35,44 +44,314 @@ func bundle(t testing.TB, entry, name string) *frontend.Bundle {
 	return b
 }
 
-// newSite serves a bundle under /static/, assets under /assets/, the Comet
-// endpoints from proto (if any) and page at every other path, all under the
-// page CSP, as the real server will.
-func newSite(t testing.TB, b *frontend.Bundle, page http.HandlerFunc, proto *protoServer) *httptest.Server {
-	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/static/", func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(r.URL.Path, "/static/")
-		data, ok := b.Files[name]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
-	})
-	mux.Handle("/assets/", http.StripPrefix("/assets/", http.FileServerFS(assets.Files())))
-	if proto != nil {
-		mux.Handle("/comet/", proto)
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", assets.ContentSecurityPolicy)
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		page(w, r)
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return srv
+// siteOptions tune one test's server.
+type siteOptions struct {
+	hub      server.HubConfig
+	settings map[string]gameloop.Settings
 }
 
-// scriptPage serves a bare page that loads one module script.
-func scriptPage(script string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>test</title>` +
-			`<script type="module" src="/static/` + script + `"></script></head><body></body></html>`))
+// site is the real Comet server (SQLite in a temp dir, the real app bundle)
+// on 127.0.0.1:0, wrapped by a test mux that adds the unit and e2e test pages
+// under /t/ and can inject faults a network would (see faults).
+type site struct {
+	URL    string
+	srv    *server.Server
+	faults *faults
+	conns  *trackListener
+}
+
+// testHeartbeat is short so a silent stream is noticed within seconds.
+const testHeartbeat = time.Second
+
+func newSite(t testing.TB, o siteOptions) *site {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "comet.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := bundle(t, frontend.AppEntry, frontend.AppName)
+	hub := o.hub
+	if hub.Heartbeat == 0 {
+		hub.Heartbeat = testHeartbeat
+	}
+	settings := o.settings
+	if settings == nil {
+		settings = map[string]gameloop.Settings{
+			"arena": {Countdown: 300 * time.Millisecond, MinPlayers: 4, DefaultMax: 8}, // a field small enough that all see all
+			"tag":   {Countdown: 300 * time.Millisecond},
+			"snake": {Countdown: 300 * time.Millisecond},
+		}
+	}
+	srv, err := server.New(server.Config{
+		Store:    db,
+		Frontend: server.Static{B: app},
+		Logger:   log,
+		Version:  "test",
+		Hub:      hub,
+		Game:     gameloop.ManagerConfig{BotFillDelay: 300 * time.Millisecond, Settings: settings},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &trackListener{Listener: ln, conns: map[net.Conn]bool{}}
+	f := &faults{next: srv.Handler(), sends: map[string][]sentEvent{}}
+	mux := http.NewServeMux()
+	mux.Handle("/t/", http.StripPrefix("/t", testPages(t)))
+	mux.Handle("/", f)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		tl.cut()
+		_ = hs.Shutdown(sctx)
+		srv.Close()
+		_ = db.Close()
+	})
+	return &site{URL: "http://" + ln.Addr().String(), srv: srv, faults: f, conns: tl}
+}
+
+// testPages serves the unit-test and e2e bundles, each under /<name>/ with its
+// files under /<name>/static/, under the page CSP.
+func testPages(t testing.TB) http.Handler {
+	mux := http.NewServeMux()
+	for _, e := range []struct{ entry, name string }{{"test/unit.ts", "unit"}, {"test/e2e.ts", "e2e"}} {
+		b := bundle(t, e.entry, e.name)
+		prefix := "/" + e.name + "/"
+		mux.HandleFunc(prefix+"static/", func(w http.ResponseWriter, r *http.Request) {
+			name := strings.TrimPrefix(r.URL.Path, prefix+"static/")
+			data, ok := b.Files[name]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
+		})
+		mux.HandleFunc(prefix, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Security-Policy", assets.ContentSecurityPolicy)
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write([]byte(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>test</title>` +
+				`<link rel="icon" href="data:,"><script type="module" src="/t` + prefix + `static/` + b.Script + `"></script></head><body></body></html>`))
+		})
+	}
+	return mux
+}
+
+type tlogWriter struct{ t testing.TB }
+
+func (w tlogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// trackListener remembers open connections so a test can cut them all, like
+// a network failure (hijacked streams included).
+type trackListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+}
+
+func (l *trackListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.conns[c] = true
+	l.mu.Unlock()
+	return &trackedConn{Conn: c, l: l}, nil
+}
+
+// cut closes every open connection.
+func (l *trackListener) cut() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		c.Close()
+	}
+	clear(l.conns)
+}
+
+type trackedConn struct {
+	net.Conn
+	l *trackListener
+}
+
+func (c *trackedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c.Conn)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// sentEvent is one client event as the server received it.
+type sentEvent struct {
+	Seq  int             `json:"seq"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// faults sits in front of the real server and plays a hostile network: a
+// buffering proxy (silent streams), a server without a transport (404),
+// failing or slow POSTs. It also records every upstream event by sid.
+type faults struct {
+	next http.Handler
+
+	mu          sync.Mutex
+	silent      map[string]bool // transport -> headers pass, body never does
+	notFound    map[string]bool // transport -> 404
+	down        bool            // every /comet/ request fails (502)
+	failSends   int             // the next n POSTs fail with 503
+	refuse      int             // the next n POSTs are refused with 400
+	sendDelay   time.Duration
+	opens       map[string]int
+	sessions    int                    // POST /comet/session requests
+	sends       map[string][]sentEvent // sid -> events, in arrival order (dups included)
+	bodies      [][]sentEvent
+	inFlight    int
+	maxInFlight int
+}
+
+func (f *faults) set(fn func(f *faults)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if r.URL.Path == "/comet/session" {
+		f.mu.Lock()
+		f.sessions++
+		f.mu.Unlock()
+	}
+	if len(parts) != 3 || parts[0] != "comet" {
+		if f.isDown() && parts[0] == "comet" {
+			http.Error(w, `{"error":"bad gateway"}`, http.StatusBadGateway)
+			return
+		}
+		f.next.ServeHTTP(w, r)
+		return
+	}
+	sid, what := parts[1], parts[2]
+	f.mu.Lock()
+	down, silent, notFound := f.down, f.silent[what], f.notFound[what]
+	if f.opens == nil {
+		f.opens = map[string]int{}
+	}
+	if what != "send" {
+		f.opens[what]++
+	}
+	f.mu.Unlock()
+	switch {
+	case down:
+		http.Error(w, `{"error":"bad gateway"}`, http.StatusBadGateway)
+	case notFound:
+		http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+	case silent:
+		w.Header().Set("Content-Type", map[string]string{
+			"multipart": `multipart/x-mixed-replace; boundary="comet-0123456789abcdef"`,
+			"sse":       "text/event-stream; charset=utf-8",
+			"iframe":    "text/html; charset=utf-8",
+		}[what])
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	case what == "send" && r.Method == http.MethodPost:
+		f.send(w, r, sid)
+	default:
+		f.next.ServeHTTP(w, r)
+	}
+}
+
+func (f *faults) isDown() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.down
+}
+
+func (f *faults) send(w http.ResponseWriter, r *http.Request, sid string) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var evs []sentEvent
+	_ = json.Unmarshal(body, &evs)
+	f.mu.Lock()
+	f.bodies = append(f.bodies, evs)
+	f.inFlight++
+	f.maxInFlight = max(f.maxInFlight, f.inFlight)
+	fail, refuse, delay := f.failSends > 0, f.failSends == 0 && f.refuse > 0, f.sendDelay
+	if fail {
+		f.failSends--
+	} else if refuse {
+		f.refuse--
+	} else {
+		f.sends[sid] = append(f.sends[sid], evs...)
+	}
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inFlight--
+		f.mu.Unlock()
+	}()
+	time.Sleep(delay)
+	switch {
+	case fail:
+		http.Error(w, `{"error":"unavailable"}`, http.StatusServiceUnavailable)
+	case refuse:
+		http.Error(w, `{"error":"refused"}`, http.StatusBadRequest)
+	default:
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		f.next.ServeHTTP(w, r)
+	}
+}
+
+// received returns the events the server took for sid (a resent POST counts
+// once per time it reached the server).
+func (f *faults) received(sid string) []sentEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]sentEvent(nil), f.sends[sid]...)
+}
+
+func (f *faults) openCount(transport string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.opens[transport]
+}
+
+// publish sends one event to a session through the real hub.
+func (s *site) publish(t testing.TB, sid, typ string, data any) {
+	t.Helper()
+	sess, ok := s.srv.Hub().Session(sid)
+	if !ok {
+		t.Fatalf("no session %s", sid)
+	}
+	sess.Send(comet.MustMessage(typ, data))
+}
+
+// expire ends a session as if its grace period ran out.
+func (s *site) expire(t testing.TB, sid string) {
+	t.Helper()
+	sess, ok := s.srv.Hub().Session(sid)
+	if !ok {
+		t.Fatalf("no session %s", sid)
+	}
+	s.srv.Hub().Remove(sess)
 }

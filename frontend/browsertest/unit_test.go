@@ -5,18 +5,16 @@ import (
 	"testing"
 )
 
-// TestClientUnits runs the client library's unit tests (frontend/src/comet/
-// *.test.ts) in Chromium, one Go subtest per TypeScript test.
+// TestClientUnits runs the TypeScript unit tests (frontend/src/**/*.test.ts)
+// in Chromium, one Go subtest per TypeScript test.
 func TestClientUnits(t *testing.T) {
 	t.Parallel()
-	b := bundle(t, "test/unit.ts", "unit")
-	srv := newSite(t, b, scriptPage(b.Script), nil)
-	br := testBrowser(t)
-	p := br.NewPage(t, srv.URL+"/")
+	s := newSite(t, siteOptions{})
+	p := testBrowser(t).NewPage(t, s.URL+"/t/unit/")
 	p.WaitFor(t, "window.__unit")
 	type result struct{ Name, Error string }
 	results := Eval[[]result](t, p, "window.__unit")
-	if len(results) < 20 {
+	if len(results) < 30 {
 		t.Fatalf("only %d unit tests ran", len(results))
 	}
 	for _, r := range results {

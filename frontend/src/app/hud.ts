@@ -1,40 +1,73 @@
-// The heads-up display over the canvas: transport, ping, and the reconnect
-// banner. Elements come from the page shell (assets/index.html) by data-testid.
+// The always-visible HUD (transport, ping, tick rate, events/s), the
+// reconnect banner, and with ?debug=1 an overlay of the client's counters.
 
 import type { CometStats, Status } from "../comet";
+import { byTestID, setText } from "./dom";
+import type { RoomDebug } from "./room";
 
-function byTestID<T extends HTMLElement>(id: string): T {
-  const el = document.querySelector<T>(`[data-testid="${id}"]`);
-  if (!el) throw new Error(`page shell: no element [data-testid="${id}"]`);
-  return el;
-}
+const RECOVERED_MS = 1500;
 
 export class HUD {
-  private readonly transport = byTestID<HTMLElement>("hud-transport");
-  private readonly ping = byTestID<HTMLElement>("hud-ping");
-  private readonly banner = byTestID<HTMLElement>("reconnect-banner");
-  private readonly stats = document.querySelector<HTMLElement>('[data-testid="hud-stats"]');
+  private readonly transport = byTestID("hud-transport");
+  private readonly ping = byTestID("hud-ping");
+  private readonly tick = byTestID("hud-tick");
+  private readonly eps = byTestID("hud-eps");
+  private readonly banner = byTestID("reconnect-banner");
+  private readonly debugBox = byTestID("debug");
+  private hideTimer = 0;
+  private troubled = false;
+
+  constructor(readonly debug: boolean) {
+    this.debugBox.hidden = !debug;
+  }
 
   /** update shows the transport name exactly as ?transport= spells it, and the RTT in whole ms. */
-  update(s: CometStats, rtt: number | null): void {
+  update(s: CometStats, rtt: number | null, tickHz: number | null, room: RoomDebug | null): void {
     setText(this.transport, s.transport ?? "–");
     setText(this.ping, rtt === null ? "–" : String(Math.round(rtt)));
-    if (this.stats) {
-      setText(
-        this.stats,
-        `seq ${s.lastSeq} · ${s.eventsPerSec.toFixed(1)} ev/s · ${formatBytes(s.bytesPerSec)}/s`,
+    setText(this.tick, tickHz === null ? "–" : String(tickHz));
+    setText(this.eps, s.eventsPerSec.toFixed(s.eventsPerSec < 10 ? 1 : 0));
+    if (!this.debug) return;
+    const lines = [
+      `status    ${s.status}`,
+      `bytes/s   ${formatBytes(s.bytesPerSec)}`,
+      `seq       ${s.lastSeq}`,
+      `events    ${s.events}  dup ${s.duplicates}`,
+      `reconn    ${s.reconnects}  pending ${s.pending}`,
+    ];
+    if (room && room.room) {
+      lines.push(
+        `tick      ${room.tick}  resyncs ${room.resyncs}`,
+        `inputs    ${room.inputs}  dropped ${room.dropped}`,
+        `interp    ${room.interpDepth} ahead  pred err ${room.predictionError}`,
       );
     }
+    setText(this.debugBox, lines.join("\n"));
   }
 
-  /** status shows the banner only while reconnecting. */
+  /**
+   * status shows "Reconnecting…" while the stream is down, then "Reconnected"
+   * for a moment once it is back.
+   */
   status(s: Status): void {
-    this.banner.hidden = s !== "reconnecting";
+    window.clearTimeout(this.hideTimer);
+    if (s === "reconnecting" || s === "renewed") {
+      this.troubled = true;
+      this.banner.classList.remove("ok");
+      setText(this.banner, s === "renewed" ? "Rejoining…" : "Reconnecting…");
+      this.banner.hidden = false;
+    } else if (s === "open" && this.troubled) {
+      this.troubled = false;
+      this.banner.classList.add("ok");
+      setText(this.banner, "Reconnected");
+      this.hideTimer = window.setTimeout(() => (this.banner.hidden = true), RECOVERED_MS);
+    } else if (s === "closed") {
+      setText(this.banner, "Disconnected");
+      this.banner.hidden = false;
+    } else {
+      this.banner.hidden = true;
+    }
   }
-}
-
-function setText(el: HTMLElement, text: string): void {
-  if (el.textContent !== text) el.textContent = text;
 }
 
 function formatBytes(n: number): string {

@@ -1,40 +1,82 @@
-// Entry point of the page: wires the Comet client to the stage and the HUD.
-// Loaded as a module from /static/ under a CSP of script-src 'self', so
-// nothing here relies on inline script or inline handlers.
+// Entry point of the page: wires the Comet client to the lobby, chat, room
+// and HUD. Loaded as a module from /static/ under a CSP of script-src 'self',
+// so nothing here relies on inline script or inline handlers.
 
 import "./style.css";
-import { CometClient, transportFromSearch, type Status } from "../comet";
+import { CometClient, transportFromSearch } from "../comet";
+import { Chat } from "./chat";
+import { byTestID, setText, toast } from "./dom";
+import type { In, Out } from "./events";
 import { HUD } from "./hud";
+import { Input } from "./input";
+import { Lobby } from "./lobby";
+import { Room } from "./room";
+import { Sound } from "./sound";
 import { Stage } from "./stage";
 
-const MESSAGES: Record<Status, string | null> = {
-  connecting: "Connecting…",
-  open: null,
-  reconnecting: "Reconnecting…",
-  renewed: "Rejoining…",
-  closed: "Disconnected",
-};
-
 function main(): void {
-  const canvas = document.querySelector<HTMLCanvasElement>('canvas[data-testid="game-canvas"]');
-  if (!canvas) throw new Error("page shell: no game canvas");
+  const params = new URLSearchParams(location.search);
+  const canvas = byTestID<HTMLCanvasElement>("game-canvas");
+  const client = new CometClient<In, Out>({ transport: transportFromSearch(location.search) });
+  const sound = new Sound();
   const stage = new Stage(canvas);
-  const hud = new HUD();
-  const client = new CometClient({ transport: transportFromSearch(location.search) });
+  const input = new Input(canvas, byTestID("touch-stick"), byTestID("touch-fire"));
+  const hud = new HUD(params.get("debug") === "1");
+  const lobby = new Lobby(client);
+  const chat = new Chat(client, sound);
+  const room = new Room(client, stage, input, sound);
+  let tickHz: number | null = null;
 
-  const refresh = () => hud.update(client.stats, client.rtt);
+  lobby.onNames = (names) => (chat.names = names);
+  room.onRoom = (id) => chat.setRoom(id);
+  client.on("room.joined", (j) => (tickHz = j.tick_hz));
+  client.on("room.left", () => (tickHz = room.inRoom ? tickHz : null));
+  client.on("room.closed", () => (tickHz = room.inRoom ? tickHz : null));
+  client.on("player.renamed", (p) => {
+    chat.me = p.id;
+    toast(`You are now ${p.name}`, "info");
+  });
+  client.on("sys.error", (e) => {
+    if (e.code !== "invalid" || !/input/.test(e.message)) toast(e.message || e.code);
+  });
+
+  const soundBtn = byTestID("sound-toggle");
+  const showSound = () => {
+    setText(soundBtn, sound.enabled ? "Sound on" : "Sound off");
+    soundBtn.setAttribute("aria-pressed", String(sound.enabled));
+  };
+  soundBtn.addEventListener("click", () => {
+    sound.toggle();
+    showSound();
+  });
+  showSound();
+
+  const refresh = () => hud.update(client.stats, client.rtt, room.inRoom ? tickHz : null, hud.debug ? room.debug() : null);
   client.onStatus((s) => {
-    stage.show({ message: MESSAGES[s], detail: s === "connecting" ? null : client.transport });
     hud.status(s);
+    if (s === "open" || s === "renewed") {
+      const info = client.sessionInfo;
+      if (info) {
+        chat.me = info.player.id;
+        lobby.session(info.player.id, info.player.name);
+      }
+    }
+    // A new session (the old one expired) is in the lobby again: re-enter the room.
+    if (s === "renewed") room.renewed();
     refresh();
   });
   client.on("sys.pong", refresh);
   hud.status(client.status);
   refresh();
-  window.setInterval(refresh, 1000);
+  window.setInterval(refresh, 500);
 
   // For debugging from the console and for browser tests.
-  (window as unknown as { comet: unknown }).comet = { client, stage };
+  (window as unknown as { comet: unknown }).comet = {
+    client,
+    room,
+    chat,
+    state: () => room.debug(),
+  };
 }
 
 main();

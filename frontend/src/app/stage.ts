@@ -1,23 +1,16 @@
-// The game canvas: sized to its CSS box times devicePixelRatio, redrawn on
-// resize and on zoom/monitor changes. For now it draws the arena background
-// and a connection message; game modes will draw on it later.
+// The game canvas: its backing store follows its CSS box times
+// devicePixelRatio (resizes, zoom, another monitor), and while running it
+// calls draw once per animation frame in CSS pixels.
 
-export interface StageView {
-  /** Large centred message ("Connecting…"), or null for none. */
-  message: string | null;
-  /** Small line under the message. */
-  detail: string | null;
-}
-
-const GRID_CSS_PX = 32;
+export type DrawFn = (ctx: CanvasRenderingContext2D, w: number, h: number, now: number) => void;
 
 export class Stage {
-  private readonly ctx: CanvasRenderingContext2D;
-  private view: StageView = { message: "Connecting…", detail: null };
-  private cssWidth = 0;
-  private cssHeight = 0;
+  readonly ctx: CanvasRenderingContext2D;
+  private cssWidth = 1;
+  private cssHeight = 1;
   private dpr = 1;
   private frame = 0;
+  private drawFn: DrawFn | null = null;
   private readonly resizeObserver: ResizeObserver;
   private dprQuery: MediaQueryList | null = null;
 
@@ -38,10 +31,10 @@ export class Stage {
     this.measure();
   }
 
-  /** show changes what the stage says and schedules a redraw. */
-  show(view: Partial<StageView>): void {
-    this.view = { ...this.view, ...view };
-    this.schedule();
+  /** run draws with fn every animation frame; null stops. */
+  run(fn: DrawFn | null): void {
+    this.drawFn = fn;
+    if (fn && !this.frame) this.frame = requestAnimationFrame(this.tick);
   }
 
   /** The backing store size in device pixels. */
@@ -49,11 +42,12 @@ export class Stage {
     return { width: this.canvas.width, height: this.canvas.height, dpr: this.dpr };
   }
 
-  dispose(): void {
-    this.resizeObserver.disconnect();
-    this.dprQuery?.removeEventListener("change", this.onDPRChange);
-    cancelAnimationFrame(this.frame);
-  }
+  private readonly tick = (now: number) => {
+    this.frame = 0;
+    if (!this.drawFn) return;
+    this.paint(now);
+    this.frame = requestAnimationFrame(this.tick);
+  };
 
   // A (resolution: Ndppx) query fires once when the ratio changes (zoom,
   // another monitor); re-arm it for the new ratio each time.
@@ -76,58 +70,17 @@ export class Stage {
     const w = Math.max(1, Math.round(this.cssWidth * this.dpr));
     const h = Math.max(1, Math.round(this.cssHeight * this.dpr));
     if (this.canvas.width !== w || this.canvas.height !== h) {
-      this.canvas.width = w; // resets the context: redraw below
+      this.canvas.width = w; // resets the context: repaint below
       this.canvas.height = h;
     }
-    this.draw();
+    this.paint(performance.now());
   }
 
-  private schedule(): void {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.draw();
-    });
-  }
-
-  /** draw paints the whole stage in CSS pixels, scaled to the backing store. */
-  draw(): void {
-    const { ctx, cssWidth: w, cssHeight: h } = this;
+  private paint(now: number): void {
+    const { ctx } = this;
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-
-    const bg = ctx.createLinearGradient(0, 0, 0, h);
-    bg.addColorStop(0, "#0b1020");
-    bg.addColorStop(1, "#141b33");
-    ctx.fillStyle = bg;
-    ctx.fillRect(0, 0, w, h);
-
-    // Grid lines on device-pixel boundaries stay crisp at any ratio.
-    ctx.strokeStyle = "rgba(120, 150, 255, 0.14)";
-    ctx.lineWidth = 1 / this.dpr;
-    ctx.beginPath();
-    const half = 0.5 / this.dpr;
-    for (let x = 0; x <= w; x += GRID_CSS_PX) {
-      ctx.moveTo(Math.round(x * this.dpr) / this.dpr + half, 0);
-      ctx.lineTo(Math.round(x * this.dpr) / this.dpr + half, h);
-    }
-    for (let y = 0; y <= h; y += GRID_CSS_PX) {
-      ctx.moveTo(0, Math.round(y * this.dpr) / this.dpr + half);
-      ctx.lineTo(w, Math.round(y * this.dpr) / this.dpr + half);
-    }
-    ctx.stroke();
-
-    const { message, detail } = this.view;
-    if (message) {
-      ctx.textAlign = "center";
-      ctx.textBaseline = "middle";
-      ctx.fillStyle = "#e6ebff";
-      ctx.font = `600 ${Math.round(Math.min(36, Math.max(18, w / 24)))}px system-ui, sans-serif`;
-      ctx.fillText(message, w / 2, h / 2);
-      if (detail) {
-        ctx.fillStyle = "rgba(230, 235, 255, 0.6)";
-        ctx.font = "14px system-ui, sans-serif";
-        ctx.fillText(detail, w / 2, h / 2 + 32);
-      }
-    }
+    ctx.fillStyle = "#070b16";
+    ctx.fillRect(0, 0, this.cssWidth, this.cssHeight);
+    this.drawFn?.(ctx, this.cssWidth, this.cssHeight, now);
   }
 }

@@ -1,5 +1,5 @@
 // Entry of the end-to-end test page: exposes the client library to the Go
-// browser tests, which drive it against a protocol server and read back what
+// browser tests, which drive it against the real server and read back what
 // it delivered.
 
 import { CometClient, type CometEvent, type CometOptions, type Status } from "../comet";
@@ -35,10 +35,10 @@ const api = {
   send(type: string, data: unknown): number {
     return need().send(type, data);
   },
-  /** sendMany queues n events of type with data {i} in one go. */
-  sendMany(type: string, n: number): number[] {
+  /** sendMany queues n events of type with data {[field]: i} in one go. */
+  sendMany(type: string, n: number, field = "i"): number[] {
     const c = need();
-    return Array.from({ length: n }, (_, i) => c.send(type, { i }));
+    return Array.from({ length: n }, (_, i) => c.send(type, { [field]: i }));
   },
   /** count of delivered events of a type. */
   count(type: string): number {

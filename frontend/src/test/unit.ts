@@ -1,4 +1,4 @@
-// Entry of the unit-test bundle: every *.test.ts of the client library, run in
+// Entry of the unit-test bundle: every *.test.ts of the client library and the game core, run in
 // the browser. The results land in window.__unit for the Go test to read.
 
 import "../comet/backoff.test";
@@ -7,6 +7,9 @@ import "../comet/outbox.test";
 import "../comet/protocol.test";
 import "../comet/rate.test";
 import "../comet/seq.test";
+import "../game/interp.test";
+import "../game/predict.test";
+import "../game/view.test";
 import { run, type Result } from "./harness";
 
 declare global {

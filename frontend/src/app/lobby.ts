@@ -1,0 +1,167 @@
+// The lobby: name, live room list, quick play per mode, create and join by
+// code, spectate, the online count and the leaderboard per mode.
+
+import type { CometClient } from "../comet";
+import { MODES, modeOf } from "../modes/all";
+import { byTestID, el, setText } from "./dom";
+import type { In, Out, RoomInfo } from "./events";
+
+interface LeaderRow {
+  id: string;
+  name: string;
+  wins: number;
+  best_score: number;
+  games: number;
+}
+
+export class Lobby {
+  private readonly rooms = new Map<string, RoomInfo>();
+  private readonly list = byTestID("room-list");
+  private readonly nameInput = byTestID<HTMLInputElement>("name-input");
+  private board = MODES[0].name;
+  private boardTimer = 0;
+  /** the player's id and name, once the session is open */
+  me: { id: string; name: string } = { id: "", name: "" };
+  onNames: (names: Map<string, string>) => void = () => undefined;
+
+  constructor(private readonly client: CometClient<In, Out>) {
+    this.renderModes();
+    client.on("lobby.rooms", (d) => {
+      if (d.full) this.rooms.clear();
+      for (const r of d.rooms) this.rooms.set(r.id, r);
+      for (const id of d.closed) this.rooms.delete(id);
+      this.renderRooms();
+    });
+    client.on("lobby.presence", (d) => {
+      setText(byTestID("online-count"), String(d.count));
+      this.onNames(new Map(d.players.map((p) => [p.id, p.name])));
+    });
+    client.on("player.renamed", (p) => {
+      this.me = { id: p.id, name: p.name };
+      this.nameInput.value = p.name;
+      this.nameInput.classList.remove("dirty");
+    });
+    client.on("match.result", () => this.loadBoard());
+
+    byTestID<HTMLFormElement>("name-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const name = this.nameInput.value.trim();
+      if (name && name !== this.me.name) client.send("player.rename", { name });
+      this.nameInput.blur();
+    });
+    byTestID<HTMLFormElement>("create-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const f = e.target as HTMLFormElement;
+      const data = new FormData(f);
+      const req: Out["room.create"] = { mode: String(data.get("mode")) };
+      const name = String(data.get("name") ?? "").trim();
+      if (name) req.name = name;
+      const max = Number(data.get("max"));
+      if (max >= 2) req.max = max;
+      if (data.get("private")) req.private = true;
+      client.send("room.create", req);
+    });
+    byTestID<HTMLFormElement>("join-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const code = byTestID<HTMLInputElement>("join-code").value.trim();
+      if (code) client.send("room.join", { room: code });
+    });
+    this.loadBoard();
+    this.renderRooms();
+  }
+
+  /** session fills the name field for a new or returning player. */
+  session(id: string, name: string): void {
+    this.me = { id, name };
+    if (document.activeElement !== this.nameInput) this.nameInput.value = name;
+  }
+
+  private renderModes(): void {
+    const cards = byTestID("mode-cards");
+    const select = byTestID<HTMLSelectElement>("create-mode");
+    const tabs = byTestID("leaderboard-tabs");
+    for (const m of MODES) {
+      const play = el("button", { type: "button", class: "btn", "data-testid": "quick-play", "data-mode": m.name }, "Play");
+      play.addEventListener("click", () => this.client.send("room.join", { mode: m.name }));
+      const card = el("div", { class: "mode-card", "data-mode": m.name }, el("b", {}, m.title), play, el("p", {}, m.blurb));
+      card.style.setProperty("--mode", m.color);
+      cards.append(card);
+      select.append(el("option", { value: m.name }, m.title));
+      const tab = el("button", { type: "button", class: "tab", role: "tab", "data-testid": "leaderboard-tab", "data-mode": m.name }, m.title);
+      tab.addEventListener("click", () => {
+        this.board = m.name;
+        this.loadBoard();
+      });
+      tabs.append(tab);
+    }
+  }
+
+  private renderRooms(): void {
+    const rooms = [...this.rooms.values()].sort((a, b) => b.players - a.players || a.name.localeCompare(b.name));
+    setText(byTestID("room-count"), rooms.length ? String(rooms.length) : "");
+    byTestID("room-empty").hidden = rooms.length > 0;
+    this.list.replaceChildren(
+      ...rooms.map((r) => {
+        const mode = modeOf(r.mode);
+        const badge = el("span", { class: "badge" }, mode?.title ?? r.mode);
+        if (mode) badge.style.setProperty("--mode", mode.color);
+        const full = r.players >= r.max;
+        const join = el("button", { type: "button", class: "btn btn-small", "data-testid": "room-join", disabled: full || r.private }, r.private ? "Private" : "Join");
+        join.addEventListener("click", () => this.client.send("room.join", { room: r.id }));
+        const watch = el("button", { type: "button", class: "btn btn-small btn-ghost", "data-testid": "room-spectate", disabled: r.private }, "Watch");
+        watch.addEventListener("click", () => this.client.send("room.spectate", { room: r.id }));
+        return el(
+          "li",
+          { class: "room-item", "data-testid": "room-item", "data-room-id": r.id, "data-mode": r.mode, "data-state": r.state },
+          badge,
+          el("span", { class: "name", title: r.name }, (r.private ? "🔒 " : "") + r.name),
+          el(
+            "span",
+            { class: "meta" },
+            el("span", { "data-testid": "room-players" }, `${r.players}/${r.max}`),
+            r.spectators ? ` · ${r.spectators} watching` : "",
+            " · ",
+            el("span", { class: `state ${r.state}` }, r.state),
+          ),
+          el("span", { class: "actions" }, join, watch),
+        );
+      }),
+    );
+  }
+
+  /** loadBoard fetches the leaderboard of the selected mode (debounced). */
+  private loadBoard(): void {
+    window.clearTimeout(this.boardTimer);
+    this.boardTimer = window.setTimeout(() => void this.fetchBoard(), 50);
+  }
+
+  private async fetchBoard(): Promise<void> {
+    const mode = this.board;
+    for (const t of byTestID("leaderboard-tabs").children) t.setAttribute("aria-selected", String((t as HTMLElement).dataset.mode === mode));
+    let rows: LeaderRow[] = [];
+    try {
+      const res = await fetch(`/api/leaderboard?mode=${encodeURIComponent(mode)}&limit=10`, { cache: "no-store" });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      rows = ((await res.json()) as { rows: LeaderRow[] }).rows ?? [];
+    } catch {
+      rows = [];
+    }
+    if (mode !== this.board) return;
+    const body = byTestID("leaderboard").querySelector("tbody") as HTMLElement;
+    body.replaceChildren(
+      ...(rows.length === 0
+        ? [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No finished matches yet."))]
+        : rows.map((r, i) =>
+            el(
+              "tr",
+              { class: r.id === this.me.id ? "me" : "", "data-testid": "leaderboard-row" },
+              el("td", {}, String(i + 1)),
+              el("td", {}, r.name),
+              el("td", {}, String(r.wins)),
+              el("td", {}, String(r.best_score)),
+              el("td", {}, String(r.games)),
+            ),
+          )),
+    );
+  }
+}

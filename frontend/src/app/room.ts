@@ -1,0 +1,440 @@
+// The room screen: applies room.snapshot/room.diff to the view (resync on a
+// gap), interpolates others, predicts the local player, sends inputs (at most
+// one per animation frame), draws with the mode's renderer, and shows the
+// room bar, scoreboard and match result.
+
+import type { CometClient } from "../comet";
+import { Interpolator } from "../game/interp";
+import { Predictor, type MoveRule } from "../game/predict";
+import { FIELD_ID, View, type Entity } from "../game/view";
+import { modeOf } from "../modes/all";
+import type { Camera, ModeClient } from "../modes/mode";
+import { byTestID, el, setText } from "./dom";
+import type { In, Joined, MatchResult, Out, RoomState, Scores } from "./events";
+import type { Input } from "./input";
+import type { Sound } from "./sound";
+import type { Stage } from "./stage";
+
+export interface RoomDebug {
+  room: string;
+  mode: string;
+  you: number;
+  tick: number;
+  resyncs: number;
+  inputs: number;
+  dropped: number;
+  /** authoritative entities: [id, kind, f0, f1] */
+  ents: [number, string, number, number][];
+  /** where the local player is drawn (predicted), or null */
+  drawn: [number, number] | null;
+  predictionError: number;
+  interpDepth: number;
+}
+
+export class Room {
+  readonly view = new View();
+  private joined: Joined | null = null;
+  private mode: ModeClient | null = null;
+  private state: RoomState | null = null;
+  private stateAt = 0;
+  private scores: Scores | null = null;
+  private interp = new Interpolator(50);
+  private predictor = new Predictor(50);
+  private rejoin: Out["room.join"] | Out["room.spectate"] | null = null;
+  private rejoinSpectate = false;
+  private cam: Camera = { scale: 1, ox: 0, oy: 0 };
+  private lastFrame = 0;
+  private lastInput = "";
+  private lastInputAt = 0;
+  private lastAim: number | null = null;
+  private inputSeqs = new Set<number>();
+  private awaitingResync = false;
+  private resyncs = 0;
+  private inputs = 0;
+  private dropped = 0;
+  private prevMe: Entity | null = null;
+  private readonly els = {
+    room: byTestID("room"),
+    lobby: byTestID("lobby"),
+    name: byTestID("room-name"),
+    modeBadge: byTestID("room-mode"),
+    code: byTestID("room-code"),
+    state: byTestID("room-state"),
+    me: byTestID("room-me"),
+    scoreboard: byTestID("scoreboard"),
+    result: byTestID("match-result"),
+    help: byTestID("help"),
+    touch: byTestID("touch"),
+  };
+  /** called with the room id on entering, null on leaving */
+  onRoom: (id: string | null) => void = () => undefined;
+
+  constructor(
+    private readonly client: CometClient<In, Out>,
+    private readonly stage: Stage,
+    private readonly input: Input,
+    private readonly sound: Sound,
+  ) {
+    client.on("room.joined", (j) => this.enter(j));
+    client.on("room.state", (s) => {
+      const prev = this.state?.state;
+      this.state = s;
+      this.stateAt = performance.now();
+      if (s.state === "running" && prev && prev !== "running") this.sound.play("start");
+      if (s.state !== "ended") this.els.result.hidden = true;
+      this.renderBar();
+    });
+    client.on("room.snapshot", (s) => {
+      if (!this.joined) return;
+      if (s.m !== this.view.match) {
+        this.els.result.hidden = true;
+        this.scores = null;
+        this.predictor.reset();
+      }
+      this.view.applySnapshot(s);
+      this.awaitingResync = false;
+      this.interp.reset();
+      this.applied();
+    });
+    client.on("room.diff", (d) => {
+      if (!this.joined || this.awaitingResync) return;
+      if (!this.view.applyDiff(d)) {
+        this.awaitingResync = true;
+        this.resyncs++;
+        client.send("room.resync", {});
+        return;
+      }
+      if (this.joined.mode === "arena") for (const a of d.a ?? []) if (a[1] === "b" && a[7] === this.joined.you) this.sound.play("shot");
+      this.applied();
+    });
+    client.on("room.scores", (s) => {
+      this.scores = s;
+      this.renderScores();
+    });
+    client.on("match.result", (r) => this.showResult(r));
+    client.on("room.left", (d) => this.leftRoom(d.room, true));
+    client.on("room.closed", (d) => this.leftRoom(d.room, false));
+    client.on("sys.reset", () => {
+      // Derived state goes; the server sends a fresh snapshot next.
+      this.view.clear();
+      this.interp.reset();
+      this.predictor.reset();
+    });
+    client.on("sys.error", (e) => {
+      if (this.inputSeqs.has(e.ref)) this.dropped++;
+    });
+    byTestID("leave-room").addEventListener("click", () => {
+      client.send("room.leave", {});
+      this.exit();
+    });
+  }
+
+  get inRoom(): boolean {
+    return this.joined !== null;
+  }
+
+  /** renewed re-enters the room after the server forgot the session. */
+  renewed(): void {
+    if (!this.rejoin) return;
+    if (this.rejoinSpectate) this.client.send("room.spectate", this.rejoin as Out["room.spectate"]);
+    else this.client.send("room.join", this.rejoin);
+  }
+
+  debug(): RoomDebug {
+    const ents: [number, string, number, number][] = [];
+    for (const e of this.view.ents.values()) ents.push([e.id, e.kind, e.f[0], e.f[1]]);
+    return {
+      room: this.joined?.room ?? "",
+      mode: this.joined?.mode ?? "",
+      you: this.joined?.you ?? 0,
+      tick: this.view.tick,
+      resyncs: this.resyncs,
+      inputs: this.inputs,
+      dropped: this.dropped,
+      ents,
+      drawn: this.predictor.active ? this.predictor.position() : null,
+      predictionError: Math.round(this.predictor.lastError),
+      interpDepth: this.interp.depth(performance.now()),
+    };
+  }
+
+  private enter(j: Joined): void {
+    const switching = this.joined?.room !== j.room;
+    this.joined = j;
+    this.mode = modeOf(j.mode) ?? null;
+    this.rejoinSpectate = j.spectator;
+    this.rejoin = { room: j.code ?? (j.private ? this.rejoin && "room" in this.rejoin ? this.rejoin.room : j.room : j.room) };
+    const tickMs = 1000 / j.tick_hz;
+    this.view.clear();
+    this.interp.reset(tickMs);
+    this.predictor.reset(tickMs);
+    this.awaitingResync = false;
+    if (switching) {
+      this.scores = null;
+      this.state = null;
+      this.els.result.hidden = true;
+    }
+    this.lastInput = "";
+    this.input.release();
+    this.els.lobby.hidden = true;
+    this.els.room.hidden = false;
+    document.getElementById("app")?.setAttribute("data-screen", "room");
+    setText(this.els.name, j.name);
+    setText(this.els.modeBadge, this.mode?.title ?? j.mode);
+    if (this.mode) this.els.modeBadge.style.setProperty("--mode", this.mode.color);
+    this.els.code.hidden = !j.code;
+    setText(this.els.code, j.code ? `code ${j.code}` : "");
+    setText(this.els.help, j.spectator ? "Spectating" : this.input.touch ? "" : (this.mode?.help ?? "") + " · Enter chats · Esc back to game");
+    this.els.touch.hidden = !this.input.touch || j.spectator;
+    const fire = byTestID("touch-fire");
+    fire.hidden = !this.mode?.pointer;
+    this.stage.run(this.draw);
+    if (switching) this.onRoom(j.room);
+    this.renderBar();
+    this.renderScores();
+    this.stage.canvas.focus();
+  }
+
+  private leftRoom(id: string, confirmed: boolean): void {
+    if (this.joined?.room !== id) return;
+    if (!confirmed || this.joined) this.exit();
+  }
+
+  /** exit returns to the lobby and forgets the room. */
+  private exit(): void {
+    if (!this.joined) return;
+    this.joined = null;
+    this.mode = null;
+    this.rejoin = null;
+    this.view.clear();
+    this.stage.run(null);
+    this.input.release();
+    this.els.room.hidden = true;
+    this.els.lobby.hidden = false;
+    this.els.result.hidden = true;
+    document.getElementById("app")?.setAttribute("data-screen", "lobby");
+    this.onRoom(null);
+  }
+
+  /** applied runs after every snapshot or diff that applied. */
+  private applied(): void {
+    if (!this.mode || !this.joined) return;
+    const now = performance.now();
+    const pos = new Map<number, [number, number]>();
+    for (const e of this.view.ents.values()) {
+      if (this.mode.moving.includes(e.kind)) pos.set(e.id, [e.f[0], e.f[1]]);
+    }
+    this.interp.push(this.view.tick, pos, now);
+    const me = this.view.ents.get(this.joined.you);
+    if (me) {
+      const rule = this.rule(me);
+      if (rule) {
+        const tickMs = 1000 / this.joined.tick_hz;
+        const unseen = Math.round((this.client.rtt ?? 100) / tickMs) + 1;
+        this.predictor.reconcile(me.f[0], me.f[1], unseen, rule, this.mode.paused?.(me) ?? false);
+      }
+      this.sounds(me);
+    }
+    this.prevMe = me ? { ...me, f: [...me.f] } : null;
+  }
+
+  private sounds(me: Entity): void {
+    const p = this.prevMe;
+    if (!p || p.id !== me.id) return;
+    switch (this.joined?.mode) {
+      case "arena":
+        if (me.f[3] < p.f[3]) this.sound.play("hit");
+        if (me.f[4] > p.f[4]) this.sound.play("pickup");
+        break;
+      case "tag":
+        if (me.f[2] !== p.f[2]) this.sound.play("tag");
+        break;
+      case "snake":
+        if (me.f[3] > p.f[3]) this.sound.play("pickup");
+        if (me.f[4] === 0 && p.f[4] !== 0) this.sound.play("hit");
+        break;
+    }
+  }
+
+  private rule(me: Entity): MoveRule | null {
+    if (!this.mode?.rule || !this.joined || this.joined.spectator) return null;
+    return this.mode.rule(this.view, me, this.joined.tick_hz);
+  }
+
+  private readonly draw = (ctx: CanvasRenderingContext2D, w: number, h: number, now: number) => {
+    const dt = this.lastFrame ? now - this.lastFrame : 16;
+    this.lastFrame = now;
+    const j = this.joined;
+    const mode = this.mode;
+    if (!j || !mode) return;
+    const me = this.view.ents.get(j.you);
+    const controls = this.input.controls(this.origin(me));
+    const rule = me ? this.rule(me) : null;
+    if (me && rule) this.predictor.advance(dt, mode.input(controls, me)?.m as number ?? 0, rule, mode.paused?.(me) ?? false);
+    if (!j.spectator) this.sendInput(mode, controls, me, now);
+
+    if (!this.view.ready) {
+      message(ctx, w, h, "Joining…");
+      return;
+    }
+    const focus = me ? this.drawPos(me, now) : this.leader(now);
+    this.cam = mode.camera(this.view, w, h, focus);
+    mode.draw({
+      ctx, w, h, view: this.view, you: j.you, cam: this.cam,
+      pos: (e) => this.drawPos(e, now),
+      tick: this.interp.renderTick(now),
+      time: now,
+    });
+    const s = this.state;
+    if (s && (s.state === "countdown" || s.state === "waiting")) {
+      const left = Math.max(0, s.left_ms - (now - this.stateAt));
+      message(ctx, w, h, s.state === "countdown" ? `Starting in ${Math.ceil(left / 1000)}` : `Waiting for players ${s.players}/${s.min}`);
+    }
+    if (Math.floor(now / 250) !== Math.floor((now - dt) / 250)) {
+      this.renderBar();
+      if (!this.scores) this.renderScores();
+    }
+  };
+
+  /** drawPos is where to draw e now: predicted for the local player, interpolated for others. */
+  private drawPos(e: Entity, now: number): [number, number] {
+    if (e.id === this.joined?.you && this.predictor.active) return this.predictor.position();
+    return this.interp.at(e.id, now) ?? [e.f[0], e.f[1]];
+  }
+
+  private origin(me: Entity | undefined): [number, number] | null {
+    if (!me || !this.mode?.pointer) return null;
+    const [x, y] = this.drawPos(me, performance.now());
+    return [this.cam.ox + x * this.cam.scale, this.cam.oy + y * this.cam.scale];
+  }
+
+  /** leader is the spectator's focus: the top scorer, else the field's centre. */
+  private leader(now: number): [number, number] | null {
+    const top = this.scores?.top[0];
+    const e = top ? this.view.ents.get(top.n) : undefined;
+    if (e) return this.drawPos(e, now);
+    const f = this.view.ents.get(FIELD_ID);
+    return f ? [f.f[0] / 2, f.f[1] / 2] : null;
+  }
+
+  /**
+   * sendInput sends the control state when it changed: at once for moves,
+   * fire and turns; aim alone at most once per tick, since the server keeps
+   * only 8 inputs per player per tick.
+   */
+  private sendInput(mode: ModeClient, c: ReturnType<Input["controls"]>, me: Entity | undefined, now: number): void {
+    const data = mode.input(c, me);
+    if (!data) return;
+    const aim = typeof data.a === "number" ? data.a : null;
+    const { a: _a, ...rest } = data;
+    const key = JSON.stringify(rest);
+    const tickMs = 1000 / (this.joined?.tick_hz ?? 20);
+    const aimMoved = aim !== null && (this.lastAim === null || Math.abs(aim - this.lastAim) >= 2);
+    if (key === this.lastInput && !(aimMoved && now - this.lastInputAt >= tickMs)) return;
+    this.lastInput = key;
+    this.lastInputAt = now;
+    if (aim !== null) this.lastAim = aim;
+    else if (this.lastAim !== null && mode.pointer) data.a = this.lastAim;
+    const seq = this.client.send("room.input", data);
+    this.inputs++;
+    this.inputSeqs.add(seq);
+    if (this.inputSeqs.size > 256) this.inputSeqs.delete(this.inputSeqs.values().next().value as number);
+  }
+
+  private renderBar(): void {
+    const s = this.state;
+    const j = this.joined;
+    if (!j) return;
+    let text = "";
+    if (s) {
+      const left = Math.max(0, s.left_ms - (performance.now() - this.stateAt));
+      const secs = Math.ceil(left / 1000);
+      switch (s.state) {
+        case "waiting":
+          text = `Waiting · ${s.players}/${s.min} players${s.left_ms > 0 ? ` · bots in ${secs}s` : ""}`;
+          break;
+        case "countdown":
+          text = `Starting in ${secs}s`;
+          break;
+        case "running":
+          text = `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")} left · ${s.players} players`;
+          break;
+        case "ended":
+          text = `Next match in ${secs}s`;
+          setText(byTestID("result-next"), `Next match in ${secs}s…`);
+          break;
+      }
+    }
+    if (j.spectator) text = `Spectating · ${text}`;
+    setText(this.els.state, text);
+    setText(this.els.me, this.mode?.status(this.view.ents.get(j.you)) ?? "");
+  }
+
+  private renderScores(): void {
+    const j = this.joined;
+    if (!j) return;
+    let rows = this.scores?.top;
+    if (!rows) {
+      rows = this.view.ofKind("p").map((p) => ({ n: p.id, name: p.label ?? "?", score: scoreOf(j.mode, p) }));
+      rows.sort((a, b) => b.score - a.score);
+      rows = rows.slice(0, 10);
+    }
+    const label = j.mode === "snake" ? "Length" : j.mode === "tag" ? "Seconds" : "Frags";
+    this.els.scoreboard.replaceChildren(
+      el("li", { class: "head" }, el("span", {}, "Scores"), el("span", {}, label)),
+      ...rows.map((r, i) =>
+        el(
+          "li",
+          { class: `${r.n === j.you ? "me" : ""}${"bot" in r && r.bot ? " bot" : ""}`, "data-testid": "score-row" },
+          el("span", { class: "n" }, String(i + 1)),
+          el("span", { class: "nm" }, r.name),
+          el("span", { class: "sc" }, String(r.score)),
+        ),
+      ),
+    );
+  }
+
+  private showResult(r: MatchResult): void {
+    if (!this.joined || r.room !== this.joined.room) return;
+    this.sound.play("end");
+    const meName = this.view.ents.get(this.joined.you)?.label;
+    const mine = r.players.find((p) => !p.bot && p.name === meName);
+    setText(byTestID("result-title"), r.aborted ? "Match cut short" : mine ? (mine.rank === 1 ? "You won! 🏆" : `You placed #${mine.rank}`) : "Match over");
+    byTestID("result-ranks").replaceChildren(
+      ...r.players.slice(0, 10).map((p) =>
+        el(
+          "li",
+          { class: `${p === mine ? "me" : ""}${p.stats?.left ? " left" : ""}`, "data-testid": "result-row" },
+          el("span", {}, `#${p.rank}`),
+          el("span", {}, p.name + (p.bot ? " (bot)" : "") + (p.stats?.left ? " (left)" : "")),
+          el("b", {}, String(p.score)),
+        ),
+      ),
+    );
+    this.els.result.hidden = false;
+  }
+}
+
+function scoreOf(mode: string, p: Entity): number {
+  switch (mode) {
+    case "arena":
+      return p.f[4];
+    case "snake":
+      return p.f[3];
+    case "tag":
+      return p.f[4];
+  }
+  return 0;
+}
+
+function message(ctx: CanvasRenderingContext2D, w: number, h: number, text: string): void {
+  ctx.save();
+  ctx.fillStyle = "rgba(5, 8, 18, 0.45)";
+  ctx.fillRect(0, h / 2 - 36, w, 72);
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  ctx.fillStyle = "#e6ebff";
+  ctx.font = `700 ${Math.round(Math.min(30, Math.max(18, w / 28)))}px Inter, system-ui, sans-serif`;
+  ctx.fillText(text, w / 2, h / 2);
+  ctx.restore();
+}

@@ -117,7 +117,9 @@ func setName(t *testing.T, p *Page, name string) {
 // say types a chat line into the active tab and presses Enter.
 func say(t *testing.T, p *Page, text string) {
 	t.Helper()
-	p.Do(t, "chat", chromedp.SendKeys(chromedp.CSS(selChatInput), text+"\r"))
+	// The text is set, not typed key by key (long hostile strings took 150
+	// CDP round trips); Enter is a real key press, so the app's send path runs.
+	p.Do(t, "chat", chromedp.SetValue(chromedp.CSS(selChatInput), text), chromedp.SendKeys(chromedp.CSS(selChatInput), "\r"))
 }
 
 // waitChat waits until the chat log shows a line whose text is exactly text.

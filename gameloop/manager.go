@@ -39,6 +39,13 @@ type ManagerConfig struct {
 	// OnRoomChange is called, from any goroutine, whenever a room's RoomInfo
 	// changes (at most once per tick per room) or it closes. It must not block.
 	OnRoomChange func(info RoomInfo, closed bool)
+	// OnLeave is called, on the room's goroutine, for every participant
+	// (server bots aside) the engine takes out of a room on its own: today,
+	// when the room closes (shutdown, a mode's panic) with it still inside.
+	// Leaves the participant asked for (Leave, or a Join, QuickJoin, Create or
+	// Spectate moving it elsewhere) are not reported: the caller knows. It
+	// must not block nor call the Manager.
+	OnLeave func(participantID, roomID string)
 
 	// Modes are the compiled-in game modes (modes.All()).
 	Modes []Mode
@@ -177,7 +184,8 @@ func (m *Manager) RoomOf(participantID string) (RoomInfo, bool) {
 }
 
 // QuickJoin puts p into the fullest open public room of mode that has space,
-// or a new one; it leaves p's current room first.
+// or a new one, leaving p's current room. A refused join (no room with space,
+// too many rooms) leaves p where it was.
 func (m *Manager) QuickJoin(ctx context.Context, mode string, p Participant) (RoomInfo, error) {
 	if err := m.checkMode(mode); err != nil {
 		return RoomInfo{}, err
@@ -198,10 +206,7 @@ func (m *Manager) QuickJoin(ctx context.Context, mode string, p Participant) (Ro
 				return RoomInfo{}, err
 			}
 		}
-		if err := m.leaveOthers(ctx, p.ID, r); err != nil {
-			return RoomInfo{}, err
-		}
-		info, err := m.enter(ctx, r, p, false)
+		info, err := m.move(ctx, r, p, false)
 		if err == nil || (comet.ErrorCode(err) != comet.ECONFLICT && !errors.Is(err, errRoomGone)) {
 			return info, err
 		}
@@ -209,7 +214,8 @@ func (m *Manager) QuickJoin(ctx context.Context, mode string, p Participant) (Ro
 	return RoomInfo{}, comet.Errorf(comet.ECONFLICT, "no room of %s has space; try again", mode)
 }
 
-// Create opens a room and puts its creator in it as a player.
+// Create opens a room and puts its creator in it as a player, leaving the
+// creator's current room; if the room cannot be opened the creator stays put.
 func (m *Manager) Create(ctx context.Context, spec RoomSpec, p Participant) (RoomInfo, error) {
 	if err := m.checkMode(spec.Mode); err != nil {
 		return RoomInfo{}, err
@@ -233,14 +239,11 @@ func (m *Manager) Create(ctx context.Context, spec RoomSpec, p Participant) (Roo
 	}
 	unlock := m.lockParticipant(p.ID)
 	defer unlock()
-	if err := m.leaveOthers(ctx, p.ID, nil); err != nil {
-		return RoomInfo{}, err
-	}
 	r, err := m.openRoom(spec.Mode, name, spec.Max, spec.Private, p.ID)
 	if err != nil {
 		return RoomInfo{}, err
 	}
-	info, err := m.enter(ctx, r, p, false)
+	info, err := m.move(ctx, r, p, false)
 	if err != nil {
 		r.post(func() { r.close("creator could not join") })
 		return RoomInfo{}, err
@@ -248,12 +251,15 @@ func (m *Manager) Create(ctx context.Context, spec RoomSpec, p Participant) (Roo
 	return info, nil
 }
 
-// Join puts p into a room by id, or by join code for a private room.
+// Join puts p into a room by id, or by join code for a private room, leaving
+// p's current room. A refused join (unknown room or code, a private room's
+// id, a full room) leaves p where it was.
 func (m *Manager) Join(ctx context.Context, roomOrCode string, p Participant) (RoomInfo, error) {
 	return m.joinByRef(ctx, roomOrCode, p, false)
 }
 
-// Spectate lets p watch a room (by id, or join code for a private room).
+// Spectate lets p watch a room (by id, or join code for a private room),
+// leaving p's current room; refused, it leaves p where it was.
 func (m *Manager) Spectate(ctx context.Context, roomOrCode string, p Participant) (RoomInfo, error) {
 	return m.joinByRef(ctx, roomOrCode, p, true)
 }
@@ -268,10 +274,7 @@ func (m *Manager) joinByRef(ctx context.Context, ref string, p Participant, spec
 	}
 	unlock := m.lockParticipant(p.ID)
 	defer unlock()
-	if err := m.leaveOthers(ctx, p.ID, r); err != nil {
-		return RoomInfo{}, err
-	}
-	return m.enter(ctx, r, p, spectator)
+	return m.move(ctx, r, p, spectator)
 }
 
 // Leave takes a participant out of its room; a no-op if it is in none.
@@ -279,6 +282,21 @@ func (m *Manager) Leave(ctx context.Context, participantID string) error {
 	unlock := m.lockParticipant(participantID)
 	defer unlock()
 	return m.leaveOthers(ctx, participantID, nil)
+}
+
+// Rename shows a participant under a new name in its room: entity labels
+// (sent again in the next diff), room.scores and match.result. A no-op
+// outside a room. It waits for a room operation of the same participant in
+// progress, so a join that read the old name is renamed once it lands.
+func (m *Manager) Rename(participantID, name string) {
+	unlock := m.lockParticipant(participantID)
+	defer unlock()
+	s, ok := m.seatOf(participantID)
+	if !ok {
+		return
+	}
+	r := s.room
+	r.post(func() { r.rename(participantID, name) })
 }
 
 // Input decodes and validates one input (EINVALID on bad input) and queues
@@ -329,6 +347,30 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("gameloop shutdown: %w", ctx.Err())
 	}
+}
+
+// move takes p from its current room into r. The target holds a seat for p
+// before p leaves anything, so the refusals (a full room, too many players)
+// leave p where it was; only r closing in between can leave p in no room.
+func (m *Manager) move(ctx context.Context, r *room, p Participant, spectator bool) (RoomInfo, error) {
+	if err := r.call(ctx, func() error { return r.hold(p.ID, spectator) }); err != nil {
+		r.post(func() { r.unhold(p.ID) }) // the hold may have been taken if ctx ended while waiting
+		if errors.Is(err, errRoomGone) {
+			return RoomInfo{}, fmt.Errorf("join room %s: %w", r.id, err)
+		}
+		return RoomInfo{}, err
+	}
+	if err := m.leaveOthers(ctx, p.ID, r); err != nil {
+		r.post(func() { r.unhold(p.ID) })
+		return RoomInfo{}, err
+	}
+	info, err := m.enter(ctx, r, p, spectator)
+	if err != nil {
+		// Queued behind the join if it was sent, so a join that ran has
+		// already used the hold and this is a no-op.
+		r.post(func() { r.unhold(p.ID) })
+	}
+	return info, err
 }
 
 // enter runs the join on the room goroutine and returns the room's info.
@@ -394,8 +436,9 @@ func (m *Manager) unclaim(id string, r *room) {
 	}
 }
 
-// roomClosed forgets r and its members; called on r's goroutine.
-func (m *Manager) roomClosed(r *room) {
+// roomClosed forgets r and its members; called on r's goroutine. It returns
+// the participants (server bots aside) it unseated, for OnLeave.
+func (m *Manager) roomClosed(r *room) (unseated []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r.gone = true
@@ -403,11 +446,16 @@ func (m *Manager) roomClosed(r *room) {
 	if r.code != "" {
 		delete(m.byCode, r.code)
 	}
-	for id := range r.members {
+	for id, mb := range r.members {
 		if s, ok := m.where[id]; ok && s.room == r {
 			delete(m.where, id)
+			if !mb.isServerBot() {
+				unseated = append(unseated, id)
+			}
 		}
 	}
+	slices.Sort(unseated)
+	return unseated
 }
 
 func (m *Manager) lockParticipant(id string) func() {

@@ -29,9 +29,15 @@ type handClock struct {
 
 func newHandClock(t *testing.T, store comet.MatchStore, reg prometheus.Registerer) *handClock {
 	t.Helper()
+	return newHandClockWith(t, func(cfg *gameloop.ManagerConfig) { cfg.Store, cfg.Registerer = store, reg })
+}
+
+// newHandClockWith is newHandClock with the config adjusted by edit.
+func newHandClockWith(t *testing.T, edit func(*gameloop.ManagerConfig)) *handClock {
+	t.Helper()
 	h := &handClock{ManualClock: gameloop.NewManualClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), false)}
-	h.m = gameloop.NewManager(gameloop.ManagerConfig{
-		Bus: newMemBus(), Store: store, Modes: modes.All(), Clock: h.ManualClock, Registerer: reg,
+	cfg := gameloop.ManagerConfig{
+		Bus: newMemBus(), Modes: modes.All(), Clock: h.ManualClock,
 		BotFillDelay: 5 * time.Second, EmptyTimeout: 30 * time.Second,
 		Settings: map[string]gameloop.Settings{"tag": {Countdown: time.Second, Duration: time.Minute}},
 		OnRoomChange: func(info gameloop.RoomInfo, closed bool) {
@@ -43,7 +49,9 @@ func newHandClock(t *testing.T, store comet.MatchStore, reg prometheus.Registere
 				h.changes = append(h.changes, info)
 			}
 		},
-	})
+	}
+	edit(&cfg)
+	h.m = gameloop.NewManager(cfg)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -438,4 +446,210 @@ func TestCanceledJoinLeavesConsistentState(t *testing.T) {
 		rooms := h.m.Rooms()
 		return !seated || (len(rooms) == 1 && info.ID == rooms[0].ID && rooms[0].Players == 1)
 	})
+}
+
+// TestRefusedJoinKeepsCurrentRoom: every refusal of a join, create, quick
+// play or spectate leaves the player in the room it was in, told nothing.
+func TestRefusedJoinKeepsCurrentRoom(t *testing.T) {
+	h := newHandClockWith(t, func(cfg *gameloop.ManagerConfig) { cfg.MaxRooms = 3 })
+	a, _ := player("a")
+	b, _ := player("b")
+	full, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 2}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.m.Join(bg, full.ID, b); err != nil {
+		t.Fatal(err)
+	}
+	owner, _ := player("owner")
+	private, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Private: true}, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, sp := player("p")
+	home, err := h.m.QuickJoin(bg, "snake", p) // the third room: no more may open
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, sw := player("w")
+	if _, err := h.m.Spectate(bg, full.ID, w); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name      string
+		who       string
+		do        func() error
+		code      string
+		room      string
+		spectator bool
+	}{
+		{"full room", "p", func() error { return second(h.m.Join(bg, full.ID, p)) }, comet.ECONFLICT, home.ID, false},
+		{"unknown room", "p", func() error { return second(h.m.Join(bg, "r_nope", p)) }, comet.ENOTFOUND, home.ID, false},
+		{"unknown code", "p", func() error { return second(h.m.Spectate(bg, "ZZZZZZ", p)) }, comet.ENOTFOUND, home.ID, false},
+		{"private id", "p", func() error { return second(h.m.Join(bg, private.ID, p)) }, comet.EFORBIDDEN, home.ID, false},
+		{"too many rooms (create)", "p", func() error { return second(h.m.Create(bg, gameloop.RoomSpec{Mode: "tag"}, p)) }, comet.ERATELIMIT, home.ID, false},
+		{"too many rooms (quick play)", "p", func() error { return second(h.m.QuickJoin(bg, "arena", p)) }, comet.ERATELIMIT, home.ID, false},
+		{"spectator asks for a seat in a full room", "w", func() error { return second(h.m.Join(bg, full.ID, w)) }, comet.ECONFLICT, full.ID, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			wantCode(t, c.do(), c.code)
+			info, ok := h.m.RoomOf(c.who)
+			if !ok || info.ID != c.room {
+				t.Fatalf("%s is in %+v (seated %v), want still in %s", c.who, info, ok, c.room)
+			}
+			if c.spectator && info.Spectators != 1 {
+				t.Errorf("room %+v lost its spectator", info)
+			}
+		})
+	}
+	if n := sp.count("room.left") + sw.count("room.left"); n != 0 {
+		t.Errorf("refused players were sent room.left %d times", n)
+	}
+	// Still there for real: the rooms keep streaming to them.
+	before := sp.count("room.diff") + sp.count("room.state")
+	h.until(t, "the home room streams on", func() bool { return sp.count("room.diff")+sp.count("room.state") > before })
+	sp.check(t)
+	sw.check(t)
+}
+
+// TestRaceForLastSeatLeavesLoserHome: two players in rooms of their own race
+// for the last seat of a room; one gets it, the other stays where it was.
+func TestRaceForLastSeatLeavesLoserHome(t *testing.T) {
+	h := newHandClock(t, nil, nil)
+	a, _ := player("a")
+	target, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 2}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var homes [2]gameloop.RoomInfo
+	var ps [2]gameloop.Participant
+	for i := range ps {
+		ps[i], _ = player([]string{"x", "y"}[i])
+		if homes[i], err = h.m.Create(bg, gameloop.RoomSpec{Mode: "snake"}, ps[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var errs [2]error
+	for i := range ps {
+		wg.Go(func() { _, errs[i] = h.m.Join(bg, target.ID, ps[i]) })
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		info, ok := h.m.RoomOf(ps[i].ID)
+		switch {
+		case err == nil:
+			won++
+			if !ok || info.ID != target.ID {
+				t.Errorf("%s won the seat but is in %+v", ps[i].ID, info)
+			}
+		case comet.ErrorCode(err) == comet.ECONFLICT:
+			if !ok || info.ID != homes[i].ID {
+				t.Errorf("%s lost the race and is in %+v (seated %v), want its room %s", ps[i].ID, info, ok, homes[i].ID)
+			}
+		default:
+			t.Errorf("%s: %v", ps[i].ID, err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d players got the last seat, want 1", won)
+	}
+}
+
+// TestRenameReachesLabelsScoresAndResults: a renamed player's entity label
+// is re-sent in the next diff, and room.scores and match.result carry the
+// new name.
+func TestRenameReachesLabelsScoresAndResults(t *testing.T) {
+	store := &memStore{}
+	h := newHandClock(t, store, nil)
+	p1, s := player("p1")
+	if _, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 3}, p1); err != nil {
+		t.Fatal(err)
+	}
+	h.until(t, "running", func() bool { return strings.Contains(states(s), "running") })
+	num := decode[struct{ You uint32 }](t, must(s.last("room.joined"))).You
+	if got := s.copyReplica().Ents[num].Label; got != p1.Name {
+		t.Fatalf("label %q before renaming, want %q", got, p1.Name)
+	}
+	diffs := s.count("room.diff")
+	h.m.Rename("p1", "Zoé")
+	h.until(t, "the new label", func() bool { return s.copyReplica().Ents[num].Label == "Zoé" })
+	if s.count("room.diff") == diffs {
+		t.Error("the label changed without a diff")
+	}
+	h.until(t, "scores with the new name", func() bool {
+		raw, ok := s.last("room.scores")
+		return ok && strings.Contains(string(raw), `"name":"Zoé"`)
+	})
+	h.until(t, "match.result", func() bool { return s.count("match.result") == 1 })
+	res := decode[comet.MatchResult](t, must(s.last("match.result")))
+	i := slices.IndexFunc(res.Players, func(p comet.MatchPlayer) bool { return p.PlayerID == "p1" })
+	if i < 0 || res.Players[i].Name != "Zoé" {
+		t.Errorf("match.result players %+v, want p1 named Zoé", res.Players)
+	}
+	h.until(t, "the next match", func() bool { return strings.HasSuffix(states(s), "waiting") })
+	if got := s.copyReplica().Ents[num].Label; got != "Zoé" {
+		t.Errorf("label %q in the next match, want Zoé", got)
+	}
+	h.m.Rename("nobody", "X") // outside any room: a no-op
+	s.check(t)
+}
+
+func must(raw json.RawMessage, ok bool) json.RawMessage {
+	if !ok {
+		panic("message not received")
+	}
+	return raw
+}
+
+// TestOnLeaveReportsOnlyEngineRemovals: OnLeave hears of the participants a
+// closing room unseats (players and spectators, not server bots), never of
+// leaves and moves the participant asked for.
+func TestOnLeaveReportsOnlyEngineRemovals(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	h := newHandClockWith(t, func(cfg *gameloop.ManagerConfig) {
+		cfg.OnLeave = func(id, room string) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, id+"@"+room)
+		}
+	})
+	p1, _ := player("p1")
+	info, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 3}, p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.until(t, "bots", func() bool { r, _ := h.m.RoomOf("p1"); return r.Bots > 0 })
+	w, _ := player("w")
+	if _, err := h.m.Spectate(bg, info.ID, w); err != nil {
+		t.Fatal(err)
+	}
+	mover, _ := player("mover")
+	if _, err := h.m.Join(bg, info.ID, mover); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.m.QuickJoin(bg, "snake", mover); err != nil { // a move it asked for
+		t.Fatal(err)
+	}
+	if err := h.m.Leave(bg, "mover"); err != nil { // a leave it asked for
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(got) != 0 {
+		t.Errorf("OnLeave reported asked-for leaves: %v", got)
+	}
+	mu.Unlock()
+	if err := h.m.Shutdown(bg); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(got)
+	if want := []string{"p1@" + info.ID, "w@" + info.ID}; !slices.Equal(got, want) {
+		t.Errorf("OnLeave calls %v, want %v", got, want)
+	}
 }

@@ -53,6 +53,8 @@ type room struct {
 	players    []*member          // in join order: bots think and new matches rejoin in this order
 	viewers    []*member          // members with a sink, in join order
 	byNum      map[uint32]*member
+	holds      map[string]bool   // participants admitted as players, on their way from another room
+	renamed    map[uint32]string // labels of players renamed during this match, by number
 	nextNum    uint32
 	humans     int // human players
 	bots       int
@@ -301,7 +303,15 @@ func (r *room) close(reason string) {
 	if r.match != nil {
 		r.match.rec.close()
 	}
-	r.mgr.roomClosed(r) // first, so nobody told "closed" can still find it
+	// The manager forgets the room first, so nobody told "closed" can still
+	// find it; OnLeave comes before room.closed, so the server takes the tab
+	// off the room's chat channel before the tab hears the room is gone.
+	unseated := r.mgr.roomClosed(r)
+	if cb := r.mgr.cfg.OnLeave; cb != nil {
+		for _, id := range unseated {
+			cb(id, r.id)
+		}
+	}
 	msg := r.message("room.closed", closedData{Room: r.id, Reason: reason})
 	for _, mb := range r.viewers {
 		if mb.sub != nil {

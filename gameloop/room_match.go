@@ -75,6 +75,7 @@ func (r *room) newMatch() {
 	m := &match{id: id, seed: seed, game: r.mode.start(env), limit: env.Ticks(r.set.Duration)}
 	m.rec = r.mgr.newRecorder(r, m)
 	r.match = m
+	clear(r.renamed) // the new game is given the current names
 	r.trimBots()
 	for _, mb := range r.players {
 		r.matchJoin(mb)

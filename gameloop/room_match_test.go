@@ -77,9 +77,20 @@ func playWholeMatch(t *testing.T, mode string, minPlayers int) {
 	if bots != minPlayers-1 || ranks[1] == 0 {
 		t.Errorf("want 2 bots and a winner, got %+v", res.Players)
 	}
-	waitFor(t, 5*time.Second, "saved result", func() bool { return len(store.saved()) >= 1 })
-	if s := store.saved()[0]; s.ID != res.ID || len(s.Players) != len(res.Players) {
-		t.Errorf("saved %+v, published %+v", s, res)
+	// More than one match may have finished by now (the clock is fast):
+	// the published result must be among the saved ones, with its players.
+	var saved *comet.MatchResult
+	waitFor(t, 5*time.Second, "saved result", func() bool {
+		for _, s := range store.saved() {
+			if s.ID == res.ID {
+				saved = s
+				return true
+			}
+		}
+		return false
+	})
+	if len(saved.Players) != len(res.Players) || saved.Mode != res.Mode || saved.Seed != res.Seed {
+		t.Errorf("saved %+v, published %+v", saved, res)
 	}
 }
 

@@ -71,22 +71,25 @@ func (r *room) join(p Participant, spectator bool) error {
 	if r.closed {
 		return errRoomGone
 	}
-	if old, ok := r.members[p.ID]; ok {
-		if (old.num == 0) == spectator {
-			r.rebind(old, p) // the same join again, maybe from a new session
-			return nil
-		}
-		r.leave(old, false) // switching between playing and watching
+	delete(r.holds, p.ID) // its seat, if held, is the one checked below
+	old := r.members[p.ID]
+	if old != nil && (old.num == 0) == spectator {
+		r.rebind(old, p) // the same join again, maybe from a new session
+		return nil
 	}
-	full := !spectator && len(r.players) >= r.max
-	if full && (isBotID(p.ID) || !r.hasServerBot()) {
-		return comet.Errorf(comet.ECONFLICT, "room %s is full", r.name)
+	if !spectator {
+		if err := r.checkSeat(p.ID); err != nil {
+			return err // before leaving old: a refused switch keeps the spectator
+		}
+	}
+	if old != nil {
+		r.leave(old, false) // switching between playing and watching
 	}
 	if !r.mgr.claim(p.ID, r, spectator) {
 		return comet.Errorf(comet.ECONFLICT, "already in another room")
 	}
-	if full {
-		r.dropBot() // a human takes a server bot's place
+	if !spectator && len(r.players)+len(r.holds) >= r.max {
+		r.dropBot() // a human takes a server bot's place (checkSeat saw one)
 	}
 	mb := &member{p: p}
 	r.members[p.ID] = mb
@@ -111,6 +114,68 @@ func (r *room) join(p Participant, spectator bool) error {
 	r.changed()
 	r.log.Debug("joined", "player", p.ID, "spectator", spectator)
 	return nil
+}
+
+// checkSeat returns ECONFLICT unless a player seat is free for id, counting
+// the seats held for others: a human may take a server bot's seat, a bot not.
+func (r *room) checkSeat(id string) error {
+	taken := len(r.players) + len(r.holds)
+	if !isBotID(id) {
+		for _, mb := range r.players {
+			if mb.isServerBot() {
+				taken--
+			}
+		}
+	}
+	if taken >= r.max {
+		return comet.Errorf(comet.ECONFLICT, "room %s is full", r.name)
+	}
+	if int(r.nextNum)+len(r.holds) >= MaxPlayerNum-1 {
+		return comet.Errorf(comet.ECONFLICT, "room %s has seen too many players; create a new one", r.name)
+	}
+	return nil
+}
+
+// hold admits id before it leaves its current room: a player seat is kept
+// for it until its join (or unhold), so the join cannot then be refused for
+// want of space. Watching needs no seat; a member already playing has one.
+func (r *room) hold(id string, spectator bool) error {
+	if r.closed {
+		return errRoomGone
+	}
+	delete(r.holds, id)
+	if mb := r.members[id]; spectator || (mb != nil && mb.num != 0) {
+		return nil
+	}
+	if err := r.checkSeat(id); err != nil {
+		return err
+	}
+	if r.holds == nil {
+		r.holds = make(map[string]bool)
+	}
+	r.holds[id] = true
+	return nil
+}
+
+// unhold gives up a seat held for id whose join will not come.
+func (r *room) unhold(id string) { delete(r.holds, id) }
+
+// rename shows member id under name from now on: in results and scores at
+// once, in entity labels from the next render (the game still has the old
+// name until the next match rejoins everyone).
+func (r *room) rename(id, name string) {
+	mb := r.members[id]
+	if mb == nil || mb.p.Name == name {
+		return
+	}
+	mb.p.Name = name
+	if mb.num != 0 {
+		if r.renamed == nil {
+			r.renamed = make(map[uint32]string)
+		}
+		r.renamed[mb.num] = name
+	}
+	r.log.Debug("renamed", "player", id)
 }
 
 // addPlayer numbers mb, puts it into the match and lets its inputs in.
@@ -156,6 +221,7 @@ func (r *room) leave(mb *member, notify bool) {
 		r.queue.forget(mb.p.ID)
 		r.matchLeave(mb)
 		delete(r.byNum, mb.num)
+		delete(r.renamed, mb.num)
 		r.players = slices.DeleteFunc(r.players, func(x *member) bool { return x == mb })
 		if mb.isBot() {
 			r.bots--
@@ -277,6 +343,9 @@ func (r *room) welcome(mb *member) {
 // rebind points a member at a new session (a reloaded tab joins again) and
 // starts its stream over.
 func (r *room) rebind(mb *member, p Participant) {
+	if p.Name != "" {
+		r.rename(mb.p.ID, p.Name) // a reloaded tab may bring a name changed meanwhile
+	}
 	if mb.p.Sink != p.Sink {
 		if mb.sub != nil {
 			mb.sub.Close()

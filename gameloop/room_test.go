@@ -185,10 +185,13 @@ func TestModePanicsCloseOnlyTheirRoom(t *testing.T) {
 		New: func(Env) Game[struct{}] { return &crashGame{} },
 	})
 	clk := NewManualClock(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), true)
-	m := NewManager(ManagerConfig{Bus: nopBus{}, Modes: []Mode{crash}, Clock: clk})
+	left := make(chan string, 4)
+	m := NewManager(ManagerConfig{Bus: nopBus{}, Modes: []Mode{crash}, Clock: clk,
+		OnLeave: func(id, room string) { left <- id + "@" + room }})
 	defer m.Shutdown(context.Background())
 	sink := &chanSink{c: make(chan *comet.Message, 1024)}
-	if _, err := m.QuickJoin(context.Background(), "crash", Participant{ID: "p1", Name: "A", Sink: sink}); err != nil {
+	info, err := m.QuickJoin(context.Background(), "crash", Participant{ID: "p1", Name: "A", Sink: sink})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Input("p1", []byte("boom")); comet.ErrorCode(err) != comet.EINTERNAL {
@@ -210,6 +213,14 @@ func TestModePanicsCloseOnlyTheirRoom(t *testing.T) {
 			}
 			if _, ok := m.RoomOf("p1"); ok {
 				t.Error("player still seated in the crashed room")
+			}
+			select { // OnLeave runs before room.closed is sent
+			case got := <-left:
+				if got != "p1@"+info.ID {
+					t.Errorf("OnLeave(%s), want p1@%s", got, info.ID)
+				}
+			default:
+				t.Error("OnLeave not called for the crashed room's player")
 			}
 			return
 		case <-deadline:

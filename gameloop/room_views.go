@@ -105,6 +105,9 @@ func (r *room) output() {
 func (r *room) render(key ViewKey) *World {
 	w := r.pool.get()
 	r.match.game.render(key, w)
+	if len(r.renamed) > 0 {
+		w.relabel(r.renamed)
+	}
 	w.tick = r.tick
 	if dups := w.seal(); dups > 0 {
 		r.log.Error("mode rendered duplicate entity ids", "view", key, "dropped", dups)

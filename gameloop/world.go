@@ -47,6 +47,21 @@ func (w *World) Each(fn func(id uint32, kind, label string, vals []int32)) {
 	}
 }
 
+// relabel replaces the label of each labelled player entity (id below
+// MaxPlayerNum) whose number is in names: the mode still knows a renamed
+// player by its old name.
+func (w *World) relabel(names map[uint32]string) {
+	for i := range w.ents {
+		e := &w.ents[i]
+		if e.label == "" || e.id >= MaxPlayerNum {
+			continue
+		}
+		if name, ok := names[e.id]; ok {
+			e.label = name
+		}
+	}
+}
+
 // Len is the number of entities.
 func (w *World) Len() int { return len(w.ents) }
 

@@ -57,7 +57,8 @@ func TestApplyEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(pending, []string{"0001_init.sql"}) {
+	all := []string{"0001_init.sql", "0002_claimed_name_key.sql"}
+	if !slices.Equal(pending, all) {
 		t.Fatalf("pending before = %v", pending)
 	}
 
@@ -65,7 +66,7 @@ func TestApplyEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if !slices.Equal(applied, []string{"0001_init.sql"}) {
+	if !slices.Equal(applied, all) {
 		t.Fatalf("applied = %v", applied)
 	}
 	want := []string{"chat_messages", "claimed_names", "leaderboard", "match_players", "matches", "mutes", "player_tokens", "players", "schema_migrations"}
@@ -76,7 +77,7 @@ func TestApplyEmbedded(t *testing.T) {
 	if err := db.Select(&indexes, `SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`); err != nil {
 		t.Fatal(err)
 	}
-	for _, ix := range []string{"chat_messages_channel_id", "leaderboard_rank", "match_players_player", "player_tokens_player"} {
+	for _, ix := range []string{"chat_messages_channel_id", "claimed_names_name_key", "leaderboard_rank", "match_players_player", "player_tokens_player"} {
 		if !slices.Contains(indexes, ix) {
 			t.Errorf("index %s missing; have %v", ix, indexes)
 		}
@@ -90,7 +91,7 @@ func TestApplyEmbedded(t *testing.T) {
 	if len(again) != 0 {
 		t.Fatalf("re-Apply applied %v", again)
 	}
-	if got := recorded(t, db); !slices.Equal(got, []string{"0001_init.sql"}) {
+	if got := recorded(t, db); !slices.Equal(got, all) {
 		t.Fatalf("recorded = %v", got)
 	}
 	pending, err = Pending(ctx, db)

@@ -71,6 +71,7 @@ func (s *Server) onRename(ctx context.Context, sess *Session, data json.RawMessa
 	if err := s.rename(ctx, p, req.Name); err != nil {
 		return err
 	}
+	s.games.Rename(p.ID, p.Name)
 	msg := comet.MustMessage("player.renamed", playerView{ID: p.ID, Name: p.Name})
 	for _, o := range s.hub.PlayerSessions(p.ID) {
 		o.Send(msg)

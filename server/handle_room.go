@@ -164,6 +164,18 @@ func (s *Server) syncRooms(playerID string) {
 	}
 }
 
+// onRoomLeft is the engine's OnLeave: a room took the player out on its own
+// (it closed with the player inside), so the player's tabs showing that room
+// leave its chat channel. It runs on the room's goroutine: it only
+// unsubscribes, never blocks and never calls the engine.
+func (s *Server) onRoomLeft(playerID, roomID string) {
+	for _, o := range s.hub.PlayerSessions(playerID) {
+		if o.Room() == roomID {
+			s.exitRoom(o)
+		}
+	}
+}
+
 func (s *Server) exitRoom(sess *Session) {
 	if prev := sess.setRoom(""); prev != "" {
 		sess.Unsubscribe(comet.ChatTopic("room:" + prev))

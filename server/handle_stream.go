@@ -115,14 +115,17 @@ func (s *Server) hold(c echo.Context, sess *Session, t transport, last uint64, r
 	st.lastWrite.Store(time.Now().UnixNano())
 
 	s.hub.writers.register(st)
+	// The cursor is set under the stream's lock in the same step as attaching:
+	// a Send from another goroutine can wake the stream the moment it is
+	// attached, and its flush must not see the zero cursor and resend from 1.
+	st.mu.Lock()
 	cursor, reset, ok := sess.attach(st, last)
+	st.cursor = cursor
+	st.mu.Unlock()
 	if !ok { // expired between auth and now
 		st.close(nil)
 		return nil
 	}
-	st.mu.Lock()
-	st.cursor = cursor
-	st.mu.Unlock()
 	if reset {
 		s.hub.resync(sess)
 	}

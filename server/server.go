@@ -101,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 	gc := cfg.Game
 	gc.Bus, gc.Store, gc.Logger, gc.Registerer = cfg.Bus, cfg.Store, cfg.Logger, cfg.Metrics.Registry
 	gc.OnRoomChange = s.lobby.roomChanged
+	gc.OnLeave = s.onRoomLeft
 	if len(gc.Modes) == 0 {
 		gc.Modes = modes.All()
 	}

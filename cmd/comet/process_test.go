@@ -247,6 +247,35 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		t.Fatalf("%d chat lines acknowledged, %d matches finished: the test exercised nothing", len(acked), len(finished))
 	}
 
+	// A restarted server tells a new session the history, newest lines last.
+	p := startProc(t, db)
+	c := join(t, p.url)
+	var history struct {
+		Channel  string
+		Messages []struct {
+			ID   int64
+			Text string
+		}
+	}
+	for history.Channel != "lobby" {
+		e := c.waitFor(t, "chat.history", 10*time.Second)
+		_ = json.Unmarshal(e.Data, &history)
+	}
+	served := map[int64]string{}
+	for _, m := range history.Messages {
+		served[m.ID] = m.Text
+	}
+	newest := int64(0)
+	for id := range acked {
+		newest = max(newest, id)
+	}
+	if served[newest] != acked[newest] {
+		t.Errorf("restarted server's lobby history lacks the last acknowledged line %d %q", newest, acked[newest])
+	}
+	c.resp.Body.Close()
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+
 	store, err := sqlite.Open(context.Background(), db, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -96,7 +96,8 @@ func (db *DB) PlayerByID(ctx context.Context, id string) (*comet.Player, error) 
 }
 
 // RenamePlayer sets a player's display name. ENOTFOUND if there is no such
-// player; ECONFLICT if another player claimed name (case-insensitively). The
+// player; ECONFLICT if another player claimed name (in any case, Unicode
+// case folding: see nameKey). The
 // player's own claim, if any, stays: renaming does not release it.
 func (db *DB) RenamePlayer(ctx context.Context, id, name string) error {
 	if name == "" {
@@ -117,7 +118,7 @@ func (db *DB) RenamePlayer(ctx context.Context, id, name string) error {
 // ClaimName reserves name for player id with a password hash and makes it the
 // player's display name. A player holds one claim: claiming again replaces its
 // previous name and password. ENOTFOUND if there is no such player; ECONFLICT
-// if another player claimed name (case-insensitively) first.
+// if another player claimed name (in any case, see nameKey) first.
 func (db *DB) ClaimName(ctx context.Context, id, name string, passwordHash []byte) error {
 	switch {
 	case name == "":
@@ -138,8 +139,8 @@ func (db *DB) ClaimName(ctx context.Context, id, name string, passwordHash []byt
 		// The writer is serialized, so the check above already excludes a
 		// race; the constraint is the backstop for another process.
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO claimed_names (name, player_id, password_hash, claimed_at) VALUES (?, ?, ?, ?)`,
-			name, id, passwordHash, db.nowMillis())
+			`INSERT INTO claimed_names (name, name_key, player_id, password_hash, claimed_at) VALUES (?, ?, ?, ?, ?)`,
+			name, nameKey(name), id, passwordHash, db.nowMillis())
 		if uniqueOn(err, "claimed_names.name") {
 			return comet.Errorf(comet.ECONFLICT, "name %q is already claimed", name)
 		}
@@ -151,8 +152,10 @@ func (db *DB) ClaimName(ctx context.Context, id, name string, passwordHash []byt
 	})
 }
 
-// ClaimByName returns the player that claimed name (case-insensitively) and
-// its password hash; ENOTFOUND if nobody did.
+// ClaimByName returns the player that claimed name (in any case, see nameKey)
+// and its password hash; ENOTFOUND if nobody did. A claim whose name equals
+// name under SQLite's ASCII-only NOCASE wins over one equal only by key: the
+// rule a claim made before migration 0002 was found by.
 func (db *DB) ClaimByName(ctx context.Context, name string) (*comet.Player, []byte, error) {
 	var r struct {
 		playerRow
@@ -160,7 +163,8 @@ func (db *DB) ClaimByName(ctx context.Context, name string) (*comet.Player, []by
 	}
 	err := db.r.GetContext(ctx, &r, `SELECT p.id, p.name, p.created_at, 1 AS claimed, c.password_hash
 		FROM claimed_names c JOIN players p ON p.id = c.player_id
-		WHERE c.name = ?`, name)
+		WHERE c.name = ?1 OR c.name_key = ?2
+		ORDER BY c.name = ?1 DESC LIMIT 1`, name, nameKey(name))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil, comet.Errorf(comet.ENOTFOUND, "name %q is not claimed", name)
@@ -261,16 +265,17 @@ func checkPlayer(ctx context.Context, tx *sqlx.Tx, id string) error {
 	return nil
 }
 
-// checkNameFree returns ECONFLICT if a player other than id claimed name.
+// checkNameFree returns ECONFLICT if a player other than id claimed name:
+// equal by key (Unicode case folding), or by NOCASE for an old claim that
+// could not be keyed.
 func checkNameFree(ctx context.Context, tx *sqlx.Tx, name, id string) error {
-	var owner string
-	err := tx.GetContext(ctx, &owner, `SELECT player_id FROM claimed_names WHERE name = ?`, name)
+	var taken bool
+	err := tx.GetContext(ctx, &taken, `SELECT count(*) > 0 FROM claimed_names
+		WHERE (name = ? OR name_key = ?) AND player_id <> ?`, name, nameKey(name), id)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil
 	case err != nil:
 		return err
-	case owner != id:
+	case taken:
 		return comet.Errorf(comet.ECONFLICT, "name %q is already claimed", name)
 	}
 	return nil

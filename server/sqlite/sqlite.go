@@ -137,6 +137,11 @@ func open(ctx context.Context, path string, logger *slog.Logger) (_ *DB, err err
 	for _, name := range db.migrated {
 		logger.Info("sqlite: applied migration", "path", path, "migration", name)
 	}
+	if n, err := backfillNameKeys(ctx, db.w, logger); err != nil {
+		return nil, err
+	} else if n > 0 {
+		logger.Info("sqlite: keyed claimed names for Unicode case folding", "path", path, "claims", n)
+	}
 
 	if db.r, err = sqlx.Open("sqlite", path+"?"+readPragmas); err != nil {
 		return nil, err

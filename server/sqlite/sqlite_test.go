@@ -86,7 +86,7 @@ func TestOpenCreatesFolderAndSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(db.Migrated(), []string{"0001_init.sql"}) {
+	if !slices.Equal(db.Migrated(), []string{"0001_init.sql", "0002_claimed_name_key.sql"}) {
 		t.Errorf("Migrated = %v", db.Migrated())
 	}
 	if err := db.Ping(ctx); err != nil {

@@ -1,0 +1,131 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jmoiron/sqlx"
+
+	"comet"
+	"comet/migrations"
+)
+
+// TestClaimedNamesFoldUnicodeCase: a claim guards its name in every case,
+// non-ASCII letters included, against claims and renames by others.
+func TestClaimedNamesFoldUnicodeCase(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t)
+	seedPlayers(t, db, "a", "b")
+	mustNil(t, db.ClaimName(ctx, "a", "Émile", []byte("ha")))
+
+	tests := []struct {
+		name string
+		err  error
+		code string
+	}{
+		{"claim lower case", db.ClaimName(ctx, "b", "émile", []byte("hb")), comet.ECONFLICT},
+		{"claim upper case", db.ClaimName(ctx, "b", "ÉMILE", []byte("hb")), comet.ECONFLICT},
+		{"rename lower case", db.RenamePlayer(ctx, "b", "émile"), comet.ECONFLICT},
+		{"rename with dotted capital I, another letter", db.RenamePlayer(ctx, "b", "ÉMİLE"), ""},
+		{"owner changes its own case", db.RenamePlayer(ctx, "a", "ÉMILE"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { wantCode(t, tt.err, tt.code) })
+	}
+	for _, n := range []string{"ÉMILE", "émile", "Émile", "éMiLe"} {
+		p, hash, err := db.ClaimByName(ctx, n)
+		mustNil(t, err)
+		if p.ID != "a" || !bytes.Equal(hash, []byte("ha")) {
+			t.Errorf("ClaimByName(%q) = %+v, %q; want a", n, p, hash)
+		}
+	}
+	if p, err := db.PlayerByID(ctx, "b"); err != nil || p.Name != "ÉMİLE" {
+		t.Errorf("b = %+v, %v", p, err)
+	}
+}
+
+// TestOpenKeysClaimsMadeBefore0002: claims stored under 0001 alone get their
+// keys when the store opens the database; two old claims that fold alike
+// keep working as they did (the older one gets the key).
+func TestOpenKeysClaimsMadeBefore0002(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sqlx.Open("sqlite", path+"?"+writePragmas)
+	mustNil(t, err)
+	init, err := fs.ReadFile(migrations.FS(), "0001_init.sql")
+	mustNil(t, err)
+	if _, err := migrations.ApplyFS(ctx, old, fstest.MapFS{"0001_init.sql": {Data: init}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, row := range []struct{ id, name string }{{"a", "Émile"}, {"b", "émile"}, {"c", "Ödön"}} {
+		_, err := old.Exec(`INSERT INTO players (id, name, created_at, last_seen) VALUES (?, ?, 0, 0)`, row.id, row.name)
+		mustNil(t, err)
+		_, err = old.Exec(`INSERT INTO claimed_names (name, player_id, password_hash, claimed_at) VALUES (?, ?, ?, ?)`,
+			row.name, row.id, []byte("h"+row.id), i)
+		mustNil(t, err)
+	}
+	mustNil(t, old.Close())
+
+	db := openTestDB(t, path)
+	var keyed int
+	mustNil(t, db.DB().Get(&keyed, `SELECT count(*) FROM claimed_names WHERE name_key IS NOT NULL`))
+	if keyed != 2 {
+		t.Errorf("%d claims keyed, want 2 (a and c; b folds like the older a)", keyed)
+	}
+	for _, c := range []struct{ name, want string }{
+		{"ÉMILE", "a"}, {"Émile", "a"}, {"émile", "b"}, {"éMILE", "b"}, {"ödön", "c"}, {"ÖDÖN", "c"},
+	} {
+		p, _, err := db.ClaimByName(ctx, c.name)
+		if err != nil || p.ID != c.want {
+			t.Errorf("ClaimByName(%q) = %+v, %v; want %s", c.name, p, err, c.want)
+		}
+	}
+	seedPlayers(t, db, "d")
+	for _, n := range []string{"ÉMILE", "éMILE", "ödön"} {
+		wantCode(t, db.RenamePlayer(ctx, "d", n), comet.ECONFLICT)
+	}
+	// Reopening finds nothing new to key.
+	n, err := backfillNameKeys(ctx, db.DB(), discard)
+	mustNil(t, err)
+	if n != 0 {
+		t.Errorf("second backfill keyed %d claims", n)
+	}
+}
+
+var discard = slog.New(slog.DiscardHandler)
+
+func TestNameKey(t *testing.T) {
+	tests := []struct{ a, b string }{
+		{"Émile", "émile"}, {"ÉMILE", "émile"}, {"Straße", "STRAßE"}, {"ΣΊΣΥΦΟΣ", "σίσυφος"},
+		{"Kelvin", "\u212aelvin"}, {"Ödön", "öDÖN"}, {"李小龍", "李小龍"},
+	}
+	for _, tt := range tests {
+		if nameKey(tt.a) != nameKey(tt.b) {
+			t.Errorf("nameKey(%q) = %q, nameKey(%q) = %q; want equal", tt.a, nameKey(tt.a), tt.b, nameKey(tt.b))
+		}
+	}
+	for _, pair := range [][2]string{{"Émile", "Emile"}, {"ann", "anne"}, {"é", "e\u0301"}} {
+		if nameKey(pair[0]) == nameKey(pair[1]) {
+			t.Errorf("nameKey(%q) == nameKey(%q)", pair[0], pair[1])
+		}
+	}
+}
+
+// FuzzNameKey: keys are equal exactly when strings.EqualFold says the names
+// are, the rule the server applies to names online.
+func FuzzNameKey(f *testing.F) {
+	for _, s := range [][2]string{{"Émile", "émile"}, {"ß", "SS"}, {"K", "\u212a"}, {"ς", "Σ"}, {"\xff", "\xfe"}, {"a", ""}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if got, want := nameKey(a) == nameKey(b), strings.EqualFold(a, b); got != want {
+			t.Errorf("nameKey(%q) == nameKey(%q) is %v; EqualFold says %v", a, b, got, want)
+		}
+	})
+}

@@ -7,11 +7,15 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"comet"
 )
+
+// eventTimeout bounds one POST's events once taken (database waits included).
+const eventTimeout = 30 * time.Second
 
 // eventHandler handles one client event type for a session. An error (a
 // *comet.Error, or any other error, logged as internal) is answered with a
@@ -36,7 +40,11 @@ func (s *Server) handleSend(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	// An event whose seq is taken must run to the end even if the client
+	// gives up on this POST: its resend would be ignored as a duplicate, so
+	// cancelling it half way (a claim's bcrypt and write) would lose it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), eventTimeout)
+	defer cancel()
 	for _, ev := range evs {
 		if !sess.takeUpstream(ev.Seq) {
 			s.metrics.upstream.WithLabelValues("duplicate").Inc()

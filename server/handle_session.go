@@ -19,16 +19,24 @@ type sessionRequest struct {
 }
 
 type sessionResponse struct {
-	SID         string     `json:"sid"`
-	Player      playerView `json:"player"`
-	Token       string     `json:"token"`
-	HeartbeatMS int64      `json:"heartbeat_ms"`
-	Transports  []string   `json:"transports"`
+	SID         string        `json:"sid"`
+	Player      sessionPlayer `json:"player"`
+	Token       string        `json:"token"`
+	HeartbeatMS int64         `json:"heartbeat_ms"`
+	Transports  []string      `json:"transports"`
 }
 
 type playerView struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+}
+
+// sessionPlayer is the player in the session answer: whether it has claimed
+// its name too, so a page can show it after a reload.
+type sessionPlayer struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Claimed bool   `json:"claimed"`
 }
 
 // handleSession opens a session: for the player whose token the request
@@ -87,7 +95,7 @@ func (s *Server) handleSession(c echo.Context) error {
 	sess.tokenHash = hashToken(tok)
 	s.onSessionStart(ctx, sess)
 	return c.JSON(http.StatusCreated, sessionResponse{
-		SID: sess.id, Player: playerView{ID: p.ID, Name: p.Name}, Token: tok,
+		SID: sess.id, Player: sessionPlayer{ID: p.ID, Name: p.Name, Claimed: p.Claimed}, Token: tok,
 		HeartbeatMS: s.hub.cfg.Heartbeat.Milliseconds(), Transports: transportNames,
 	})
 }

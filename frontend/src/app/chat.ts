@@ -1,7 +1,8 @@
 // The chat panel: one tab per channel (lobby, the current room, each direct
 // conversation), history merged by message id so a reconnect or a sys.reset
-// never duplicates or loses lines, unread marks on inactive tabs. Every piece
-// of user text goes into the page as text.
+// never duplicates or loses lines, unread marks on inactive tabs, and muting
+// another player from its lines. Every piece of user text goes into the page
+// as text.
 
 import type { CometClient } from "../comet";
 import { byTestID, el, isTyping } from "./dom";
@@ -23,12 +24,17 @@ export class Chat {
   private readonly tabs = byTestID("chat-tabs");
   private readonly log = byTestID("chat-log");
   private readonly input = byTestID<HTMLInputElement>("chat-input");
+  private readonly mutedBar = byTestID("chat-muted");
   private readonly channels = new Map<string, Channel>();
   private active = "lobby";
   private room: string | null = null;
   me = "";
   /** online players' names by id, for naming direct conversations */
   names = new Map<string, string>();
+  /** players this player muted, as the server last listed them, with a name to show */
+  private readonly muted = new Map<string, string>();
+  /** names of players muted from a chat line, kept for the muted bar */
+  private readonly muteNames = new Map<string, string>();
 
   constructor(private readonly client: CometClient<In, Out>, private readonly sound: Sound) {
     this.ensure("lobby");
@@ -37,6 +43,7 @@ export class Chat {
       this.ensure(h.channel);
       for (const m of h.messages) this.add(m, false);
     });
+    client.on("chat.muted", (d) => this.setMuted(d.players));
     byTestID<HTMLFormElement>("chat-form").addEventListener("submit", (e) => {
       e.preventDefault();
       this.submit();
@@ -80,7 +87,39 @@ export class Chat {
     return c;
   }
 
+  /** isMuted says whether this player muted the player id (tests, debug). */
+  isMuted(id: string): boolean {
+    return this.muted.has(id);
+  }
+
+  /**
+   * setMuted takes the server's full list of muted players and drops their
+   * lines already shown: the server leaves them out from now on, but lines
+   * received before the mute would otherwise stay.
+   */
+  private setMuted(ids: string[]): void {
+    const known = new Map([...this.muted, ...this.muteNames]);
+    this.muted.clear();
+    for (const id of ids) this.muted.set(id, known.get(id) ?? this.nameOf(id));
+    for (const c of this.channels.values()) {
+      for (const [lid, l] of c.lines) if (this.muted.has(l.from.id)) c.lines.delete(lid);
+    }
+    this.render();
+  }
+
+  /** nameOf names a player from the lines held or the online list. */
+  private nameOf(id: string): string {
+    for (const c of this.channels.values()) for (const l of c.lines.values()) if (l.from.id === id) return l.from.name;
+    return this.names.get(id) ?? "a player";
+  }
+
+  private mute(id: string, name: string, on: boolean): void {
+    this.muteNames.set(id, name);
+    this.client.send(on ? "chat.mute" : "chat.unmute", { player: id });
+  }
+
   private add(m: ChatLine, live: boolean): void {
+    if (this.muted.has(m.from.id)) return; // sent before the server took the mute
     if (m.channel.startsWith("room:") && m.channel !== `room:${this.room}`) return; // an old room's line
     const c = this.ensure(m.channel);
     if (m.channel.startsWith("dm:")) {
@@ -117,6 +156,19 @@ export class Chat {
   private render(): void {
     this.renderTabs();
     this.renderLog();
+    this.renderMuted();
+  }
+
+  private renderMuted(): void {
+    this.mutedBar.hidden = this.muted.size === 0;
+    this.mutedBar.replaceChildren(
+      ...(this.muted.size ? [el("span", { class: "muted" }, "Muted:")] : []),
+      ...[...this.muted].map(([id, name]) => {
+        const b = el("button", { type: "button", class: "chip", "data-testid": "unmute-player", "data-player-id": id, title: `Unmute ${name}` }, name, el("span", { "aria-hidden": "true" }, " ×"));
+        b.addEventListener("click", () => this.mute(id, name, false));
+        return b;
+      }),
+    );
   }
 
   private renderTabs(): void {
@@ -155,6 +207,16 @@ export class Chat {
       this.input.value = `/w ${m.from.name} `;
       this.input.focus();
     });
+    let mute: HTMLElement | null = null;
+    if (m.from.id !== this.me) {
+      const on = !this.muted.has(m.from.id);
+      mute = el(
+        "button",
+        { type: "button", class: "mute", "data-testid": "mute-player", "data-player-id": m.from.id, title: `${on ? "Mute" : "Unmute"} ${m.from.name}: hide their messages` },
+        on ? "Mute" : "Unmute",
+      );
+      mute.addEventListener("click", () => this.mute(m.from.id, m.from.name, on));
+    }
     const cls = ["chat-line", m.me ? "me-action" : "", m.from.id === this.me ? "mine" : ""].filter(Boolean).join(" ");
     return el(
       "li",
@@ -162,6 +224,7 @@ export class Chat {
       el("span", { class: "time" }, time),
       who,
       el("span", { class: "text", "data-testid": "chat-text" }, m.text),
+      mute,
     );
   }
 }

@@ -69,8 +69,10 @@ export interface In {
   "lobby.rooms": { full: boolean; rooms: RoomInfo[]; closed: string[] };
   "lobby.presence": { count: number; players: PlayerView[] };
   "player.renamed": PlayerView;
+  "player.claimed": { name: string };
   "chat.msg": ChatLine;
   "chat.history": { channel: string; messages: ChatLine[] };
+  "chat.muted": { players: string[] };
   "room.joined": Joined;
   "room.state": RoomState;
   "room.snapshot": SnapshotData;
@@ -83,6 +85,9 @@ export interface In {
 
 export interface Out {
   "player.rename": { name: string };
+  "player.claim": { password: string };
+  "chat.mute": { player: string };
+  "chat.unmute": { player: string };
   "chat.say": { channel?: string; to?: string; text: string };
   "chat.history": { channel: string };
   "room.join": { mode: string } | { room: string };

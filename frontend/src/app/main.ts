@@ -1,9 +1,10 @@
-// Entry point of the page: wires the Comet client to the lobby, chat, room
-// and HUD. Loaded as a module from /static/ under a CSP of script-src 'self',
+// Entry point of the page: wires the Comet client to the lobby, account,
+// chat, room and HUD. Loaded as a module from /static/ under a CSP of script-src 'self',
 // so nothing here relies on inline script or inline handlers.
 
 import "./style.css";
 import { CometClient, transportFromSearch } from "../comet";
+import { Account } from "./account";
 import { Chat } from "./chat";
 import { byTestID, setText, toast } from "./dom";
 import type { In, Out } from "./events";
@@ -23,6 +24,7 @@ function main(): void {
   const input = new Input(canvas, byTestID("touch-stick"), byTestID("touch-fire"));
   const hud = new HUD(params.get("debug") === "1");
   const lobby = new Lobby(client);
+  const account = new Account(client);
   const chat = new Chat(client, sound);
   const room = new Room(client, stage, input, sound);
   let tickHz: number | null = null;
@@ -37,6 +39,7 @@ function main(): void {
     toast(`You are now ${p.name}`, "info");
   });
   client.on("sys.error", (e) => {
+    if (account.claimError(e.ref, e.message || e.code)) return; // shown in the claim form
     if (e.code !== "invalid" || !/input/.test(e.message)) toast(e.message || e.code);
   });
 
@@ -59,6 +62,7 @@ function main(): void {
       if (info) {
         chat.me = info.player.id;
         lobby.session(info.player.id, info.player.name);
+        account.session(info.player.id, info.player.name, info.player.claimed);
       }
     }
     // A new session (the old one expired) is in the lobby again: re-enter the room.
@@ -75,6 +79,7 @@ function main(): void {
     client,
     room,
     chat,
+    account,
     state: () => room.debug(),
   };
 }

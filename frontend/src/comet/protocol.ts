@@ -15,7 +15,8 @@ export interface CometEvent<D = unknown> {
 /** The answer to POST /comet/session. */
 export interface SessionInfo {
   sid: string;
-  player: { id: string; name: string };
+  /** claimed is set only by servers that say whether the player claimed its name. */
+  player: { id: string; name: string; claimed?: boolean };
   token: string;
   heartbeat_ms: number;
   transports: string[];

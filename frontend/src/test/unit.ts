@@ -1,6 +1,7 @@
 // Entry of the unit-test bundle: every *.test.ts of the client library and the game core, run in
 // the browser. The results land in window.__unit for the Go test to read.
 
+import "../app/account.test";
 import "../comet/backoff.test";
 import "../comet/multipart.test";
 import "../comet/outbox.test";

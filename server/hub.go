@@ -24,6 +24,7 @@ type HubConfig struct {
 	RecycleAge   time.Duration // ... or after this long (5 min)
 	ReplayEvents int           // replay buffer: newest events kept (1,024)
 	ReplayBytes  int           // ... and bytes kept (512 KiB)
+	ReleaseAfter time.Duration // events written to a live stream leave the buffer after this (60 s)
 	WriteTimeout time.Duration // a write that cannot finish in this long cuts the stream (10 s)
 	Writers      int           // goroutines writing streams (GOMAXPROCS)
 	// OnReset is called (on its own goroutine) after a session was sent
@@ -48,6 +49,7 @@ func (c *HubConfig) setDefaults() {
 	def(&c.Heartbeat, 20*time.Second)
 	def(&c.RecycleAge, 5*time.Minute)
 	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.ReleaseAfter, time.Minute)
 	defInt(&c.RecycleBytes, 256<<10)
 	defInt(&c.ReplayEvents, 1024)
 	defInt(&c.ReplayBytes, 512<<10)

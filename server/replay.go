@@ -92,9 +92,30 @@ func (r *replay) after(dst []event, last uint64, maxBytes int) []event {
 	return dst
 }
 
-// trim releases the backing array of an empty ring so idle sessions stay small.
-func (r *replay) trim() {
+// release drops the buffered events with seq <= upTo (the client has them
+// for sure, or they were written long enough ago), then shrinks the backing
+// array when it is mostly empty, so a session's memory follows its backlog,
+// not its history.
+func (r *replay) release(upTo uint64) {
+	for r.n > 0 && r.buf[r.head].seq <= upTo {
+		r.dropOldest()
+	}
+	r.shrink()
+}
+
+// shrink reallocates the ring at half its size while it is at most a quarter
+// full, and frees it entirely when empty.
+func (r *replay) shrink() {
 	if r.n == 0 {
 		r.buf, r.head = nil, 0
+		return
 	}
+	if len(r.buf) <= 8 || r.n > len(r.buf)/4 {
+		return
+	}
+	nb := make([]event, len(r.buf)/2)
+	for i := 0; i < r.n; i++ {
+		nb[i] = r.buf[(r.head+i)%len(r.buf)]
+	}
+	r.buf, r.head = nb, 0
 }

@@ -71,16 +71,30 @@ func TestReplayAfterResumesAndCapsBatch(t *testing.T) {
 	}
 }
 
-func TestReplayTrimReleasesIdleMemory(t *testing.T) {
-	r := replay{maxEvents: 16, maxBytes: 1 << 20}
-	r.push(event{seq: 1, msg: comet.MustMessage("t", 1)})
-	r.trim()
-	if r.buf == nil {
-		t.Fatal("trim dropped a non-empty ring")
+func TestReplayReleaseDropsDeliveredAndShrinks(t *testing.T) {
+	m := comet.MustMessage("t", 1)
+	r := replay{maxEvents: 1024, maxBytes: 1 << 30}
+	for i := 1; i <= 200; i++ {
+		r.push(event{seq: uint64(i), msg: m})
 	}
-	r.dropOldest()
-	r.trim()
-	if r.buf != nil || r.bytes != 0 {
-		t.Fatalf("empty ring kept buf=%v bytes=%d", r.buf, r.bytes)
+	big := len(r.buf)
+	r.release(190)
+	if r.n != 10 || r.oldest() != 191 || r.bytes != 10*m.Size() {
+		t.Fatalf("after release(190): n=%d oldest=%d bytes=%d", r.n, r.oldest(), r.bytes)
+	}
+	if len(r.buf) >= big {
+		t.Fatalf("ring kept %d slots for 10 events (was %d)", len(r.buf), big)
+	}
+	if got := seqs(r.after(nil, 190, 1<<30)); len(got) != 10 || got[0] != 191 || got[9] != 200 {
+		t.Fatalf("events after release: %v", got)
+	}
+	r.release(100) // already gone: a no-op
+	if r.n != 10 {
+		t.Fatalf("release below the oldest dropped events: n=%d", r.n)
+	}
+	r.push(event{seq: 201, msg: m})
+	r.release(201)
+	if r.buf != nil || r.n != 0 || r.bytes != 0 {
+		t.Fatalf("empty ring kept buf=%d n=%d bytes=%d", len(r.buf), r.n, r.bytes)
 	}
 }

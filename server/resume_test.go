@@ -156,3 +156,55 @@ func TestSessionExpiresAfterGrace(t *testing.T) {
 		t.Fatalf("open on expired session: %v, want 404", err)
 	}
 }
+
+// TestDeliveredEventsAreReleased: events written to a live stream leave the
+// replay buffer after ReleaseAfter (memory follows the backlog, not history),
+// events a client acknowledged with last=N leave at once, and a client
+// resuming from before released events gets sys.reset, never a silent gap.
+func TestDeliveredEventsAreReleased(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.Hub.ReleaseAfter = 300 * time.Millisecond
+		c.Hub.Heartbeat = 400 * time.Millisecond // sweeps every 100 ms
+	})
+	c := newClient(t, ts.URL)
+	sess, _ := ts.Hub().Session(c.SID)
+	for i := 0; i < 100; i++ {
+		sess.Send(comet.MustMessage("test.n", i))
+	}
+	st := c.open("multipart", 0)
+	for ev := st.next(t, 5*time.Second); ev.Type != "test.n" || string(ev.Data) != "99"; ev = st.next(t, 5*time.Second) {
+	}
+	buffered := func() int {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		return sess.ring.n
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if n := buffered(); n != 0 {
+			return fmt.Errorf("%d delivered events still buffered", n)
+		}
+		return nil
+	})
+	st.close()
+	st2 := c.open("sse", 1)
+	defer st2.close()
+	if ev := st2.next(t, 5*time.Second); ev.Type != "sys.reset" {
+		t.Fatalf("resuming before released events gave %s, want sys.reset", ev.Type)
+	}
+
+	// An acknowledged resume point releases at once.
+	d := newClient(t, ts.URL)
+	ds, _ := ts.Hub().Session(d.SID)
+	for i := 0; i < 50; i++ {
+		ds.Send(comet.MustMessage("test.n", i))
+	}
+	evs, _ := pollOnce(t, d, 0, 0)
+	last := evs[len(evs)-1].Seq
+	pollOnce(t, d, last, 0)
+	ds.mu.Lock()
+	n := ds.ring.n
+	ds.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d events buffered after the client acknowledged them all", n)
+	}
+}

@@ -105,6 +105,8 @@ func (s *Session) attach(r receiver, last uint64) (cursor uint64, reset bool, ok
 	s.recv = r
 	s.detached = time.Time{}
 	cursor, reset = s.resumeLocked(last)
+	// The client has everything up to last: those events need no replay.
+	s.ring.release(min(last, cursor))
 	s.mu.Unlock()
 	if old != nil && old != r {
 		old.stop()
@@ -155,6 +157,13 @@ func (s *Session) collect(dst []event, cursor uint64, maxBytes int) ([]event, ui
 		return s.ring.after(dst, cursor, maxBytes), cursor, true
 	}
 	return s.ring.after(dst, cursor, maxBytes), cursor, false
+}
+
+// release drops buffered events up to seq upTo from the replay buffer.
+func (s *Session) release(upTo uint64) {
+	s.mu.Lock()
+	s.ring.release(upTo)
+	s.mu.Unlock()
 }
 
 // takeUpstream reports whether the client event numbered seq is new, and

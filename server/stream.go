@@ -26,6 +26,7 @@ type stream struct {
 	release func() // frees the per-address stream slot
 
 	lastWrite atomic.Int64 // unix nanos, read by the sweeper
+	deadline  time.Time    // the conn's write deadline; only the writer touches it
 
 	mu      sync.Mutex
 	cursor  uint64 // seq of the last event written
@@ -36,6 +37,13 @@ type stream struct {
 	hbDue   bool
 	ending  bool // write the end marker and close
 	closed  bool
+
+	// Events written more than ReleaseAfter ago leave the replay buffer: a
+	// client cut off reconnects within seconds, so only a live stream's
+	// recent past is worth keeping. The sweeper notes the cursor (relSeq)
+	// and, ReleaseAfter later, releases up to it.
+	relSeq   uint64
+	relSince time.Time
 }
 
 // wake queues the stream for a flush; called by the session on new events.
@@ -121,8 +129,13 @@ func (st *stream) write(buf []byte, body int) error {
 		copy(buf[start:], h)
 		out = append(buf[start:], '\r', '\n')
 	}
-	if err := st.conn.SetWriteDeadline(time.Now().Add(st.hub.cfg.WriteTimeout)); err != nil {
-		return err
+	// Re-arming the deadline costs a syscall-sized share of a small write;
+	// do it only once half of it is spent (a write gets 1/2 to 1 WriteTimeout).
+	if now := time.Now(); st.deadline.Sub(now) < st.hub.cfg.WriteTimeout/2 {
+		st.deadline = now.Add(st.hub.cfg.WriteTimeout)
+		if err := st.conn.SetWriteDeadline(st.deadline); err != nil {
+			return err
+		}
 	}
 	n, err := st.conn.Write(out)
 	st.hub.metrics.bytesOut.Add(float64(n))
@@ -327,6 +340,7 @@ func (p *writerPool) sweep(ctx context.Context) {
 				case now.UnixNano()-st.lastWrite.Load() >= hb:
 					p.schedule(st, func(st *stream) { st.hbDue = true })
 				}
+				st.noteRelease(now, p.hub.cfg.ReleaseAfter)
 				if peek && peerGone(st.conn) {
 					st.close(errPeerGone)
 				}
@@ -337,6 +351,24 @@ func (p *writerPool) sweep(ctx context.Context) {
 }
 
 var errPeerGone = errors.New("peer closed the connection")
+
+// noteRelease moves the stream's release window: events up to the cursor
+// noted ReleaseAfter ago are dropped from the session's replay buffer.
+func (st *stream) noteRelease(now time.Time, after time.Duration) {
+	st.mu.Lock()
+	cursor, seq, since := st.cursor, st.relSeq, st.relSince
+	due := !since.IsZero() && now.Sub(since) >= after
+	switch {
+	case due:
+		st.relSince = time.Time{}
+	case since.IsZero() && cursor > seq:
+		st.relSeq, st.relSince = cursor, now
+	}
+	st.mu.Unlock()
+	if due {
+		st.sess.release(seq)
+	}
+}
 
 // drain waits until the queue is empty and every writer is idle.
 func (p *writerPool) drain(ctx context.Context) {

@@ -35,6 +35,7 @@ type Main struct {
 	Secure     bool
 	ShutdownIn time.Duration
 	Limits     server.Limits
+	Hub        server.HubConfig
 	Game       gameloop.ManagerConfig
 
 	Stdout, Stderr io.Writer
@@ -89,6 +90,8 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.BoolVar(&m.Secure, "secure-cookies", envOr("COMET_SECURE_COOKIES", "") != "", "mark cookies Secure: set when served over TLS or behind a TLS proxy (env COMET_SECURE_COOKIES)")
 	fs.IntVar(&m.Limits.SessionsPerMinute, "sessions-per-minute", envInt("COMET_SESSIONS_PER_MINUTE", 100), "new sessions per client address per minute; -1 for no limit (env COMET_SESSIONS_PER_MINUTE)")
 	fs.IntVar(&m.Limits.StreamsPerIP, "streams-per-ip", envInt("COMET_STREAMS_PER_IP", 50), "downstreams held at once per client address; -1 for no limit (env COMET_STREAMS_PER_IP)")
+	fs.DurationVar(&m.Hub.Heartbeat, "heartbeat", envDuration("COMET_HEARTBEAT", 20*time.Second), "an empty batch on a stream after this much silence (env COMET_HEARTBEAT)")
+	fs.DurationVar(&m.Hub.Grace, "session-grace", envDuration("COMET_SESSION_GRACE", 30*time.Second), "a session with no stream expires after this (env COMET_SESSION_GRACE)")
 	fs.DurationVar(&m.Game.BotFillDelay, "bot-delay", envDuration("COMET_BOT_DELAY", 5*time.Second), "a room short of players is filled with bots after this (env COMET_BOT_DELAY)")
 	var match gameloop.Settings
 	fs.DurationVar(&match.Duration, "match-length", envDuration("COMET_MATCH_LENGTH", 0), "match time limit for every mode; 0 keeps each mode's own (env COMET_MATCH_LENGTH)")
@@ -211,7 +214,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	srv, err := server.New(server.Config{
 		Store: db, Frontend: fe, Logger: log, Version: Version,
-		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: m.Game, Limits: m.Limits,
+		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: m.Game, Limits: m.Limits, Hub: m.Hub,
 	})
 	if err != nil {
 		m.Close()

@@ -48,8 +48,10 @@ nginx:
 		(apt-get install -y nginx || (apt-get update && apt-get install -y nginx)); \
 	else echo "the proxy test needs nginx: install the Debian package 'nginx'"; exit 1; fi
 
-bench: ## short benchmarks; figures in docs/PERFORMANCE.md
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./gameloop/... ./server/...
+bench: ## hot-path Go benchmarks, then the load tool's short run (under 3 minutes); see docs/PERFORMANCE.md
+	$(GO) test -run '^$$' -bench 'SessionSend|Broadcast15k|FrameBatch|LobbyPresence' -benchmem ./server/
+	$(GO) test -run '^$$' -bench 'BenchmarkArena1000' -benchtime 400x ./gameloop/
+	$(GO) run ./cmd/cometbench short
 
 FUZZTIME ?= 20s
 fuzz: ## run every fuzz target for FUZZTIME each

@@ -139,7 +139,7 @@ func idleRows(c idleResult, naive *idleResult, goal int) []row {
 	}
 	rows := []row{held,
 		{sc, "ramp", fmt.Sprintf("%s in %s", count(c.Added), c.RampTook.Round(100*time.Millisecond)), "", ""},
-		{sc, "server RSS per held stream", kib(c.RSSPer), "≤ 4 KiB (\"a few KiB each\")", verdictIf(!math.IsNaN(c.RSSPer), c.RSSPer <= 4096)},
+		{sc, "server RSS per held stream", kib(c.RSSPer), "≤ 2 KiB (issue 7)", verdictIf(!math.IsNaN(c.RSSPer), c.RSSPer <= 2048)},
 	}
 	if naive != nil {
 		rows = append(rows, row{sc, "RSS per stream, naive ÷ comet", fmt.Sprintf("%.1f×", ratio(naive.RSSPer, c.RSSPer)), "", ""})

@@ -167,7 +167,7 @@ func (b *bench) lobbyParts(ctx context.Context, s suite, fail func(string, error
 		rssPer, heapPer := idle.memNow(ctx, t)
 		sc := fmt.Sprintf("idle streams after the traffic: %s streams, each sent %d lines", count(idle.Added), tp.Messages+s.Messages*btoi(s.Broadcast))
 		later = append(later,
-			row{sc, "server RSS per held stream", kib(rssPer), "≤ 4 KiB", verdictIf(!math.IsNaN(rssPer), rssPer <= 4096)},
+			row{sc, "server RSS per held stream", kib(rssPer), "≤ 2 KiB", verdictIf(!math.IsNaN(rssPer), rssPer <= 2048)},
 			row{sc, "server heap in use per held stream", kib(heapPer), "", ""})
 	}
 	if s.History > 0 {
@@ -179,7 +179,7 @@ func (b *bench) lobbyParts(ctx context.Context, s suite, fail func(string, error
 			// New sessions get the (shared) 50-line chat history; the ramp also
 			// sends presence updates to every held session, which keeps them.
 			sc := fmt.Sprintf("idle, lobby chat history full: %s more streams", count(h.Added))
-			later = append(later, row{sc, "server RSS growth per added stream (new sessions + presence updates to all held ones)", kib(h.RSSPer), "≤ 4 KiB", verdictIf(!math.IsNaN(h.RSSPer), h.RSSPer <= 4096)})
+			later = append(later, row{sc, "server RSS growth per added stream (new sessions + presence updates to all held ones)", kib(h.RSSPer), "≤ 2 KiB", verdictIf(!math.IsNaN(h.RSSPer), h.RSSPer <= 2048)})
 		}
 	}
 	_ = f.close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -217,6 +218,13 @@ func (h *Hub) Close() {
 	h.writers.closeAll()
 	h.cancel()
 	h.done.Wait()
+}
+
+// randomHex returns n random bytes as lowercase hex (multipart boundaries).
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // randomID returns n random bytes as unpadded base64url (n=16: 128 bits).

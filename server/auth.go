@@ -45,7 +45,7 @@ func (s *Server) authSession(c echo.Context) (*Session, error) {
 		return nil, comet.Errorf(comet.EUNAUTHORIZED, "missing player token")
 	}
 	h := hashToken(tok)
-	if subtle.ConstantTimeCompare(h, sess.tokenHash) == 1 {
+	if subtle.ConstantTimeCompare(h, sess.tokenHash[:]) == 1 {
 		return sess, nil
 	}
 	// Only on a mismatch: tell a stranger's token (403) from garbage (401).

@@ -92,7 +92,7 @@ func (s *Server) handleSession(c echo.Context) error {
 	}
 
 	sess := s.hub.NewSession(p)
-	sess.tokenHash = hashToken(tok)
+	copy(sess.tokenHash[:], hashToken(tok))
 	s.onSessionStart(ctx, sess)
 	return c.JSON(http.StatusCreated, sessionResponse{
 		SID: sess.id, Player: sessionPlayer{ID: p.ID, Name: p.Name, Claimed: p.Claimed}, Token: tok,

@@ -93,7 +93,7 @@ func (s *Server) hold(c echo.Context, sess *Session, t transport, last uint64, r
 	c.Response().Committed = true // net/http no longer owns the connection
 	_ = conn.SetDeadline(time.Time{})
 
-	st := &stream{hub: s.hub, sess: sess, t: t, conn: conn, chunked: chunked, started: time.Now(), release: release}
+	st := &stream{hub: s.hub, sess: sess, t: t, conn: conn, chunked: chunked, started: time.Now().UnixNano(), release: release}
 	head := responseHead(h)
 	// An empty batch right after the prelude lets a client see, within its
 	// open deadline, that bytes really flow (and not into a buffering proxy).
@@ -112,6 +112,9 @@ func (s *Server) hold(c echo.Context, sess *Session, t transport, last uint64, r
 		release()
 		return nil // the client left before the head; nothing to answer
 	}
+	// From here on writes never block (the pool leaves what the socket does
+	// not take pending), so the head's deadline must not linger.
+	_ = conn.SetWriteDeadline(time.Time{})
 	st.lastWrite.Store(time.Now().UnixNano())
 
 	s.hub.writers.register(st)

@@ -62,6 +62,14 @@ func (s *Server) onReset(sess *Session) {
 	}
 }
 
+// onStale sends a fresh room snapshot to a session whose backlog cleared
+// after its room diffs were dropped.
+func (s *Server) onStale(sess *Session) {
+	if sess.Room() != "" {
+		s.games.Resync(sess.playerID)
+	}
+}
+
 // resetRank orders a reset's fresh state: lobby, lobby chat, other chat.
 func resetRank(topic string) int {
 	switch topic {

@@ -33,6 +33,9 @@ type HubConfig struct {
 	OnReset func(*Session)
 	// OnExpire is called once when a session expires or the hub shuts down.
 	OnExpire func(*Session)
+	// OnStale is called (on its own goroutine) when a session's backlog
+	// cleared after room diffs were dropped; it sends a fresh room snapshot.
+	OnStale func(*Session)
 }
 
 func (c *HubConfig) setDefaults() {
@@ -67,6 +70,9 @@ func (c *HubConfig) setDefaults() {
 	if c.OnExpire == nil {
 		c.OnExpire = func(*Session) {}
 	}
+	if c.OnStale == nil {
+		c.OnStale = func(*Session) {}
+	}
 }
 
 // Hub owns every session and every held stream: the session registry, the
@@ -80,6 +86,12 @@ type Hub struct {
 
 	mu       sync.RWMutex
 	sessions map[string]*Session
+	players  map[string]*Session // each player's newest session; Session.nextTab links the rest
+
+	// detached holds the sessions with no receiver, so the reaper looks at
+	// those few instead of every session each round. Taken under Session.mu.
+	detMu    sync.Mutex
+	detached map[*Session]struct{}
 
 	writers writerPool
 	cancel  context.CancelFunc
@@ -93,6 +105,8 @@ func NewHub(cfg HubConfig) *Hub {
 	h := &Hub{
 		cfg: cfg, bus: cfg.Bus, log: cfg.Logger, metrics: cfg.Metrics,
 		sessions: make(map[string]*Session),
+		players:  make(map[string]*Session),
+		detached: make(map[*Session]struct{}),
 		cancel:   cancel,
 	}
 	h.writers.init(h)
@@ -109,13 +123,15 @@ func (h *Hub) NewSession(p *comet.Player) *Session {
 		id:       "s_" + randomID(16),
 		playerID: p.ID,
 		hub:      h,
-		created:  time.Now(),
-		detached: time.Now(),
+		detached: time.Now().UnixNano(),
 		ring:     replay{maxEvents: h.cfg.ReplayEvents, maxBytes: h.cfg.ReplayBytes},
 	}
 	s.setName(p.Name)
+	h.detachedNow(s)
 	h.mu.Lock()
 	h.sessions[s.id] = s
+	s.nextTab = h.players[s.playerID]
+	h.players[s.playerID] = s
 	n := len(h.sessions)
 	h.mu.Unlock()
 	h.metrics.sessions.Set(float64(n))
@@ -141,15 +157,13 @@ func (h *Hub) Sessions() []*Session {
 	return out
 }
 
-// PlayerSessions returns the live sessions of one player.
+// PlayerSessions returns the live sessions of one player, newest first.
 func (h *Hub) PlayerSessions(playerID string) []*Session {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	var out []*Session
-	for _, s := range h.sessions {
-		if s.playerID == playerID {
-			out = append(out, s)
-		}
+	for s := h.players[playerID]; s != nil; s = s.nextTab {
+		out = append(out, s)
 	}
 	return out
 }
@@ -158,7 +172,10 @@ func (h *Hub) PlayerSessions(playerID string) []*Session {
 func (h *Hub) Remove(s *Session) {
 	h.mu.Lock()
 	_, ok := h.sessions[s.id]
-	delete(h.sessions, s.id)
+	if ok {
+		delete(h.sessions, s.id)
+		h.unlinkTab(s)
+	}
 	n := len(h.sessions)
 	h.mu.Unlock()
 	if !ok {
@@ -167,6 +184,39 @@ func (h *Hub) Remove(s *Session) {
 	h.metrics.sessions.Set(float64(n))
 	h.cfg.OnExpire(s)
 	s.end()
+}
+
+// unlinkTab drops s from its player's list; h.mu is held.
+func (h *Hub) unlinkTab(s *Session) {
+	head := h.players[s.playerID]
+	switch {
+	case head == s && s.nextTab == nil:
+		delete(h.players, s.playerID)
+	case head == s:
+		h.players[s.playerID] = s.nextTab
+	default:
+		for p := head; p != nil; p = p.nextTab {
+			if p.nextTab == s {
+				p.nextTab = s.nextTab
+				break
+			}
+		}
+	}
+	s.nextTab = nil
+}
+
+// detachedNow and attached keep the reaper's set; the caller holds s.mu, so
+// the set always matches the session's last change.
+func (h *Hub) detachedNow(s *Session) {
+	h.detMu.Lock()
+	h.detached[s] = struct{}{}
+	h.detMu.Unlock()
+}
+
+func (h *Hub) attached(s *Session) {
+	h.detMu.Lock()
+	delete(h.detached, s)
+	h.detMu.Unlock()
 }
 
 // Broadcast sends m to every live session (used for sys.restart).
@@ -183,17 +233,25 @@ func (h *Hub) reap(ctx context.Context) {
 	}
 	t := time.NewTicker(period)
 	defer t.Stop()
+	var list []*Session
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			for _, s := range h.Sessions() {
+			h.detMu.Lock()
+			list = list[:0]
+			for s := range h.detached {
+				list = append(list, s)
+			}
+			h.detMu.Unlock()
+			for _, s := range list {
 				if s.expired(now, h.cfg.Grace) {
 					h.metrics.expired.Inc()
 					h.Remove(s)
 				}
 			}
+			clear(list)
 		}
 	}
 }

@@ -24,6 +24,8 @@ type Metrics struct {
 	recycled     prometheus.Counter
 	resets       prometheus.Counter
 	slowCut      prometheus.Counter
+	diffsDropped prometheus.Counter
+	resyncs      prometheus.Counter
 	upstream     *prometheus.CounterVec
 	limited      *prometheus.CounterVec
 }
@@ -46,7 +48,9 @@ func NewMetrics() *Metrics {
 		heartbeats:   prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_heartbeats_total", Help: "Heartbeats written."}),
 		recycled:     prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_streams_recycled_total", Help: "Streams ended after their byte or age budget."}),
 		resets:       prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_resets_total", Help: "sys.reset sent: a downstream resumed past its replay buffer."}),
-		slowCut:      prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_slow_consumers_cut_total", Help: "Streams cut because a write missed its deadline."}),
+		slowCut:      prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_slow_consumers_cut_total", Help: "Streams cut because the client took no bytes for the write timeout."}),
+		diffsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_stale_diffs_dropped_total", Help: "Room diffs dropped for sessions whose stream was backlogged."}),
+		resyncs:      prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_slow_resyncs_total", Help: "Fresh room snapshots sent after a backlog cleared."}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "comet_upstream_events_total", Help: "Client events by outcome (ok, duplicate, error).",
 		}, []string{"outcome"}),
@@ -55,7 +59,7 @@ func NewMetrics() *Metrics {
 		}, []string{"limit"}),
 	}
 	r.MustRegister(m.requests, m.sessions, m.expired, m.streams, m.eventsQueued, m.delivered,
-		m.bytesOut, m.heartbeats, m.recycled, m.resets, m.slowCut, m.upstream, m.limited)
+		m.bytesOut, m.heartbeats, m.recycled, m.resets, m.slowCut, m.diffsDropped, m.resyncs, m.upstream, m.limited)
 	for _, t := range transportNames {
 		m.streams.WithLabelValues(t)
 	}

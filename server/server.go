@@ -94,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 	hc.Bus, hc.Logger, hc.Metrics = cfg.Bus, cfg.Logger, cfg.Metrics
 	hc.OnReset = s.onReset
 	hc.OnExpire = s.onExpire
+	hc.OnStale = s.onStale
 	s.hub = NewHub(hc)
 	s.lobby = newLobby(cfg.Bus, s.hub)
 	s.limits = newLimiter(cfg.Limits, cfg.Metrics)

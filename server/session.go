@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,27 +20,39 @@ type receiver interface {
 // Session is one browser tab's connection state: its player, its numbered
 // outbound events with their replay buffer, the client seqs it has taken, and
 // its topic subscriptions. It implements comet.Sink; Send never blocks.
+//
+// Every held stream has one, so its size is most of a stream's memory: keep
+// rarely used state out of it (see docs/PERFORMANCE.md).
 type Session struct {
 	id       string
 	playerID string
 	name     atomic.Pointer[string]
 	hub      *Hub
-	created  time.Time
 	// tokenHash is the SHA-256 of the player token every request must present.
-	tokenHash []byte
+	tokenHash [32]byte
+	nextTab   *Session // the player's next session in the hub's index, under Hub.mu
 
 	mu       sync.Mutex
+	ended    bool
 	seq      uint64 // seq of the newest event
+	upMax    uint64 // highest client seq taken
+	detached int64  // unix nanos when the last receiver went; 0 while one is attached
 	ring     replay
 	recv     receiver
-	detached time.Time // when the last receiver went; zero while one is attached
-	upMax    uint64    // highest client seq taken
-	subs     map[string]comet.Subscription
-	ended    bool
-	room     string // the room this tab joined through, "" in the lobby
+	subs     []comet.Subscription // a handful: the lobby, chat channels, a room
+	room     string               // the room this tab joined through, "" in the lobby
 
 	muted atomic.Pointer[map[string]bool] // players whose chat this session drops
+	stale atomic.Uint32                   // staleBacklog | staleDropped
 }
+
+// A stream whose socket is full marks its session backlogged: room diffs are
+// then dropped rather than queued behind the backlog, and once it drains the
+// room sends a fresh snapshot, which the diffs after it build on.
+const (
+	staleBacklog = 1 << iota // the stream has bytes the socket did not take
+	staleDropped             // diffs were dropped: drop the rest until a snapshot
+)
 
 var _ comet.Sink = (*Session)(nil)
 
@@ -62,6 +75,9 @@ func (s *Session) Send(m *comet.Message) {
 			return
 		}
 	}
+	if s.stale.Load() != 0 && s.dropStale(m) {
+		return
+	}
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -74,6 +90,54 @@ func (s *Session) Send(m *comet.Message) {
 	s.hub.metrics.eventsQueued.Inc()
 	if r != nil {
 		r.wake()
+	}
+}
+
+// dropStale reports whether m is a room diff a backlogged session must not
+// queue; a snapshot ends the dropping.
+func (s *Session) dropStale(m *comet.Message) bool {
+	switch m.Type {
+	case "room.diff":
+		for {
+			v := s.stale.Load()
+			if v == 0 || s.stale.CompareAndSwap(v, v|staleDropped) {
+				if v != 0 {
+					s.hub.metrics.diffsDropped.Inc()
+				}
+				return v != 0
+			}
+		}
+	case "room.snapshot":
+		for {
+			v := s.stale.Load()
+			if s.stale.CompareAndSwap(v, v&^staleDropped) {
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// backlogged records whether the session's stream has bytes waiting for the
+// socket. When a backlog clears after diffs were dropped, the room is asked
+// for a fresh snapshot.
+func (s *Session) backlogged(on bool) {
+	for {
+		v := s.stale.Load()
+		nv := v | staleBacklog
+		if !on {
+			nv = v &^ staleBacklog
+		}
+		if v == nv {
+			return
+		}
+		if s.stale.CompareAndSwap(v, nv) {
+			if !on && nv&staleDropped != 0 {
+				s.hub.metrics.resyncs.Inc()
+				go s.hub.cfg.OnStale(s)
+			}
+			return
+		}
 	}
 }
 
@@ -103,7 +167,10 @@ func (s *Session) attach(r receiver, last uint64) (cursor uint64, reset bool, ok
 	}
 	old := s.recv
 	s.recv = r
-	s.detached = time.Time{}
+	if s.detached != 0 {
+		s.detached = 0
+		s.hub.attached(s)
+	}
 	cursor, reset = s.resumeLocked(last)
 	// The client has everything up to last: those events need no replay.
 	s.ring.release(min(last, cursor))
@@ -131,7 +198,8 @@ func (s *Session) detach(r receiver) {
 	s.mu.Lock()
 	if s.recv == r {
 		s.recv = nil
-		s.detached = time.Now()
+		s.detached = time.Now().UnixNano()
+		s.hub.detachedNow(s)
 	}
 	s.mu.Unlock()
 }
@@ -181,32 +249,45 @@ func (s *Session) takeUpstream(seq uint64) bool {
 // Subscribe adds the session to a bus topic (once).
 func (s *Session) Subscribe(topic string) {
 	s.mu.Lock()
-	if s.ended || s.subs[topic] != nil {
+	if s.ended || s.subIndex(topic) >= 0 {
 		s.mu.Unlock()
 		return
 	}
 	s.mu.Unlock()
 	sub := s.hub.bus.Subscribe(topic, s)
 	s.mu.Lock()
-	if s.ended || s.subs[topic] != nil {
+	if s.ended || s.subIndex(topic) >= 0 {
 		s.mu.Unlock()
-		if s.subs[topic] != sub {
-			sub.Close()
+		// The bus returns the one subscription a sink has per topic: close
+		// it only if the session does not hold it already.
+		if !s.ended {
+			return
 		}
+		sub.Close()
 		return
 	}
-	if s.subs == nil {
-		s.subs = make(map[string]comet.Subscription, 2)
-	}
-	s.subs[topic] = sub
+	s.subs = append(s.subs, sub)
 	s.mu.Unlock()
+}
+
+// subIndex finds topic among the subscriptions (a short list); -1 if absent.
+func (s *Session) subIndex(topic string) int {
+	for i, sub := range s.subs {
+		if sub.Topic() == topic {
+			return i
+		}
+	}
+	return -1
 }
 
 // Unsubscribe removes the session from a bus topic.
 func (s *Session) Unsubscribe(topic string) {
 	s.mu.Lock()
-	sub := s.subs[topic]
-	delete(s.subs, topic)
+	var sub comet.Subscription
+	if i := s.subIndex(topic); i >= 0 {
+		sub = s.subs[i]
+		s.subs = slices.Delete(s.subs, i, i+1)
+	}
 	s.mu.Unlock()
 	if sub != nil {
 		sub.Close()
@@ -217,7 +298,7 @@ func (s *Session) Unsubscribe(topic string) {
 func (s *Session) Subscribed(topic string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.subs[topic] != nil
+	return s.subIndex(topic) >= 0
 }
 
 // end closes the session: no more events, subscriptions closed, receiver stopped.
@@ -232,6 +313,10 @@ func (s *Session) end() {
 	s.subs = nil
 	r := s.recv
 	s.recv = nil
+	if s.detached != 0 {
+		s.detached = 0
+		s.hub.attached(s) // out of the reaper's set: nothing is left to expire
+	}
 	s.mu.Unlock()
 	for _, sub := range subs {
 		sub.Close()
@@ -245,7 +330,7 @@ func (s *Session) end() {
 func (s *Session) expired(now time.Time, grace time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.recv == nil && !s.detached.IsZero() && now.Sub(s.detached) > grace
+	return s.recv == nil && s.detached != 0 && now.UnixNano()-s.detached > grace.Nanoseconds()
 }
 
 var msgReset = comet.MustMessage("sys.reset", struct{}{})
@@ -286,8 +371,8 @@ func (s *Session) topics() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]string, 0, len(s.subs))
-	for t := range s.subs {
-		out = append(out, t)
+	for _, sub := range s.subs {
+		out = append(out, sub.Topic())
 	}
 	return out
 }

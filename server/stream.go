@@ -1,18 +1,22 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
 // stream is a downstream taken out of net/http after its headers: no goroutine
 // and no bufio buffers are held while it is idle. The writer pool writes it
 // when its session has events, a heartbeat is due, or it must end.
+//
+// Writes never block a writer: bytes the socket cannot take yet wait in pend,
+// the poller says when it can take more, and a stream that makes no progress
+// for WriteTimeout is cut. Other streams are never delayed by a slow one.
 //
 // Lock order: stream.mu may be held while taking Session.mu (collect), never
 // the reverse; the session calls wake/stop without its lock.
@@ -21,47 +25,69 @@ type stream struct {
 	sess    *Session
 	t       transport
 	conn    net.Conn
+	raw     syscall.RawConn // nil: no poller or not a socket, so writes block under a deadline
+	release func()          // frees the per-address stream slot
+	started int64           // unix nanos
+	slot    int32           // the stream's index in the pool's registry
+	gen     uint32          // tells a reused slot's poller events apart
 	chunked bool
-	started time.Time
-	release func() // frees the per-address stream slot
 
 	lastWrite atomic.Int64 // unix nanos, read by the sweeper
-	deadline  time.Time    // the conn's write deadline; only the writer touches it
 
-	mu      sync.Mutex
-	cursor  uint64 // seq of the last event written
-	written int    // event bytes written, for recycling
-	queued  bool   // in the writer queue
-	writing bool   // a writer is on it now
-	again   bool   // work arrived while writing
-	hbDue   bool
-	ending  bool // write the end marker and close
-	closed  bool
+	mu        sync.Mutex
+	cursor    uint64 // seq of the last event written (or pending)
+	written   int    // event bytes written, for recycling
+	pend      []byte // bytes the socket has not taken yet
+	pendAt    int64  // unix nanos of the last progress while pend is non-empty
+	queued    bool   // in the writer queue
+	writing   bool   // a writer is on it now
+	again     bool   // work arrived while writing
+	awaitOut  bool   // pend is waiting for the poller to report room
+	hbDue     bool
+	ending    bool // write the end marker and close
+	endQueued bool // the end marker is in pend: close once it is out
+	closed    bool
 
 	// Events written more than ReleaseAfter ago leave the replay buffer: a
 	// client cut off reconnects within seconds, so only a live stream's
 	// recent past is worth keeping. The sweeper notes the cursor (relSeq)
 	// and, ReleaseAfter later, releases up to it.
 	relSeq   uint64
-	relSince time.Time
+	relSince int64 // unix nanos; 0: nothing noted
 }
 
 // wake queues the stream for a flush; called by the session on new events.
-func (st *stream) wake() { st.hub.writers.schedule(st, func(st *stream) {}) }
+func (st *stream) wake() { st.hub.writers.schedule(st, markNone) }
 
 // stop ends the stream cleanly: a newer downstream replaced it or the session ended.
-func (st *stream) stop() { st.hub.writers.schedule(st, func(st *stream) { st.ending = true }) }
+func (st *stream) stop() { st.hub.writers.schedule(st, markEnding) }
 
-// flush writes what is due: pending events in one batch (one write), a
-// heartbeat if the stream was silent, the end marker when it must end. It runs
-// on one writer goroutine at a time per stream.
-func (st *stream) flush(buf []byte, evs []event) ([]byte, []event) {
+func markNone(*stream)      {}
+func markEnding(st *stream) { st.ending = true }
+func markHeartbeat(st *stream) {
+	st.hbDue = true
+}
+
+// flush writes what is due: bytes left pending, then pending events in one
+// batch (one write), a heartbeat if the stream was silent, the end marker
+// when it must end. It runs on one writer goroutine at a time per stream.
+func (st *stream) flush(w *writerScratch) {
 	st.mu.Lock()
 	ending, hb, cursor := st.ending, st.hbDue, st.cursor
 	st.hbDue = false
+	stalled := st.awaitOut
 	st.mu.Unlock()
+	if stalled {
+		if ending { // replaced or ended while stuck: nothing more can go out
+			st.close(nil)
+		}
+		return
+	}
+	if !st.sendPending(w) {
+		return
+	}
 
-	buf = append(buf[:0], make([]byte, chunkReserve)...)
+	buf := append(w.buf[:0], make([]byte, chunkReserve)...)
 	body := chunkReserve
 	var last uint64
 	{ // an ending stream still writes what is queued (a kick's reason, a restart notice)
@@ -69,57 +95,62 @@ func (st *stream) flush(buf []byte, evs []event) ([]byte, []event) {
 		// Keep within the recycle budget so a stream ends near it, not a
 		// whole batch past it (collect always takes at least one event).
 		budget := min(batchBytes, st.hub.cfg.RecycleBytes-st.written)
-		evs, cursor, reset = st.sess.collect(evs[:0], cursor, budget)
+		w.evs, cursor, reset = st.sess.collect(w.evs[:0], cursor, budget)
 		if reset {
 			st.hub.resync(st.sess)
 		}
-		if len(evs) > 0 {
-			buf = st.t.appendBatch(buf, evs)
-			last = evs[len(evs)-1].seq
+		if len(w.evs) > 0 {
+			buf = st.t.appendBatch(buf, w.evs)
+			last = w.evs[len(w.evs)-1].seq
 		} else if hb && !ending {
 			buf = st.t.appendBatch(buf, nil)
 			st.hub.metrics.heartbeats.Inc()
 		}
 	}
 	eventBytes := len(buf) - body
-	recycle := !ending && (st.written+eventBytes >= st.hub.cfg.RecycleBytes || time.Since(st.started) >= st.hub.cfg.RecycleAge)
+	recycle := !ending && (st.written+eventBytes >= st.hub.cfg.RecycleBytes || time.Now().UnixNano()-st.started >= st.hub.cfg.RecycleAge.Nanoseconds())
 	if ending || recycle {
 		buf = st.t.appendEnd(buf)
 	}
+	w.buf = buf
+	done := true
 	if len(buf) > body {
-		if err := st.write(buf, body); err != nil {
+		var err error
+		if done, err = st.write(w, buf, body); err != nil {
 			st.close(err)
-			return buf, evs
+			return
 		}
 	}
-	if ending || recycle {
+	if (ending || recycle) && done {
 		if recycle {
 			st.hub.metrics.recycled.Inc()
 		}
 		st.close(nil)
-		return buf, evs
+		return
 	}
 	st.mu.Lock()
 	if last > 0 {
 		st.cursor = last
-		st.hub.metrics.delivered.Add(float64(len(evs)))
+		st.hub.metrics.delivered.Add(float64(len(w.evs)))
 	}
 	st.written += eventBytes
+	if ending || recycle { // the end marker is pending: close once it is out
+		st.endQueued = true
+	}
 	st.mu.Unlock()
 	// More may be waiting (the batch was capped at batchBytes).
-	if last > 0 && st.sess.pending(last) {
+	if done && last > 0 && st.sess.pending(last) {
 		st.wake()
 	}
-	return buf, evs
 }
 
 // batchBytes caps one write so one backlogged stream cannot hog a writer.
 const batchBytes = 64 << 10
 
-// write sends buf[body:] as one chunk (or raw bytes for an HTTP/1.0 peer)
-// under a write deadline. The chunk header goes into the chunkReserve bytes
-// kept free before body, so the payload is never copied again.
-func (st *stream) write(buf []byte, body int) error {
+// write sends buf[body:] as one chunk (or raw bytes for an HTTP/1.0 peer).
+// The chunk header goes into the chunkReserve bytes kept free before body,
+// so the payload is never copied. done is false when part of it is pending.
+func (st *stream) write(w *writerScratch, buf []byte, body int) (done bool, err error) {
 	out := buf[body:]
 	if st.chunked {
 		var hdr [chunkReserve]byte
@@ -129,17 +160,87 @@ func (st *stream) write(buf []byte, body int) error {
 		copy(buf[start:], h)
 		out = append(buf[start:], '\r', '\n')
 	}
-	// Re-arming the deadline costs a syscall-sized share of a small write;
-	// do it only once half of it is spent (a write gets 1/2 to 1 WriteTimeout).
-	if now := time.Now(); st.deadline.Sub(now) < st.hub.cfg.WriteTimeout/2 {
-		st.deadline = now.Add(st.hub.cfg.WriteTimeout)
-		if err := st.conn.SetWriteDeadline(st.deadline); err != nil {
-			return err
+	if st.raw == nil {
+		return true, st.writeBlocking(out)
+	}
+	n, err := w.raw.write(st.raw, out)
+	st.noteWritten(n)
+	if err != nil {
+		return false, err
+	}
+	if n == len(out) {
+		return true, nil
+	}
+	st.mu.Lock()
+	st.pend = append(st.pend[:0], out[n:]...)
+	st.pendAt = time.Now().UnixNano()
+	st.mu.Unlock()
+	st.sess.backlogged(true)
+	return false, st.awaitRoom()
+}
+
+// sendPending writes the bytes left over from an earlier flush; it reports
+// whether they are all out, so the flush can go on with new events.
+func (st *stream) sendPending(w *writerScratch) bool {
+	st.mu.Lock()
+	pend := st.pend
+	st.mu.Unlock()
+	if len(pend) == 0 {
+		return true
+	}
+	n, err := w.raw.write(st.raw, pend)
+	st.noteWritten(n)
+	if err != nil {
+		st.close(err)
+		return false
+	}
+	st.mu.Lock()
+	if n > 0 {
+		st.pendAt = time.Now().UnixNano()
+	}
+	if n < len(pend) {
+		st.pend = append(st.pend[:0], pend[n:]...)
+		st.mu.Unlock()
+		if err := st.awaitRoom(); err != nil {
+			st.close(err)
 		}
+		return false
+	}
+	st.pend = nil // a slow spell's buffer is not kept
+	endOut := st.endQueued
+	st.mu.Unlock()
+	st.sess.backlogged(false)
+	if endOut {
+		st.close(nil)
+		return false
+	}
+	return true
+}
+
+// awaitRoom asks the poller to report when the socket can take bytes again;
+// until then wakes do not queue the stream.
+func (st *stream) awaitRoom() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.awaitOut = true
+	return st.hub.writers.poll.armWrite(st)
+}
+
+func (st *stream) noteWritten(n int) {
+	if n > 0 {
+		st.hub.metrics.bytesOut.Add(float64(n))
+		st.lastWrite.Store(time.Now().UnixNano())
+	}
+}
+
+// writeBlocking is the path for connections the poller cannot watch: a
+// plain write under a deadline, which a slow client holds for up to WriteTimeout.
+func (st *stream) writeBlocking(out []byte) error {
+	if err := st.conn.SetWriteDeadline(time.Now().Add(st.hub.cfg.WriteTimeout)); err != nil {
+		return err
 	}
 	n, err := st.conn.Write(out)
-	st.hub.metrics.bytesOut.Add(float64(n))
-	st.lastWrite.Store(time.Now().UnixNano())
+	st.noteWritten(n)
 	return err
 }
 
@@ -155,15 +256,17 @@ func (st *stream) close(err error) {
 		return
 	}
 	st.closed = true
+	clean := err == nil && len(st.pend) == 0 && !st.awaitOut
+	st.pend = nil
 	st.mu.Unlock()
 	if err != nil {
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if errors.Is(err, errNoProgress) || errors.As(err, &ne) && ne.Timeout() {
 			st.hub.metrics.slowCut.Inc()
 		}
 		st.hub.log.Debug("stream closed", "sid", st.sess.id, "transport", st.t.name(), "err", err)
 	}
-	if st.chunked && err == nil {
+	if st.chunked && clean {
 		_ = st.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = st.conn.Write([]byte("0\r\n\r\n"))
 	}
@@ -171,197 +274,26 @@ func (st *stream) close(err error) {
 	if st.release != nil {
 		st.release()
 	}
+	st.sess.backlogged(false)
 	st.sess.detach(st)
 	st.hub.writers.remove(st)
 }
 
-// writerPool flushes streams on a few goroutines. Streams are queued at most
-// once; a sweeper marks heartbeats and recycling and finds dead peers.
-type writerPool struct {
-	hub *Hub
-
-	mu      sync.Mutex
-	cond    *sync.Cond // writers wait here for work
-	idleC   *sync.Cond // drain waits here for writers to go idle
-	queue   []*stream
-	streams map[*stream]struct{}
-	closing bool
-	idle    int
-}
-
-func (p *writerPool) init(h *Hub) {
-	p.hub = h
-	p.cond = sync.NewCond(&p.mu)
-	p.idleC = sync.NewCond(&p.mu)
-	p.streams = make(map[*stream]struct{})
-}
-
-func (p *writerPool) start(ctx context.Context, wg *sync.WaitGroup, n int) {
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.work() }()
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); p.sweep(ctx) }()
-	go func() {
-		<-ctx.Done()
-		p.mu.Lock()
-		p.closing = true
-		p.cond.Broadcast()
-		p.idleC.Broadcast()
-		p.mu.Unlock()
-	}()
-}
-
-// register makes a new stream known to the sweeper (heartbeats, recycling,
-// dead peers) and to shutdown.
-func (p *writerPool) register(st *stream) {
-	p.mu.Lock()
-	p.streams[st] = struct{}{}
-	p.mu.Unlock()
-	p.hub.metrics.streams.WithLabelValues(st.t.name()).Inc()
-}
-
-func (p *writerPool) remove(st *stream) {
-	p.mu.Lock()
-	_, ok := p.streams[st]
-	delete(p.streams, st)
-	p.mu.Unlock()
-	if ok {
-		p.hub.metrics.streams.WithLabelValues(st.t.name()).Dec()
-	}
-}
-
-// schedule applies mark to the stream under its lock and queues it once.
-func (p *writerPool) schedule(st *stream, mark func(*stream)) {
-	st.mu.Lock()
-	if st.closed {
-		st.mu.Unlock()
-		return
-	}
-	mark(st)
-	if st.writing {
-		st.again = true
-		st.mu.Unlock()
-		return
-	}
-	if st.queued {
-		st.mu.Unlock()
-		return
-	}
-	st.queued = true
-	st.mu.Unlock()
-
-	p.mu.Lock()
-	p.queue = append(p.queue, st)
-	p.cond.Signal()
-	p.mu.Unlock()
-}
-
-func (p *writerPool) work() {
-	var buf []byte
-	var evs []event
-	for {
-		p.mu.Lock()
-		for len(p.queue) == 0 && !p.closing {
-			p.idle++
-			p.idleC.Broadcast()
-			p.cond.Wait()
-			p.idle--
-		}
-		if p.closing && len(p.queue) == 0 {
-			p.mu.Unlock()
-			return
-		}
-		st := p.queue[0]
-		p.queue[0] = nil
-		p.queue = p.queue[1:]
-		if len(p.queue) == 0 {
-			p.queue = p.queue[:0:0] // let a burst's backing array go
-		}
-		p.mu.Unlock()
-
-		st.mu.Lock()
-		st.queued = false
-		if st.closed {
-			st.mu.Unlock()
-			continue
-		}
-		st.writing = true
-		st.mu.Unlock()
-
-		buf, evs = st.flush(buf, evs)
-		if cap(buf) > 1<<20 {
-			buf = nil // do not pin a huge buffer after a burst
-		}
-		clear(evs[:cap(evs)])
-
-		st.mu.Lock()
-		st.writing = false
-		again := st.again && !st.closed
-		st.again = false
-		st.mu.Unlock()
-		if again {
-			p.schedule(st, func(*stream) {})
-		}
-	}
-}
-
-// sweep marks streams due a heartbeat or recycling and closes dead peers.
-func (p *writerPool) sweep(ctx context.Context) {
-	period := p.hub.cfg.Heartbeat / 4
-	if period > time.Second {
-		period = time.Second
-	}
-	t := time.NewTicker(period)
-	defer t.Stop()
-	var list []*stream
-	var lastPeek time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			list = list[:0]
-			p.mu.Lock()
-			for st := range p.streams {
-				list = append(list, st)
-			}
-			p.mu.Unlock()
-			peek := now.Sub(lastPeek) >= 5*time.Second
-			if peek {
-				lastPeek = now
-			}
-			hb := p.hub.cfg.Heartbeat.Nanoseconds()
-			for _, st := range list {
-				switch {
-				case now.Sub(st.started) >= p.hub.cfg.RecycleAge:
-					p.schedule(st, func(st *stream) {}) // flush notices the age and recycles
-				case now.UnixNano()-st.lastWrite.Load() >= hb:
-					p.schedule(st, func(st *stream) { st.hbDue = true })
-				}
-				st.noteRelease(now, p.hub.cfg.ReleaseAfter)
-				if peek && peerGone(st.conn) {
-					st.close(errPeerGone)
-				}
-			}
-			clear(list)
-		}
-	}
-}
-
-var errPeerGone = errors.New("peer closed the connection")
+var (
+	errPeerGone   = errors.New("peer closed the connection")
+	errNoProgress = errors.New("slow consumer: no bytes taken within the write timeout")
+)
 
 // noteRelease moves the stream's release window: events up to the cursor
 // noted ReleaseAfter ago are dropped from the session's replay buffer.
-func (st *stream) noteRelease(now time.Time, after time.Duration) {
+func (st *stream) noteRelease(now int64, after time.Duration) {
 	st.mu.Lock()
 	cursor, seq, since := st.cursor, st.relSeq, st.relSince
-	due := !since.IsZero() && now.Sub(since) >= after
+	due := since != 0 && now-since >= after.Nanoseconds()
 	switch {
 	case due:
-		st.relSince = time.Time{}
-	case since.IsZero() && cursor > seq:
+		st.relSince = 0
+	case since == 0 && cursor > seq:
 		st.relSeq, st.relSince = cursor, now
 	}
 	st.mu.Unlock()
@@ -370,30 +302,13 @@ func (st *stream) noteRelease(now time.Time, after time.Duration) {
 	}
 }
 
-// drain waits until the queue is empty and every writer is idle.
-func (p *writerPool) drain(ctx context.Context) {
-	stop := context.AfterFunc(ctx, func() {
-		p.mu.Lock()
-		p.idleC.Broadcast()
-		p.mu.Unlock()
-	})
-	defer stop()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for (len(p.queue) > 0 || p.idle < p.hub.cfg.Writers) && ctx.Err() == nil && !p.closing {
-		p.idleC.Wait()
+// stalledFor reports how long the stream has had bytes pending without
+// progress (0 when nothing is pending).
+func (st *stream) stalledFor(now int64) time.Duration {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.pend) == 0 {
+		return 0
 	}
-}
-
-// closeAll ends every stream cleanly (used on shutdown after the last events).
-func (p *writerPool) closeAll() {
-	p.mu.Lock()
-	list := make([]*stream, 0, len(p.streams))
-	for st := range p.streams {
-		list = append(list, st)
-	}
-	p.mu.Unlock()
-	for _, st := range list {
-		st.close(nil)
-	}
+	return time.Duration(now - st.pendAt)
 }

@@ -33,6 +33,7 @@ type Main struct {
 	AdminToken string
 	LogLevel   string
 	Secure     bool
+	DebugAddr  string // where /debug/pprof/ listens; "" disables
 	ShutdownIn time.Duration
 	Limits     server.Limits
 	Hub        server.HubConfig
@@ -44,6 +45,7 @@ type Main struct {
 	DB       *sqlite.DB
 	Server   *server.Server
 	Listener net.Listener
+	debug    *debugServer
 }
 
 // NewMain returns a Main with the defaults of `comet serve`.
@@ -97,6 +99,7 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.DurationVar(&match.Duration, "match-length", envDuration("COMET_MATCH_LENGTH", 0), "match time limit for every mode; 0 keeps each mode's own (env COMET_MATCH_LENGTH)")
 	fs.DurationVar(&match.Countdown, "countdown", envDuration("COMET_COUNTDOWN", 0), "countdown before a match; 0 keeps each mode's own (env COMET_COUNTDOWN)")
 	fs.DurationVar(&match.Intermission, "intermission", envDuration("COMET_INTERMISSION", 0), "results shown before the next match; 0 keeps each mode's own (env COMET_INTERMISSION)")
+	fs.StringVar(&m.DebugAddr, "debug-addr", envOr("COMET_DEBUG_ADDR", m.DebugAddr), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; keep it private (env COMET_DEBUG_ADDR; empty disables)")
 	proxies := fs.String("trusted-proxy", envOr("COMET_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (env COMET_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -227,6 +230,14 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", m.Addr, err)
 	}
 	m.Listener = ln
+	if m.DebugAddr != "" {
+		d, err := listenDebug(m.DebugAddr)
+		if err != nil {
+			m.Close()
+			return err
+		}
+		m.debug = d
+	}
 	log.Info("comet listening", "addr", ln.Addr().String(), "db", m.DBPath, "version", Version, "dev", m.Dev)
 	return nil
 }
@@ -245,6 +256,9 @@ func (m *Main) URL() string {
 func (m *Main) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- m.Server.Serve(m.Listener) }()
+	if m.debug != nil {
+		go m.debug.serve(m.logger())
+	}
 	var err error
 	select {
 	case err = <-errc:
@@ -257,10 +271,21 @@ func (m *Main) Serve(ctx context.Context) error {
 			err = e
 		}
 	}
+	m.closeDebug()
 	if cerr := m.closeDB(); cerr != nil && err == nil {
 		err = cerr
 	}
 	return err
+}
+
+func (m *Main) closeDebug() {
+	if m.debug == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	m.debug.close(ctx)
+	cancel()
+	m.debug = nil
 }
 
 // Close releases everything Open made, without a graceful shutdown.
@@ -271,6 +296,7 @@ func (m *Main) Close() {
 	if m.Server != nil {
 		m.Server.Close()
 	}
+	m.closeDebug()
 	_ = m.closeDB()
 }
 

@@ -17,14 +17,18 @@ type Bus struct {
 type topic struct {
 	name string
 	mu   sync.RWMutex
-	subs map[comet.Sink]*subscription
+	// subs is dense so a publish walks memory in order; each subscription
+	// knows its index, so removal swaps the last one into its place.
+	subs  []*subscription
+	index map[comet.Sink]*subscription // one subscription per sink
+	gone  bool                         // emptied and dropped from the bus: Subscribe must retry
 }
 
 type subscription struct {
 	bus   *Bus
 	topic *topic
 	sink  comet.Sink
-	once  sync.Once
+	idx   int // in topic.subs; -1 once closed
 }
 
 var _ comet.Bus = (*Bus)(nil)
@@ -43,32 +47,38 @@ func (b *Bus) Publish(name string, m *comet.Message) {
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	for s := range t.subs {
-		s.Send(m)
+	for _, s := range t.subs {
+		s.sink.Send(m)
 	}
 }
 
 // Subscribe adds s to the topic name, creating the topic on first use.
+// Subscribing a sink already on the topic returns its subscription.
 func (b *Bus) Subscribe(name string, s comet.Sink) comet.Subscription {
 	for {
 		b.mu.Lock()
 		t := b.topics[name]
 		if t == nil {
-			t = &topic{name: name, subs: make(map[comet.Sink]*subscription)}
+			t = &topic{name: name}
 			b.topics[name] = t
 		}
 		b.mu.Unlock()
 
 		t.mu.Lock()
-		if t.subs == nil { // removed by the last Close between our two locks
+		if t.gone { // removed by the last Close between our two locks
 			t.mu.Unlock()
 			continue
 		}
-		sub := t.subs[s]
-		if sub == nil {
-			sub = &subscription{bus: b, topic: t, sink: s}
-			t.subs[s] = sub
+		if sub := t.index[s]; sub != nil {
+			t.mu.Unlock()
+			return sub
 		}
+		if t.index == nil {
+			t.index = make(map[comet.Sink]*subscription)
+		}
+		sub := &subscription{bus: b, topic: t, sink: s, idx: len(t.subs)}
+		t.subs = append(t.subs, sub)
+		t.index[s] = sub
 		t.mu.Unlock()
 		return sub
 	}
@@ -91,24 +101,34 @@ func (b *Bus) Subscribers(name string) int {
 func (s *subscription) Topic() string { return s.topic.name }
 
 // Close removes the subscription; the topic goes when its last one does.
+// Closing twice is a no-op.
 func (s *subscription) Close() {
-	s.once.Do(func() {
-		t := s.topic
-		t.mu.Lock()
-		if t.subs[s.sink] == s {
-			delete(t.subs, s.sink)
-		}
-		empty := len(t.subs) == 0
-		if empty {
-			t.subs = nil // tells a racing Subscribe to retry with a fresh topic
-		}
+	t := s.topic
+	t.mu.Lock()
+	if s.idx < 0 {
 		t.mu.Unlock()
-		if empty {
-			s.bus.mu.Lock()
-			if s.bus.topics[t.name] == t {
-				delete(s.bus.topics, t.name)
-			}
-			s.bus.mu.Unlock()
+		return
+	}
+	last := len(t.subs) - 1
+	moved := t.subs[last]
+	t.subs[s.idx], moved.idx = moved, s.idx
+	t.subs[last] = nil
+	t.subs = t.subs[:last]
+	delete(t.index, s.sink)
+	s.idx = -1
+	empty := len(t.subs) == 0
+	if empty {
+		t.gone = true
+		t.subs, t.index = nil, nil
+	} else if cap(t.subs) > 64 && len(t.subs) < cap(t.subs)/4 {
+		t.subs = append([]*subscription(nil), t.subs...) // give back a crowd's array
+	}
+	t.mu.Unlock()
+	if empty {
+		s.bus.mu.Lock()
+		if s.bus.topics[t.name] == t {
+			delete(s.bus.topics, t.name)
 		}
-	})
+		s.bus.mu.Unlock()
+	}
 }

@@ -125,3 +125,59 @@ func BenchmarkPublish15k(b *testing.B) {
 		bus.Publish("lobby", m)
 	}
 }
+
+// TestCloseInAnyOrderKeepsTheRest: removal swaps the last subscriber into the
+// gap, so closing from the front, the back and the middle must leave exactly
+// the others subscribed, each reached once.
+func TestCloseInAnyOrderKeepsTheRest(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		close func(i int) bool
+	}{
+		{"front half", func(i int) bool { return i < 50 }},
+		{"back half", func(i int) bool { return i >= 50 }},
+		{"every third", func(i int) bool { return i%3 == 0 }},
+		{"all but one", func(i int) bool { return i != 37 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := New()
+			sinks := make([]*countSink, 100)
+			subs := make([]comet.Subscription, 100)
+			for i := range sinks {
+				sinks[i] = &countSink{}
+				subs[i] = b.Subscribe("lobby", sinks[i])
+			}
+			want := 0
+			for i, sub := range subs {
+				if tc.close(i) {
+					sub.Close()
+					sub.Close() // twice is a no-op
+				} else {
+					want++
+				}
+			}
+			if n := b.Subscribers("lobby"); n != want {
+				t.Fatalf("Subscribers = %d, want %d", n, want)
+			}
+			b.Publish("lobby", comet.MustMessage("x", 1))
+			for i, s := range sinks {
+				if got, wantN := s.n.Load(), map[bool]int64{true: 0, false: 1}[tc.close(i)]; got != wantN {
+					t.Fatalf("sink %d got %d messages, want %d", i, got, wantN)
+				}
+			}
+			// A closed sink can come back, once.
+			b.Subscribe("lobby", sinks[0])
+			b.Subscribe("lobby", sinks[0])
+			if n := b.Subscribers("lobby"); n != want+boolInt(tc.close(0)) {
+				t.Fatalf("after resubscribe Subscribers = %d", n)
+			}
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,15 @@
+package server
+
+import "context"
+
+// poller watches the hijacked sockets for the writer pool without a
+// goroutine per stream: it reports a peer that hung up (the stream is closed)
+// and a stalled socket that can take bytes again (the stream is queued).
+type poller interface {
+	// watch starts reporting st's hang-up; an error leaves st on blocking writes.
+	watch(st *stream) error
+	// armWrite asks for one report when st's socket has room; st.mu is held.
+	armWrite(st *stream) error
+	// run delivers reports until ctx ends.
+	run(ctx context.Context)
+}

@@ -1,0 +1,231 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"comet"
+)
+
+// stalledStream opens a multipart stream on a socket with a tiny receive
+// buffer and never reads it past the response head: the server's writes to
+// it soon stop being taken.
+func stalledStream(t *testing.T, c *client) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		_ = rc.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return err
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(c.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /comet/%s/multipart?last=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", c.SID, c.Token)
+	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 16), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("open stalled stream: %v %v", resp, err)
+	}
+	return conn
+}
+
+// bigMessage is an event large enough to fill socket buffers quickly.
+func bigMessage(i int) *comet.Message {
+	return comet.MustMessage("test.big", map[string]any{"i": i, "pad": strings.Repeat("x", 32<<10)})
+}
+
+// fillUntilBacklogged sends big events until the session's stream has bytes
+// its socket would not take (the kernel buffers several MB first).
+func fillUntilBacklogged(t *testing.T, s *Session) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; s.stale.Load()&staleBacklog == 0; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled stream never backed up")
+		}
+		s.Send(bigMessage(i))
+		if i%8 == 7 {
+			time.Sleep(5 * time.Millisecond) // let the writer catch up with the ring
+		}
+	}
+}
+
+// TestSlowConsumerDelaysNoOne: with a single writer and a long write timeout,
+// a client that stops reading must not hold up delivery to another client;
+// the stalled stream keeps its bytes pending instead of blocking the writer.
+func TestSlowConsumerDelaysNoOne(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.Hub.Writers = 1
+		c.Hub.WriteTimeout = 20 * time.Second
+		c.Hub.RecycleBytes = 1 << 30 // a recycle would end the stall
+	})
+	slow := newClient(t, ts.URL)
+	stalledStream(t, slow)
+	slowSess, _ := ts.Hub().Session(slow.SID)
+	fillUntilBacklogged(t, slowSess)
+
+	fast := newClient(t, ts.URL)
+	st := fast.open("sse", 0)
+	defer st.close()
+	fastSess, _ := ts.Hub().Session(fast.SID)
+	start := time.Now()
+	for i := 0; i < 20; i++ {
+		fastSess.Send(comet.MustMessage("test.n", i))
+		slowSess.Send(bigMessage(i)) // the stalled session keeps getting events too
+	}
+	for {
+		ev := st.next(t, 10*time.Second)
+		if ev.Type == "test.n" && string(ev.Data) == "19" {
+			break
+		}
+	}
+	// The old blocking writer would have held the only writer for the
+	// 20 s write timeout; anything near it means the stall leaked.
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("fast client waited %s behind a stalled one", took)
+	}
+}
+
+// TestStalledStreamIsCut: a stream whose client takes no bytes for the write
+// timeout is closed and counted; its session is left to resume or expire.
+func TestStalledStreamIsCut(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.Hub.WriteTimeout = 300 * time.Millisecond
+		c.Hub.RecycleBytes = 1 << 30
+	})
+	slow := newClient(t, ts.URL)
+	stalledStream(t, slow)
+	sess, _ := ts.Hub().Session(slow.SID)
+	fillUntilBacklogged(t, sess)
+	checkFor(t, 10*time.Second, func() error {
+		if n := metricValue(ts.metrics.slowCut); n < 1 {
+			return fmt.Errorf("slow consumers cut = %v", n)
+		}
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		if sess.recv != nil {
+			return fmt.Errorf("session still has its stalled stream")
+		}
+		return nil
+	})
+	if sess.stale.Load()&staleBacklog != 0 {
+		t.Fatal("session still marked backlogged after its stream was cut")
+	}
+}
+
+// TestPeerHangupClosesStreamAtOnce: a client that closes its socket is
+// noticed without waiting for a heartbeat write to fail.
+func TestPeerHangupClosesStreamAtOnce(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.Hub.Heartbeat = time.Minute })
+	c := newClient(t, ts.URL)
+	st := c.open("multipart", 0)
+	sess, _ := ts.Hub().Session(c.SID)
+	st.waitType(t, "lobby.rooms", 5*time.Second)
+	st.close()
+	checkFor(t, 4*time.Second, func() error {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		if sess.recv != nil {
+			return fmt.Errorf("stream still attached after the client hung up")
+		}
+		return nil
+	})
+	if n := metricValue(ts.metrics.streams.WithLabelValues("multipart")); n != 0 {
+		t.Fatalf("comet_streams{multipart} = %v after hang-up", n)
+	}
+}
+
+// TestBackloggedSessionDropsDiffsThenResyncs: while a stream is backlogged
+// room diffs are dropped (other events are kept); when it drains the room is
+// asked for a snapshot, and diffs stay dropped until that snapshot passes.
+func TestBackloggedSessionDropsDiffsThenResyncs(t *testing.T) {
+	stale := make(chan *Session, 4)
+	m := NewMetrics()
+	h := NewHub(HubConfig{Bus: nopBus{}, Logger: quietLogger(), Metrics: m, OnStale: func(s *Session) { stale <- s }})
+	defer h.Close()
+	s := h.NewSession(&comet.Player{ID: "p1", Name: "ann"})
+	queued := func() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.seq }
+	diff := comet.MustMessage("room.diff", map[string]int{"b": 1})
+	snap := comet.MustMessage("room.snapshot", map[string]int{"t": 2})
+	chat := comet.MustMessage("chat.msg", map[string]string{"text": "hi"})
+
+	steps := []struct {
+		name string
+		do   func()
+		want uint64 // events queued after the step
+	}{
+		{"diff while flowing is queued", func() { s.Send(diff) }, 1},
+		{"backlog starts", func() { s.backlogged(true) }, 1},
+		{"diff while backlogged is dropped", func() { s.Send(diff) }, 1},
+		{"chat while backlogged is kept", func() { s.Send(chat) }, 2},
+		{"backlog clears", func() { s.backlogged(false) }, 2},
+		{"diff before the snapshot is still dropped", func() { s.Send(diff) }, 2},
+		{"snapshot is queued", func() { s.Send(snap) }, 3},
+		{"diff after the snapshot is queued", func() { s.Send(diff) }, 4},
+	}
+	for _, step := range steps {
+		step.do()
+		if got := queued(); got != step.want {
+			t.Fatalf("%s: %d events queued, want %d", step.name, got, step.want)
+		}
+	}
+	select {
+	case got := <-stale:
+		if got != s {
+			t.Fatal("OnStale called for another session")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnStale not called when the backlog cleared")
+	}
+	if n := metricValue(m.diffsDropped); n != 2 {
+		t.Fatalf("comet_stale_diffs_dropped_total = %v, want 2", n)
+	}
+	// A backlog with nothing dropped needs no resync.
+	s.backlogged(true)
+	s.backlogged(false)
+	select {
+	case <-stale:
+		t.Fatal("OnStale called though no diff was dropped")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+type nopBus struct{}
+
+func (nopBus) Publish(string, *comet.Message) {}
+func (nopBus) Subscribe(topic string, _ comet.Sink) comet.Subscription {
+	return nopSub(topic)
+}
+func (nopBus) Subscribers(string) int { return 0 }
+
+type nopSub string
+
+func (s nopSub) Topic() string { return string(s) }
+func (nopSub) Close()          {}
+
+
+// metricValue reads a counter or gauge's current value.
+func metricValue(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 1)
+	c.Collect(ch)
+	var d dto.Metric
+	if err := (<-ch).Write(&d); err != nil {
+		return -1
+	}
+	if d.Counter != nil {
+		return d.Counter.GetValue()
+	}
+	return d.Gauge.GetValue()
+}

@@ -1,0 +1,307 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// writerPool flushes streams on a few goroutines. Streams are queued at most
+// once; the poller reports dead peers and sockets with room again; a sweeper
+// marks heartbeats and recycling and cuts streams that stopped making progress.
+type writerPool struct {
+	hub  *Hub
+	poll poller // nil: writes block under a deadline, peers are probed by the sweeper
+
+	mu      sync.Mutex
+	cond    *sync.Cond // writers wait here for work
+	idleC   *sync.Cond // drain waits here for writers to go idle
+	queue   []*stream
+	slots   []*stream // registry; a stream keeps its slot for life
+	free    []int32   // empty slots
+	live    int
+	gen     uint32
+	closing bool
+	idle    int
+}
+
+// writerScratch is one writer goroutine's reusable buffers.
+type writerScratch struct {
+	buf []byte
+	evs []event
+	raw rawWrite
+}
+
+// popBatch is how many queued streams a writer takes per lock: a broadcast
+// queues thousands at once, and one lock round per stream was measurable.
+const popBatch = 32
+
+func (p *writerPool) init(h *Hub) {
+	p.hub = h
+	p.cond = sync.NewCond(&p.mu)
+	p.idleC = sync.NewCond(&p.mu)
+	poll, err := newPoller(p)
+	if err != nil {
+		h.log.Warn("no socket poller: slow streams hold a writer, dead peers are probed", "err", err)
+		return
+	}
+	p.poll = poll
+}
+
+func (p *writerPool) start(ctx context.Context, wg *sync.WaitGroup, n int) {
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.work() }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); p.sweep(ctx) }()
+	if p.poll != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.poll.run(ctx) }()
+	}
+	go func() {
+		<-ctx.Done()
+		p.mu.Lock()
+		p.closing = true
+		p.cond.Broadcast()
+		p.idleC.Broadcast()
+		p.mu.Unlock()
+	}()
+}
+
+// register makes a new stream known to the sweeper, the poller and shutdown.
+// A stream the poller cannot watch falls back to blocking writes.
+func (p *writerPool) register(st *stream) {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		st.slot = p.free[n-1]
+		p.free = p.free[:n-1]
+	} else {
+		st.slot = int32(len(p.slots))
+		p.slots = append(p.slots, nil)
+	}
+	p.gen++
+	st.gen = p.gen
+	p.slots[st.slot] = st
+	p.live++
+	p.mu.Unlock()
+	p.hub.metrics.streams.WithLabelValues(st.t.name()).Inc()
+	if p.poll == nil {
+		return
+	}
+	if sc, ok := st.conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			st.raw = rc
+		}
+	}
+	if st.raw != nil {
+		if err := p.poll.watch(st); err != nil {
+			p.hub.log.Debug("poller cannot watch stream; writes will block", "err", err)
+			st.raw = nil
+		}
+	}
+}
+
+func (p *writerPool) remove(st *stream) {
+	p.mu.Lock()
+	ok := int(st.slot) < len(p.slots) && p.slots[st.slot] == st
+	if ok {
+		p.slots[st.slot] = nil
+		p.free = append(p.free, st.slot)
+		p.live--
+	}
+	p.mu.Unlock()
+	if ok {
+		p.hub.metrics.streams.WithLabelValues(st.t.name()).Dec()
+	}
+}
+
+// lookup returns the stream in slot if it is still the one of generation gen.
+func (p *writerPool) lookup(slot int32, gen uint32) *stream {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if slot < 0 || int(slot) >= len(p.slots) {
+		return nil
+	}
+	if st := p.slots[slot]; st != nil && st.gen == gen {
+		return st
+	}
+	return nil
+}
+
+// schedule applies mark to the stream under its lock and queues it once. A
+// stream waiting for socket room is not queued: the poller queues it.
+func (p *writerPool) schedule(st *stream, mark func(*stream)) {
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		return
+	}
+	mark(st)
+	if st.writing {
+		st.again = true
+		st.mu.Unlock()
+		return
+	}
+	if st.queued || st.awaitOut && !st.ending {
+		st.mu.Unlock()
+		return
+	}
+	st.queued = true
+	st.mu.Unlock()
+
+	p.mu.Lock()
+	p.queue = append(p.queue, st)
+	if p.idle > 0 {
+		p.cond.Signal()
+	}
+	p.mu.Unlock()
+}
+
+// roomAgain is the poller's report that a stalled stream's socket can take
+// bytes: it is queued to write what is pending.
+func (p *writerPool) roomAgain(st *stream) {
+	st.mu.Lock()
+	st.awaitOut = false
+	st.mu.Unlock()
+	p.schedule(st, markNone)
+}
+
+func (p *writerPool) work() {
+	w := &writerScratch{raw: newRawWrite()}
+	batch := make([]*stream, 0, popBatch)
+	for {
+		p.mu.Lock()
+		for len(p.queue) == 0 && !p.closing {
+			p.idle++
+			p.idleC.Broadcast()
+			p.cond.Wait()
+			p.idle--
+		}
+		if p.closing && len(p.queue) == 0 {
+			p.mu.Unlock()
+			return
+		}
+		// Share a burst with the other writers: take at most a fair part.
+		n := min(len(p.queue), popBatch, max(1, len(p.queue)/max(1, p.hub.cfg.Writers)))
+		batch = append(batch[:0], p.queue[:n]...)
+		clear(p.queue[:n])
+		p.queue = p.queue[n:]
+		if len(p.queue) == 0 {
+			p.queue = p.queue[:0:0] // let a burst's backing array go
+		} else if p.idle > 0 {
+			p.cond.Signal()
+		}
+		p.mu.Unlock()
+
+		for _, st := range batch {
+			p.flushOne(st, w)
+		}
+		clear(batch)
+	}
+}
+
+func (p *writerPool) flushOne(st *stream, w *writerScratch) {
+	st.mu.Lock()
+	st.queued = false
+	if st.closed {
+		st.mu.Unlock()
+		return
+	}
+	st.writing = true
+	st.mu.Unlock()
+
+	st.flush(w)
+	if cap(w.buf) > 1<<20 {
+		w.buf = nil // do not pin a huge buffer after a burst
+	}
+	clear(w.evs[:cap(w.evs)])
+
+	st.mu.Lock()
+	st.writing = false
+	again := st.again && !st.closed
+	st.again = false
+	st.mu.Unlock()
+	if again {
+		p.schedule(st, markNone)
+	}
+}
+
+// sweep marks streams due a heartbeat or recycling, releases what they
+// delivered long ago, and cuts the ones that made no progress (or whose peer
+// left, when there is no poller to say so).
+func (p *writerPool) sweep(ctx context.Context) {
+	period := p.hub.cfg.Heartbeat / 4
+	if period > time.Second {
+		period = time.Second
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	var list []*stream
+	var lastPeek time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case tick := <-t.C:
+			list = p.snapshot(list[:0])
+			peek := p.poll == nil && tick.Sub(lastPeek) >= 5*time.Second
+			if peek {
+				lastPeek = tick
+			}
+			now := tick.UnixNano()
+			hb, age := p.hub.cfg.Heartbeat.Nanoseconds(), p.hub.cfg.RecycleAge.Nanoseconds()
+			for _, st := range list {
+				switch {
+				case st.stalledFor(now) > p.hub.cfg.WriteTimeout:
+					st.close(errNoProgress)
+					continue
+				case now-st.started >= age:
+					p.schedule(st, markNone) // flush notices the age and recycles
+				case now-st.lastWrite.Load() >= hb:
+					p.schedule(st, markHeartbeat)
+				}
+				st.noteRelease(now, p.hub.cfg.ReleaseAfter)
+				if peek && peerGone(st.conn) {
+					st.close(errPeerGone)
+				}
+			}
+			clear(list)
+		}
+	}
+}
+
+// snapshot appends every registered stream to dst.
+func (p *writerPool) snapshot(dst []*stream) []*stream {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, st := range p.slots {
+		if st != nil {
+			dst = append(dst, st)
+		}
+	}
+	return dst
+}
+
+// drain waits until the queue is empty and every writer is idle.
+func (p *writerPool) drain(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		p.idleC.Broadcast()
+		p.mu.Unlock()
+	})
+	defer stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for (len(p.queue) > 0 || p.idle < p.hub.cfg.Writers) && ctx.Err() == nil && !p.closing {
+		p.idleC.Wait()
+	}
+}
+
+// closeAll ends every stream cleanly (used on shutdown after the last events).
+func (p *writerPool) closeAll() {
+	for _, st := range p.snapshot(nil) {
+		st.close(nil)
+	}
+}

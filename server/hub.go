@@ -57,6 +57,8 @@ func (c *HubConfig) setDefaults() {
 	defInt(&c.RecycleBytes, 256<<10)
 	defInt(&c.ReplayEvents, 1024)
 	defInt(&c.ReplayBytes, 512<<10)
+	c.ReplayEvents = min(c.ReplayEvents, 1<<20) // the ring counts in int32
+	c.ReplayBytes = min(c.ReplayBytes, 1<<30)
 	defInt(&c.Writers, runtime.GOMAXPROCS(0))
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -124,7 +126,7 @@ func (h *Hub) NewSession(p *comet.Player) *Session {
 		playerID: p.ID,
 		hub:      h,
 		detached: time.Now().UnixNano(),
-		ring:     replay{maxEvents: h.cfg.ReplayEvents, maxBytes: h.cfg.ReplayBytes},
+		ring:     replay{maxEvents: int32(h.cfg.ReplayEvents), maxBytes: int32(h.cfg.ReplayBytes)},
 	}
 	s.setName(p.Name)
 	h.detachedNow(s)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -48,18 +49,11 @@ func (e *epoller) watch(st *stream) error { return e.ctl(st, unix.EPOLL_CTL_ADD,
 
 func (e *epoller) armWrite(st *stream) error { return e.ctl(st, unix.EPOLL_CTL_MOD, evWritable) }
 
-// ctl registers st's socket; the descriptor is only used inside Control, so
-// it cannot be closed (and reused) underneath.
+// ctl registers st's socket. The stream owns the descriptor and closes it
+// only when no writer is on it, and closing drops it from the epoll set.
 func (e *epoller) ctl(st *stream, op int, events uint32) error {
-	var err error
-	cerr := st.raw.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: events, Fd: st.slot, Pad: int32(st.gen)}
-		err = unix.EpollCtl(e.ep, op, int(fd), &ev)
-	})
-	if cerr != nil {
-		return fmt.Errorf("epoll_ctl: %w", cerr)
-	}
-	if err != nil {
+	ev := unix.EpollEvent{Events: events, Fd: st.slot, Pad: int32(st.gen)}
+	if err := unix.EpollCtl(e.ep, op, int(st.fd), &ev); err != nil {
 		return fmt.Errorf("epoll_ctl: %w", err)
 	}
 	return nil
@@ -115,50 +109,58 @@ func (e *epoller) event(st *stream, events uint32) {
 	}
 }
 
-// rawWrite writes to a socket without blocking: what the kernel does not take
-// at once is left to the caller. Its method value is made once per writer, so
-// a write allocates nothing.
-type rawWrite struct {
-	p   []byte
-	n   int
-	err error
-	fn  func(fd uintptr) bool
+// detachFD takes the socket out of the net package: it duplicates the
+// descriptor and closes the net.Conn, which frees the runtime's poll
+// descriptor, the netFD and both addresses (about 500 bytes a stream). The
+// stream then owns the descriptor, which stays non-blocking.
+func detachFD(conn net.Conn) (int, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return -1, errors.New("not a socket")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("detach socket: %w", err)
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, fmt.Errorf("detach socket: %w", err)
+	}
+	if derr != nil {
+		return -1, fmt.Errorf("detach socket: dup: %w", derr)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return -1, fmt.Errorf("detach socket: %w", err)
+	}
+	_ = conn.Close() // the duplicate keeps the connection open
+	return fd, nil
 }
 
-func newRawWrite() rawWrite { return rawWrite{} }
-
-func (w *rawWrite) do(fd uintptr) bool {
-	for w.n < len(w.p) {
-		m, err := syscall.Write(int(fd), w.p[w.n:])
+// writeFD writes what the socket takes now without blocking: n < len(p)
+// with a nil error means the rest must wait for room.
+func writeFD(fd int, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(fd, p[n:])
 		if m > 0 {
-			w.n += m
+			n += m
 		}
 		switch {
-		case err == syscall.EINTR:
+		case err == unix.EINTR:
 			continue
-		case err == syscall.EAGAIN:
-			return true // never wait: the poller reports room
+		case err == unix.EAGAIN:
+			return n, nil
 		case err != nil:
-			w.err = err
-			return true
+			return n, err
 		case m <= 0:
-			return true
+			return n, nil
 		}
 	}
-	return true
+	return n, nil
 }
 
-// write sends what the socket takes now: n < len(p) with a nil error means
-// the rest must wait for room.
-func (w *rawWrite) write(rc syscall.RawConn, p []byte) (int, error) {
-	if w.fn == nil {
-		w.fn = w.do
-	}
-	w.p, w.n, w.err = p, 0, nil
-	if err := rc.Write(w.fn); err != nil {
-		return 0, err
-	}
-	n, err := w.n, w.err
-	w.p, w.err = nil, nil
-	return n, err
-}
+func closeFD(fd int) { _ = unix.Close(fd) }

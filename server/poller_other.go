@@ -4,20 +4,17 @@ package server
 
 import (
 	"errors"
-	"syscall"
+	"net"
 )
 
-// newPoller has no implementation here: streams write under a deadline and
-// dead peers are found by failed heartbeat writes.
+// newPoller has no implementation here: streams keep their net.Conn, write
+// under a deadline, and dead peers are found by failed heartbeat writes.
 func newPoller(*writerPool) (poller, error) {
 	return nil, errors.New("no socket poller on this platform")
 }
 
-// rawWrite is unused without a poller.
-type rawWrite struct{}
+func detachFD(net.Conn) (int, error) { return -1, errors.ErrUnsupported }
 
-func newRawWrite() rawWrite { return rawWrite{} }
+func writeFD(int, []byte) (int, error) { return 0, errors.ErrUnsupported }
 
-func (*rawWrite) write(syscall.RawConn, []byte) (int, error) {
-	return 0, errors.ErrUnsupported
-}
+func closeFD(int) {}

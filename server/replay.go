@@ -14,50 +14,51 @@ type event struct {
 // maxEvents entries and maxBytes of messages, dropping the oldest first; an
 // idle session holds no backing array at all.
 type replay struct {
-	buf       []event // ring storage, grows by doubling up to maxEvents
-	head      int     // index of the oldest entry
-	n         int
-	bytes     int
-	maxEvents int
-	maxBytes  int
+	buf []event // ring storage, grows by doubling up to maxEvents
+	// int32s: every session embeds one, and 16 bytes less takes a Session
+	// into a smaller size class. The limits are far below 2^31.
+	head      int32 // index of the oldest entry
+	n         int32
+	bytes     int32
+	maxEvents int32
+	maxBytes  int32
 }
 
 func (r *replay) push(e event) {
-	if r.n == len(r.buf) {
-		if len(r.buf) < r.maxEvents {
+	if int(r.n) == len(r.buf) {
+		if len(r.buf) < int(r.maxEvents) {
 			r.grow()
 		} else {
 			r.dropOldest()
 		}
 	}
-	r.buf[(r.head+r.n)%len(r.buf)] = e
+	r.buf[(int(r.head)+int(r.n))%len(r.buf)] = e
 	r.n++
-	r.bytes += e.msg.Size()
+	r.bytes += int32(e.msg.Size())
 	for r.bytes > r.maxBytes && r.n > 1 {
 		r.dropOldest()
 	}
 }
 
 func (r *replay) grow() {
-	size := len(r.buf) * 2
-	if size == 0 {
-		size = 4
-	}
-	if size > r.maxEvents {
-		size = r.maxEvents
-	}
+	size := min(max(len(r.buf)*2, 4), int(r.maxEvents))
+	r.resize(size)
+}
+
+// resize moves the entries to a new backing array of size slots.
+func (r *replay) resize(size int) {
 	nb := make([]event, size)
-	for i := 0; i < r.n; i++ {
-		nb[i] = r.buf[(r.head+i)%len(r.buf)]
+	for i := 0; i < int(r.n); i++ {
+		nb[i] = r.buf[(int(r.head)+i)%len(r.buf)]
 	}
 	r.buf, r.head = nb, 0
 }
 
 func (r *replay) dropOldest() {
 	e := &r.buf[r.head]
-	r.bytes -= e.msg.Size()
+	r.bytes -= int32(e.msg.Size())
 	*e = event{}
-	r.head = (r.head + 1) % len(r.buf)
+	r.head = int32((int(r.head) + 1) % len(r.buf))
 	r.n--
 }
 
@@ -81,8 +82,8 @@ func (r *replay) after(dst []event, last uint64, maxBytes int) []event {
 		start = int(last - first + 1)
 	}
 	size := 0
-	for i := start; i < r.n; i++ {
-		e := r.buf[(r.head+i)%len(r.buf)]
+	for i := start; i < int(r.n); i++ {
+		e := r.buf[(int(r.head)+i)%len(r.buf)]
 		size += e.msg.Size()
 		if size > maxBytes && len(dst) > 0 {
 			break
@@ -110,12 +111,8 @@ func (r *replay) shrink() {
 		r.buf, r.head = nil, 0
 		return
 	}
-	if len(r.buf) <= 8 || r.n > len(r.buf)/4 {
+	if len(r.buf) <= 8 || int(r.n) > len(r.buf)/4 {
 		return
 	}
-	nb := make([]event, len(r.buf)/2)
-	for i := 0; i < r.n; i++ {
-		nb[i] = r.buf[(r.head+i)%len(r.buf)]
-	}
-	r.buf, r.head = nb, 0
+	r.resize(len(r.buf) / 2)
 }

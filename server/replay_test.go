@@ -31,11 +31,11 @@ func TestReplayKeepsNewestByCountAndBytes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := replay{maxEvents: tt.maxEvents, maxBytes: tt.maxBytes}
+			r := replay{maxEvents: int32(tt.maxEvents), maxBytes: int32(tt.maxBytes)}
 			for i := 1; i <= tt.push; i++ {
 				r.push(event{seq: uint64(i), msg: small})
 			}
-			if r.oldest() != tt.wantOldest || r.n != tt.wantLen {
+			if r.oldest() != tt.wantOldest || int(r.n) != tt.wantLen {
 				t.Fatalf("oldest=%d n=%d, want %d and %d", r.oldest(), r.n, tt.wantOldest, tt.wantLen)
 			}
 			got := seqs(r.after(nil, 0, 1<<30))
@@ -44,7 +44,7 @@ func TestReplayKeepsNewestByCountAndBytes(t *testing.T) {
 					t.Fatalf("after(0) = %v: not contiguous from %d", got, tt.wantOldest)
 				}
 			}
-			if r.bytes != tt.wantLen*small.Size() {
+			if int(r.bytes) != tt.wantLen*small.Size() {
 				t.Fatalf("bytes accounting %d, want %d", r.bytes, tt.wantLen*small.Size())
 			}
 		})
@@ -79,7 +79,7 @@ func TestReplayReleaseDropsDeliveredAndShrinks(t *testing.T) {
 	}
 	big := len(r.buf)
 	r.release(190)
-	if r.n != 10 || r.oldest() != 191 || r.bytes != 10*m.Size() {
+	if r.n != 10 || r.oldest() != 191 || int(r.bytes) != 10*m.Size() {
 		t.Fatalf("after release(190): n=%d oldest=%d bytes=%d", r.n, r.oldest(), r.bytes)
 	}
 	if len(r.buf) >= big {

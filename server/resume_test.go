@@ -177,7 +177,7 @@ func TestDeliveredEventsAreReleased(t *testing.T) {
 	buffered := func() int {
 		sess.mu.Lock()
 		defer sess.mu.Unlock()
-		return sess.ring.n
+		return int(sess.ring.n)
 	}
 	checkFor(t, 5*time.Second, func() error {
 		if n := buffered(); n != 0 {

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -24,12 +23,12 @@ type stream struct {
 	hub     *Hub
 	sess    *Session
 	t       transport
-	conn    net.Conn
-	raw     syscall.RawConn // nil: no poller or not a socket, so writes block under a deadline
-	release func()          // frees the per-address stream slot
-	started int64           // unix nanos
-	slot    int32           // the stream's index in the pool's registry
-	gen     uint32          // tells a reused slot's poller events apart
+	conn    net.Conn // the hijacked connection until the pool detaches its descriptor
+	fd      int32    // the socket the stream owns once detached; -1: writes go to conn, blocking under a deadline
+	release func()   // frees the per-address stream slot
+	started int64    // unix nanos
+	slot    int32    // the stream's index in the pool's registry
+	gen     uint32   // tells a reused slot's poller events apart
 	chunked bool
 
 	lastWrite atomic.Int64 // unix nanos, read by the sweeper
@@ -47,6 +46,8 @@ type stream struct {
 	ending    bool // write the end marker and close
 	endQueued bool // the end marker is in pend: close once it is out
 	closed    bool
+	shutLater bool // closed while a writer was on it: the writer shuts the socket
+	shutClean bool
 
 	// Events written more than ReleaseAfter ago leave the replay buffer: a
 	// client cut off reconnects within seconds, so only a live stream's
@@ -160,10 +161,10 @@ func (st *stream) write(w *writerScratch, buf []byte, body int) (done bool, err 
 		copy(buf[start:], h)
 		out = append(buf[start:], '\r', '\n')
 	}
-	if st.raw == nil {
+	if st.fd < 0 {
 		return true, st.writeBlocking(out)
 	}
-	n, err := w.raw.write(st.raw, out)
+	n, err := writeFD(int(st.fd), out)
 	st.noteWritten(n)
 	if err != nil {
 		return false, err
@@ -176,6 +177,7 @@ func (st *stream) write(w *writerScratch, buf []byte, body int) (done bool, err 
 	st.pendAt = time.Now().UnixNano()
 	st.mu.Unlock()
 	st.sess.backlogged(true)
+	st.hub.writers.markStalled(st, true)
 	return false, st.awaitRoom()
 }
 
@@ -188,7 +190,7 @@ func (st *stream) sendPending(w *writerScratch) bool {
 	if len(pend) == 0 {
 		return true
 	}
-	n, err := w.raw.write(st.raw, pend)
+	n, err := writeFD(int(st.fd), pend)
 	st.noteWritten(n)
 	if err != nil {
 		st.close(err)
@@ -210,6 +212,7 @@ func (st *stream) sendPending(w *writerScratch) bool {
 	endOut := st.endQueued
 	st.mu.Unlock()
 	st.sess.backlogged(false)
+	st.hub.writers.markStalled(st, false)
 	if endOut {
 		st.close(nil)
 		return false
@@ -248,7 +251,9 @@ func (st *stream) writeBlocking(out []byte) error {
 // batch (capped at batchBytes plus one event).
 const chunkReserve = 8
 
-// close tears the stream down; err is nil for a clean end.
+// close tears the stream down; err is nil for a clean end. The socket is
+// shut at once, or by the writer on it when one is (so a descriptor is
+// never closed, and perhaps reused, under a write).
 func (st *stream) close(err error) {
 	st.mu.Lock()
 	if st.closed {
@@ -258,6 +263,8 @@ func (st *stream) close(err error) {
 	st.closed = true
 	clean := err == nil && len(st.pend) == 0 && !st.awaitOut
 	st.pend = nil
+	later := st.writing
+	st.shutLater, st.shutClean = later, clean
 	st.mu.Unlock()
 	if err != nil {
 		var ne net.Error
@@ -266,17 +273,32 @@ func (st *stream) close(err error) {
 		}
 		st.hub.log.Debug("stream closed", "sid", st.sess.id, "transport", st.t.name(), "err", err)
 	}
-	if st.chunked && clean {
-		_ = st.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = st.conn.Write([]byte("0\r\n\r\n"))
+	if !later {
+		st.shut(clean)
 	}
-	_ = st.conn.Close()
 	if st.release != nil {
 		st.release()
 	}
 	st.sess.backlogged(false)
 	st.sess.detach(st)
 	st.hub.writers.remove(st)
+}
+
+// shut ends the HTTP body (the last chunk, on a clean end) and closes the socket.
+func (st *stream) shut(clean bool) {
+	end := []byte("0\r\n\r\n")
+	if st.fd >= 0 {
+		if st.chunked && clean {
+			_, _ = writeFD(int(st.fd), end) // best effort: never wait
+		}
+		closeFD(int(st.fd))
+		return
+	}
+	if st.chunked && clean {
+		_ = st.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = st.conn.Write(end)
+	}
+	_ = st.conn.Close()
 }
 
 var (

@@ -215,7 +215,6 @@ type nopSub string
 func (s nopSub) Topic() string { return string(s) }
 func (nopSub) Close()          {}
 
-
 // metricValue reads a counter or gauge's current value.
 func metricValue(c prometheus.Collector) float64 {
 	ch := make(chan prometheus.Metric, 1)

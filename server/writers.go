@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"sync"
-	"syscall"
-	"time"
 )
 
 // writerPool flushes streams on a few goroutines. Streams are queued at most
@@ -24,13 +22,15 @@ type writerPool struct {
 	gen     uint32
 	closing bool
 	idle    int
+
+	wheel   wheel                // heartbeat and recycle checks, under mu
+	stalled map[*stream]struct{} // streams with bytes pending, under mu
 }
 
 // writerScratch is one writer goroutine's reusable buffers.
 type writerScratch struct {
 	buf []byte
 	evs []event
-	raw rawWrite
 }
 
 // popBatch is how many queued streams a writer takes per lock: a broadcast
@@ -41,6 +41,8 @@ func (p *writerPool) init(h *Hub) {
 	p.hub = h
 	p.cond = sync.NewCond(&p.mu)
 	p.idleC = sync.NewCond(&p.mu)
+	p.stalled = make(map[*stream]struct{})
+	p.wheel.init(sweepPeriod(h.cfg.Heartbeat), h.cfg.Heartbeat)
 	poll, err := newPoller(p)
 	if err != nil {
 		h.log.Warn("no socket poller: slow streams hold a writer, dead peers are probed", "err", err)
@@ -71,8 +73,17 @@ func (p *writerPool) start(ctx context.Context, wg *sync.WaitGroup, n int) {
 }
 
 // register makes a new stream known to the sweeper, the poller and shutdown.
-// A stream the poller cannot watch falls back to blocking writes.
+// With a poller the stream takes its socket out of the net package; one that
+// cannot keeps its net.Conn and blocking writes.
 func (p *writerPool) register(st *stream) {
+	st.fd = -1
+	if p.poll != nil { // before the stream is visible to the sweeper and writers
+		if fd, err := detachFD(st.conn); err != nil {
+			p.hub.log.Debug("stream keeps its net.Conn; writes will block", "err", err)
+		} else {
+			st.fd, st.conn = int32(fd), nil
+		}
+	}
 	p.mu.Lock()
 	if n := len(p.free); n > 0 {
 		st.slot = p.free[n-1]
@@ -85,20 +96,13 @@ func (p *writerPool) register(st *stream) {
 	st.gen = p.gen
 	p.slots[st.slot] = st
 	p.live++
+	p.wheel.add(st, st.lastWrite.Load()+p.hub.cfg.Heartbeat.Nanoseconds())
 	p.mu.Unlock()
 	p.hub.metrics.streams.WithLabelValues(st.t.name()).Inc()
-	if p.poll == nil {
-		return
-	}
-	if sc, ok := st.conn.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			st.raw = rc
-		}
-	}
-	if st.raw != nil {
+	if st.fd >= 0 {
 		if err := p.poll.watch(st); err != nil {
-			p.hub.log.Debug("poller cannot watch stream; writes will block", "err", err)
-			st.raw = nil
+			// Writes still never block; only hang-ups go unseen until a write fails.
+			p.hub.log.Debug("poller cannot watch stream", "err", err)
 		}
 	}
 }
@@ -111,6 +115,7 @@ func (p *writerPool) remove(st *stream) {
 		p.free = append(p.free, st.slot)
 		p.live--
 	}
+	delete(p.stalled, st) // the wheel drops closed streams as it meets them
 	p.mu.Unlock()
 	if ok {
 		p.hub.metrics.streams.WithLabelValues(st.t.name()).Dec()
@@ -159,6 +164,18 @@ func (p *writerPool) schedule(st *stream, mark func(*stream)) {
 	p.mu.Unlock()
 }
 
+// markStalled keeps the set of streams with bytes pending, which the sweeper
+// checks for progress every round.
+func (p *writerPool) markStalled(st *stream, on bool) {
+	p.mu.Lock()
+	if on {
+		p.stalled[st] = struct{}{}
+	} else {
+		delete(p.stalled, st)
+	}
+	p.mu.Unlock()
+}
+
 // roomAgain is the poller's report that a stalled stream's socket can take
 // bytes: it is queued to write what is pending.
 func (p *writerPool) roomAgain(st *stream) {
@@ -169,7 +186,7 @@ func (p *writerPool) roomAgain(st *stream) {
 }
 
 func (p *writerPool) work() {
-	w := &writerScratch{raw: newRawWrite()}
+	w := &writerScratch{}
 	batch := make([]*stream, 0, popBatch)
 	for {
 		p.mu.Lock()
@@ -222,53 +239,14 @@ func (p *writerPool) flushOne(st *stream, w *writerScratch) {
 	st.writing = false
 	again := st.again && !st.closed
 	st.again = false
+	shut, clean := st.shutLater, st.shutClean
+	st.shutLater = false
 	st.mu.Unlock()
+	if shut {
+		st.shut(clean)
+	}
 	if again {
 		p.schedule(st, markNone)
-	}
-}
-
-// sweep marks streams due a heartbeat or recycling, releases what they
-// delivered long ago, and cuts the ones that made no progress (or whose peer
-// left, when there is no poller to say so).
-func (p *writerPool) sweep(ctx context.Context) {
-	period := p.hub.cfg.Heartbeat / 4
-	if period > time.Second {
-		period = time.Second
-	}
-	t := time.NewTicker(period)
-	defer t.Stop()
-	var list []*stream
-	var lastPeek time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case tick := <-t.C:
-			list = p.snapshot(list[:0])
-			peek := p.poll == nil && tick.Sub(lastPeek) >= 5*time.Second
-			if peek {
-				lastPeek = tick
-			}
-			now := tick.UnixNano()
-			hb, age := p.hub.cfg.Heartbeat.Nanoseconds(), p.hub.cfg.RecycleAge.Nanoseconds()
-			for _, st := range list {
-				switch {
-				case st.stalledFor(now) > p.hub.cfg.WriteTimeout:
-					st.close(errNoProgress)
-					continue
-				case now-st.started >= age:
-					p.schedule(st, markNone) // flush notices the age and recycles
-				case now-st.lastWrite.Load() >= hb:
-					p.schedule(st, markHeartbeat)
-				}
-				st.noteRelease(now, p.hub.cfg.ReleaseAfter)
-				if peek && peerGone(st.conn) {
-					st.close(errPeerGone)
-				}
-			}
-			clear(list)
-		}
 	}
 }
 

@@ -26,6 +26,7 @@ type HubConfig struct {
 	ReplayEvents int           // replay buffer: newest events kept (1,024)
 	ReplayBytes  int           // ... and bytes kept (512 KiB)
 	ReleaseAfter time.Duration // events written to a live stream leave the buffer after this (60 s)
+	ReplayKeep   int           // ... and at most this many written events stay (64): a game's diffs are not kept for a minute
 	WriteTimeout time.Duration // a write that cannot finish in this long cuts the stream (10 s)
 	Writers      int           // goroutines writing streams (GOMAXPROCS)
 	// OnReset is called (on its own goroutine) after a session was sent
@@ -57,6 +58,7 @@ func (c *HubConfig) setDefaults() {
 	defInt(&c.RecycleBytes, 256<<10)
 	defInt(&c.ReplayEvents, 1024)
 	defInt(&c.ReplayBytes, 512<<10)
+	defInt(&c.ReplayKeep, 64)
 	c.ReplayEvents = min(c.ReplayEvents, 1<<20) // the ring counts in int32
 	c.ReplayBytes = min(c.ReplayBytes, 1<<30)
 	defInt(&c.Writers, runtime.GOMAXPROCS(0))

@@ -104,6 +104,15 @@ func (r *replay) release(upTo uint64) {
 	r.shrink()
 }
 
+// trimWritten drops the oldest events with seq <= written while more than
+// keep events are buffered: a client resuming from further back gets
+// sys.reset and fresh state, which for a game is cheaper than a minute of diffs.
+func (r *replay) trimWritten(written uint64, keep int) {
+	for int(r.n) > keep && r.buf[r.head].seq <= written {
+		r.dropOldest()
+	}
+}
+
 // shrink reallocates the ring at half its size while it is at most a quarter
 // full, and frees it entirely when empty.
 func (r *replay) shrink() {

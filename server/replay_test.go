@@ -98,3 +98,30 @@ func TestReplayReleaseDropsDeliveredAndShrinks(t *testing.T) {
 		t.Fatalf("empty ring kept buf=%d n=%d bytes=%d", len(r.buf), r.n, r.bytes)
 	}
 }
+
+func TestReplayTrimWrittenKeepsNewestWrittenAndAllUnwritten(t *testing.T) {
+	m := comet.MustMessage("t", 1)
+	tests := []struct {
+		name              string
+		push, written     int
+		keep              int
+		wantOldest, wantN int
+	}{
+		{"keeps the newest written", 200, 200, 64, 137, 64},
+		{"never drops unwritten", 200, 100, 64, 101, 100},
+		{"under keep: untouched", 50, 50, 64, 1, 50},
+		{"nothing written", 200, 0, 64, 1, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := replay{maxEvents: 1024, maxBytes: 1 << 30}
+			for i := 1; i <= tt.push; i++ {
+				r.push(event{seq: uint64(i), msg: m})
+			}
+			r.trimWritten(uint64(tt.written), tt.keep)
+			if int(r.n) != tt.wantN || r.oldest() != uint64(tt.wantOldest) || int(r.bytes) != tt.wantN*m.Size() {
+				t.Fatalf("n=%d oldest=%d bytes=%d, want n=%d oldest=%d", r.n, r.oldest(), r.bytes, tt.wantN, tt.wantOldest)
+			}
+		})
+	}
+}

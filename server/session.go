@@ -214,10 +214,12 @@ func (s *Session) pending(cursor uint64) bool {
 // collect appends the events after cursor (at most about maxBytes) to dst.
 // When the replay buffer has already dropped some of them (a consumer too
 // slow for its events), it queues a sys.reset instead and returns reset=true
-// with the cursor moved to just before it.
+// with the cursor moved to just before it. Written events beyond the newest
+// ReplayKeep leave the buffer here.
 func (s *Session) collect(dst []event, cursor uint64, maxBytes int) ([]event, uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ring.trimWritten(cursor, s.hub.cfg.ReplayKeep)
 	if cursor < s.seq && cursor+1 < s.ring.oldest() {
 		s.seq++
 		s.ring.push(event{seq: s.seq, msg: msgReset})

@@ -149,6 +149,7 @@ func runSuite(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		s.Idle, s.Naive = cmd == "idle", cmd == "idle"
 		s.Throughput, s.Raw = cmd == "throughput", cmd == "throughput"
 		s.Broadcast, s.Game = cmd == "broadcast", cmd == "game"
+		s.Raw = s.Raw || cmd == "broadcast" // the broadcast's floor
 		if cmd != "idle" {
 			s.History = 0
 			s.Hold = 2 * time.Second // the streams are only opened for the other scenarios

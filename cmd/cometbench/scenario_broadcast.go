@@ -112,3 +112,15 @@ func broadcastRows(r broadcastResult, goal int) []row {
 	}
 	return rows
 }
+
+// broadcastFloorRows compare the broadcast with the raw writer sending the
+// same number of lines, as far apart, to as many sockets.
+func broadcastFloorRows(c broadcastResult, raw throughputResult) []row {
+	sc := fmt.Sprintf("broadcast floor: raw writer, %d lines to %s sockets", raw.Messages, count(raw.Held))
+	cp99, rp99 := c.Lat.Quantile(0.99), raw.Lat.Quantile(0.99)
+	return []row{
+		{sc, "deliveries (got / expected)", fmt.Sprintf("%s / %s", count(raw.Got), count(raw.Expected)), "", ""},
+		{sc, "latency p50 / p99 / max", fmt.Sprintf("%s / %s / %s", ms(raw.Lat.Quantile(0.5)), ms(rp99), ms(raw.Lat.Max())), "", ""},
+		{"broadcast: comet ÷ raw writer", "latency p99, ratio", fmt.Sprintf("%.2f", float64(cp99)/float64(max(rp99, 1))), "", ""},
+	}
+}

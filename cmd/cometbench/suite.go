@@ -122,6 +122,7 @@ func (b *bench) lobbyParts(ctx context.Context, s suite, fail func(string, error
 	defer f.close()
 
 	var later []row // broadcast and history rows, printed after idle and throughput
+	var broadcastDone *broadcastResult
 	defer func() { b.add(later...) }()
 	var idle idleResult
 	if s.Idle || s.Throughput || s.Broadcast {
@@ -159,6 +160,7 @@ func (b *bench) lobbyParts(ctx context.Context, s suite, fail func(string, error
 		} else {
 			later = append(later, broadcastRows(bc, s.Goal)...)
 			b.noteErrs("broadcast", bc.Errs)
+			broadcastDone = &bc
 		}
 	}
 	if s.Throughput || s.Broadcast {
@@ -203,7 +205,7 @@ func (b *bench) lobbyParts(ctx context.Context, s suite, fail func(string, error
 		var raw *throughputResult
 		if s.Raw {
 			b.progress("throughput limit: raw writer, %d sockets", idle.Added)
-			r, err := b.rawThroughput(ctx, s, int(idle.Added))
+			r, err := b.rawThroughput(ctx, s.Rate, int(idle.Added), throughputParams{MsgRate: s.MsgRate, Duration: s.TPDuration})
 			if err != nil {
 				fail("raw writer", err)
 			} else {
@@ -212,6 +214,18 @@ func (b *bench) lobbyParts(ctx context.Context, s suite, fail func(string, error
 		}
 		b.add(throughputRows(tp, raw)...)
 		b.noteErrs("throughput", tp.Errs)
+	}
+	if broadcastDone != nil && s.Raw {
+		// The same lines at the same spacing to as many raw sockets: the
+		// fan-out floor of this machine, clients included.
+		n := int(broadcastDone.Held)
+		b.progress("broadcast floor: raw writer, %d sockets", n)
+		r, err := b.rawThroughput(ctx, s.Rate, n, throughputParams{MsgRate: 1 / s.Spacing.Seconds(), Duration: time.Duration(s.Messages) * s.Spacing})
+		if err != nil {
+			fail("raw broadcast", err)
+		} else {
+			later = append(later, broadcastFloorRows(*broadcastDone, r)...)
+		}
 	}
 	return nil
 }
@@ -231,8 +245,8 @@ func (b *bench) idleOn(ctx context.Context, s suite, start func(context.Context)
 	return runIdle(ctx, t, f, idleParams{Streams: s.Streams, Rate: s.Rate, Hold: s.Hold, Transports: s.Transports, Settle: s.Settle})
 }
 
-// rawThroughput measures the raw writer with n sockets at the suite's rate.
-func (b *bench) rawThroughput(ctx context.Context, s suite, n int) (throughputResult, error) {
+// rawThroughput measures the raw writer with n sockets, publishing as p says.
+func (b *bench) rawThroughput(ctx context.Context, rate float64, n int, p throughputParams) (throughputResult, error) {
 	t, err := b.raw(ctx)
 	if err != nil {
 		return throughputResult{}, err
@@ -243,7 +257,7 @@ func (b *bench) rawThroughput(ctx context.Context, s suite, n int) (throughputRe
 		return throughputResult{}, err
 	}
 	defer f.close()
-	if _, err := f.open(ctx, n, max(s.Rate, 2000), []string{"multipart"}); err != nil {
+	if _, err := f.open(ctx, n, max(rate, 2000), []string{"multipart"}); err != nil {
 		return throughputResult{}, err
 	}
 	if err := sleepCtx(ctx, time.Second); err != nil {
@@ -251,7 +265,7 @@ func (b *bench) rawThroughput(ctx context.Context, s suite, n int) (throughputRe
 	}
 	pub := newRawPublisher(t.Base)
 	defer pub.close()
-	return runThroughput(ctx, t, f, pub, throughputParams{MsgRate: s.MsgRate, Duration: s.TPDuration})
+	return runThroughput(ctx, t, f, pub, p)
 }
 
 // gameParts runs each room layout on a fresh comet server.

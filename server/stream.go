@@ -132,7 +132,7 @@ func (st *stream) flush(w *writerScratch) {
 	st.mu.Lock()
 	if last > 0 {
 		st.cursor = last
-		st.hub.metrics.delivered.Add(float64(len(w.evs)))
+		w.delivered += len(w.evs)
 	}
 	st.written += eventBytes
 	if ending || recycle { // the end marker is pending: close once it is out
@@ -166,6 +166,7 @@ func (st *stream) write(w *writerScratch, buf []byte, body int) (done bool, err 
 	}
 	n, err := writeFD(int(st.fd), out)
 	st.noteWritten(n)
+	w.bytes += n
 	if err != nil {
 		return false, err
 	}
@@ -192,6 +193,7 @@ func (st *stream) sendPending(w *writerScratch) bool {
 	}
 	n, err := writeFD(int(st.fd), pend)
 	st.noteWritten(n)
+	w.bytes += n
 	if err != nil {
 		st.close(err)
 		return false
@@ -231,7 +233,6 @@ func (st *stream) awaitRoom() error {
 
 func (st *stream) noteWritten(n int) {
 	if n > 0 {
-		st.hub.metrics.bytesOut.Add(float64(n))
 		st.lastWrite.Store(time.Now().UnixNano())
 	}
 }
@@ -244,6 +245,7 @@ func (st *stream) writeBlocking(out []byte) error {
 	}
 	n, err := st.conn.Write(out)
 	st.noteWritten(n)
+	st.hub.metrics.bytesOut.Add(float64(n))
 	return err
 }
 

@@ -27,10 +27,23 @@ type writerPool struct {
 	stalled map[*stream]struct{} // streams with bytes pending, under mu
 }
 
-// writerScratch is one writer goroutine's reusable buffers.
+// writerScratch is one writer goroutine's reusable buffers, and the counts
+// it adds to the shared metrics once per batch rather than once per stream.
 type writerScratch struct {
-	buf []byte
-	evs []event
+	buf       []byte
+	evs       []event
+	delivered int
+	bytes     int
+}
+
+func (w *writerScratch) report(m *Metrics) {
+	if w.delivered > 0 {
+		m.delivered.Add(float64(w.delivered))
+	}
+	if w.bytes > 0 {
+		m.bytesOut.Add(float64(w.bytes))
+	}
+	w.delivered, w.bytes = 0, 0
 }
 
 // popBatch is how many queued streams a writer takes per lock: a broadcast
@@ -215,6 +228,7 @@ func (p *writerPool) work() {
 		for _, st := range batch {
 			p.flushOne(st, w)
 		}
+		w.report(p.hub.metrics)
 		clear(batch)
 	}
 }

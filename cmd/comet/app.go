@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ type Main struct {
 	LogLevel   string
 	Secure     bool
 	DebugAddr  string // where /debug/pprof/ listens; "" disables
+	GCPercent  int    // the garbage collector's GOGC; the GOGC environment variable wins
 	ShutdownIn time.Duration
 	Limits     server.Limits
 	Hub        server.HubConfig
@@ -99,6 +101,7 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.DurationVar(&match.Duration, "match-length", envDuration("COMET_MATCH_LENGTH", 0), "match time limit for every mode; 0 keeps each mode's own (env COMET_MATCH_LENGTH)")
 	fs.DurationVar(&match.Countdown, "countdown", envDuration("COMET_COUNTDOWN", 0), "countdown before a match; 0 keeps each mode's own (env COMET_COUNTDOWN)")
 	fs.DurationVar(&match.Intermission, "intermission", envDuration("COMET_INTERMISSION", 0), "results shown before the next match; 0 keeps each mode's own (env COMET_INTERMISSION)")
+	fs.IntVar(&m.GCPercent, "gc-percent", envInt("COMET_GC_PERCENT", 50), "heap growth that triggers a GC, as GOGC; a server's heap is mostly long-lived stream state, so 50 keeps memory near 1.5× of it (env COMET_GC_PERCENT; the GOGC variable, when set, wins)")
 	fs.StringVar(&m.DebugAddr, "debug-addr", envOr("COMET_DEBUG_ADDR", m.DebugAddr), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; keep it private (env COMET_DEBUG_ADDR; empty disables)")
 	proxies := fs.String("trusted-proxy", envOr("COMET_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (env COMET_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
@@ -138,6 +141,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		if err := m.ParseFlags(cmd, args); err != nil {
 			return err
 		}
+		m.tuneGC()
 		if err := m.Open(ctx); err != nil {
 			return err
 		}
@@ -176,6 +180,17 @@ func (m *Main) logger() *slog.Logger {
 	}
 	m.Logger = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
 	return m.Logger
+}
+
+// tuneGC applies --gc-percent unless the operator set GOGC, which Go has
+// already applied. Most of a Comet server's heap is held streams that live
+// for minutes; Go's default (100) lets the heap, and so RSS, grow to twice
+// that before collecting. See docs/PERFORMANCE.md for what 50 costs and saves.
+func (m *Main) tuneGC() {
+	if _, set := os.LookupEnv("GOGC"); set || m.GCPercent == 0 {
+		return
+	}
+	debug.SetGCPercent(m.GCPercent)
 }
 
 // Migrate opens (creating) the database, applies pending migrations and exits.

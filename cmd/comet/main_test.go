@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -181,5 +182,34 @@ func TestFlagsFallBackToEnvironment(t *testing.T) {
 	}
 	if err := m.Run(context.Background(), []string{"bogus"}); err == nil {
 		t.Fatal("unknown command accepted")
+	}
+}
+
+// TestGCPercentUnlessGOGCIsSet: --gc-percent sets the collector's target, but
+// an operator's GOGC is left alone.
+func TestGCPercentUnlessGOGCIsSet(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(orig)
+	gogc, had := os.LookupEnv("GOGC")
+	os.Unsetenv("GOGC")
+	defer func() {
+		if had {
+			os.Setenv("GOGC", gogc)
+		}
+	}()
+
+	m := NewMain()
+	if err := m.ParseFlags("serve", []string{"--gc-percent", "37"}); err != nil {
+		t.Fatal(err)
+	}
+	m.tuneGC()
+	if got := debug.SetGCPercent(100); got != 37 {
+		t.Fatalf("GC percent = %d after --gc-percent 37", got)
+	}
+
+	t.Setenv("GOGC", "200")
+	m.tuneGC()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GC percent = %d: --gc-percent overrode GOGC", got)
 	}
 }

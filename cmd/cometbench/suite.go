@@ -61,7 +61,7 @@ func fullSuite() suite {
 		Title: "cometbench full", Goal: 15000, Idle: true, Streams: 15000, Rate: 500, Hold: 150 * time.Second,
 		Transports: []string{"multipart", "sse", "iframe"}, Naive: true,
 		Throughput: true, MsgRate: 4, TPDuration: 20 * time.Second, Raw: true,
-		Broadcast: true, Messages: 5, Spacing: 2 * time.Second, Longpoll: 1000,
+		Broadcast: true, Messages: 5, Spacing: 2 * time.Second, Longpoll: 0, // the 15,000 lobby streams; --longpoll adds long-polls
 		History: 2000, HistoryHold: 10 * time.Second, Settle: 5 * time.Second,
 		Game: true, InputHz: 2, GameDuration: 60 * time.Second,
 		Games: []gameParams{{Rooms: 1, Players: 1000}, {Rooms: 100, Players: 10}},

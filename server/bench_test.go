@@ -1,9 +1,15 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
+	"syscall"
 	"testing"
+	"time"
 
 	"comet"
 	"comet/server/bus"
@@ -58,4 +64,55 @@ func BenchmarkFrameBatch(b *testing.B) {
 			b.SetBytes(int64(len(buf)))
 		})
 	}
+}
+
+// BenchmarkFanout4k publishes one message to 4,000 sessions with attached
+// streams over socket pairs (a goroutine reads each client end) and waits
+// until the writers have written every stream: the server's whole fan-out,
+// enqueueing and writing, per publish. Loopback TCP's receive work is not
+// in it, so it isolates the server's own cost.
+func BenchmarkFanout4k(b *testing.B) {
+	const n = 4000
+	h := benchHub(b)
+	for i := 0; i < n; i++ {
+		s := h.NewSession(&comet.Player{ID: fmt.Sprint("p", i), Name: "P"})
+		s.Subscribe(comet.TopicLobby)
+		srv, cli := socketPair(b)
+		go func() { _, _ = io.Copy(io.Discard, cli) }()
+		st := &stream{hub: h, sess: s, t: sse{}, conn: srv, chunked: true, started: time.Now().UnixNano()}
+		st.lastWrite.Store(time.Now().UnixNano())
+		h.writers.register(st)
+		st.mu.Lock()
+		cursor, _, _ := s.attach(st, 0)
+		st.cursor = cursor
+		st.mu.Unlock()
+	}
+	m := comet.MustMessage("chat.msg", map[string]string{"text": "hello"})
+	ctx := context.Background()
+	h.Flush(ctx)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.bus.Publish(comet.TopicLobby, m)
+		h.Flush(ctx)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/delivery")
+}
+
+// socketPair returns the two ends of a connected stream socket pair.
+func socketPair(b *testing.B) (net.Conn, net.Conn) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn := func(fd int) net.Conn {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		defer f.Close()
+		c, err := net.FileConn(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		return c
+	}
+	return conn(fds[0]), conn(fds[1])
 }

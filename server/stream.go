@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -113,6 +114,7 @@ func (st *stream) flush(w *writerScratch) {
 	if ending || recycle {
 		buf = st.t.appendEnd(buf)
 	}
+	buf = slices.Grow(buf, 2) // the chunk's CRLF, so write appends it in place
 	w.buf = buf
 	done := true
 	if len(buf) > body {

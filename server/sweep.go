@@ -53,6 +53,7 @@ func (p *writerPool) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Duration(p.wheel.period))
 	defer t.Stop()
 	var list, refile []*stream
+	var at []int64
 	var lastPeek time.Time
 	for {
 		select {
@@ -73,7 +74,7 @@ func (p *writerPool) sweep(ctx context.Context) {
 					st.close(errNoProgress)
 				}
 			}
-			refile = p.visit(due, now, refile[:0])
+			refile, at = p.visit(due, now, refile[:0], at[:0])
 
 			if p.poll == nil && tick.Sub(lastPeek) >= peekEvery {
 				lastPeek = tick
@@ -92,9 +93,8 @@ func (p *writerPool) sweep(ctx context.Context) {
 // visit handles the streams whose time came: a heartbeat when they have been
 // silent for one, a flush that recycles them when they are old, a release of
 // events they delivered long ago; then files each open one under its next time.
-func (p *writerPool) visit(due []*stream, now int64, refile []*stream) []*stream {
+func (p *writerPool) visit(due []*stream, now int64, refile []*stream, at []int64) ([]*stream, []int64) {
 	hb, age := p.hub.cfg.Heartbeat.Nanoseconds(), p.hub.cfg.RecycleAge.Nanoseconds()
-	var at []int64
 	for _, st := range due {
 		st.mu.Lock()
 		closed := st.closed
@@ -121,5 +121,5 @@ func (p *writerPool) visit(due []*stream, now int64, refile []*stream) []*stream
 	}
 	p.mu.Unlock()
 	clear(refile)
-	return refile
+	return refile, at
 }

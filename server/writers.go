@@ -15,7 +15,8 @@ type writerPool struct {
 	mu      sync.Mutex
 	cond    *sync.Cond // writers wait here for work
 	idleC   *sync.Cond // drain waits here for writers to go idle
-	queue   []*stream
+	queue   []*stream  // queue[qhead:] waits; the array is reused between bursts
+	qhead   int
 	slots   []*stream // registry; a stream keeps its slot for life
 	free    []int32   // empty slots
 	live    int
@@ -46,9 +47,16 @@ func (w *writerScratch) report(m *Metrics) {
 	w.delivered, w.bytes = 0, 0
 }
 
+// queued is how many streams wait in the queue; mu is held.
+func (p *writerPool) queued() int { return len(p.queue) - p.qhead }
+
 // popBatch is how many queued streams a writer takes per lock: a broadcast
 // queues thousands at once, and one lock round per stream was measurable.
 const popBatch = 32
+
+// maxQueueKept is the largest queue array kept between bursts (512 KiB): a
+// lobby broadcast reuses it instead of growing a new one each time.
+const maxQueueKept = 1 << 16
 
 func (p *writerPool) init(h *Hub) {
 	p.hub = h
@@ -170,6 +178,13 @@ func (p *writerPool) schedule(st *stream, mark func(*stream)) {
 	st.mu.Unlock()
 
 	p.mu.Lock()
+	if len(p.queue) == cap(p.queue) && p.qhead > 0 {
+		// Full, with popped slots at the front: slide rather than grow, so a
+		// queue that never quite empties does not grow without bound.
+		n := copy(p.queue, p.queue[p.qhead:])
+		clear(p.queue[n:])
+		p.queue, p.qhead = p.queue[:n], 0
+	}
 	p.queue = append(p.queue, st)
 	if p.idle > 0 {
 		p.cond.Signal()
@@ -203,23 +218,28 @@ func (p *writerPool) work() {
 	batch := make([]*stream, 0, popBatch)
 	for {
 		p.mu.Lock()
-		for len(p.queue) == 0 && !p.closing {
+		for p.queued() == 0 && !p.closing {
 			p.idle++
 			p.idleC.Broadcast()
 			p.cond.Wait()
 			p.idle--
 		}
-		if p.closing && len(p.queue) == 0 {
+		if p.closing && p.queued() == 0 {
 			p.mu.Unlock()
 			return
 		}
 		// Share a burst with the other writers: take at most a fair part.
-		n := min(len(p.queue), popBatch, max(1, len(p.queue)/max(1, p.hub.cfg.Writers)))
-		batch = append(batch[:0], p.queue[:n]...)
-		clear(p.queue[:n])
-		p.queue = p.queue[n:]
-		if len(p.queue) == 0 {
-			p.queue = p.queue[:0:0] // let a burst's backing array go
+		q := p.queue[p.qhead:]
+		n := min(len(q), popBatch, max(1, len(q)/max(1, p.hub.cfg.Writers)))
+		batch = append(batch[:0], q[:n]...)
+		clear(q[:n])
+		p.qhead += n
+		if p.queued() == 0 {
+			p.qhead = 0
+			p.queue = p.queue[:0]
+			if cap(p.queue) > maxQueueKept {
+				p.queue = nil // let a huge burst's array go
+			}
 		} else if p.idle > 0 {
 			p.cond.Signal()
 		}
@@ -286,7 +306,7 @@ func (p *writerPool) drain(ctx context.Context) {
 	defer stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for (len(p.queue) > 0 || p.idle < p.hub.cfg.Writers) && ctx.Err() == nil && !p.closing {
+	for (p.queued() > 0 || p.idle < p.hub.cfg.Writers) && ctx.Err() == nil && !p.closing {
 		p.idleC.Wait()
 	}
 }

@@ -91,6 +91,7 @@ type agentStats struct {
 	Observed    int64    `json:"observed"`   // inputs seen applied in a view
 	Unobserved  int64    `json:"unobserved"` // inputs never seen (superseded or timed out)
 	GameLat     histSnap `json:"game_lat"`   // input sent → view showing it
+	PostLat     histSnap `json:"post_lat"`   // input POST round trip (sent → 204)
 
 	Errs []string `json:"errs,omitempty"` // the first few distinct errors
 }
@@ -126,6 +127,7 @@ func (s *agentStats) merge(o agentStats) {
 	s.Observed += o.Observed
 	s.Unobserved += o.Unobserved
 	s.GameLat.Merge(o.GameLat)
+	s.PostLat.Merge(o.PostLat)
 	for _, e := range o.Errs {
 		if len(s.Errs) < maxErrs && !contains(s.Errs, e) {
 			s.Errs = append(s.Errs, e)
@@ -169,6 +171,7 @@ type agent struct {
 	perTag  []atomic.Int64
 	lat     hist
 	gameLat hist
+	postLat hist
 	epoch   atomic.Uint64 // bumped by a stats reset: streams forget the tags they saw
 
 	mu      sync.Mutex
@@ -461,7 +464,7 @@ func (a *agent) stats(reset bool) agentStats {
 		SysErrors: ld(&a.c.sysErrors), Tagged: ld(&a.c.tagged), TagDups: ld(&a.c.tagDups),
 		Views: ld(&a.c.views), Inputs: ld(&a.c.inputs), InputErrs: ld(&a.c.inputErrs),
 		Observed: ld(&a.c.observed), Unobserved: ld(&a.c.unobserved),
-		Lat: a.lat.Snapshot(reset), GameLat: a.gameLat.Snapshot(reset),
+		Lat: a.lat.Snapshot(reset), GameLat: a.gameLat.Snapshot(reset), PostLat: a.postLat.Snapshot(reset),
 	}
 	last := -1
 	tags := make([]int64, len(a.perTag))

@@ -171,6 +171,9 @@ func (b *bot) sendInput(ctx context.Context) {
 	b.mu.Unlock()
 	a.c.inputs.Add(1)
 	err := a.send(ctx, b.s.sess, "room.input", map[string]any{"m": rand.IntN(9), "a": aim, "f": false})
+	if err == nil {
+		a.postLat.Record(time.Since(at))
+	}
 	if err != nil && ctx.Err() == nil {
 		a.c.inputErrs.Add(1)
 		a.note(err)

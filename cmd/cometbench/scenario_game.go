@@ -34,6 +34,7 @@ type gameResult struct {
 	Unobserved     int64
 	InputErrs      int64
 	Lat            histSnap
+	PostLat        histSnap // input POST round trips
 	CPUPct         float64
 	TickP99        float64 // seconds: the upper bound of the histogram bucket
 	Ticks          float64
@@ -147,7 +148,7 @@ func runGame(ctx context.Context, t *target, f *fleet, p gameParams) (gameResult
 		return r, err
 	}
 	r.Inputs, r.Observed, r.Unobserved, r.InputErrs = st.Inputs, st.Observed, st.Unobserved, st.InputErrs
-	r.Lat, r.Errs = st.GameLat, st.Errs
+	r.Lat, r.PostLat, r.Errs = st.GameLat, st.PostLat, st.Errs
 	r.ViewsPerSec = float64(views.Views) / p.Duration.Seconds()
 	r.CPUPct = deltaOf(s0, s1, e0, e1).CPUPct()
 	r.RSS, r.HeapInuse = math.NaN(), m1.Sum("go_memstats_heap_inuse_bytes")
@@ -216,6 +217,7 @@ func gameRows(r gameResult) []row {
 		{sc, "input → observed diff p50", ms(r.Lat.Quantile(0.5)), "", ""},
 		{sc, "input → observed diff p99", ms(p99), fmt.Sprintf("≤ %s (one tick + 10 ms)", ms(budget)), verdictIf(r.Lat.N > 0, p99 <= budget)},
 		{sc, "input → observed diff max", ms(r.Lat.Max()), "", ""},
+		{sc, "input POST round trip p50 / p99 (part of the above)", fmt.Sprintf("%s / %s", ms(r.PostLat.Quantile(0.5)), ms(r.PostLat.Quantile(0.99))), "", ""},
 		{sc, "server CPU (client processes)", fmt.Sprintf("%s (%s)", pct(r.CPUPct), pct(100*r.ClientCPU.Seconds()/r.Duration.Seconds())), "", ""},
 		{sc, "tick duration p99 (bucket bound)", tickSeconds(r.TickP99), fmt.Sprintf("< %s (the tick)", ms(time.Duration(tickBudget*float64(time.Second)))), verdictIf(!math.IsNaN(r.TickP99), r.TickP99 < tickBudget)},
 		{sc, "ticks / overruns / skipped", fmt.Sprintf("%s / %s / %s", num(r.Ticks), num(r.Overruns), num(r.Skipped)), "0 overruns", verdict(r.Overruns == 0 && r.Skipped == 0)},

@@ -20,7 +20,7 @@ type HubConfig struct {
 	Logger       *slog.Logger
 	Metrics      *Metrics
 	Grace        time.Duration // an unattached session expires after this (30 s)
-	Heartbeat    time.Duration // an empty batch after this much silence (20 s)
+	Heartbeat    time.Duration // an empty batch after this much silence (25 s, as SockJS and Engine.IO)
 	RecycleBytes int           // a stream ends cleanly after this many event bytes (256 KiB)
 	RecycleAge   time.Duration // ... or after this long (5 min)
 	ReplayEvents int           // replay buffer: newest events kept (1,024)
@@ -51,7 +51,7 @@ func (c *HubConfig) setDefaults() {
 		}
 	}
 	def(&c.Grace, 30*time.Second)
-	def(&c.Heartbeat, 20*time.Second)
+	def(&c.Heartbeat, 25*time.Second)
 	def(&c.RecycleAge, 5*time.Minute)
 	def(&c.WriteTimeout, 10*time.Second)
 	def(&c.ReleaseAfter, time.Minute)

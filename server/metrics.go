@@ -1,6 +1,7 @@
 package server
 
 import (
+	"regexp"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -33,7 +34,11 @@ type Metrics struct {
 // NewMetrics registers Comet's collectors plus the Go and process collectors.
 func NewMetrics() *Metrics {
 	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// go_gc_heap_live_bytes (the heap marked live by the last GC) is what a
+	// held stream really costs; heap_inuse also counts garbage not yet swept.
+	r.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := &Metrics{
 		Registry: r,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{

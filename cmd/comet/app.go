@@ -94,7 +94,7 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.BoolVar(&m.Secure, "secure-cookies", envOr("COMET_SECURE_COOKIES", "") != "", "mark cookies Secure: set when served over TLS or behind a TLS proxy (env COMET_SECURE_COOKIES)")
 	fs.IntVar(&m.Limits.SessionsPerMinute, "sessions-per-minute", envInt("COMET_SESSIONS_PER_MINUTE", 100), "new sessions per client address per minute; -1 for no limit (env COMET_SESSIONS_PER_MINUTE)")
 	fs.IntVar(&m.Limits.StreamsPerIP, "streams-per-ip", envInt("COMET_STREAMS_PER_IP", 50), "downstreams held at once per client address; -1 for no limit (env COMET_STREAMS_PER_IP)")
-	fs.DurationVar(&m.Hub.Heartbeat, "heartbeat", envDuration("COMET_HEARTBEAT", 20*time.Second), "an empty batch on a stream after this much silence (env COMET_HEARTBEAT)")
+	fs.DurationVar(&m.Hub.Heartbeat, "heartbeat", envDuration("COMET_HEARTBEAT", 25*time.Second), "an empty batch on a stream after this much silence (env COMET_HEARTBEAT)")
 	fs.DurationVar(&m.Hub.Grace, "session-grace", envDuration("COMET_SESSION_GRACE", 30*time.Second), "a session with no stream expires after this (env COMET_SESSION_GRACE)")
 	fs.DurationVar(&m.Game.BotFillDelay, "bot-delay", envDuration("COMET_BOT_DELAY", 5*time.Second), "a room short of players is filled with bots after this (env COMET_BOT_DELAY)")
 	var match gameloop.Settings

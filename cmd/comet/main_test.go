@@ -88,7 +88,7 @@ func TestServesPageHealthMetricsAndJSONErrors(t *testing.T) {
 
 	resp, body = get(t, url+"/metrics")
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "go_goroutines") ||
-		!strings.Contains(string(body), "process_resident_memory_bytes") || !strings.Contains(string(body), "comet_http_requests_total") {
+		!strings.Contains(string(body), "process_resident_memory_bytes") || !strings.Contains(string(body), "go_gc_heap_live_bytes") || !strings.Contains(string(body), "comet_http_requests_total") {
 		t.Fatalf("metrics = %d, missing collectors", resp.StatusCode)
 	}
 

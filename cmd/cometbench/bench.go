@@ -21,7 +21,7 @@ type Config struct {
 	Work      string        // scratch directory (a new temp dir when empty)
 	PerAgent  int           // streams per client process (default 7,000: under the 20,000 open-file cap)
 	InProcess bool          // run agents and baselines in this process (tests)
-	Heartbeat time.Duration // the naive baseline's heartbeat (default 20 s, the server's)
+	Heartbeat time.Duration // the naive baseline's heartbeat (default 25 s, the server's)
 	Out       io.Writer     // the report
 	Stderr    io.Writer     // children's stderr and progress lines
 	Log       *slog.Logger
@@ -37,7 +37,7 @@ func (c *Config) setDefaults() {
 		c.PerAgent = 7000
 	}
 	if c.Heartbeat <= 0 {
-		c.Heartbeat = 20 * time.Second
+		c.Heartbeat = 25 * time.Second
 	}
 	if c.Out == nil {
 		c.Out = os.Stdout

@@ -89,7 +89,7 @@ func serveMode(ctx context.Context, mode string, args []string, stderr io.Writer
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
-	hb := fs.Duration("heartbeat", 20*time.Second, "heartbeat interval (naive-server)")
+	hb := fs.Duration("heartbeat", 25*time.Second, "heartbeat interval (naive-server)")
 	life := fs.Duration("max-life", 2*time.Hour, "exit after this long whatever happens")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -26,6 +26,7 @@ type idleResult struct {
 	RampTook   time.Duration
 	RSSPer     float64 // bytes of RSS per held stream
 	HeapPer    float64 // bytes of heap in use per held stream
+	LivePer    float64 // bytes of heap marked live by the last GC per held stream (NaN: not exported)
 	StackPer   float64 // bytes of goroutine stacks per held stream
 	GorPer     float64 // goroutines per held stream
 	GCAfter    bool    // a GC cycle completed after the ramp (heap figures free of ramp garbage)
@@ -115,6 +116,7 @@ func runIdle(ctx context.Context, t *target, f *fleet, p idleParams) (idleResult
 		return (m2.Sum(name) - m0.Sum(name)) / n
 	}
 	r.HeapPer = per("go_memstats_heap_inuse_bytes")
+	r.LivePer = per("go_gc_heap_live_bytes") // NaN from a server that does not export it
 	r.StackPer = per("go_memstats_stack_inuse_bytes")
 	r.GorPer = per("go_goroutines")
 	r.GCAfter = m2.Sum("go_gc_duration_seconds_count") > gc1.Sum("go_gc_duration_seconds_count")
@@ -146,6 +148,7 @@ func idleRows(c idleResult, naive *idleResult, goal int) []row {
 	}
 	rows = append(rows,
 		row{sc, "server heap in use per held stream", kib(c.HeapPer) + gcNote(c.GCAfter), "", ""},
+		row{sc, "server live heap per held stream (after the last GC)", kibOrNA(c.LivePer), "", ""},
 		row{sc, "goroutine stacks per held stream", kib(c.StackPer), "", ""},
 		row{sc, "goroutines per held stream", fmt.Sprintf("%.3f", c.GorPer), "0 (no goroutine per idle stream)", verdict(c.GorPer < 0.01)},
 		row{sc, "server CPU while idle", pct(c.CPUPct), "", ""},
@@ -177,4 +180,11 @@ func gcNote(gc bool) string {
 		return ""
 	}
 	return " (no GC since the ramp: includes its garbage)"
+}
+
+func kibOrNA(v float64) string {
+	if math.IsNaN(v) {
+		return "not exported"
+	}
+	return kib(v)
 }

@@ -38,7 +38,7 @@ test("protocol: transport from the page URL", () => {
 test("protocol: session answer", () => {
   const s = toSession({ sid: "s_1", player: { id: "p_1", name: "Ada" }, token: "t", heartbeat_ms: 15000, transports: ["sse", 3] });
   eq(s, { sid: "s_1", player: { id: "p_1", name: "Ada" }, token: "t", heartbeat_ms: 15000, transports: ["sse"] });
-  eq(toSession({ sid: "s_2" }).heartbeat_ms, 20000, "default heartbeat");
+  eq(toSession({ sid: "s_2" }).heartbeat_ms, 25000, "default heartbeat");
   throws(() => toSession({ player: {} }), /sid/);
   throws(() => toSession(null), /not an object/);
 });

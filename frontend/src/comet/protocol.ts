@@ -81,7 +81,7 @@ export function toSession(v: unknown): SessionInfo {
   const s = v as Partial<SessionInfo> | null;
   if (typeof s !== "object" || s === null) throw new ProtocolError("session answer is not an object");
   if (typeof s.sid !== "string" || s.sid === "") throw new ProtocolError("session answer has no sid");
-  const hb = typeof s.heartbeat_ms === "number" && s.heartbeat_ms > 0 ? s.heartbeat_ms : 20000;
+  const hb = typeof s.heartbeat_ms === "number" && s.heartbeat_ms > 0 ? s.heartbeat_ms : 25000;
   const transports = Array.isArray(s.transports) ? s.transports.filter((t) => typeof t === "string") : [];
   const player = s.player && typeof s.player === "object" ? s.player : { id: "", name: "" };
   return { sid: s.sid, player, token: typeof s.token === "string" ? s.token : "", heartbeat_ms: hb, transports };

@@ -91,7 +91,7 @@ func (s *Server) onExpire(sess *Session) {
 	}
 	// The hub has already dropped sess: forget the chat allowance only with
 	// the player's last tab, or a tab left to expire would refill it.
-	if len(s.hub.PlayerSessions(sess.playerID)) == 0 {
+	if !s.hub.HasSessions(sess.playerID) {
 		s.chatLimits.Delete(sess.playerID)
 	}
 	s.lobby.presenceChanged()

@@ -134,7 +134,9 @@ func (h *Hub) NewSession(p *comet.Player) *Session {
 	h.detachedNow(s)
 	h.mu.Lock()
 	h.sessions[s.id] = s
-	s.nextTab = h.players[s.playerID]
+	if head := h.players[s.playerID]; head != nil {
+		s.nextTab, head.prevTab = head, s
+	}
 	h.players[s.playerID] = s
 	n := len(h.sessions)
 	h.mu.Unlock()
@@ -190,23 +192,27 @@ func (h *Hub) Remove(s *Session) {
 	s.end()
 }
 
-// unlinkTab drops s from its player's list; h.mu is held.
+// unlinkTab drops s from its player's list in O(1) (a load test may open
+// thousands of tabs as one player); h.mu is held.
 func (h *Hub) unlinkTab(s *Session) {
-	head := h.players[s.playerID]
-	switch {
-	case head == s && s.nextTab == nil:
-		delete(h.players, s.playerID)
-	case head == s:
+	if s.prevTab != nil {
+		s.prevTab.nextTab = s.nextTab
+	} else if s.nextTab != nil {
 		h.players[s.playerID] = s.nextTab
-	default:
-		for p := head; p != nil; p = p.nextTab {
-			if p.nextTab == s {
-				p.nextTab = s.nextTab
-				break
-			}
-		}
+	} else {
+		delete(h.players, s.playerID)
 	}
-	s.nextTab = nil
+	if s.nextTab != nil {
+		s.nextTab.prevTab = s.prevTab
+	}
+	s.prevTab, s.nextTab = nil, nil
+}
+
+// HasSessions reports whether the player has a live session.
+func (h *Hub) HasSessions(playerID string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.players[playerID] != nil
 }
 
 // detachedNow and attached keep the reaper's set; the caller holds s.mu, so

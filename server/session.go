@@ -30,7 +30,8 @@ type Session struct {
 	hub      *Hub
 	// tokenHash is the SHA-256 of the player token every request must present.
 	tokenHash [32]byte
-	nextTab   *Session // the player's next session in the hub's index, under Hub.mu
+	// The player's other sessions in the hub's index, under Hub.mu.
+	prevTab, nextTab *Session
 
 	mu       sync.Mutex
 	ended    bool

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"runtime"
 	"sync"
 )
 
@@ -250,6 +251,10 @@ func (p *writerPool) work() {
 		}
 		w.report(p.hub.metrics)
 		clear(batch)
+		// A burst (a tick's views, a lobby line) is thousands of writes: let
+		// request handlers and room goroutines run between batches instead
+		// of waiting for the scheduler to preempt a writer after 10 ms.
+		runtime.Gosched()
 	}
 }
 

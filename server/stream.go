@@ -176,6 +176,10 @@ func (st *stream) write(w *writerScratch, buf []byte, body int) (done bool, err 
 		return true, nil
 	}
 	st.mu.Lock()
+	if st.closed { // hung up while we wrote: nothing left to wait for
+		st.mu.Unlock()
+		return false, nil
+	}
 	st.pend = append(st.pend[:0], out[n:]...)
 	st.pendAt = time.Now().UnixNano()
 	st.mu.Unlock()
@@ -329,12 +333,12 @@ func (st *stream) noteRelease(now int64, after time.Duration) {
 }
 
 // stalledFor reports how long the stream has had bytes pending without
-// progress (0 when nothing is pending).
-func (st *stream) stalledFor(now int64) time.Duration {
+// progress (0 when nothing is pending), and whether it is closed.
+func (st *stream) stalledFor(now int64) (time.Duration, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if len(st.pend) == 0 {
-		return 0
+		return 0, st.closed
 	}
-	return time.Duration(now - st.pendAt)
+	return time.Duration(now - st.pendAt), st.closed
 }

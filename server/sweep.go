@@ -70,7 +70,10 @@ func (p *writerPool) sweep(ctx context.Context) {
 			p.mu.Unlock()
 
 			for _, st := range list {
-				if st.stalledFor(now) > p.hub.cfg.WriteTimeout {
+				switch d, closed := st.stalledFor(now); {
+				case closed: // closed by another path after it stalled
+					p.markStalled(st, false)
+				case d > p.hub.cfg.WriteTimeout:
 					st.close(errNoProgress)
 				}
 			}

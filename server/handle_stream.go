@@ -221,7 +221,7 @@ func (s *Server) handlePoll(c echo.Context, sess *Session, last uint64) error {
 	}
 	var evs []event
 	for {
-		evs, cursor, reset = sess.collect(evs[:0], cursor, batchBytes)
+		evs, cursor, reset, _ = sess.collect(evs[:0], cursor, batchBytes)
 		if reset {
 			s.hub.resync(sess)
 		}

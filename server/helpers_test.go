@@ -37,6 +37,12 @@ func quietLogger() *slog.Logger {
 
 func startServer(t testing.TB, tune func(*Config)) *testServer {
 	t.Helper()
+	return startServerOn(t, tune, nil)
+}
+
+// startServerOn is startServer with the listener wrapped by wrap (nil: as is).
+func startServerOn(t testing.TB, tune func(*Config), wrap func(net.Listener) net.Listener) *testServer {
+	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "comet.db"), quietLogger())
 	if err != nil {
 		t.Fatalf("open db: %v", err)
@@ -52,6 +58,9 @@ func startServer(t testing.TB, tune func(*Config)) *testServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		ln = wrap(ln)
 	}
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(func() {

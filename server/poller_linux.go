@@ -113,10 +113,18 @@ func (e *epoller) event(st *stream, events uint32) {
 // descriptor and closes the net.Conn, which frees the runtime's poll
 // descriptor, the netFD and both addresses (about 500 bytes a stream). The
 // stream then owns the descriptor, which stays non-blocking.
+//
+// Only the net package's own socket types qualify: a wrapper that merely
+// embeds one (a TLS layer, a byte counter) would be bypassed by raw writes.
 func detachFD(conn net.Conn) (int, error) {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return -1, errors.New("not a socket")
+	var sc syscall.Conn
+	switch c := conn.(type) {
+	case *net.TCPConn:
+		sc = c
+	case *net.UnixConn:
+		sc = c
+	default:
+		return -1, fmt.Errorf("detach socket: %T is not a plain socket", conn)
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {

@@ -205,19 +205,13 @@ func (s *Session) detach(r receiver) {
 	s.mu.Unlock()
 }
 
-// pending reports whether events after cursor exist.
-func (s *Session) pending(cursor uint64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.seq > cursor
-}
-
 // collect appends the events after cursor (at most about maxBytes) to dst.
 // When the replay buffer has already dropped some of them (a consumer too
 // slow for its events), it queues a sys.reset instead and returns reset=true
-// with the cursor moved to just before it. Written events beyond the newest
-// ReplayKeep leave the buffer here.
-func (s *Session) collect(dst []event, cursor uint64, maxBytes int) ([]event, uint64, bool) {
+// with the cursor moved to just before it. more reports events left after
+// the batch (it was capped), so a writer need not lock again to ask. Written
+// events beyond the newest ReplayKeep leave the buffer here.
+func (s *Session) collect(dst []event, cursor uint64, maxBytes int) (evs []event, next uint64, reset, more bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ring.trimWritten(cursor, s.hub.cfg.ReplayKeep)
@@ -225,9 +219,11 @@ func (s *Session) collect(dst []event, cursor uint64, maxBytes int) ([]event, ui
 		s.seq++
 		s.ring.push(event{seq: s.seq, msg: msgReset})
 		cursor = s.seq - 1
-		return s.ring.after(dst, cursor, maxBytes), cursor, true
+		reset = true
 	}
-	return s.ring.after(dst, cursor, maxBytes), cursor, false
+	evs = s.ring.after(dst, cursor, maxBytes)
+	more = len(evs) > 0 && s.seq > evs[len(evs)-1].seq
+	return evs, cursor, reset, more
 }
 
 // release drops buffered events up to seq upTo from the replay buffer.

@@ -92,12 +92,13 @@ func (st *stream) flush(w *writerScratch) {
 	buf := append(w.buf[:0], make([]byte, chunkReserve)...)
 	body := chunkReserve
 	var last uint64
+	var more bool
 	{ // an ending stream still writes what is queued (a kick's reason, a restart notice)
 		var reset bool
 		// Keep within the recycle budget so a stream ends near it, not a
 		// whole batch past it (collect always takes at least one event).
 		budget := min(batchBytes, st.hub.cfg.RecycleBytes-st.written)
-		w.evs, cursor, reset = st.sess.collect(w.evs[:0], cursor, budget)
+		w.evs, cursor, reset, more = st.sess.collect(w.evs[:0], cursor, budget)
 		if reset {
 			st.hub.resync(st.sess)
 		}
@@ -141,8 +142,9 @@ func (st *stream) flush(w *writerScratch) {
 		st.endQueued = true
 	}
 	st.mu.Unlock()
-	// More may be waiting (the batch was capped at batchBytes).
-	if done && last > 0 && st.sess.pending(last) {
+	// More was waiting (the batch was capped at batchBytes); events that
+	// arrive after collect wake the stream themselves.
+	if done && more {
 		st.wake()
 	}
 }

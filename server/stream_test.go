@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -134,7 +135,7 @@ func TestPeerHangupClosesStreamAtOnce(t *testing.T) {
 	sess, _ := ts.Hub().Session(c.SID)
 	st.waitType(t, "lobby.rooms", 5*time.Second)
 	st.close()
-	checkFor(t, 4*time.Second, func() error {
+	checkFor(t, 2*time.Second, func() error { // the old 5-second probe would miss this
 		sess.mu.Lock()
 		defer sess.mu.Unlock()
 		if sess.recv != nil {
@@ -145,6 +146,54 @@ func TestPeerHangupClosesStreamAtOnce(t *testing.T) {
 	if n := metricValue(ts.metrics.streams.WithLabelValues("multipart")); n != 0 {
 		t.Fatalf("comet_streams{multipart} = %v after hang-up", n)
 	}
+}
+
+// TestWrappedConnectionKeepsItsWrites: a listener that wraps its sockets
+// (here a byte counter embedding *net.TCPConn, which still has SyscallConn)
+// must see every byte of the stream: the pool takes the descriptor only from
+// the net package's own socket types, never from around a wrapper.
+func TestWrappedConnectionKeepsItsWrites(t *testing.T) {
+	var written atomic.Int64
+	ts := startServerOn(t, nil, func(ln net.Listener) net.Listener {
+		return countingListener{ln, &written}
+	})
+	c := newClient(t, ts.URL)
+	st := c.open("sse", 0)
+	defer st.close()
+	st.waitType(t, "lobby.rooms", 5*time.Second)
+	afterHead := written.Load()
+	sess, _ := ts.Hub().Session(c.SID)
+	sess.Send(comet.MustMessage("test.n", strings.Repeat("x", 1000)))
+	if ev := st.waitType(t, "test.n", 5*time.Second); len(ev.Data) < 1000 {
+		t.Fatalf("event of %d bytes", len(ev.Data))
+	}
+	if got := written.Load() - afterHead; got < 1000 {
+		t.Fatalf("the wrapper saw %d bytes of a 1,000-byte event: writes went around it", got)
+	}
+}
+
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{TCPConn: c.(*net.TCPConn), n: l.n}, nil
+}
+
+type countingConn struct {
+	*net.TCPConn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.TCPConn.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // TestBackloggedSessionDropsDiffsThenResyncs: while a stream is backlogged

@@ -20,7 +20,6 @@ type writerPool struct {
 	qhead   int
 	slots   []*stream // registry; a stream keeps its slot for life
 	free    []int32   // empty slots
-	live    int
 	gen     uint32
 	closing bool
 	idle    int
@@ -117,7 +116,6 @@ func (p *writerPool) register(st *stream) {
 	p.gen++
 	st.gen = p.gen
 	p.slots[st.slot] = st
-	p.live++
 	p.wheel.add(st, st.lastWrite.Load()+p.hub.cfg.Heartbeat.Nanoseconds())
 	p.mu.Unlock()
 	p.hub.metrics.streams.WithLabelValues(st.t.name()).Inc()
@@ -135,7 +133,6 @@ func (p *writerPool) remove(st *stream) {
 	if ok {
 		p.slots[st.slot] = nil
 		p.free = append(p.free, st.slot)
-		p.live--
 	}
 	delete(p.stalled, st) // the wheel drops closed streams as it meets them
 	p.mu.Unlock()
@@ -272,7 +269,7 @@ func (p *writerPool) flushOne(st *stream, w *writerScratch) {
 	if cap(w.buf) > 1<<20 {
 		w.buf = nil // do not pin a huge buffer after a burst
 	}
-	clear(w.evs[:cap(w.evs)])
+	clear(w.evs) // what is past len was cleared after its own flush
 
 	st.mu.Lock()
 	st.writing = false

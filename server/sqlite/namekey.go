@@ -6,35 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
-)
 
-// nameKey is the key under which a claimed name is unique: each rune
-// replaced by the smallest rune of its simple case-folding orbit
-// (unicode.SimpleFold), so nameKey(a) == nameKey(b) exactly when
-// strings.EqualFold(a, b) — the comparison the server uses for names online.
-// "Émile", "émile" and "ÉMILE" share a key; no normalization is applied, so
-// a precomposed "é" and "e" + combining accent stay different names.
-func nameKey(name string) string {
-	var b strings.Builder
-	b.Grow(len(name))
-	for _, r := range name {
-		if r == utf8.RuneError {
-			b.WriteRune(r)
-			continue
-		}
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		b.WriteRune(least)
-	}
-	return b.String()
-}
+	"comet"
+)
 
 // backfillNameKeys keys the claims made before migration 0002, which SQL
 // alone cannot fold. Oldest claims first: when two old names fold to one key
@@ -52,7 +28,7 @@ func backfillNameKeys(ctx context.Context, w *sqlx.DB, log *slog.Logger) (int, e
 	}
 	keyed := 0
 	for _, r := range rows {
-		key := nameKey(r.Name)
+		key := comet.NameKey(r.Name)
 		var owner string
 		err := w.GetContext(ctx, &owner, `SELECT player_id FROM claimed_names WHERE name_key = ?`, key)
 		switch {

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -99,33 +98,3 @@ func TestOpenKeysClaimsMadeBefore0002(t *testing.T) {
 }
 
 var discard = slog.New(slog.DiscardHandler)
-
-func TestNameKey(t *testing.T) {
-	tests := []struct{ a, b string }{
-		{"Émile", "émile"}, {"ÉMILE", "émile"}, {"Straße", "STRAßE"}, {"ΣΊΣΥΦΟΣ", "σίσυφος"},
-		{"Kelvin", "\u212aelvin"}, {"Ödön", "öDÖN"}, {"李小龍", "李小龍"},
-	}
-	for _, tt := range tests {
-		if nameKey(tt.a) != nameKey(tt.b) {
-			t.Errorf("nameKey(%q) = %q, nameKey(%q) = %q; want equal", tt.a, nameKey(tt.a), tt.b, nameKey(tt.b))
-		}
-	}
-	for _, pair := range [][2]string{{"Émile", "Emile"}, {"ann", "anne"}, {"é", "e\u0301"}} {
-		if nameKey(pair[0]) == nameKey(pair[1]) {
-			t.Errorf("nameKey(%q) == nameKey(%q)", pair[0], pair[1])
-		}
-	}
-}
-
-// FuzzNameKey: keys are equal exactly when strings.EqualFold says the names
-// are, the rule the server applies to names online.
-func FuzzNameKey(f *testing.F) {
-	for _, s := range [][2]string{{"Émile", "émile"}, {"ß", "SS"}, {"K", "\u212a"}, {"ς", "Σ"}, {"\xff", "\xfe"}, {"a", ""}} {
-		f.Add(s[0], s[1])
-	}
-	f.Fuzz(func(t *testing.T, a, b string) {
-		if got, want := nameKey(a) == nameKey(b), strings.EqualFold(a, b); got != want {
-			t.Errorf("nameKey(%q) == nameKey(%q) is %v; EqualFold says %v", a, b, got, want)
-		}
-	})
-}

@@ -97,7 +97,7 @@ func (db *DB) PlayerByID(ctx context.Context, id string) (*comet.Player, error) 
 
 // RenamePlayer sets a player's display name. ENOTFOUND if there is no such
 // player; ECONFLICT if another player claimed name (in any case, Unicode
-// case folding: see nameKey). The
+// case folding: see comet.NameKey). The
 // player's own claim, if any, stays: renaming does not release it.
 func (db *DB) RenamePlayer(ctx context.Context, id, name string) error {
 	if name == "" {
@@ -118,7 +118,7 @@ func (db *DB) RenamePlayer(ctx context.Context, id, name string) error {
 // ClaimName reserves name for player id with a password hash and makes it the
 // player's display name. A player holds one claim: claiming again replaces its
 // previous name and password. ENOTFOUND if there is no such player; ECONFLICT
-// if another player claimed name (in any case, see nameKey) first.
+// if another player claimed name (in any case, see comet.NameKey) first.
 func (db *DB) ClaimName(ctx context.Context, id, name string, passwordHash []byte) error {
 	switch {
 	case name == "":
@@ -140,7 +140,7 @@ func (db *DB) ClaimName(ctx context.Context, id, name string, passwordHash []byt
 		// race; the constraint is the backstop for another process.
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO claimed_names (name, name_key, player_id, password_hash, claimed_at) VALUES (?, ?, ?, ?, ?)`,
-			name, nameKey(name), id, passwordHash, db.nowMillis())
+			name, comet.NameKey(name), id, passwordHash, db.nowMillis())
 		if uniqueOn(err, "claimed_names.name") {
 			return comet.Errorf(comet.ECONFLICT, "name %q is already claimed", name)
 		}
@@ -152,7 +152,7 @@ func (db *DB) ClaimName(ctx context.Context, id, name string, passwordHash []byt
 	})
 }
 
-// ClaimByName returns the player that claimed name (in any case, see nameKey)
+// ClaimByName returns the player that claimed name (in any case, see comet.NameKey)
 // and its password hash; ENOTFOUND if nobody did. A claim whose name equals
 // name under SQLite's ASCII-only NOCASE wins over one equal only by key: the
 // rule a claim made before migration 0002 was found by.
@@ -164,7 +164,7 @@ func (db *DB) ClaimByName(ctx context.Context, name string) (*comet.Player, []by
 	err := db.r.GetContext(ctx, &r, `SELECT p.id, p.name, p.created_at, 1 AS claimed, c.password_hash
 		FROM claimed_names c JOIN players p ON p.id = c.player_id
 		WHERE c.name = ?1 OR c.name_key = ?2
-		ORDER BY c.name = ?1 DESC LIMIT 1`, name, nameKey(name))
+		ORDER BY c.name = ?1 DESC LIMIT 1`, name, comet.NameKey(name))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil, comet.Errorf(comet.ENOTFOUND, "name %q is not claimed", name)
@@ -271,7 +271,7 @@ func checkPlayer(ctx context.Context, tx *sqlx.Tx, id string) error {
 func checkNameFree(ctx context.Context, tx *sqlx.Tx, name, id string) error {
 	var taken bool
 	err := tx.GetContext(ctx, &taken, `SELECT count(*) > 0 FROM claimed_names
-		WHERE (name = ? OR name_key = ?) AND player_id <> ?`, name, nameKey(name), id)
+		WHERE (name = ? OR name_key = ?) AND player_id <> ?`, name, comet.NameKey(name), id)
 	switch {
 	case err != nil:
 		return err

@@ -39,9 +39,10 @@ type ManagerConfig struct {
 	// OnRoomChange is called, from any goroutine, whenever a room's RoomInfo
 	// changes (at most once per tick per room) or it closes. It must not block.
 	OnRoomChange func(info RoomInfo, closed bool)
-	// OnLeave is called, on the room's goroutine, for every participant
-	// (server bots aside) the engine takes out of a room on its own: today,
-	// when the room closes (shutdown, a mode's panic) with it still inside.
+	// OnLeave is called, on the room's goroutine (or the watchdog's), for
+	// every participant (server bots aside) the engine takes out of a room on
+	// its own: when the room closes (shutdown, a mode's panic, a hung tick)
+	// with it still inside.
 	// Leaves the participant asked for (Leave, or a Join, QuickJoin, Create or
 	// Spectate moving it elsewhere) are not reported: the caller knows. It
 	// must not block nor call the Manager.
@@ -59,8 +60,19 @@ type ManagerConfig struct {
 	// RecordTo, when set, opens the writer each match's recording (JSON
 	// lines, see Replay) is written to; it is closed when the match ends.
 	RecordTo func(roomID, matchID string) (io.WriteCloser, error)
-	// MaxRooms caps open rooms (default 10,000).
+	// MaxRooms caps open rooms; past it Create and QuickJoin answer
+	// ERATELIMIT "server full" (default 1,000).
 	MaxRooms int
+	// MaxRoomsPerCreator caps the open rooms one participant created
+	// (ERATELIMIT past it; default 3). Quick-play rooms have no creator.
+	MaxRoomsPerCreator int
+	// CallTimeout bounds a call into a room (join, leave, ...) whose context
+	// has no deadline (default 5s).
+	CallTimeout time.Duration
+	// WatchdogTimeout is how long a room may stay inside one piece of work (a
+	// tick, a join) before the watchdog closes it with reason "error" and
+	// abandons its goroutine (default 10s).
+	WatchdogTimeout time.Duration
 }
 
 // RoomSpec is a room a player asks to create.
@@ -91,18 +103,27 @@ type Manager struct {
 	saves    sync.WaitGroup
 	locks    [64]sync.Mutex // per participant (striped): one room operation at a time
 	seedHash maphash.Seed
+	epoch    time.Time // the watchdog's time origin (wall clock, monotonic)
+	watch    sync.Once // starts the watchdog with the first room
+	wdStop   chan struct{}
+	wdOnce   sync.Once
 
-	mu      sync.Mutex
-	byID    map[string]*room
-	byCode  map[string]*room
-	where   map[string]seat // participant id → its room
-	seq     int
-	closing bool
+	mu        sync.Mutex
+	byID      map[string]*room
+	byCode    map[string]*room
+	where     map[string]seat // participant id → its room
+	byCreator map[string]int  // open rooms per creator
+	seq       int
+	closing   bool
 }
 
+// seat is where a participant is. Sink and sub mirror the room's member so
+// the watchdog can tell it and unsubscribe it without the room's goroutine.
 type seat struct {
 	room      *room
 	spectator bool
+	sink      comet.Sink
+	sub       comet.Subscription
 }
 
 // NewManager returns a Manager. It panics without a Bus or on a mode with
@@ -124,7 +145,16 @@ func NewManager(cfg ManagerConfig) *Manager {
 		cfg.EmptyTimeout = 30 * time.Second
 	}
 	if cfg.MaxRooms <= 0 {
-		cfg.MaxRooms = 10_000
+		cfg.MaxRooms = 1_000
+	}
+	if cfg.MaxRoomsPerCreator <= 0 {
+		cfg.MaxRoomsPerCreator = 3
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 5 * time.Second
+	}
+	if cfg.WatchdogTimeout <= 0 {
+		cfg.WatchdogTimeout = 10 * time.Second
 	}
 
 	if cfg.Seed == nil {
@@ -135,7 +165,8 @@ func NewManager(cfg ManagerConfig) *Manager {
 		met:   newMetrics(cfg.Registerer),
 		modes: make(map[string]Mode), settings: make(map[string]Settings),
 		byID: make(map[string]*room), byCode: make(map[string]*room), where: make(map[string]seat),
-		seedHash: maphash.MakeSeed(),
+		byCreator: make(map[string]int),
+		seedHash:  maphash.MakeSeed(), epoch: time.Now(), wdStop: make(chan struct{}),
 	}
 	m.ctx, m.stop = context.WithCancel(context.Background())
 	for _, md := range cfg.Modes {
@@ -314,22 +345,18 @@ func (m *Manager) Input(participantID string, data json.RawMessage) error {
 }
 
 // Resync sends the participant room.joined, room.state and a fresh snapshot
-// (its session was reset and lost the stream).
+// (its session was reset and lost the stream) at the room's next tick. It
+// never blocks, and any number of calls before that tick cost one snapshot.
 func (m *Manager) Resync(participantID string) {
-	s, ok := m.seatOf(participantID)
-	if !ok {
-		return
+	if s, ok := m.seatOf(participantID); ok {
+		s.room.queueResync(participantID)
 	}
-	r := s.room
-	r.post(func() {
-		if mb := r.members[participantID]; mb != nil {
-			r.resync(mb)
-		}
-	})
 }
 
 // Shutdown stops every room (a running match is saved with Aborted set) and
-// waits for them and for pending saves, or for ctx.
+// waits for them and for pending saves, or for ctx. A room stuck in a tick is
+// abandoned by the watchdog meanwhile; Shutdown returns by ctx's deadline
+// whatever the rooms do.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	m.closing = true
@@ -343,10 +370,104 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		m.watch.Do(func() {}) // no watchdog may start after this
+		m.wdOnce.Do(func() { close(m.wdStop) })
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("gameloop shutdown: %w", ctx.Err())
+		return fmt.Errorf("gameloop shutdown: %d rooms still open: %w", len(m.Rooms()), ctx.Err())
 	}
+}
+
+// since is the watchdog's clock: wall time since the manager began, plus one
+// so that it is never 0 (idle).
+func (m *Manager) since() int64 { return int64(time.Since(m.epoch)) + 1 }
+
+// watchdog closes rooms whose goroutine stays inside one piece of work longer
+// than WatchdogTimeout; it runs from the first room to the end of Shutdown.
+func (m *Manager) watchdog() {
+	every := max(m.cfg.WatchdogTimeout/4, time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var rooms []*room
+	for {
+		select {
+		case <-m.wdStop:
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		rooms = rooms[:0]
+		for _, r := range m.byID {
+			rooms = append(rooms, r)
+		}
+		m.mu.Unlock()
+		now := m.since()
+		for _, r := range rooms {
+			v := r.busy.Load()
+			if v > 0 && time.Duration(now-v) > m.cfg.WatchdogTimeout && r.busy.CompareAndSwap(v, abandoned) {
+				m.abandon(r, time.Duration(now-v))
+			}
+		}
+		clear(rooms)
+	}
+}
+
+// abandon closes a room whose goroutine hung, without that goroutine: its
+// members are unseated and told room.closed {"reason":"error"}, the room
+// leaves the list, and the goroutine is never called again (if it ever comes
+// back it sees it was abandoned and returns). Its match is lost: the game's
+// state belongs to the hung goroutine.
+func (m *Manager) abandon(r *room, stuck time.Duration) {
+	type gone struct {
+		id   string
+		seat seat
+	}
+	var seats []gone
+	m.mu.Lock()
+	m.forgetLocked(r)
+	for id, s := range m.where {
+		if s.room == r {
+			seats = append(seats, gone{id, s})
+			delete(m.where, id)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(seats, func(a, b gone) int { return cmp.Compare(a.id, b.id) })
+	r.log.Error("room hung: closed by the watchdog", "stuck", stuck, "members", len(seats))
+	r.met.abandoned.Inc()
+	r.met.rooms.Dec()
+	r.met.bots.Sub(float64(r.botsN.Load()))
+	for _, g := range seats {
+		switch {
+		case g.seat.spectator:
+			r.met.spectators.Dec()
+		case isBotID(g.id):
+			r.met.bots.Dec()
+		default:
+			r.met.humans.Dec()
+		}
+	}
+	if cb := m.cfg.OnLeave; cb != nil {
+		for _, g := range seats {
+			cb(g.id, r.id)
+		}
+	}
+	msg, err := comet.NewMessage("room.closed", closedData{Room: r.id, Reason: "error"})
+	if err != nil {
+		r.log.Error("encode event", "type", "room.closed", "err", err)
+	}
+	for _, g := range seats {
+		if g.seat.sub != nil {
+			g.seat.sub.Close()
+		}
+		if g.seat.sink != nil && msg != nil {
+			g.seat.sink.Send(msg)
+		}
+	}
+	if cb := m.cfg.OnRoomChange; cb != nil {
+		cb(*r.info.Load(), true)
+	}
+	r.finish()
 }
 
 // move takes p from its current room into r. The target holds a seat for p
@@ -415,7 +536,7 @@ func (m *Manager) seatOf(id string) (seat, bool) {
 
 // claim records id as a member of r; it fails if r is closing or id sits in
 // another room (a join whose caller gave up may run late).
-func (m *Manager) claim(id string, r *room, spectator bool) bool {
+func (m *Manager) claim(id string, r *room, spectator bool, sink comet.Sink) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r.gone {
@@ -424,8 +545,19 @@ func (m *Manager) claim(id string, r *room, spectator bool) bool {
 	if s, ok := m.where[id]; ok && s.room != r {
 		return false
 	}
-	m.where[id] = seat{room: r, spectator: spectator}
+	m.where[id] = seat{room: r, spectator: spectator, sink: sink}
 	return true
+}
+
+// bindSeat records id's current session and room subscription in its seat
+// in r, for the watchdog.
+func (m *Manager) bindSeat(id string, r *room, sink comet.Sink, sub comet.Subscription) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.where[id]; ok && s.room == r {
+		s.sink, s.sub = sink, sub
+		m.where[id] = s
+	}
 }
 
 func (m *Manager) unclaim(id string, r *room) {
@@ -441,11 +573,7 @@ func (m *Manager) unclaim(id string, r *room) {
 func (m *Manager) roomClosed(r *room) (unseated []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r.gone = true
-	delete(m.byID, r.id)
-	if r.code != "" {
-		delete(m.byCode, r.code)
-	}
+	m.forgetLocked(r)
 	for id, mb := range r.members {
 		if s, ok := m.where[id]; ok && s.room == r {
 			delete(m.where, id)
@@ -456,6 +584,24 @@ func (m *Manager) roomClosed(r *room) (unseated []string) {
 	}
 	slices.Sort(unseated)
 	return unseated
+}
+
+// forgetLocked takes r out of the room maps and its creator's count, once;
+// m.mu is held.
+func (m *Manager) forgetLocked(r *room) {
+	if r.gone {
+		return
+	}
+	r.gone = true
+	delete(m.byID, r.id)
+	if r.code != "" {
+		delete(m.byCode, r.code)
+	}
+	if r.creator != "" {
+		if m.byCreator[r.creator]--; m.byCreator[r.creator] <= 0 {
+			delete(m.byCreator, r.creator)
+		}
+	}
 }
 
 func (m *Manager) lockParticipant(id string) func() {
@@ -517,7 +663,12 @@ func (m *Manager) openRoom(mode, name string, max int, private bool, creator str
 		return nil, comet.Errorf(comet.ECONFLICT, "server is shutting down")
 	}
 	if len(m.byID) >= m.cfg.MaxRooms {
-		return nil, comet.Errorf(comet.ERATELIMIT, "too many rooms are open; join one")
+		return nil, comet.Errorf(comet.ERATELIMIT, "server full: %d rooms are open; join one of them", len(m.byID))
+	}
+	if creator != "" && m.byCreator[creator] >= m.cfg.MaxRoomsPerCreator {
+		return nil, comet.Errorf(comet.ERATELIMIT,
+			"you already have %d open rooms, the most one player may create; a room closes %v after its last player leaves",
+			m.byCreator[creator], m.cfg.EmptyTimeout)
 	}
 	m.seq++
 	if name == "" {
@@ -532,11 +683,12 @@ func (m *Manager) openRoom(mode, name string, max int, private bool, creator str
 		r.changed()
 	}
 	m.byID[r.id] = r
+	if creator != "" {
+		m.byCreator[creator]++
+	}
 	m.rooms.Add(1)
-	go func() {
-		defer m.rooms.Done()
-		r.run(m.ctx)
-	}()
+	m.watch.Do(func() { go m.watchdog() })
+	go r.run(m.ctx)
 	r.log.Info("room opened", "name", name, "max", max, "private", private)
 	return r, nil
 }
@@ -555,7 +707,7 @@ func (m *Manager) newRoom(mode, name string, max int, private bool, creator stri
 		id: "r_" + randomID(6), name: name, creator: creator, private: private,
 		mode: m.modes[mode], set: set, max: max, period: time.Second / time.Duration(set.TickHz),
 		mgr: m, met: m.met.forMode(mode), queue: newInputQueue(),
-		ctrl: make(chan func(), 64), done: make(chan struct{}),
+		ctrl: make(chan func(), 64), done: make(chan struct{}), exited: make(chan struct{}),
 		members: make(map[string]*member), byNum: make(map[uint32]*member),
 	}
 	r.log = m.log.With("room", r.id, "mode", mode)

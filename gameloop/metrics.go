@@ -17,6 +17,7 @@ type metrics struct {
 	players  *prometheus.GaugeVec // role: human, bot, spectator
 	matches  *prometheus.CounterVec
 	bytes    *prometheus.CounterVec // kind: snapshot, diff (bytes × recipients)
+	hung     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,6 +59,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "comet_game_sent_bytes_total",
 			Help: "View bytes handed to sessions (message size × recipients), by kind (snapshot, diff).",
 		}, []string{"mode", "kind"}),
+		hung: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "comet_game_rooms_hung_total",
+			Help: "Rooms closed by the watchdog because a tick (or another room operation) hung.",
+		}, []string{"mode"}),
 	}
 	if reg == nil {
 		return m
@@ -71,6 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.players = register(reg, m.players)
 	m.matches = register(reg, m.matches)
 	m.bytes = register(reg, m.bytes)
+	m.hung = register(reg, m.hung)
 	return m
 }
 
@@ -98,6 +104,7 @@ type roomMetrics struct {
 	finished, aborted        prometheus.Counter
 	snapshotBytes, diffBytes prometheus.Counter
 	rooms                    prometheus.Gauge
+	abandoned                prometheus.Counter
 }
 
 func (m *metrics) forMode(mode string) *roomMetrics {
@@ -115,5 +122,6 @@ func (m *metrics) forMode(mode string) *roomMetrics {
 		snapshotBytes: m.bytes.WithLabelValues(mode, "snapshot"),
 		diffBytes:     m.bytes.WithLabelValues(mode, "diff"),
 		rooms:         m.rooms.WithLabelValues(mode),
+		abandoned:     m.hung.WithLabelValues(mode),
 	}
 }

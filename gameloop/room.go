@@ -3,8 +3,10 @@ package gameloop
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,10 +44,15 @@ type room struct {
 	met            *roomMetrics
 	queue          *inputQueue
 	ctrl           chan func()
-	done           chan struct{} // closed when run returns
+	done           chan struct{} // closed when the room is finished: run returned or the watchdog gave up on it
+	finished       atomic.Bool   // done is closed and the manager's room count released
+	exited         chan struct{} // closed when run returns, even long after the watchdog gave up
+	busy           atomic.Int64  // since when (manager time + 1) the goroutine works; 0 idle, abandoned: given up
 	info           atomic.Pointer[RoomInfo]
-	gone           bool         // guarded by mgr.mu: the room no longer accepts members
-	botsN          atomic.Int32 // server bots, for quick play's "has space"
+	resyncMu       sync.Mutex
+	resyncs        map[string]bool // participants to send a fresh start at the next tick (coalesced)
+	gone           bool            // guarded by mgr.mu: the room no longer accepts members
+	botsN          atomic.Int32    // server bots, for quick play's "has space"
 
 	// Owned by the room goroutine.
 	closed     bool
@@ -102,9 +109,39 @@ func (mb *member) isBot() bool { return isBotID(mb.p.ID) }
 // isServerBot: a bot the room added itself (no session), which it may drop.
 func (mb *member) isServerBot() bool { return mb.isBot() && mb.p.Sink == nil }
 
+// abandoned is the value of room.busy once the watchdog gave up on the room.
+const abandoned = -1
+
+// begin marks the goroutine busy; false if the watchdog gave up on the room,
+// which the goroutine then must not touch again.
+func (r *room) begin() bool { return r.busy.CompareAndSwap(0, r.mgr.since()) }
+
+// end marks the goroutine idle; false if the watchdog gave up on the room
+// meanwhile.
+func (r *room) end() bool {
+	v := r.busy.Load()
+	return v != abandoned && r.busy.CompareAndSwap(v, 0)
+}
+
+// isAbandoned reports whether the watchdog gave up on the room: its late
+// goroutine then sends nothing and changes nothing outside the room.
+func (r *room) isAbandoned() bool { return r.busy.Load() == abandoned }
+
+// finish closes done and releases the manager's count of running rooms, once,
+// whether the goroutine returned or the watchdog abandoned it.
+func (r *room) finish() {
+	if r.finished.CompareAndSwap(false, true) {
+		close(r.done)
+		r.mgr.rooms.Done()
+	}
+}
+
 // run is the room goroutine: a fixed-rate tick loop that also serves ctrl.
+// Each piece of work is bracketed by begin and end, which the watchdog
+// watches.
 func (r *room) run(ctx context.Context) {
-	defer close(r.done)
+	defer close(r.exited)
+	defer r.finish()
 	defer r.recoverPanic()
 	clock := r.mgr.clock
 	next := clock.Now().Add(r.period)
@@ -113,20 +150,29 @@ func (r *room) run(ctx context.Context) {
 	for {
 		select {
 		case fn := <-r.ctrl:
+			if !r.begin() {
+				return
+			}
 			fn()
-			if r.closed {
+			if !r.end() || r.closed {
 				return
 			}
 			continue
 		case <-ctx.Done():
-			r.close("shutdown")
+			if r.begin() {
+				r.close("shutdown")
+				r.end()
+			}
 			return
 		case <-timer.C():
+		}
+		if !r.begin() {
+			return
 		}
 		for catchUp := 0; ; catchUp++ {
 			start := clock.Now()
 			r.step(start)
-			if r.closed {
+			if r.closed || r.isAbandoned() {
 				return
 			}
 			end := clock.Now()
@@ -146,6 +192,9 @@ func (r *room) run(ctx context.Context) {
 				r.log.Warn("room fell behind: skipped ticks", "tick", r.tick, "skipped", int64(missed))
 				break
 			}
+		}
+		if !r.end() {
+			return
 		}
 		timer.Reset(next.Sub(clock.Now()))
 	}
@@ -173,6 +222,9 @@ func (r *room) step(now time.Time) {
 	if r.state == StateRunning {
 		m := r.match
 		r.over = m.game.step(r.tick, r.inputs)
+		if r.isAbandoned() {
+			return // the watchdog gave up on this tick: nothing more leaves the room
+		}
 		m.rec.step(r.tick, r.inputs)
 		m.ticks++
 		if !r.over && m.ticks < m.limit {
@@ -180,6 +232,7 @@ func (r *room) step(now time.Time) {
 		}
 	}
 	clear(r.inputs)
+	r.pendingResyncs()
 	r.output()
 	m := r.match
 	r.lifecycle(now)
@@ -189,17 +242,23 @@ func (r *room) step(now time.Time) {
 	r.flush(now)
 }
 
-// call runs fn on the room goroutine and waits for its error. If ctx ends
-// first fn may still run later; fns keep the manager's records consistent
-// themselves, so that is harmless.
+// call runs fn on the room goroutine and waits for its error, at most until
+// ctx ends or, when ctx has no deadline, ManagerConfig.CallTimeout. If the
+// wait ends first fn may still run later; fns keep the manager's records
+// consistent themselves, so that is harmless, and nothing waits for them.
 func (r *room) call(ctx context.Context, fn func() error) error {
-	errc := make(chan error, 1)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.mgr.cfg.CallTimeout)
+		defer cancel()
+	}
+	errc := make(chan error, 1) // buffered: a late fn never blocks the room
 	select {
 	case r.ctrl <- func() { errc <- fn() }:
 	case <-r.done:
 		return errRoomGone
 	case <-ctx.Done():
-		return ctx.Err()
+		return r.callErr(ctx)
 	}
 	select {
 	case err := <-errc:
@@ -212,15 +271,32 @@ func (r *room) call(ctx context.Context, fn func() error) error {
 			return errRoomGone
 		}
 	case <-ctx.Done():
-		return ctx.Err()
+		return r.callErr(ctx)
 	}
 }
 
-// post runs fn on the room goroutine without waiting for it.
+func (r *room) callErr(ctx context.Context) error {
+	return fmt.Errorf("room %s did not answer in time: %w", r.id, ctx.Err())
+}
+
+// post runs fn on the room goroutine without waiting for it to run; it waits
+// at most CallTimeout for room in the room's queue, then drops fn with a
+// warning (the room is stuck and its watchdog will close it).
 func (r *room) post(fn func()) {
 	select {
 	case r.ctrl <- fn:
+		return
 	case <-r.done:
+		return
+	default:
+	}
+	t := time.NewTimer(r.mgr.cfg.CallTimeout)
+	defer t.Stop()
+	select {
+	case r.ctrl <- fn:
+	case <-r.done:
+	case <-t.C:
+		r.log.Warn("room queue full: request dropped")
 	}
 }
 
@@ -269,13 +345,13 @@ func (r *room) botsThink() {
 
 // send delivers m to one viewer, or to everyone through the bus.
 func (r *room) sendTo(mb *member, m *comet.Message) {
-	if mb.p.Sink != nil {
+	if mb.p.Sink != nil && !r.isAbandoned() {
 		mb.p.Sink.Send(m)
 	}
 }
 
 func (r *room) publish(m *comet.Message) {
-	if len(r.viewers) > 0 {
+	if len(r.viewers) > 0 && !r.isAbandoned() {
 		r.mgr.cfg.Bus.Publish(comet.RoomTopic(r.id), m)
 	}
 }
@@ -293,7 +369,7 @@ func (r *room) message(typ string, data any) *comet.Message {
 // close ends the room: an unfinished match is saved as aborted, viewers are
 // told and unsubscribed, and the manager forgets the room.
 func (r *room) close(reason string) {
-	if r.closed {
+	if r.closed || r.isAbandoned() {
 		return
 	}
 	r.closed = true
@@ -357,6 +433,34 @@ func (r *room) recoverPanic() {
 	}()
 	r.closed = false // a panic inside close must be able to finish it
 	r.close("error")
+}
+
+// queueResync asks for a fresh start of id's stream at the next tick; any
+// number of requests before then cost one.
+func (r *room) queueResync(id string) {
+	r.resyncMu.Lock()
+	defer r.resyncMu.Unlock()
+	if r.resyncs == nil {
+		r.resyncs = make(map[string]bool)
+	}
+	r.resyncs[id] = true
+}
+
+// pendingResyncs serves the queued resyncs: room.joined, room.state and
+// room.scores now, and the snapshot with this tick's output, where viewers of
+// one view share one render and one encoding.
+func (r *room) pendingResyncs() {
+	r.resyncMu.Lock()
+	ids := r.resyncs
+	r.resyncs = nil
+	r.resyncMu.Unlock()
+	for _, mb := range r.viewers {
+		if ids[mb.p.ID] {
+			r.greet(mb)
+			r.pool.release(mb.base)
+			mb.base = nil // output sends it a snapshot
+		}
+	}
 }
 
 func (r *room) botCount() int { return int(r.botsN.Load()) }

@@ -252,7 +252,7 @@ func (r *room) stateData(now time.Time) stateData {
 // flush publishes what changed this tick: room.state, room.scores (at most
 // once a second) and the lobby's RoomInfo.
 func (r *room) flush(now time.Time) {
-	if r.closed {
+	if r.closed || r.isAbandoned() {
 		return
 	}
 	if r.stateDirty {

@@ -85,7 +85,7 @@ func (r *room) join(p Participant, spectator bool) error {
 	if old != nil {
 		r.leave(old, false) // switching between playing and watching
 	}
-	if !r.mgr.claim(p.ID, r, spectator) {
+	if !r.mgr.claim(p.ID, r, spectator, p.Sink) {
 		return comet.Errorf(comet.ECONFLICT, "already in another room")
 	}
 	if !spectator && len(r.players)+len(r.holds) >= r.max {
@@ -106,6 +106,7 @@ func (r *room) join(p Participant, spectator bool) error {
 	if p.Sink != nil {
 		r.viewers = append(r.viewers, mb)
 		mb.sub = r.mgr.cfg.Bus.Subscribe(comet.RoomTopic(r.id), p.Sink)
+		r.mgr.bindSeat(p.ID, r, p.Sink, mb.sub)
 		r.welcome(mb)
 	}
 	if r.humans+r.spectators > 0 {
@@ -317,6 +318,13 @@ var botNames = []string{"Ada", "Bit", "Cog", "Dot", "Echo", "Flux", "Gear", "Hex
 // welcome sends a new (or reset) viewer everything it needs, in order:
 // room.joined, room.state, room.scores, then a snapshot of its view.
 func (r *room) welcome(mb *member) {
+	r.greet(mb)
+	r.sendSnapshot(mb)
+}
+
+// greet sends room.joined, room.state and room.scores: a viewer's fresh start
+// before its snapshot.
+func (r *room) greet(mb *member) {
 	d := joinedData{
 		Room: r.id, Name: r.name, Mode: r.mode.Name(), You: mb.num, Spectator: mb.num == 0,
 		TickHz: r.set.TickHz, Max: r.max, Private: r.private, Kinds: r.mode.Kinds(),
@@ -337,7 +345,6 @@ func (r *room) welcome(mb *member) {
 			r.sendTo(mb, m)
 		}
 	}
-	r.sendSnapshot(mb)
 }
 
 // rebind points a member at a new session (a reloaded tab joins again) and
@@ -356,12 +363,14 @@ func (r *room) rebind(mb *member, p Participant) {
 		}
 		mb.p.Sink = p.Sink
 		if p.Sink == nil {
+			r.mgr.bindSeat(mb.p.ID, r, nil, nil)
 			r.viewers = slices.DeleteFunc(r.viewers, func(x *member) bool { return x == mb })
 			r.pool.release(mb.base)
 			mb.base = nil
 			return
 		}
 		mb.sub = r.mgr.cfg.Bus.Subscribe(comet.RoomTopic(r.id), p.Sink)
+		r.mgr.bindSeat(mb.p.ID, r, p.Sink, mb.sub)
 	}
 	r.resync(mb)
 }

@@ -59,12 +59,13 @@ type MatchStore interface {
 }
 
 // Store is everything Comet persists. The default implementation is SQLite
-// (server/sqlite).
+// (server/sqlite); server/postgres is the other.
 type Store interface {
 	PlayerStore
 	ChatStore
 	MatchStore
 	ModerationStore
+	RetentionStore
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error
 	Close() error

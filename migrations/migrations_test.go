@@ -57,7 +57,15 @@ func TestApplyEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := []string{"0001_init.sql", "0002_claimed_name_key.sql"}
+	all, err := Names(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"0001_init.sql", "0002_claimed_name_key.sql", "0004_retention.sql"} {
+		if !slices.Contains(all, want) {
+			t.Fatalf("embedded migrations %v lack %s", all, want)
+		}
+	}
 	if !slices.Equal(pending, all) {
 		t.Fatalf("pending before = %v", pending)
 	}
@@ -77,7 +85,7 @@ func TestApplyEmbedded(t *testing.T) {
 	if err := db.Select(&indexes, `SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`); err != nil {
 		t.Fatal(err)
 	}
-	for _, ix := range []string{"chat_messages_channel_id", "claimed_names_name_key", "leaderboard_rank", "match_players_player", "player_tokens_player"} {
+	for _, ix := range []string{"chat_messages_at", "chat_messages_channel_id", "claimed_names_name_key", "leaderboard_rank", "match_players_player", "player_tokens_player", "players_last_seen"} {
 		if !slices.Contains(indexes, ix) {
 			t.Errorf("index %s missing; have %v", ix, indexes)
 		}

@@ -5,105 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"comet"
 )
-
-func TestSaveChat(t *testing.T) {
-	ctx := context.Background()
-	db := newTestDB(t)
-	fixed := time.Date(2025, 1, 2, 3, 4, 5, 678999999, time.FixedZone("Y", -7200))
-	db.now = func() time.Time { return fixed }
-
-	m := &comet.ChatMessage{Channel: "lobby", FromID: "p1", FromName: "Ann", Text: "waves", Me: true}
-	mustNil(t, db.SaveChat(ctx, m))
-	if m.ID <= 0 {
-		t.Fatalf("ID = %d", m.ID)
-	}
-	want := time.Date(2025, 1, 2, 5, 4, 5, 678000000, time.UTC)
-	if !m.At.Equal(want) || m.At.Location() != time.UTC {
-		t.Fatalf("At = %v, want %v", m.At, want)
-	}
-	// A given time is kept (the caller's value, not rewritten).
-	given := time.Date(2020, 6, 1, 0, 0, 0, 0, time.UTC)
-	m2 := &comet.ChatMessage{Channel: "lobby", Text: "later", At: given}
-	mustNil(t, db.SaveChat(ctx, m2))
-	if m2.ID <= m.ID || !m2.At.Equal(given) {
-		t.Fatalf("second line: ID %d (first %d), At %v", m2.ID, m.ID, m2.At)
-	}
-
-	hist, err := db.ChatHistory(ctx, "lobby", 10)
-	mustNil(t, err)
-	if len(hist) != 2 || hist[0] != *m || hist[1] != *m2 {
-		t.Fatalf("history = %+v\nwant %+v, %+v", hist, *m, *m2)
-	}
-
-	wantCode(t, db.SaveChat(ctx, &comet.ChatMessage{Text: "no channel"}), comet.EINVALID)
-	wantCode(t, db.SaveChat(ctx, nil), comet.EINVALID)
-}
-
-func TestChatHistory(t *testing.T) {
-	ctx := context.Background()
-	db := newTestDB(t)
-	// Interleave two channels so per-channel order and isolation both show.
-	for i := range 30 {
-		for _, ch := range []string{"lobby", "room:1"} {
-			mustNil(t, db.SaveChat(ctx, &comet.ChatMessage{Channel: ch, FromID: "p", Text: fmt.Sprintf("%s %d", ch, i)}))
-		}
-	}
-	texts := func(ms []comet.ChatMessage) string {
-		var b []string
-		for _, m := range ms {
-			b = append(b, m.Text)
-		}
-		return strings.Join(b, ",")
-	}
-	seq := func(ch string, from, to int) string {
-		var b []string
-		for i := from; i < to; i++ {
-			b = append(b, fmt.Sprintf("%s %d", ch, i))
-		}
-		return strings.Join(b, ",")
-	}
-	tests := []struct {
-		name    string
-		channel string
-		limit   int
-		want    string
-		code    string
-	}{
-		{"last 5, oldest first", "lobby", 5, seq("lobby", 25, 30), ""},
-		{"other channel", "room:1", 3, seq("room:1", 27, 30), ""},
-		{"limit over count", "lobby", 100, seq("lobby", 0, 30), ""},
-		{"limit over max is capped", "lobby", MaxLimit + 1, seq("lobby", 0, 30), ""},
-		{"one", "room:1", 1, "room:1 29", ""},
-		{"empty channel", "dm:a:b", 10, "", ""},
-		{"zero limit", "lobby", 0, "", comet.EINVALID},
-		{"negative limit", "lobby", -1, "", comet.EINVALID},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := db.ChatHistory(ctx, tt.channel, tt.limit)
-			wantCode(t, err, tt.code)
-			if tt.code != "" {
-				return
-			}
-			if texts(got) != tt.want {
-				t.Fatalf("history = %s\nwant      %s", texts(got), tt.want)
-			}
-			for i := 1; i < len(got); i++ {
-				if got[i].ID <= got[i-1].ID {
-					t.Fatalf("ids not ascending: %d then %d", got[i-1].ID, got[i].ID)
-				}
-			}
-			if got == nil {
-				t.Fatal("nil slice; want empty")
-			}
-		})
-	}
-}
 
 // FuzzChatRoundTrip checks that any channel, names and text come back exactly
 // as saved (SQLite TEXT must not mangle quotes, NULs, or odd Unicode).

@@ -17,19 +17,20 @@ type playerRow struct {
 	Name      string `db:"name"`
 	Claimed   bool   `db:"claimed"`
 	CreatedAt int64  `db:"created_at"`
+	LastSeen  int64  `db:"last_seen"`
 }
 
 func (r *playerRow) player() *comet.Player {
 	return &comet.Player{ID: r.ID, Name: r.Name, Claimed: r.Claimed, CreatedAt: fromMillis(r.CreatedAt)}
 }
 
-const selectPlayer = `SELECT p.id, p.name, p.created_at,
+const selectPlayer = `SELECT p.id, p.name, p.created_at, p.last_seen,
 	EXISTS (SELECT 1 FROM claimed_names c WHERE c.player_id = p.id) AS claimed
 	FROM players p`
 
 // MaxTokens is how many tokens (browsers) a player keeps: AddPlayerToken drops
 // the oldest beyond it, so repeated logins cannot grow the table without bound.
-const MaxTokens = 50
+const MaxTokens = comet.MaxPlayerTokens
 
 // CreatePlayer inserts p with its token hash. It sets p.CreatedAt (to now if
 // zero, in UTC ms as stored) and p.Claimed to false. ECONFLICT if the id or
@@ -69,7 +70,10 @@ func (db *DB) CreatePlayer(ctx context.Context, p *comet.Player, tokenHash []byt
 	return nil
 }
 
-// PlayerByToken finds the player whose token hashes to tokenHash (ENOTFOUND if none).
+// PlayerByToken finds the player whose token hashes to tokenHash (ENOTFOUND
+// if none) and marks it seen now when its last-seen time is
+// comet.LastSeenEvery old or more: one write per player per hour at most,
+// which keeps an active guest from the retention policy's purge.
 func (db *DB) PlayerByToken(ctx context.Context, tokenHash []byte) (*comet.Player, error) {
 	var r playerRow
 	err := db.r.GetContext(ctx, &r, selectPlayer+` JOIN player_tokens t ON t.player_id = p.id WHERE t.token_hash = ?`, tokenHash)
@@ -78,6 +82,19 @@ func (db *DB) PlayerByToken(ctx context.Context, tokenHash []byte) (*comet.Playe
 		return nil, comet.Errorf(comet.ENOTFOUND, "no player has this token")
 	case err != nil:
 		return nil, fmt.Errorf("player by token: %w", err)
+	}
+	if now := db.nowMillis(); now-r.LastSeen >= comet.LastSeenEvery.Milliseconds() {
+		err := db.write(ctx, "mark player seen", func(tx *sqlx.Tx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE players SET last_seen = max(last_seen, ?) WHERE id = ?`, now, r.ID)
+			if err != nil {
+				return err
+			}
+			// Purged between the read and this write.
+			return mustAffect(res, "no player has this token")
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	return r.player(), nil
 }
@@ -147,7 +164,8 @@ func (db *DB) ClaimName(ctx context.Context, id, name string, passwordHash []byt
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE players SET name = ? WHERE id = ?`, name, id)
+		// Claiming is activity: the player is seen now.
+		_, err = tx.ExecContext(ctx, `UPDATE players SET name = ?, last_seen = ? WHERE id = ?`, name, db.nowMillis(), id)
 		return err
 	})
 }

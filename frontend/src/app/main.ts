@@ -21,7 +21,7 @@ function main(): void {
   const client = new CometClient<In, Out>({ transport: transportFromSearch(location.search) });
   const sound = new Sound();
   const stage = new Stage(canvas);
-  const input = new Input(canvas, byTestID("touch-stick"), byTestID("touch-fire"));
+  const input = new Input(canvas, byTestID("touch-stick"), byTestID("touch-aim"));
   const hud = new HUD(params.get("debug") === "1");
   const lobby = new Lobby(client);
   const account = new Account(client);

@@ -1,14 +1,18 @@
 // The room screen: applies room.snapshot/room.diff to the view (resync on a
 // gap), interpolates others, predicts the local player, sends inputs (at most
 // one per animation frame), draws with the mode's renderer, and shows the
-// room bar, scoreboard and match result.
+// room bar, scoreboard, event feed, notice card and match result. Everything
+// that differs between modes comes from the renderer (modes/mode.ts): this
+// file never names a mode.
 
 import type { CometClient } from "../comet";
+import { Effects } from "../game/fx";
 import { Interpolator } from "../game/interp";
-import { Predictor, type MoveRule } from "../game/predict";
-import { FIELD_ID, View, type Entity } from "../game/view";
+import { Predictor, type Step } from "../game/predict";
+import { FIELD_ID, View, decodeEntity, type Entity } from "../game/view";
 import { modeOf } from "../modes/all";
-import type { Camera, ModeClient } from "../modes/mode";
+import { fallback } from "../modes/fallback";
+import type { Camera, Changes, ModeClient } from "../modes/mode";
 import { byTestID, el, setText } from "./dom";
 import type { In, Joined, MatchResult, Out, RoomState, Scores } from "./events";
 import type { Input } from "./input";
@@ -29,7 +33,16 @@ export interface RoomDebug {
   drawn: [number, number] | null;
   predictionError: number;
   interpDepth: number;
+  /** the interpolation delay in ticks now, and frames drawn past the newest state (a freeze) */
+  interpDelay: number;
+  starved: number;
 }
+
+/** One traced frame: local time, then [x, y] drawn for each traced entity id (null when absent). */
+export type TraceFrame = [number, ...([number, number] | null)[]];
+
+const FEED_LINES = 5;
+const FEED_MS = 6000;
 
 export class Room {
   readonly view = new View();
@@ -53,6 +66,8 @@ export class Room {
   private inputs = 0;
   private dropped = 0;
   private prevMe: Entity | null = null;
+  private readonly fx = new Effects();
+  private tracing: { ids: number[]; left: number; frames: TraceFrame[] } | null = null;
   private readonly els = {
     room: byTestID("room"),
     lobby: byTestID("lobby"),
@@ -65,6 +80,8 @@ export class Room {
     result: byTestID("match-result"),
     help: byTestID("help"),
     touch: byTestID("touch"),
+    feed: byTestID("feed"),
+    card: byTestID("notice-card"),
   };
   /** called with the room id on entering, null on leaving */
   onRoom: (id: string | null) => void = () => undefined;
@@ -93,19 +110,31 @@ export class Room {
       }
       this.view.applySnapshot(s);
       this.awaitingResync = false;
-      this.interp.reset();
-      this.applied();
+      this.interp.clearFrames();
+      this.applied(true, new Map(), [], []);
     });
     client.on("room.diff", (d) => {
       if (!this.joined || this.awaitingResync) return;
+      // What the renderer's changed() compares with: players before, entities going.
+      const before = new Map<number, Entity>();
+      for (const e of this.view.ents.values()) if (e.label !== undefined) before.set(e.id, copy(e));
+      const removed: Entity[] = [];
+      for (const id of d.r ?? []) {
+        const e = this.view.ents.get(id);
+        if (e) removed.push(copy(e));
+      }
       if (!this.view.applyDiff(d)) {
         this.awaitingResync = true;
         this.resyncs++;
         client.send("room.resync", {});
         return;
       }
-      if (this.joined.mode === "arena") for (const a of d.a ?? []) if (a[1] === "b" && a[7] === this.joined.you) this.sound.play("shot");
-      this.applied();
+      const added: Entity[] = [];
+      for (const w of d.a ?? []) {
+        const e = this.view.ents.get(decodeEntity(w).id);
+        if (e && !before.has(e.id)) added.push(e);
+      }
+      this.applied(false, before, added, removed);
     });
     client.on("room.scores", (s) => {
       this.scores = s;
@@ -155,13 +184,28 @@ export class Room {
       drawn: this.predictor.active ? this.predictor.position() : null,
       predictionError: Math.round(this.predictor.lastError),
       interpDepth: this.interp.depth(performance.now()),
+      interpDelay: Math.round(this.interp.delay * 100) / 100,
+      starved: this.interp.starved,
     };
+  }
+
+  /**
+   * trace records where the next n frames draw the given entity ids (the
+   * local player as drawn: predicted and smoothed), for tests and profiling.
+   */
+  trace(ids: number[], n: number): void {
+    this.tracing = { ids, left: n, frames: [] };
+  }
+
+  /** traced returns the frames recorded since trace, once all n are in (else null). */
+  traced(): TraceFrame[] | null {
+    return this.tracing && this.tracing.left === 0 ? this.tracing.frames : null;
   }
 
   private enter(j: Joined): void {
     const switching = this.joined?.room !== j.room;
     this.joined = j;
-    this.mode = modeOf(j.mode) ?? null;
+    this.mode = modeOf(j.mode) ?? fallback(j.mode);
     this.rejoinSpectate = j.spectator;
     this.rejoin = { room: j.code ?? (j.private ? this.rejoin && "room" in this.rejoin ? this.rejoin.room : j.room : j.room) };
     const tickMs = 1000 / j.tick_hz;
@@ -173,6 +217,9 @@ export class Room {
       this.scores = null;
       this.state = null;
       this.els.result.hidden = true;
+      this.fx.clear();
+      this.els.feed.replaceChildren();
+      this.els.card.hidden = true;
     }
     this.lastInput = "";
     this.input.release();
@@ -180,14 +227,13 @@ export class Room {
     this.els.room.hidden = false;
     document.getElementById("app")?.setAttribute("data-screen", "room");
     setText(this.els.name, j.name);
-    setText(this.els.modeBadge, this.mode?.title ?? j.mode);
-    if (this.mode) this.els.modeBadge.style.setProperty("--mode", this.mode.color);
+    setText(this.els.modeBadge, this.mode.title);
+    this.els.modeBadge.style.setProperty("--mode", this.mode.color);
     this.els.code.hidden = !j.code;
     setText(this.els.code, j.code ? `code ${j.code}` : "");
-    setText(this.els.help, j.spectator ? "Spectating" : this.input.touch ? "" : (this.mode?.help ?? "") + " · Enter chats · Esc back to game");
+    setText(this.els.help, j.spectator ? "Spectating" : this.input.touch ? "" : this.mode.help + " · Enter chats · Esc back to game");
     this.els.touch.hidden = !this.input.touch || j.spectator;
-    const fire = byTestID("touch-fire");
-    fire.hidden = !this.mode?.pointer;
+    this.input.aiming(this.mode.pointer);
     this.stage.run(this.draw);
     if (switching) this.onRoom(j.room);
     this.renderBar();
@@ -212,53 +258,78 @@ export class Room {
     this.els.room.hidden = true;
     this.els.lobby.hidden = false;
     this.els.result.hidden = true;
+    this.els.card.hidden = true;
+    this.els.feed.replaceChildren();
+    this.fx.clear();
     document.getElementById("app")?.setAttribute("data-screen", "lobby");
     this.onRoom(null);
   }
 
   /** applied runs after every snapshot or diff that applied. */
-  private applied(): void {
-    if (!this.mode || !this.joined) return;
+  private applied(snapshot: boolean, before: Map<number, Entity>, added: Entity[], removed: Entity[]): void {
+    const mode = this.mode;
+    const j = this.joined;
+    if (!mode || !j) return;
     const now = performance.now();
     const pos = new Map<number, [number, number]>();
     for (const e of this.view.ents.values()) {
-      if (this.mode.moving.includes(e.kind)) pos.set(e.id, [e.f[0], e.f[1]]);
+      if (mode.moving.includes(e.kind)) pos.set(e.id, [e.f[0], e.f[1]]);
     }
     this.interp.push(this.view.tick, pos, now);
-    const me = this.view.ents.get(this.joined.you);
+    const me = this.view.ents.get(j.you);
     if (me) {
-      const rule = this.rule(me);
-      if (rule) {
-        const tickMs = 1000 / this.joined.tick_hz;
+      const step = this.step(me);
+      if (step) {
+        const tickMs = 1000 / j.tick_hz;
         const unseen = Math.round((this.client.rtt ?? 100) / tickMs) + 1;
-        this.predictor.reconcile(me.f[0], me.f[1], unseen, rule, this.mode.paused?.(me) ?? false);
+        this.predictor.reconcile(me.f[0], me.f[1], unseen, step, mode.paused?.(me) ?? false);
       }
-      this.sounds(me);
     }
-    this.prevMe = me ? { ...me, f: [...me.f] } : null;
+    const prevMe = this.prevMe && this.prevMe.id === me?.id ? this.prevMe : undefined;
+    this.prevMe = me ? copy(me) : null;
+    if (!mode.changed) return;
+    const c: Changes = {
+      view: this.view,
+      you: j.you,
+      me: this.prevMe ?? undefined,
+      prevMe,
+      before,
+      added,
+      removed,
+      snapshot,
+      time: now,
+      tickMs: 1000 / j.tick_hz,
+      fx: this.fx,
+      sound: (t) => this.sound.tone(t),
+      feed: (text, mine) => this.feed(text, mine ?? false),
+      card: (title, detail) => this.card(title, detail),
+    };
+    try {
+      mode.changed(c);
+    } catch (e) {
+      console.error(e);
+    }
   }
 
-  private sounds(me: Entity): void {
-    const p = this.prevMe;
-    if (!p || p.id !== me.id) return;
-    switch (this.joined?.mode) {
-      case "arena":
-        if (me.f[3] < p.f[3]) this.sound.play("hit");
-        if (me.f[4] > p.f[4]) this.sound.play("pickup");
-        break;
-      case "tag":
-        if (me.f[2] !== p.f[2]) this.sound.play("tag");
-        break;
-      case "snake":
-        if (me.f[3] > p.f[3]) this.sound.play("pickup");
-        if (me.f[4] === 0 && p.f[4] !== 0) this.sound.play("hit");
-        break;
-    }
+  private feed(text: string, mine: boolean): void {
+    const li = el("li", { class: mine ? "mine" : "", "data-testid": "feed-line" }, text);
+    this.els.feed.append(li);
+    while (this.els.feed.children.length > FEED_LINES) this.els.feed.firstElementChild?.remove();
+    window.setTimeout(() => li.remove(), FEED_MS);
   }
 
-  private rule(me: Entity): MoveRule | null {
-    if (!this.mode?.rule || !this.joined || this.joined.spectator) return null;
-    return this.mode.rule(this.view, me, this.joined.tick_hz);
+  private card(title: string | null, detail?: string): void {
+    if (title === null) {
+      this.els.card.hidden = true;
+      return;
+    }
+    this.els.card.replaceChildren(el("b", {}, title), detail ? el("span", {}, detail) : "");
+    this.els.card.hidden = false;
+  }
+
+  private step(me: Entity): Step | null {
+    if (!this.mode?.predict || !this.joined || this.joined.spectator) return null;
+    return this.mode.predict(this.view, me, this.joined.tick_hz);
   }
 
   private readonly draw = (ctx: CanvasRenderingContext2D, w: number, h: number, now: number) => {
@@ -269,8 +340,8 @@ export class Room {
     if (!j || !mode) return;
     const me = this.view.ents.get(j.you);
     const controls = this.input.controls(this.origin(me));
-    const rule = me ? this.rule(me) : null;
-    if (me && rule) this.predictor.advance(dt, mode.input(controls, me)?.m as number ?? 0, rule, mode.paused?.(me) ?? false);
+    const step = me ? this.step(me) : null;
+    if (me && step) this.predictor.advance(dt, mode.input(controls, me), step, mode.paused?.(me) ?? false);
     if (!j.spectator) this.sendInput(mode, controls, me, now);
 
     if (!this.view.ready) {
@@ -279,12 +350,23 @@ export class Room {
     }
     const focus = me ? this.drawPos(me, now) : this.leader(now);
     this.cam = mode.camera(this.view, w, h, focus);
-    mode.draw({
-      ctx, w, h, view: this.view, you: j.you, cam: this.cam,
-      pos: (e) => this.drawPos(e, now),
-      tick: this.interp.renderTick(now),
-      time: now,
-    });
+    const shake = this.fx.shakeOffset(now);
+    const cam = { scale: this.cam.scale, ox: this.cam.ox + shake.dx, oy: this.cam.oy + shake.dy };
+    this.interp.frame(now);
+    const tick = this.interp.renderTick(now);
+    try {
+      mode.draw({
+        ctx, w, h, view: this.view, you: j.you, cam,
+        pos: (e) => this.drawPos(e, now),
+        tick,
+        present: tick + this.interp.delay,
+        time: now,
+        fx: this.fx,
+      });
+    } catch (e) {
+      console.error(e);
+    }
+    this.traceFrame(now);
     const s = this.state;
     if (s && (s.state === "countdown" || s.state === "waiting")) {
       const left = Math.max(0, s.left_ms - (now - this.stateAt));
@@ -295,6 +377,18 @@ export class Room {
       if (!this.scores) this.renderScores();
     }
   };
+
+  private traceFrame(now: number): void {
+    const t = this.tracing;
+    if (!t || t.left === 0) return;
+    const f: TraceFrame = [now];
+    for (const id of t.ids) {
+      const e = this.view.ents.get(id);
+      f.push(e ? this.drawPos(e, now) : null);
+    }
+    t.frames.push(f);
+    t.left--;
+  }
 
   /** drawPos is where to draw e now: predicted for the local player, interpolated for others. */
   private drawPos(e: Entity, now: number): [number, number] {
@@ -375,11 +469,13 @@ export class Room {
     if (!j) return;
     let rows = this.scores?.top;
     if (!rows) {
-      rows = this.view.ofKind("p").map((p) => ({ n: p.id, name: p.label ?? "?", score: scoreOf(j.mode, p) }));
+      const mode = this.mode;
+      rows = [];
+      for (const p of this.view.ents.values()) if (p.label !== undefined && mode) rows.push({ n: p.id, name: p.label, score: mode.score(p) });
       rows.sort((a, b) => b.score - a.score);
       rows = rows.slice(0, 10);
     }
-    const label = j.mode === "snake" ? "Length" : j.mode === "tag" ? "Seconds" : "Frags";
+    const label = this.mode?.scoreLabel ?? "Score";
     this.els.scoreboard.replaceChildren(
       el("li", { class: "head" }, el("span", {}, "Scores"), el("span", {}, label)),
       ...rows.map((r, i) =>
@@ -415,16 +511,8 @@ export class Room {
   }
 }
 
-function scoreOf(mode: string, p: Entity): number {
-  switch (mode) {
-    case "arena":
-      return p.f[4];
-    case "snake":
-      return p.f[3];
-    case "tag":
-      return p.f[4];
-  }
-  return 0;
+function copy(e: Entity): Entity {
+  return { ...e, f: [...e.f] };
 }
 
 function message(ctx: CanvasRenderingContext2D, w: number, h: number, text: string): void {

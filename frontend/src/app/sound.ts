@@ -1,18 +1,18 @@
 // Sound effects: short synthesized blips (no audio files), off by default.
-// The choice is remembered in localStorage.
+// The choice is remembered in localStorage. The page's own cues are here;
+// each mode brings its own tones (modes/<name>/).
+
+import type { Tone } from "../modes/mode";
 
 const KEY = "comet.sound";
 
-export type Sfx = "shot" | "hit" | "pickup" | "tag" | "chat" | "start" | "end";
+export type Cue = "chat" | "start" | "end" | "toggle";
 
-const TONES: Record<Sfx, [number, number, OscillatorType, number]> = {
-  shot: [660, 0.05, "square", 0.03],
-  hit: [180, 0.12, "sawtooth", 0.05],
-  pickup: [880, 0.08, "sine", 0.06],
-  tag: [320, 0.2, "triangle", 0.08],
+const CUES: Record<Cue, Tone> = {
   chat: [1040, 0.06, "sine", 0.03],
   start: [520, 0.25, "triangle", 0.07],
   end: [260, 0.4, "triangle", 0.07],
+  toggle: [880, 0.08, "sine", 0.06],
 };
 
 export class Sound {
@@ -36,15 +36,19 @@ export class Sound {
     } catch {
       // not remembered; still toggled for this page
     }
-    if (this.enabled) this.play("pickup");
+    if (this.enabled) this.play("toggle");
     return this.enabled;
   }
 
-  play(s: Sfx): void {
+  play(c: Cue): void {
+    this.tone(CUES[c]);
+  }
+
+  /** tone plays a synthesized tone: a falling pitch with a fading volume. */
+  tone([freq, dur, type, vol]: Tone): void {
     if (!this.enabled) return;
     try {
       this.ctx ??= new AudioContext();
-      const [freq, dur, type, vol] = TONES[s];
       const t = this.ctx.currentTime;
       const osc = this.ctx.createOscillator();
       const gain = this.ctx.createGain();

@@ -1,8 +1,14 @@
-// Entity interpolation: remote entities are drawn about two ticks in the past,
+// Entity interpolation: remote entities are drawn a little in the past,
 // between the two received states around that moment, so a 20 Hz stream looks
 // smooth at 60 fps. Server ticks are mapped to local time from their arrival
-// times; the mapping follows the earliest arrivals (least delayed), easing
-// towards later ones so jitter does not shake the picture.
+// times. How far in the past follows the measured delivery jitter of the
+// transport: over the last few seconds, the spread between the least and the
+// most delayed arrival, plus one tick to interpolate towards. A streaming
+// transport delivers every tick on time and is drawn two ticks behind; plain
+// polling delivers a quarter second of ticks at once and is drawn about seven
+// behind, so nothing freezes waiting for the next batch. The playback clock
+// never jumps: it runs a little slower or faster until it reaches the new
+// delay.
 
 /** Positions of the moving entities at one tick. */
 interface Frame {
@@ -10,21 +16,51 @@ interface Frame {
   pos: Map<number, [number, number]>;
 }
 
-const KEEP = 32;
+const KEEP = 64;
+/** Arrivals remembered for the jitter measure (ms). */
+const WINDOW_MS = 3000;
+/** The most jitter followed (ms): beyond that it is an outage, not jitter. */
+const MAX_JITTER_MS = 1000;
+/** Slack beyond the measured jitter, in ticks. */
+const MARGIN_TICKS = 0.25;
+/** Playback runs at most this much slower (to add delay) or faster (to shed it). */
+const SLOWER = 0.25;
+const FASTER = 0.05;
 
 export class Interpolator {
   private frames: Frame[] = [];
-  private offset: number | null = null; // local ms at tick 0
-  readonly delayTicks: number;
+  private arrivals: { at: number; o: number }[] = [];
+  /** local ms drawn as tick 0 (moving smoothly towards target) */
+  private base: number | null = null;
+  private target = 0;
+  private lastNow = 0;
+  private delayMs: number;
+  /** frames drawn past the newest state: the picture froze, waiting */
+  starved = 0;
 
-  constructor(private tickMs: number, delayTicks = 2) {
-    this.delayTicks = delayTicks;
+  constructor(private tickMs: number, private readonly minDelayTicks = 2) {
+    this.delayMs = minDelayTicks * tickMs;
   }
 
   reset(tickMs = this.tickMs): void {
     this.tickMs = tickMs;
     this.frames = [];
-    this.offset = null;
+    this.arrivals = [];
+    this.base = null;
+    this.delayMs = this.minDelayTicks * tickMs;
+  }
+
+  /**
+   * clearFrames forgets the states (a snapshot replaced the view) but keeps
+   * the clock and what it learned of the transport's jitter.
+   */
+  clearFrames(): void {
+    this.frames = [];
+  }
+
+  /** delay is the current render delay, in ticks. */
+  get delay(): number {
+    return this.delayMs / this.tickMs;
   }
 
   /** push records the positions of a newly applied tick, received at local time now. */
@@ -33,16 +69,49 @@ export class Interpolator {
     if (last && tick <= last.tick) this.frames = this.frames.filter((f) => f.tick < tick);
     this.frames.push({ tick, pos });
     if (this.frames.length > KEEP) this.frames.shift();
+
+    // o is when tick 0 would have arrived, judging by this arrival.
     const o = now - tick * this.tickMs;
-    if (this.offset === null || Math.abs(o - this.offset) > 1000) this.offset = o;
-    else if (o < this.offset) this.offset = o; // arrived earlier than expected: less delay
-    else this.offset += (o - this.offset) * 0.05;
+    this.arrivals.push({ at: now, o });
+    while (this.arrivals.length > 1 && now - this.arrivals[0].at > WINDOW_MS) this.arrivals.shift();
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const a of this.arrivals) {
+      lo = Math.min(lo, a.o);
+      hi = Math.max(hi, a.o);
+    }
+    const jitter = Math.min(hi - lo, MAX_JITTER_MS);
+    this.delayMs = Math.max(this.minDelayTicks * this.tickMs, this.tickMs * (1 + MARGIN_TICKS) + jitter);
+    this.target = lo + this.delayMs;
+    if (this.base === null || Math.abs(this.target - this.base) > MAX_JITTER_MS + this.delayMs) {
+      // The first state, or the stream restarted: no easing from nowhere.
+      this.base = this.target;
+      this.lastNow = now;
+    }
+  }
+
+  /** advance moves the playback clock to now, easing its delay towards the target. */
+  private advance(now: number): void {
+    if (this.base === null || now <= this.lastNow) return;
+    const dt = now - this.lastNow;
+    this.lastNow = now;
+    const d = this.target - this.base;
+    const max = dt * (d > 0 ? SLOWER : FASTER);
+    this.base += Math.max(-max, Math.min(max, d));
+  }
+
+  /** frame is called once per drawn frame: it counts a frame drawn past the newest state. */
+  frame(now: number): void {
+    const t = this.renderTick(now);
+    const last = this.frames[this.frames.length - 1];
+    if (last && this.frames.length > 1 && t > last.tick) this.starved++;
   }
 
   /** renderTick is the (fractional) tick to draw at local time now. */
   renderTick(now: number): number {
-    if (this.offset === null) return 0;
-    return (now - this.offset) / this.tickMs - this.delayTicks;
+    if (this.base === null) return 0;
+    this.advance(now);
+    return (now - this.base) / this.tickMs;
   }
 
   /** depth is how many frames are buffered after the render tick (for the debug overlay). */

@@ -1,30 +1,42 @@
-// Client-side prediction with reconciliation for the local player's movement
-// (arena and tag). Own moves apply at once, one step per local tick, with the
-// server's movement rule. When an authoritative position arrives, it is
-// replayed forward by the moves the server has not applied yet (about one
-// round trip of ticks), and the difference to the prediction becomes an error
-// that decays over a few frames instead of a visible snap.
+// Client-side prediction with reconciliation for the local player's movement.
+// The mode supplies the movement step (one server tick of its own input, as
+// the server computes it); this predictor applies the player's inputs at
+// once, one step per local tick, and draws the player between the latest
+// predicted tick and where its input takes it by the next, so the avatar
+// moves every frame, not every tick. When an
+// authoritative position arrives, it is replayed forward by the inputs the
+// server has not applied yet (about one round trip of ticks), and the
+// difference to the prediction becomes an error that decays over a few
+// frames instead of a visible snap.
+
+/** An input as the mode sends it in room.input. */
+export type InputData = Record<string, number | boolean>;
+
+/**
+ * Step is a mode's movement: where one tick of input takes a player from
+ * (x, y). It must round like the server (Go's integer division truncates).
+ */
+export type Step = (x: number, y: number, input: InputData | null) => [number, number];
 
 /** The 8 moves of an input's m (1 north, clockwise), scaled by 1000, as the server has them. */
 export const DIRS: ReadonlyArray<readonly [number, number]> = [
   [0, 0], [0, -1000], [707, -707], [1000, 0], [707, 707], [0, 1000], [-707, 707], [-1000, 0], [-707, -707],
 ];
 
-export interface MoveRule {
-  /** speed per tick, in wire units, for the local player now. */
-  speed: number;
-  /** the player's radius; positions stay within [r, size − r]. */
-  radius: number;
-  w: number;
-  h: number;
-}
-
-/** step applies one tick of move m from (x, y), rounding like Go's integer division. */
-export function step(x: number, y: number, m: number, r: MoveRule): [number, number] {
-  const d = DIRS[m] ?? DIRS[0];
-  const nx = clamp(x + Math.trunc((d[0] * r.speed) / 1000), r.radius, r.w - r.radius);
-  const ny = clamp(y + Math.trunc((d[1] * r.speed) / 1000), r.radius, r.h - r.radius);
-  return [nx, ny];
+/**
+ * eightWay is the step of a mode whose input "m" is 0…8 (stand, then eight
+ * directions clockwise from north) at speed units per tick, keeping a disc of
+ * radius r inside a w × h field.
+ */
+export function eightWay(speed: number, r: number, w: number, h: number): Step {
+  return (x, y, input) => {
+    const m = typeof input?.m === "number" ? input.m : 0;
+    const d = DIRS[m] ?? DIRS[0];
+    return [
+      clamp(x + Math.trunc((d[0] * speed) / 1000), r, w - r),
+      clamp(y + Math.trunc((d[1] * speed) / 1000), r, h - r),
+    ];
+  };
 }
 
 function clamp(v: number, lo: number, hi: number): number {
@@ -37,13 +49,18 @@ const SNAP = 1500;
 const SMOOTH = 0.18;
 
 export class Predictor {
-  /** the predicted position without smoothing */
+  /** the predicted position at the latest local tick */
   private x = 0;
   private y = 0;
+  /** where the current input takes it by the next local tick */
+  private tx = 0;
+  private ty = 0;
   /** the visual error still to be removed (drawn = predicted + error) */
   private ex = 0;
   private ey = 0;
-  private moves: number[] = []; // moves of the latest local ticks, newest last
+  private input: InputData | null = null;
+  private paused = false;
+  private inputs: (InputData | null)[] = []; // inputs of the latest local ticks, newest last
   private acc = 0;
   private has = false;
   /** The size of the last correction, for the debug overlay. */
@@ -54,7 +71,8 @@ export class Predictor {
   reset(tickMs = this.tickMs): void {
     this.tickMs = tickMs;
     this.has = false;
-    this.moves = [];
+    this.inputs = [];
+    this.input = null;
     this.acc = 0;
     this.ex = this.ey = 0;
   }
@@ -64,18 +82,28 @@ export class Predictor {
   }
 
   /**
-   * advance runs the local ticks due in dt ms with move m; paused (dead,
-   * frozen) it only ages the history with standing moves.
+   * advance runs the local ticks due in dt ms with input; paused (dead,
+   * frozen) it only ages the history with empty inputs. Between ticks the
+   * player is drawn on its way to where the input takes it by the next
+   * tick, so it moves on every frame from the first one a key is down.
    */
-  advance(dt: number, m: number, rule: MoveRule, paused: boolean): void {
+  advance(dt: number, input: InputData | null, step: Step, paused: boolean): void {
     if (!this.has) return;
+    // A changed input changes where the player is heading: keep the drawing
+    // where it was and let the error absorb the difference.
+    this.keep(() => {
+      this.input = input;
+      this.paused = paused;
+      this.aim(step);
+    });
     this.acc += Math.min(dt, 250);
     while (this.acc >= this.tickMs) {
       this.acc -= this.tickMs;
-      const mv = paused ? 0 : m;
-      [this.x, this.y] = step(this.x, this.y, mv, rule);
-      this.moves.push(mv);
-      if (this.moves.length > 64) this.moves.shift();
+      this.x = this.tx;
+      this.y = this.ty;
+      this.inputs.push(paused ? null : input);
+      if (this.inputs.length > 64) this.inputs.shift();
+      this.aim(step);
     }
     const k = 1 - Math.pow(1 - SMOOTH, dt / (1000 / 60));
     this.ex -= this.ex * k;
@@ -84,36 +112,64 @@ export class Predictor {
 
   /**
    * reconcile takes the server's position of the local player and the
-   * number of recent local moves it has not seen yet.
+   * number of recent local inputs it has not seen yet.
    */
-  reconcile(sx: number, sy: number, unseen: number, rule: MoveRule, paused: boolean): void {
+  reconcile(sx: number, sy: number, unseen: number, step: Step, paused: boolean): void {
     if (!this.has) {
-      this.x = sx;
-      this.y = sy;
+      this.x = this.tx = sx;
+      this.y = this.ty = sy;
       this.has = true;
       return;
     }
     let x = sx;
     let y = sy;
     if (!paused) {
-      const n = Math.max(0, Math.min(unseen, this.moves.length));
-      for (let i = this.moves.length - n; i < this.moves.length; i++) [x, y] = step(x, y, this.moves[i], rule);
+      const n = Math.max(0, Math.min(unseen, this.inputs.length));
+      for (let i = this.inputs.length - n; i < this.inputs.length; i++) [x, y] = step(x, y, this.inputs[i]);
     }
-    const dx = x - this.x;
-    const dy = y - this.y;
-    this.lastError = Math.hypot(dx, dy);
+    this.lastError = Math.hypot(x - this.x, y - this.y);
+    this.paused = paused;
     if (this.lastError > SNAP) {
+      this.x = x;
+      this.y = y;
+      this.aim(step);
       this.ex = this.ey = 0;
-    } else {
-      this.ex -= dx;
-      this.ey -= dy;
+      return;
     }
-    this.x = x;
-    this.y = y;
+    this.keep(() => {
+      this.x = x;
+      this.y = y;
+      this.aim(step);
+    });
+  }
+
+  private aim(step: Step): void {
+    [this.tx, this.ty] = this.paused ? [this.x, this.y] : step(this.x, this.y, this.input);
+  }
+
+  /** keep runs a change of the prediction without moving the drawing: the error takes the difference. */
+  private keep(change: () => void): void {
+    const [bx, by] = this.raw();
+    change();
+    const [ax, ay] = this.raw();
+    this.ex += bx - ax;
+    this.ey += by - ay;
+  }
+
+  /** raw is the predicted position now, between the latest tick and the next, without the error. */
+  private raw(): [number, number] {
+    const k = Math.min(1, this.acc / this.tickMs);
+    return [this.x + (this.tx - this.x) * k, this.y + (this.ty - this.y) * k];
   }
 
   /** position is where to draw the local player now. */
   position(): [number, number] {
-    return [this.x + this.ex, this.y + this.ey];
+    const [x, y] = this.raw();
+    return [x + this.ex, y + this.ey];
+  }
+
+  /** latest is the predicted position at the latest local tick, unsmoothed (for tests). */
+  latest(): [number, number] {
+    return [this.x, this.y];
   }
 }

@@ -2,7 +2,8 @@
 
 import type { Camera } from "./mode";
 
-const PALETTE = ["#5eead4", "#60a5fa", "#f472b6", "#a78bfa", "#facc15", "#fb923c", "#4ade80", "#f87171", "#38bdf8", "#e879f9"];
+// No red: red is kept for danger (tag's "it", hits).
+const PALETTE = ["#5eead4", "#60a5fa", "#f472b6", "#a78bfa", "#facc15", "#fb923c", "#4ade80", "#38bdf8", "#e879f9", "#a3e635"];
 
 /** colorOf gives a player number a stable colour. */
 export function colorOf(n: number): string {
@@ -10,6 +11,9 @@ export function colorOf(n: number): string {
 }
 
 export const YOU = "#ffd166";
+
+/** The colour of danger (tag's "it"): in no player's palette. */
+export const IT = "#ef4444";
 
 /**
  * frame fits span (wire units) of the smaller canvas side around focus,

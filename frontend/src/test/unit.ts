@@ -2,6 +2,7 @@
 // the browser. The results land in window.__unit for the Go test to read.
 
 import "../app/account.test";
+import "../app/catalog.test";
 import "../comet/backoff.test";
 import "../comet/multipart.test";
 import "../comet/outbox.test";

@@ -38,8 +38,12 @@ export interface RoomDebug {
   starved: number;
 }
 
-/** One traced frame: local time, then [x, y] drawn for each traced entity id (null when absent). */
-export type TraceFrame = [number, ...([number, number] | null)[]];
+/**
+ * One traced frame: local time, whether the local player was paused (1: the
+ * mode says it cannot move), then [x, y] drawn for each traced entity id
+ * (null when absent).
+ */
+export type TraceFrame = [number, number, ...([number, number] | null)[]];
 
 const FEED_LINES = 5;
 const FEED_MS = 6000;
@@ -280,9 +284,10 @@ export class Room {
     if (me) {
       const step = this.step(me);
       if (step) {
+        // The server is at most about a round trip behind; look well beyond.
         const tickMs = 1000 / j.tick_hz;
-        const unseen = Math.round((this.client.rtt ?? 100) / tickMs) + 1;
-        this.predictor.reconcile(me.f[0], me.f[1], unseen, step, mode.paused?.(me) ?? false);
+        const maxUnseen = Math.min(40, Math.round((2 * (this.client.rtt ?? 200)) / tickMs) + 4);
+        this.predictor.reconcile(me.f[0], me.f[1], maxUnseen, step, mode.paused?.(me) ?? false);
       }
     }
     const prevMe = this.prevMe && this.prevMe.id === me?.id ? this.prevMe : undefined;
@@ -381,7 +386,8 @@ export class Room {
   private traceFrame(now: number): void {
     const t = this.tracing;
     if (!t || t.left === 0) return;
-    const f: TraceFrame = [now];
+    const me = this.joined ? this.view.ents.get(this.joined.you) : undefined;
+    const f: TraceFrame = [now, me && this.mode?.paused?.(me) ? 1 : 0];
     for (const id of t.ids) {
       const e = this.view.ents.get(id);
       f.push(e ? this.drawPos(e, now) : null);

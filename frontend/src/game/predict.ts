@@ -61,6 +61,7 @@ export class Predictor {
   private input: InputData | null = null;
   private paused = false;
   private inputs: (InputData | null)[] = []; // inputs of the latest local ticks, newest last
+  private hist: [number, number][] = []; // the position after each of them
   private acc = 0;
   private has = false;
   /** The size of the last correction, for the debug overlay. */
@@ -72,6 +73,7 @@ export class Predictor {
     this.tickMs = tickMs;
     this.has = false;
     this.inputs = [];
+    this.hist = [];
     this.input = null;
     this.acc = 0;
     this.ex = this.ey = 0;
@@ -102,7 +104,11 @@ export class Predictor {
       this.x = this.tx;
       this.y = this.ty;
       this.inputs.push(paused ? null : input);
-      if (this.inputs.length > 64) this.inputs.shift();
+      this.hist.push([this.x, this.y]);
+      if (this.inputs.length > 64) {
+        this.inputs.shift();
+        this.hist.shift();
+      }
       this.aim(step);
     }
     const k = 1 - Math.pow(1 - SMOOTH, dt / (1000 / 60));
@@ -111,10 +117,15 @@ export class Predictor {
   }
 
   /**
-   * reconcile takes the server's position of the local player and the
-   * number of recent local inputs it has not seen yet.
+   * reconcile takes the server's position of the local player. The server
+   * has not applied the latest few local inputs yet: which ones is found by
+   * matching its position with the positions predicted after each recent
+   * local tick (the nearest, the most recent on a tie), at most maxUnseen
+   * back; those inputs are replayed from the server's position. A round
+   * trip time would only estimate that count, and one slow ping would then
+   * throw the prediction ahead.
    */
-  reconcile(sx: number, sy: number, unseen: number, step: Step, paused: boolean): void {
+  reconcile(sx: number, sy: number, maxUnseen: number, step: Step, paused: boolean): void {
     if (!this.has) {
       this.x = this.tx = sx;
       this.y = this.ty = sy;
@@ -124,8 +135,15 @@ export class Predictor {
     let x = sx;
     let y = sy;
     if (!paused) {
-      const n = Math.max(0, Math.min(unseen, this.inputs.length));
-      for (let i = this.inputs.length - n; i < this.inputs.length; i++) [x, y] = step(x, y, this.inputs[i]);
+      const len = this.inputs.length;
+      let n = 0;
+      let best = Infinity;
+      for (let k = 0; k < Math.min(maxUnseen + 1, len); k++) {
+        const [hx, hy] = this.hist[len - 1 - k];
+        const d = Math.hypot(hx - sx, hy - sy);
+        if (d < best) [n, best] = [k, d];
+      }
+      for (let i = len - n; i < len; i++) [x, y] = step(x, y, this.inputs[i]);
     }
     this.lastError = Math.hypot(x - this.x, y - this.y);
     this.paused = paused;

@@ -1,0 +1,195 @@
+package browsertest
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+func clickQuickPlay(mode string) chromedp.Action[chromedp.Void] {
+	return chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="quick-play"][data-mode=%q]`, mode)))
+}
+
+// traceFrames records n frames of the drawn positions of ids through the
+// page's debug hook and returns them (times in ms, positions per id), and
+// how many frames the local player was paused (dead, frozen).
+func traceFrames(t *testing.T, p *Page, ids []int, n int) ([]float64, [][]*[2]float64, int) {
+	t.Helper()
+	Eval[bool](t, p, fmt.Sprintf(`comet.room.trace(%s, %d), true`, jsInts(ids), n))
+	p.WaitFor(t, `comet.room.traced() !== null`)
+	raw := Eval[[][]any](t, p, `comet.room.traced()`)
+	times := make([]float64, len(raw))
+	pos := make([][]*[2]float64, len(raw))
+	paused := 0
+	for i, f := range raw {
+		times[i] = f[0].(float64)
+		if f[1].(float64) == 1 {
+			paused++
+		}
+		for _, v := range f[2:] {
+			if xy, ok := v.([]any); ok {
+				pos[i] = append(pos[i], &[2]float64{xy[0].(float64), xy[1].(float64)})
+			} else {
+				pos[i] = append(pos[i], nil)
+			}
+		}
+	}
+	return times, pos, paused
+}
+
+func jsInts(v []int) string {
+	s := "["
+	for i, n := range v {
+		if i > 0 {
+			s += ","
+		}
+		s += fmt.Sprint(n)
+	}
+	return s + "]"
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+// Smooth self: while a movement key is held, the local player (and so the
+// camera that follows it) moves on every drawn frame — no frame stands
+// still, none jumps — on a streaming transport and on plain polling.
+func TestFeelSmoothSelf(t *testing.T) {
+	for _, tr := range []string{"sse", "poll"} {
+		t.Run(tr, func(t *testing.T) {
+			s := newSite(t, siteOptions{})
+			p := openGame(t, s, "?transport="+tr)
+			p.Do(t, "quick play", clickQuickPlay("tag"))
+			p.SetTimeout(20 * time.Second)
+			p.WaitFor(t, `comet.state().tick >= 0 && document.querySelector('[data-testid="room-state"]').textContent.includes("left")`)
+			me := roomOf(t, p).You
+			// Tag's players are frozen a moment when they become "it": try
+			// again in that case, a few times.
+			for attempt := 0; ; attempt++ {
+				p.WaitFor(t, fmt.Sprintf(`(() => { const e = comet.room.view.ents.get(%d); return e && e.f[3] === 0; })()`, me))
+				x := posOf(t, p, me)[0]
+				w := Eval[float64](t, p, `comet.room.view.field().w`)
+				code, k, vk := "KeyD", "d", int64(68)
+				sign := 1.0
+				if x > w/2 {
+					code, k, vk, sign = "KeyA", "a", 65, -1
+				}
+				key(t, p, code, k, vk, true)
+				p.WaitFor(t, `comet.state().inputs > 0`)
+				times, pos, paused := traceFrames(t, p, []int{me}, 90)
+				key(t, p, code, k, vk, false)
+				if paused > 0 && attempt < 3 {
+					t.Logf("tagged and frozen during the trace; again")
+					continue
+				}
+				var steps []float64
+				bad := ""
+				for i := 1; i < len(pos); i++ {
+					if pos[i][0] == nil || pos[i-1][0] == nil {
+						t.Fatalf("frame %d: the player is not drawn", i)
+					}
+					d := (pos[i][0][0] - pos[i-1][0][0]) * sign
+					steps = append(steps, d)
+					if d <= 0 && bad == "" {
+						bad = fmt.Sprintf("frame %d (%.1f ms after the last) moved %.1f units towards the key", i, times[i]-times[i-1], d)
+					}
+				}
+				med := median(steps)
+				t.Logf("%s: %d frames, per-frame steps median %.1f, min %.1f, max %.1f (units)", tr, len(steps), med, slices.Min(steps), slices.Max(steps))
+				if bad != "" {
+					t.Errorf("a held key left a frame still: %s; steps %v", bad, steps)
+				}
+				// A frame twice as long as usual moves twice as far; more is a snap.
+				for i, d := range steps {
+					dt := times[i+1] - times[i]
+					if d > med*3*math.Max(1, dt/16.7) {
+						t.Errorf("frame %d jumped %.1f units in %.1f ms (median step %.1f)", i+1, d, dt, med)
+					}
+				}
+				break
+			}
+			noErrors(t, p)
+		})
+	}
+}
+
+// Adaptive interpolation: on plain polling, ticks arrive a quarter second at
+// a time; the render delay grows to cover that, so remote players glide
+// instead of freezing until the next batch and jumping.
+func TestFeelPollInterpolation(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	p := openGame(t, s, "?transport=poll")
+	p.Do(t, "quick play", clickQuickPlay("tag"))
+	p.SetTimeout(20 * time.Second)
+	p.WaitFor(t, `comet.state().tick >= 0 && document.querySelector('[data-testid="room-state"]').textContent.includes("left")`)
+	// The delay grows to the transport's jitter within a few batches.
+	p.WaitFor(t, `comet.state().interpDelay >= 4`)
+	me := roomOf(t, p).You
+	var others []int
+	for _, e := range roomOf(t, p).Ents {
+		if e[1] == "p" && int(e[0].(float64)) != me {
+			others = append(others, int(e[0].(float64)))
+		}
+	}
+	if len(others) == 0 {
+		t.Fatal("no other players to watch")
+	}
+	starved := Eval[int](t, p, `comet.state().starved`)
+	times, pos, _ := traceFrames(t, p, others, 150)
+	starvedAfter := Eval[int](t, p, `comet.state().starved`)
+	delay := Eval[float64](t, p, `comet.state().interpDelay`)
+	t.Logf("poll: delay %.2f ticks, %d frames drawn past the newest state of %d", delay, starvedAfter-starved, len(times))
+	if n := starvedAfter - starved; n > len(times)/50 {
+		t.Errorf("%d of %d frames drawn past the newest state (a freeze)", n, len(times))
+	}
+	// Per watched player: a run of still frames followed by a leap is the
+	// freeze-and-jump the delay must prevent.
+	moving := 0
+	for j, id := range others {
+		var steps []float64
+		for i := 1; i < len(pos); i++ {
+			a, b := pos[i-1][j], pos[i][j]
+			if a == nil || b == nil {
+				steps = append(steps, -1)
+				continue
+			}
+			steps = append(steps, math.Hypot(b[0]-a[0], b[1]-a[1]))
+		}
+		var movingSteps []float64
+		for _, d := range steps {
+			if d > 0 {
+				movingSteps = append(movingSteps, d)
+			}
+		}
+		if len(movingSteps) < len(steps)/2 {
+			continue // stood still (frozen "it", a bot resting): nothing to judge
+		}
+		moving++
+		med := median(movingSteps)
+		still := 0
+		for i, d := range steps {
+			if d == 0 {
+				still++
+				continue
+			}
+			if still >= 3 && d > 3*med {
+				t.Errorf("player %d: %d still frames, then a jump of %.0f units at frame %d (median step %.1f)", id, still, d, i+1, med)
+			}
+			still = 0
+		}
+	}
+	if moving == 0 {
+		t.Fatalf("none of %d players moved during the trace", len(others))
+	}
+	noErrors(t, p)
+}

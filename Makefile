@@ -8,7 +8,7 @@ LDFLAGS := -X main.Version=$(VERSION)
 CHROME_PATH ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 export CHROME_PATH
 
-.PHONY: run build test test-go vet typecheck deps chromium nginx bench fuzz clean
+.PHONY: run build test test-go vet typecheck deps chromium nginx postgresql bench fuzz clean
 
 run: ## bundle the frontend and serve on :8080 with data/comet.db
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/comet serve --addr :8080 --db data/comet.db
@@ -30,7 +30,7 @@ typecheck: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-deps: chromium nginx node_modules/.package-lock.json
+deps: chromium nginx postgresql node_modules/.package-lock.json
 
 # Install Debian's chromium (browser tests) and nginx (proxy test) when missing:
 # as root with apt-get; otherwise stop and name the package.
@@ -47,6 +47,15 @@ nginx:
 		echo "installing Debian package nginx for the reverse-proxy test"; \
 		(apt-get install -y nginx || (apt-get update && apt-get install -y nginx)); \
 	else echo "the proxy test needs nginx: install the Debian package 'nginx'"; exit 1; fi
+
+# The PostgreSQL store's tests start a throwaway cluster with initdb/pg_ctl
+# (internal/pgtest); COMET_SKIP_POSTGRES=1 skips them instead.
+postgresql:
+	@if [ "$$COMET_SKIP_POSTGRES" = 1 ] || command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian package postgresql for the PostgreSQL store tests"; \
+		(apt-get install -y postgresql || (apt-get update && apt-get install -y postgresql)); \
+	else echo "the PostgreSQL store tests need PostgreSQL: install the Debian package 'postgresql' (or set COMET_SKIP_POSTGRES=1)"; exit 1; fi
 
 bench: ## hot-path Go benchmarks, then the load tool's short run (under 3 minutes); see docs/PERFORMANCE.md
 	$(GO) test -run '^$$' -bench 'SessionSend|Broadcast15k|Fanout4k|FrameBatch|LobbyPresence' -benchmem ./server/

@@ -190,6 +190,16 @@ func (m *Manager) Modes() []string {
 	return names
 }
 
+// ModeInfos declares every registered mode with this manager's settings,
+// sorted by name: what GET /api/modes returns and the create-room form needs.
+func (m *Manager) ModeInfos() []ModeInfo {
+	out := make([]ModeInfo, 0, len(m.modes))
+	for _, name := range m.Modes() {
+		out = append(out, Describe(m.modes[name], m.settings[name]))
+	}
+	return out
+}
+
 // Rooms lists every open room (private ones included, marked Private),
 // sorted by mode and name.
 func (m *Manager) Rooms() []RoomInfo {
@@ -474,7 +484,7 @@ func (m *Manager) abandon(r *room, stuck time.Duration) {
 // before p leaves anything, so the refusals (a full room, too many players)
 // leave p where it was; only r closing in between can leave p in no room.
 func (m *Manager) move(ctx context.Context, r *room, p Participant, spectator bool) (RoomInfo, error) {
-	if err := r.call(ctx, func() error { return r.hold(p.ID, spectator) }); err != nil {
+	if err := r.call(ctx, func() error { return r.hold(p.ID, p.Name, spectator) }); err != nil {
 		r.post(func() { r.unhold(p.ID) }) // the hold may have been taken if ctx ended while waiting
 		if errors.Is(err, errRoomGone) {
 			return RoomInfo{}, fmt.Errorf("join room %s: %w", r.id, err)
@@ -547,6 +557,16 @@ func (m *Manager) claim(id string, r *room, spectator bool, sink comet.Sink) boo
 	}
 	m.where[id] = seat{room: r, spectator: spectator, sink: sink}
 	return true
+}
+
+// setRole records whether id watches (or waits in the queue) or plays in r.
+func (m *Manager) setRole(id string, r *room, spectator bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.where[id]; ok && s.room == r {
+		s.spectator = spectator
+		m.where[id] = s
+	}
 }
 
 // bindSeat records id's current session and room subscription in its seat
@@ -699,6 +719,7 @@ func (m *Manager) newRoom(mode, name string, max int, private bool, creator stri
 	if max == 0 {
 		max = set.DefaultMax
 	}
+	max = min(max, set.MaxPlayers) // a room never holds more than its mode's capacity
 	// A room's settings describe that room: the game sizes its world by
 	// MaxPlayers, and the recording carries them for replays.
 	set.MinPlayers = min(set.MinPlayers, max)

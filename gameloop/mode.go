@@ -94,6 +94,32 @@ type Bot interface {
 	Think(tick uint64, dst []byte) []byte
 }
 
+// Seater is implemented by modes that decide who takes a seat, in the manner
+// of Nakama's MatchJoinAttempt. The engine asks before seating a player (not
+// its own fill-in bots) and never seats more than the room's capacity.
+// Without it a player is seated when a seat is free and refused when not.
+type Seater interface {
+	JoinAttempt(a JoinAttempt) Seating
+}
+
+// JoinAttempt is a player asking for a seat. Free counts the seats free now
+// (a server bot's seat is free to a human: the bot yields it).
+type JoinAttempt struct {
+	Player  Player // Num is 0: a number is given when the player is seated
+	Running bool   // a match is being played
+	Players int    // players seated, bots included
+	Free    int
+}
+
+// Seating is a mode's answer to a JoinAttempt. The zero value seats the
+// player now (refused anyway, as full, when Free is 0). Queue lets it watch
+// until the next match, whose start seats the queue in arrival order while
+// seats are free; Refuse, when set, refuses it with that reason (ECONFLICT).
+type Seating struct {
+	Queue  bool
+	Refuse string
+}
+
 // Digester is implemented by modes whose state holds more than they render
 // (velocities, timers, queued turns): Digest writes all of it so replays can
 // be compared bit for bit.
@@ -188,13 +214,34 @@ type Kind struct {
 	Label  bool     `json:"label,omitempty"` // entities of this kind carry a name
 }
 
+// Input field types of InputField.Type.
+const (
+	InputInt    = "int"    // a whole number in [Min, Max]
+	InputNumber = "number" // any number in [Min, Max]
+	InputBool   = "bool"
+)
+
+// InputField declares one field of a mode's room.input object, for clients,
+// docs and the generated inputs of gameloop/modetest. It documents what the
+// decoder accepts; the decoder stays the authority.
+type InputField struct {
+	Name     string  `json:"name"`
+	Type     string  `json:"type"` // InputInt, InputNumber or InputBool
+	Min      float64 `json:"min"`  // numbers only
+	Max      float64 `json:"max"`
+	Required bool    `json:"required"`
+	Doc      string  `json:"doc,omitempty"`
+}
+
 // ModeSpec defines a mode. Decode must be a pure function: it runs on the
 // caller's goroutine and returns a *comet.Error with code EINVALID for bad
 // input (NaN, infinities and out-of-range values included).
 type ModeSpec[In any] struct {
 	Name     string
+	Title    string // shown to players (default Name)
 	Settings Settings
 	Kinds    []Kind
+	Input    []InputField // the fields of room.input; every registered mode declares them
 	Decode   func(data []byte) (In, error)
 	New      func(env Env) Game[In]
 }
@@ -202,10 +249,41 @@ type ModeSpec[In any] struct {
 // Mode is a registered game mode; build one with Define.
 type Mode interface {
 	Name() string
+	Title() string
 	Defaults() Settings
 	Kinds() []Kind
+	Input() []InputField
 	start(env Env) instance
 	decode(data []byte) (any, error)
+}
+
+// ModeInfo is what clients and docs learn of a mode (GET /api/modes): its
+// names, room sizes, tick rate, match rules, entity kinds and input fields.
+type ModeInfo struct {
+	Name           string       `json:"name"`
+	Title          string       `json:"title"`
+	TickHz         int          `json:"tick_hz"`
+	MinPlayers     int          `json:"min_players"`
+	DefaultMax     int          `json:"default_max"`
+	MaxPlayers     int          `json:"max_players"`
+	DurationMs     int64        `json:"duration_ms"`
+	ScoreLimit     int          `json:"score_limit,omitempty"`
+	CountdownMs    int64        `json:"countdown_ms"`
+	IntermissionMs int64        `json:"intermission_ms"`
+	Kinds          []Kind       `json:"kinds"`
+	Input          []InputField `json:"input"`
+}
+
+// Describe is md's declaration with settings s (a Manager's effective
+// settings, or md.Defaults()).
+func Describe(md Mode, s Settings) ModeInfo {
+	return ModeInfo{
+		Name: md.Name(), Title: md.Title(), TickHz: s.TickHz,
+		MinPlayers: s.MinPlayers, DefaultMax: s.DefaultMax, MaxPlayers: s.MaxPlayers,
+		DurationMs: s.Duration.Milliseconds(), ScoreLimit: s.ScoreLimit,
+		CountdownMs: s.Countdown.Milliseconds(), IntermissionMs: s.Intermission.Milliseconds(),
+		Kinds: md.Kinds(), Input: md.Input(),
+	}
 }
 
 // Define turns a typed spec into a Mode. It panics on an invalid spec, which
@@ -217,14 +295,38 @@ func Define[In any](spec ModeSpec[In]) Mode {
 	if err := spec.Settings.validate(); err != nil {
 		panic(fmt.Sprintf("gameloop: mode %s: %v", spec.Name, err))
 	}
+	if err := validateInput(spec.Input); err != nil {
+		panic(fmt.Sprintf("gameloop: mode %s: input: %v", spec.Name, err))
+	}
+	if spec.Title == "" {
+		spec.Title = spec.Name
+	}
 	return &mode[In]{spec: spec}
+}
+
+func validateInput(fields []InputField) error {
+	seen := map[string]bool{}
+	for _, f := range fields {
+		switch {
+		case f.Name == "" || seen[f.Name]:
+			return fmt.Errorf("field name %q empty or repeated", f.Name)
+		case f.Type != InputInt && f.Type != InputNumber && f.Type != InputBool:
+			return fmt.Errorf("field %s: type %q is not int, number or bool", f.Name, f.Type)
+		case f.Type != InputBool && f.Min > f.Max:
+			return fmt.Errorf("field %s: min %v above max %v", f.Name, f.Min, f.Max)
+		}
+		seen[f.Name] = true
+	}
+	return nil
 }
 
 type mode[In any] struct{ spec ModeSpec[In] }
 
-func (m *mode[In]) Name() string       { return m.spec.Name }
-func (m *mode[In]) Defaults() Settings { return m.spec.Settings }
-func (m *mode[In]) Kinds() []Kind      { return m.spec.Kinds }
+func (m *mode[In]) Name() string        { return m.spec.Name }
+func (m *mode[In]) Title() string       { return m.spec.Title }
+func (m *mode[In]) Defaults() Settings  { return m.spec.Settings }
+func (m *mode[In]) Kinds() []Kind       { return m.spec.Kinds }
+func (m *mode[In]) Input() []InputField { return m.spec.Input }
 
 func (m *mode[In]) decode(data []byte) (_ any, err error) {
 	defer func() {
@@ -253,6 +355,7 @@ func (m *mode[In]) start(env Env) instance {
 	in.viewer, _ = g.(Viewer)
 	in.bots, _ = g.(BotMaker)
 	in.digester, _ = g.(Digester)
+	in.seater, _ = g.(Seater)
 	return in
 }
 
@@ -266,6 +369,7 @@ type instance interface {
 	standings() []Standing
 	newBot(p Player, rng *rand.Rand) Bot
 	digest(h hash.Hash)
+	seating(a JoinAttempt) Seating
 }
 
 type typed[In any] struct {
@@ -273,7 +377,16 @@ type typed[In any] struct {
 	viewer   Viewer
 	bots     BotMaker
 	digester Digester
+	seater   Seater
 	batch    []Input[In]
+}
+
+// seating asks the mode's Seater; without one a free seat seats the player.
+func (t *typed[In]) seating(a JoinAttempt) Seating {
+	if t.seater == nil {
+		return Seating{}
+	}
+	return t.seater.JoinAttempt(a)
 }
 
 func (t *typed[In]) join(p Player)              { t.game.Join(p) }
@@ -325,3 +438,11 @@ func InvalidInput(mode string, err error) error {
 
 // MaxInputBytes bounds one input's JSON; inputs are a handful of fields.
 const MaxInputBytes = 512
+
+// CheckInput decodes data with md's decoder as a room does and returns its
+// complaint: nil, an EINVALID *comet.Error, or an internal error if the
+// decoder panicked. For tests (gameloop/modetest) and tools.
+func CheckInput(md Mode, data []byte) error {
+	_, err := md.decode(data)
+	return err
+}

@@ -3,6 +3,7 @@ package gameloop
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 )
 
@@ -169,18 +171,91 @@ func (rec *recorder) close() {
 }
 
 // RecordToDir returns a ManagerConfig.RecordTo that writes each match's
-// recording to dir/<match id>.jsonl, creating dir if needed.
+// recording to dir/<room id>_<match id>.jsonl, creating dir if needed: what
+// comet serve --record DIR wires.
 func RecordToDir(dir string) func(roomID, matchID string) (io.WriteCloser, error) {
-	return func(_, matchID string) (io.WriteCloser, error) {
+	return func(roomID, matchID string) (io.WriteCloser, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("recordings directory: %w", err)
 		}
-		f, err := os.Create(filepath.Join(dir, filepath.Base(matchID)+".jsonl"))
+		name := filepath.Base(roomID) + "_" + filepath.Base(matchID) + ".jsonl"
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("create recording: %w", err)
 		}
 		return f, nil
 	}
+}
+
+// ReplayFile replays the recording at path (see Replay): what
+// comet replay FILE runs before printing WriteReport.
+func ReplayFile(ctx context.Context, modes []Mode, path string) (*ReplayResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	defer f.Close()
+	res, err := Replay(ctx, modes, bufio.NewReader(f))
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", path, err)
+	}
+	return res, nil
+}
+
+// WriteReport prints what a replay reproduced: the match, the ticks, the
+// final digest against the recorded one, and the final standings by name.
+func (res *ReplayResult) WriteReport(w io.Writer) error {
+	h := res.Header
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "match %s of room %s, mode %s, seed %d: %d ticks replayed\n", h.Match, h.Room, h.Mode, h.Seed, res.Steps)
+	switch {
+	case res.Recorded == "":
+		fmt.Fprintf(bw, "digest %s (the recording has no end line to compare)\n", res.Digest)
+	case res.Recorded == res.Digest:
+		fmt.Fprintf(bw, "digest %s matches the recording\n", res.Digest)
+	default:
+		fmt.Fprintf(bw, "digest %s DIFFERS from the recorded %s\n", res.Digest, res.Recorded)
+	}
+	st := slices.Clone(res.Standings)
+	slices.SortStableFunc(st, func(a, b Standing) int { return cmp.Compare(b.Score, a.Score) })
+	seen := map[uint32]bool{}
+	for i, s := range st {
+		seen[s.Player] = true
+		fmt.Fprintf(bw, "%3d. %s %d%s\n", i+1, res.playerName(s.Player), s.Score, res.botMark(s.Player))
+	}
+	for _, p := range res.Players {
+		if !seen[p.Num] {
+			seen[p.Num] = true
+			fmt.Fprintf(bw, "     %s (left)%s\n", p.Name, res.botMark(p.Num))
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write replay report: %w", err)
+	}
+	return nil
+}
+
+func (res *ReplayResult) player(num uint32) (Player, bool) {
+	for _, p := range res.Players {
+		if p.Num == num {
+			return p, true
+		}
+	}
+	return Player{}, false
+}
+
+func (res *ReplayResult) playerName(num uint32) string {
+	if p, ok := res.player(num); ok {
+		return p.Name
+	}
+	return fmt.Sprintf("#%d", num)
+}
+
+func (res *ReplayResult) botMark(num uint32) string {
+	if p, ok := res.player(num); ok && p.Bot {
+		return " (bot)"
+	}
+	return ""
 }
 
 // digestOf is the SHA-256 (hex) of a game's full state: what the mode's
@@ -202,6 +277,7 @@ type ReplayResult struct {
 	Digest    string     // of the final state
 	Recorded  string     // the digest in the recording ("" if it has no end)
 	Standings []Standing // final standings, best first as the mode lists them
+	Players   []Player   // everyone who joined, in order (the latest name of each number)
 }
 
 // ErrDiverged is returned by Replay when the replayed final state differs
@@ -256,7 +332,13 @@ func Replay(ctx context.Context, modes []Mode, r io.Reader) (*ReplayResult, erro
 		}
 		switch {
 		case l.Join != nil:
-			g.join(Player{Num: l.Join.N, ID: l.Join.ID, Name: l.Join.Name, Bot: l.Join.Bot})
+			p := Player{Num: l.Join.N, ID: l.Join.ID, Name: l.Join.Name, Bot: l.Join.Bot}
+			g.join(p)
+			if i := slices.IndexFunc(res.Players, func(q Player) bool { return q.Num == p.Num }); i >= 0 {
+				res.Players[i] = p
+			} else {
+				res.Players = append(res.Players, p)
+			}
 		case l.Leave != 0:
 			g.leave(l.Leave)
 		case l.S == 1:

@@ -60,7 +60,8 @@ type room struct {
 	players    []*member          // in join order: bots think and new matches rejoin in this order
 	viewers    []*member          // members with a sink, in join order
 	byNum      map[uint32]*member
-	holds      map[string]bool   // participants admitted as players, on their way from another room
+	holds      map[string]bool   // participants admitted as players (true: to the queue), on their way from another room
+	queued     []*member         // players waiting for a seat, in arrival order
 	renamed    map[uint32]string // labels of players renamed during this match, by number
 	nextNum    uint32
 	humans     int // human players
@@ -102,6 +103,9 @@ type member struct {
 	sub  comet.Subscription
 	base *World  // the view this viewer last received; nil sends a snapshot
 	key  ViewKey // its view this tick
+	// queued: a player waiting for a seat (the mode's Seater said Queue); it
+	// watches as a spectator until seated.
+	queued bool
 }
 
 func (mb *member) isBot() bool { return isBotID(mb.p.ID) }

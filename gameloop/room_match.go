@@ -80,6 +80,7 @@ func (r *room) newMatch() {
 	for _, mb := range r.players {
 		r.matchJoin(mb)
 	}
+	r.seatQueue()
 	for _, mb := range r.viewers { // a new world: everyone starts from a snapshot
 		r.pool.release(mb.base)
 		mb.base = nil
@@ -118,6 +119,7 @@ func (r *room) lifecycle(now time.Time) {
 	}
 	switch r.state {
 	case StateWaiting:
+		r.seatQueue()
 		if len(r.players) >= r.set.MinPlayers && r.humans > 0 {
 			r.setState(StateCountdown, now)
 		}

@@ -27,8 +27,9 @@ type RoomInfo struct {
 	Players    int    `json:"players"` // bots included
 	Bots       int    `json:"-"`       // of Players; not in the lobby JSON yet (the lead decides)
 	Max        int    `json:"max"`
-	Spectators int    `json:"spectators"`
-	State      string `json:"state"` // "waiting" | "running" | "ended"
+	Spectators int    `json:"spectators"`       // queued players included
+	Queued     int    `json:"queued,omitempty"` // of Spectators: waiting for a seat
+	State      string `json:"state"`            // "waiting" | "running" | "ended"
 	Private    bool   `json:"private"`
 	Code       string `json:"-"` // join code of a private room, shown only to its creator via room.joined
 }
@@ -40,6 +41,7 @@ type joinedData struct {
 	Mode      string   `json:"mode"`
 	You       uint32   `json:"you"`
 	Spectator bool     `json:"spectator"`
+	Queued    bool     `json:"queued,omitempty"` // a spectator waiting for a seat at the next match
 	TickHz    int      `json:"tick_hz"`
 	Max       int      `json:"max"`
 	Private   bool     `json:"private"`
@@ -73,29 +75,41 @@ func (r *room) join(p Participant, spectator bool) error {
 	}
 	delete(r.holds, p.ID) // its seat, if held, is the one checked below
 	old := r.members[p.ID]
+	if old != nil && old.queued {
+		if spectator { // from the queue to plain watching
+			r.unqueue(old)
+		}
+		r.rebind(old, p)
+		return nil
+	}
 	if old != nil && (old.num == 0) == spectator {
 		r.rebind(old, p) // the same join again, maybe from a new session
 		return nil
 	}
+	queued := false
 	if !spectator {
-		if err := r.checkSeat(p.ID); err != nil {
+		var err error
+		if queued, err = r.seatFor(p.ID, p.Name); err != nil {
 			return err // before leaving old: a refused switch keeps the spectator
 		}
 	}
 	if old != nil {
 		r.leave(old, false) // switching between playing and watching
 	}
-	if !r.mgr.claim(p.ID, r, spectator, p.Sink) {
+	if !r.mgr.claim(p.ID, r, spectator || queued, p.Sink) {
 		return comet.Errorf(comet.ECONFLICT, "already in another room")
 	}
-	if !spectator && len(r.players)+len(r.holds) >= r.max {
-		r.dropBot() // a human takes a server bot's place (checkSeat saw one)
+	if !spectator && !queued && len(r.players)+r.heldSeats() >= r.max {
+		r.dropBot() // a human takes a server bot's place (seatFor saw one)
 	}
-	mb := &member{p: p}
+	mb := &member{p: p, queued: queued}
 	r.members[p.ID] = mb
-	if spectator {
+	if spectator || queued {
 		r.spectators++
 		r.met.spectators.Inc()
+		if queued {
+			r.queued = append(r.queued, mb)
+		}
 	} else {
 		if err := r.addPlayer(mb); err != nil {
 			delete(r.members, p.ID)
@@ -117,10 +131,10 @@ func (r *room) join(p Participant, spectator bool) error {
 	return nil
 }
 
-// checkSeat returns ECONFLICT unless a player seat is free for id, counting
-// the seats held for others: a human may take a server bot's seat, a bot not.
-func (r *room) checkSeat(id string) error {
-	taken := len(r.players) + len(r.holds)
+// freeSeats counts the player seats free for id, net of the seats held for
+// others: a human may take a server bot's seat, a bot not.
+func (r *room) freeSeats(id string) int {
+	taken := len(r.players) + r.heldSeats()
 	if !isBotID(id) {
 		for _, mb := range r.players {
 			if mb.isServerBot() {
@@ -128,34 +142,97 @@ func (r *room) checkSeat(id string) error {
 			}
 		}
 	}
-	if taken >= r.max {
-		return comet.Errorf(comet.ECONFLICT, "room %s is full", r.name)
-	}
-	if int(r.nextNum)+len(r.holds) >= MaxPlayerNum-1 {
-		return comet.Errorf(comet.ECONFLICT, "room %s has seen too many players; create a new one", r.name)
-	}
-	return nil
+	return r.max - taken
 }
 
-// hold admits id before it leaves its current room: a player seat is kept
-// for it until its join (or unhold), so the join cannot then be refused for
-// want of space. Watching needs no seat; a member already playing has one.
-func (r *room) hold(id string, spectator bool) error {
+// heldSeats counts the seats held for players on their way (not the queue).
+func (r *room) heldSeats() int {
+	n := 0
+	for _, queued := range r.holds {
+		if !queued {
+			n++
+		}
+	}
+	return n
+}
+
+// seatFor decides a player's join: seated now (false), queued for the next
+// match (true), or refused (ECONFLICT: full, or the mode's reason). The room
+// never seats more than its capacity whatever the mode answers.
+func (r *room) seatFor(id, name string) (queued bool, err error) {
+	free := r.freeSeats(id)
+	s := r.match.game.seating(JoinAttempt{
+		Player:  Player{ID: id, Name: name, Bot: isBotID(id)},
+		Running: r.state == StateRunning, Players: len(r.players), Free: max(free, 0),
+	})
+	switch {
+	case s.Refuse != "":
+		return false, comet.Errorf(comet.ECONFLICT, "room %s: %s", r.name, s.Refuse)
+	case s.Queue:
+		return true, nil
+	case free <= 0:
+		return false, comet.Errorf(comet.ECONFLICT, "room %s is full", r.name)
+	case int(r.nextNum)+r.heldSeats() >= MaxPlayerNum-1:
+		return false, comet.Errorf(comet.ECONFLICT, "room %s has seen too many players; create a new one", r.name)
+	}
+	return false, nil
+}
+
+// hold admits a player before it leaves its current room: a player seat is
+// kept for it until its join (or unhold), so the join cannot then be refused
+// for want of space; a queued player holds no seat. Watching needs no seat; a
+// member already playing or queued has what it needs.
+func (r *room) hold(id, name string, spectator bool) error {
 	if r.closed {
 		return errRoomGone
 	}
 	delete(r.holds, id)
-	if mb := r.members[id]; spectator || (mb != nil && mb.num != 0) {
+	if mb := r.members[id]; spectator || (mb != nil && (mb.num != 0 || mb.queued)) {
 		return nil
 	}
-	if err := r.checkSeat(id); err != nil {
+	queued, err := r.seatFor(id, name)
+	if err != nil {
 		return err
 	}
 	if r.holds == nil {
 		r.holds = make(map[string]bool)
 	}
-	r.holds[id] = true
+	r.holds[id] = queued
 	return nil
+}
+
+// unqueue takes a queued member out of the queue; it stays as a spectator.
+func (r *room) unqueue(mb *member) {
+	mb.queued = false
+	r.queued = slices.DeleteFunc(r.queued, func(x *member) bool { return x == mb })
+}
+
+// seatQueue seats queued members in arrival order while seats are free (a
+// server bot yields its seat): at a new match and while the room waits.
+func (r *room) seatQueue() {
+	for len(r.queued) > 0 {
+		mb := r.queued[0]
+		if len(r.players)+r.heldSeats() >= r.max && !r.dropBot() {
+			return
+		}
+		r.unqueue(mb)
+		r.spectators--
+		r.met.spectators.Dec()
+		r.mgr.setRole(mb.p.ID, r, false)
+		if err := r.addPlayer(mb); err != nil {
+			r.log.Warn("cannot seat a queued player", "player", mb.p.ID, "err", err)
+			r.spectators++
+			r.met.spectators.Inc()
+			r.mgr.setRole(mb.p.ID, r, true)
+			return
+		}
+		if mb.p.Sink != nil {
+			r.greet(mb) // now a player: its number in room.joined; output sends the snapshot
+			r.pool.release(mb.base)
+			mb.base = nil
+		}
+		r.changed()
+	}
 }
 
 // unhold gives up a seat held for id whose join will not come.
@@ -237,6 +314,9 @@ func (r *room) leave(mb *member, notify bool) {
 	} else {
 		r.spectators--
 		r.met.spectators.Dec()
+		if mb.queued {
+			r.unqueue(mb)
+		}
 	}
 	if mb.p.Sink != nil {
 		r.viewers = slices.DeleteFunc(r.viewers, func(x *member) bool { return x == mb })
@@ -259,13 +339,16 @@ func (r *room) leave(mb *member, notify bool) {
 }
 
 // matchLeave takes a player out of the match, keeping its standing for the
-// results if the match is running (not for server bots: they are replaced,
-// not quitting).
+// results if the match is running; a server bot replaced by a human keeps
+// its score too, marked "replaced".
 func (r *room) matchLeave(mb *member) {
 	m := r.match
-	if r.state == StateRunning && !mb.isServerBot() {
+	if r.state == StateRunning {
 		for _, s := range m.game.standings() {
 			if s.Player == mb.num {
+				if mb.isServerBot() {
+					s.Stats = with(s.Stats, "replaced", 1)
+				}
 				m.leavers = append(m.leavers, leaver{member: mb, standing: s})
 				break
 			}
@@ -326,7 +409,7 @@ func (r *room) welcome(mb *member) {
 // before its snapshot.
 func (r *room) greet(mb *member) {
 	d := joinedData{
-		Room: r.id, Name: r.name, Mode: r.mode.Name(), You: mb.num, Spectator: mb.num == 0,
+		Room: r.id, Name: r.name, Mode: r.mode.Name(), You: mb.num, Spectator: mb.num == 0, Queued: mb.queued,
 		TickHz: r.set.TickHz, Max: r.max, Private: r.private, Kinds: r.mode.Kinds(),
 		Rules: rulesDoc{
 			MinPlayers: r.set.MinPlayers, DurationMs: r.set.Duration.Milliseconds(), ScoreLimit: r.set.ScoreLimit,
@@ -401,6 +484,6 @@ func (r *room) snapshotInfo() RoomInfo {
 	}
 	return RoomInfo{
 		ID: r.id, Name: r.name, Mode: r.mode.Name(), Players: len(r.players), Bots: r.bots, Max: r.max,
-		Spectators: r.spectators, State: state, Private: r.private, Code: r.code,
+		Spectators: r.spectators, Queued: len(r.queued), State: state, Private: r.private, Code: r.code,
 	}
 }

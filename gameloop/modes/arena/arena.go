@@ -15,7 +15,8 @@ import (
 
 // Mode is arena as registered with the engine.
 var Mode = gameloop.Define(gameloop.ModeSpec[Input]{
-	Name: "arena",
+	Name:  "arena",
+	Title: "Arena",
 	Settings: gameloop.Settings{
 		TickHz: 20, MinPlayers: 6, DefaultMax: 64, MaxPlayers: 1000,
 		Duration: 5 * time.Minute, ScoreLimit: 20, Countdown: 3 * time.Second, Intermission: 10 * time.Second,
@@ -24,6 +25,11 @@ var Mode = gameloop.Define(gameloop.ModeSpec[Input]{
 		{Name: "w", Fields: []string{"w", "h"}},
 		{Name: "p", Fields: []string{"x", "y", "aim", "hp", "frags", "deaths", "state"}, Label: true},
 		{Name: "b", Fields: []string{"x", "y", "dx", "dy", "t", "owner"}},
+	},
+	Input: []gameloop.InputField{
+		{Name: "m", Type: gameloop.InputInt, Min: 0, Max: 8, Required: true, Doc: "move: 0 stand, 1..8 clockwise from north"},
+		{Name: "a", Type: gameloop.InputNumber, Min: -360, Max: 360, Required: true, Doc: "aim in degrees clockwise from east"},
+		{Name: "f", Type: gameloop.InputBool, Doc: "trigger held"},
 	},
 	Decode: Decode,
 	New:    New,

@@ -14,7 +14,8 @@ import (
 // Mode is snake as registered with the engine. Snakes move one cell per
 // tick, so it runs at 10 Hz.
 var Mode = gameloop.Define(gameloop.ModeSpec[Input]{
-	Name: "snake",
+	Name:  "snake",
+	Title: "Snake",
 	Settings: gameloop.Settings{
 		TickHz: 10, MinPlayers: 4, DefaultMax: 12, MaxPlayers: 64,
 		Duration: 3 * time.Minute, Countdown: 3 * time.Second, Intermission: 8 * time.Second,
@@ -24,6 +25,9 @@ var Mode = gameloop.Define(gameloop.ModeSpec[Input]{
 		{Name: "p", Fields: []string{"x", "y", "dir", "len", "alive"}, Label: true},
 		{Name: "s", Fields: []string{"x", "y", "owner"}},
 		{Name: "f", Fields: []string{"x", "y"}},
+	},
+	Input: []gameloop.InputField{
+		{Name: "d", Type: gameloop.InputInt, Min: 0, Max: 3, Required: true, Doc: "turn: 0 up, 1 right, 2 down, 3 left"},
 	},
 	Decode: Decode,
 	New:    New,

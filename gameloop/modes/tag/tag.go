@@ -13,7 +13,8 @@ import (
 
 // Mode is tag as registered with the engine.
 var Mode = gameloop.Define(gameloop.ModeSpec[Input]{
-	Name: "tag",
+	Name:  "tag",
+	Title: "Tag",
 	Settings: gameloop.Settings{
 		TickHz: 20, MinPlayers: 3, DefaultMax: 8, MaxPlayers: 16,
 		Duration: 2 * time.Minute, Countdown: 3 * time.Second, Intermission: 8 * time.Second,
@@ -21,6 +22,9 @@ var Mode = gameloop.Define(gameloop.ModeSpec[Input]{
 	Kinds: []gameloop.Kind{
 		{Name: "w", Fields: []string{"w", "h"}},
 		{Name: "p", Fields: []string{"x", "y", "it", "frozen", "score"}, Label: true},
+	},
+	Input: []gameloop.InputField{
+		{Name: "m", Type: gameloop.InputInt, Min: 0, Max: 8, Required: true, Doc: "move: 0 stand, 1..8 clockwise from north"},
 	},
 	Decode: Decode,
 	New:    New,

@@ -1,12 +1,15 @@
 package browsertest
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -191,5 +194,66 @@ func TestFeelPollInterpolation(t *testing.T) {
 	if moving == 0 {
 		t.Fatalf("none of %d players moved during the trace", len(others))
 	}
+	noErrors(t, p)
+}
+
+// touch sends one touch event at (x, y) in CSS pixels (none for an end).
+func touch(t *testing.T, p *Page, typ input.DispatchTouchEventType, x, y float64) {
+	t.Helper()
+	var pts []*input.TouchPoint
+	if typ != input.DispatchTouchEventTypeTouchEnd {
+		pts = []*input.TouchPoint{{X: x, Y: y}}
+	}
+	p.Do(t, "touch "+string(typ), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: typ, TouchPoints: pts})
+		return err
+	}))
+}
+
+// Phone: in a 390×844 touch viewport the room fills the screen (no top bar,
+// no chat), and the right-hand stick aims: pushed left, the player's shots
+// fly left.
+func TestFeelPhoneAim(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	p := testBrowser(t).OpenPage(t)
+	p.Do(t, "emulate phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch))
+	p.Navigate(t, s.URL+"/")
+	p.WaitFor(t, `window.comet && comet.client.status === "open"`)
+	p.Do(t, "quick play", clickQuickPlay("arena"))
+	p.SetTimeout(20 * time.Second)
+	p.WaitFor(t, `comet.state().tick >= 0 && document.querySelector('[data-testid="room-state"]').textContent.includes("left")`)
+	me := roomOf(t, p).You
+
+	type layout struct {
+		StageH, Inner, InnerW, StageW float64
+		Topbar, Chat, Aim, Stick       bool
+	}
+	l := Eval[layout](t, p, `(() => { const r = document.querySelector('.stage-wrap').getBoundingClientRect();
+	  const shown = (sel) => { const e = document.querySelector(sel); return !!e && e.getClientRects().length > 0 && getComputedStyle(e).display !== "none"; };
+	  return { stageH: r.height, stageW: r.width, inner: innerHeight, innerW: innerWidth,
+	    topbar: shown('.topbar'), chat: shown('[data-testid="chat"]'), aim: shown('[data-testid="touch-aim"]'), stick: shown('[data-testid="touch-stick"]') }; })()`)
+	t.Logf("phone room layout: %+v", l)
+	if l.StageH < l.Inner*0.85 || l.StageW < l.InnerW-2 || l.Topbar || l.Chat || !l.Aim || !l.Stick {
+		t.Errorf("phone room layout %+v: want the field filling the screen, no top bar or chat, both sticks", l)
+	}
+	// Alive and past spawn protection, so shots are fired.
+	p.WaitFor(t, fmt.Sprintf(`(() => { const e = comet.room.view.ents.get(%d); return e && e.f[6] === 0; })()`, me))
+	c := Eval[[2]float64](t, p, `(() => { const r = document.querySelector('[data-testid="touch-aim"]').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`)
+	from := Eval[int](t, p, `comet.state().tick`)
+	touch(t, p, input.DispatchTouchEventTypeTouchStart, c[0], c[1])
+	touch(t, p, input.DispatchTouchEventTypeTouchMove, c[0]-30, c[1])
+	touch(t, p, input.DispatchTouchEventTypeTouchMove, c[0]-50, c[1]+2)
+	// Bullets: [id, "b", x, y, dx, dy, t, owner] in the view.
+	mine := fmt.Sprintf(`[...comet.room.view.ents.values()].filter(e => e.kind === "b" && e.f[5] === %d && e.f[4] >= %d)`, me, from)
+	p.WaitFor(t, mine+`.length >= 2`)
+	screenshot(t, p, "phone.png")
+	touch(t, p, input.DispatchTouchEventTypeTouchEnd, 0, 0)
+	shots := Eval[[][]float64](t, p, mine+`.map(e => [e.f[2], e.f[3]])`)
+	for _, v := range shots {
+		if v[0] >= 0 || math.Abs(v[1]) > math.Abs(v[0])/4 {
+			t.Errorf("a shot flew (%v, %v): want left", v[0], v[1])
+		}
+	}
+	t.Logf("%d shots, velocities %v", len(shots), shots)
 	noErrors(t, p)
 }

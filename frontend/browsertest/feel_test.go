@@ -246,7 +246,7 @@ func TestFeelPhoneAim(t *testing.T) {
 	// Bullets: [id, "b", x, y, dx, dy, t, owner] in the view.
 	mine := fmt.Sprintf(`[...comet.room.view.ents.values()].filter(e => e.kind === "b" && e.f[5] === %d && e.f[4] >= %d)`, me, from)
 	p.WaitFor(t, mine+`.length >= 2`)
-	screenshot(t, p, "phone.png")
+	screenshot(t, p, "phone-aim.png")
 	touch(t, p, input.DispatchTouchEventTypeTouchEnd, 0, 0)
 	shots := Eval[[][]float64](t, p, mine+`.map(e => [e.f[2], e.f[3]])`)
 	for _, v := range shots {
@@ -256,4 +256,27 @@ func TestFeelPhoneAim(t *testing.T) {
 	}
 	t.Logf("%d shots, velocities %v", len(shots), shots)
 	noErrors(t, p)
+}
+
+// A refused rename (another player online has the name; punctuation) leaves
+// the name field showing the name the player still has, not the refused one.
+func TestFeelNameRevertsWhenRefused(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	a := openGame(t, s, "")
+	b := openGame(t, s, "")
+	setName(t, a, "Ada")
+	was := Eval[string](t, b, `document.querySelector('[data-testid="name-input"]').value`)
+	for _, name := range []string{"Ada", "bad!"} {
+		Eval[bool](t, b, `document.querySelector('[data-testid="name-input"]').value = "", true`)
+		b.Do(t, "rename to "+name,
+			chromedp.SendKeys(chromedp.CSS(`[data-testid="name-input"]`), name),
+			chromedp.Click(chromedp.CSS(`[data-testid="name-save"]`)))
+		b.WaitFor(t, fmt.Sprintf(`[...document.querySelectorAll('[data-testid="toast"]')].some(e => e.textContent.includes(%q))`, map[string]string{"Ada": "in use", "bad!": "letters"}[name]))
+		b.WaitFor(t, fmt.Sprintf(`document.querySelector('[data-testid="name-input"]').value === %q`, was))
+	}
+	// And the session's name did not change either.
+	if got := Eval[string](t, b, `comet.client.sessionInfo.player.name`); got != was {
+		t.Errorf("B is %q, want %q", got, was)
+	}
+	noErrors(t, a, b)
 }

@@ -23,6 +23,7 @@ export class Lobby {
   private boardTimer = 0;
   /** what the server declared of each mode (GET /api/modes) */
   private declared = new Map<string, ModeInfo>();
+  private renameSeq = -1;
   /** the player's id and name, once the session is open */
   me: { id: string; name: string } = { id: "", name: "" };
   onNames: (names: Map<string, string>) => void = () => undefined;
@@ -39,6 +40,13 @@ export class Lobby {
       setText(byTestID("online-count"), String(d.count));
       this.onNames(new Map(d.players.map((p) => [p.id, p.name])));
     });
+    client.on("sys.error", (e) => {
+      // A refused name (taken, claimed, not allowed): the field shows the name you still have.
+      if (e.ref !== this.renameSeq) return;
+      this.renameSeq = -1;
+      this.nameInput.value = this.me.name;
+      this.nameInput.classList.remove("dirty");
+    });
     client.on("player.renamed", (p) => {
       this.me = { id: p.id, name: p.name };
       this.nameInput.value = p.name;
@@ -49,7 +57,8 @@ export class Lobby {
     byTestID<HTMLFormElement>("name-form").addEventListener("submit", (e) => {
       e.preventDefault();
       const name = this.nameInput.value.trim();
-      if (name && name !== this.me.name) client.send("player.rename", { name });
+      if (name && name !== this.me.name) this.renameSeq = client.send("player.rename", { name });
+      else this.nameInput.value = this.me.name;
       this.nameInput.blur();
     });
     byTestID<HTMLFormElement>("create-form").addEventListener("submit", (e) => {

@@ -15,10 +15,13 @@ import (
 	"strings"
 	"time"
 
+	"comet"
 	"comet/frontend"
 	"comet/gameloop"
 	"comet/gameloop/modes"
 	"comet/server"
+	"comet/server/postgres"
+	"comet/server/retention"
 	"comet/server/sqlite"
 )
 
@@ -37,6 +40,7 @@ type Main struct {
 	DebugAddr  string // where /debug/pprof/ listens; "" disables
 	GCPercent  int    // the garbage collector's GOGC; the GOGC environment variable wins
 	ShutdownIn time.Duration
+	Retain     comet.RetentionPolicy // what the retention policy deletes, and after how long
 	Limits     server.Limits
 	Hub        server.HubConfig
 	Game       gameloop.ManagerConfig
@@ -44,10 +48,12 @@ type Main struct {
 	Stdout, Stderr io.Writer
 	Logger         *slog.Logger
 
-	DB       *sqlite.DB
-	Server   *server.Server
-	Listener net.Listener
-	debug    *debugServer
+	Store     comet.Store // the open store: DB, or a PostgreSQL store when --db is a postgres:// URL
+	DB        *sqlite.DB  // set when the store is SQLite
+	Server    *server.Server
+	Listener  net.Listener
+	debug     *debugServer
+	retention *retention.Runner
 }
 
 // NewMain returns a Main with the defaults of `comet serve`.
@@ -87,7 +93,7 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs := flag.NewFlagSet("comet "+name, flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.StringVar(&m.Addr, "addr", envOr("COMET_ADDR", m.Addr), "listen address (env COMET_ADDR)")
-	fs.StringVar(&m.DBPath, "db", envOr("COMET_DB", m.DBPath), "SQLite database file, created with its folder (env COMET_DB)")
+	fs.StringVar(&m.DBPath, "db", envOr("COMET_DB", m.DBPath), "SQLite database file, created with its folder, or a postgres:// URL for PostgreSQL (env COMET_DB)")
 	fs.BoolVar(&m.Dev, "dev", envOr("COMET_DEV", "") != "", "serve frontend sources from disk and rebundle on change (env COMET_DEV)")
 	fs.StringVar(&m.AdminToken, "admin-token", envOr("COMET_ADMIN_TOKEN", m.AdminToken), "token for /api/admin and `comet admin` (env COMET_ADMIN_TOKEN; empty disables)")
 	fs.StringVar(&m.LogLevel, "log-level", envOr("COMET_LOG_LEVEL", m.LogLevel), "debug, info, warn or error (env COMET_LOG_LEVEL)")
@@ -103,6 +109,8 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.DurationVar(&match.Intermission, "intermission", envDuration("COMET_INTERMISSION", 0), "results shown before the next match; 0 keeps each mode's own (env COMET_INTERMISSION)")
 	fs.IntVar(&m.GCPercent, "gc-percent", envInt("COMET_GC_PERCENT", 50), "heap growth that triggers a GC, as GOGC; a server's heap is mostly long-lived stream state, so 50 keeps memory near 1.5× of it (env COMET_GC_PERCENT; the GOGC variable, when set, wins)")
 	fs.StringVar(&m.DebugAddr, "debug-addr", envOr("COMET_DEBUG_ADDR", m.DebugAddr), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; keep it private (env COMET_DEBUG_ADDR; empty disables)")
+	fs.DurationVar(&m.Retain.Guests, "retain-guests", envDuration("COMET_RETAIN_GUESTS", 30*24*time.Hour), "delete guests (unclaimed players) unseen this long, with their tokens and mutes; at least 24h, 0 keeps them forever (env COMET_RETAIN_GUESTS)")
+	fs.DurationVar(&m.Retain.Chat, "retain-chat", envDuration("COMET_RETAIN_CHAT", 90*24*time.Hour), "delete chat lines older than this; 0 keeps them forever (env COMET_RETAIN_CHAT)")
 	proxies := fs.String("trusted-proxy", envOr("COMET_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (env COMET_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -126,6 +134,9 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := m.Retain.Validate(); err != nil {
+		return fmt.Errorf("--retain-guests: %w", err)
 	}
 	return nil
 }
@@ -193,17 +204,45 @@ func (m *Main) tuneGC() {
 	debug.SetGCPercent(m.GCPercent)
 }
 
+// openStore opens the store --db names: PostgreSQL for a postgres:// or
+// postgresql:// URL, else the SQLite file (created with its folder). It
+// returns the migrations it applied.
+func (m *Main) openStore(ctx context.Context) (comet.Store, []string, error) {
+	if postgres.IsDSN(m.DBPath) {
+		db, err := postgres.Open(ctx, m.DBPath, m.logger())
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, db.Migrated(), nil
+	}
+	db, err := sqlite.Open(ctx, m.DBPath, m.logger())
+	if err != nil {
+		return nil, nil, err
+	}
+	m.DB = db
+	return db, db.Migrated(), nil
+}
+
+// dbName is --db as it may be printed: a PostgreSQL URL without its password.
+func (m *Main) dbName() string {
+	if postgres.IsDSN(m.DBPath) {
+		return postgres.Redact(m.DBPath)
+	}
+	return m.DBPath
+}
+
 // Migrate opens (creating) the database, applies pending migrations and exits.
 func (m *Main) Migrate(ctx context.Context) error {
-	db, err := sqlite.Open(ctx, m.DBPath, m.logger())
+	store, migrated, err := m.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	for _, name := range db.Migrated() {
+	defer store.Close()
+	m.DB = nil
+	for _, name := range migrated {
 		fmt.Fprintf(m.Stdout, "applied %s\n", name)
 	}
-	fmt.Fprintf(m.Stdout, "database %s is up to date\n", m.DBPath)
+	fmt.Fprintf(m.Stdout, "database %s is up to date\n", m.dbName())
 	return nil
 }
 
@@ -211,11 +250,18 @@ func (m *Main) Migrate(ctx context.Context) error {
 // server and starts listening; it does not serve yet.
 func (m *Main) Open(ctx context.Context) error {
 	log := m.logger()
-	db, err := sqlite.Open(ctx, m.DBPath, log)
+	db, _, err := m.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	m.DB = db
+	m.Store = db
+	metrics := server.NewMetrics()
+	if m.retention, err = retention.New(retention.Config{
+		Store: db, Policy: m.Retain, Logger: log, Registerer: metrics.Registry,
+	}); err != nil {
+		m.Close()
+		return err
+	}
 	var fe server.Frontend
 	if m.Dev {
 		fe = frontend.NewDev("frontend/src", log)
@@ -231,7 +277,7 @@ func (m *Main) Open(ctx context.Context) error {
 		fe = server.Static{B: b}
 	}
 	srv, err := server.New(server.Config{
-		Store: db, Frontend: fe, Logger: log, Version: Version,
+		Store: db, Frontend: fe, Logger: log, Version: Version, Metrics: metrics,
 		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: m.Game, Limits: m.Limits, Hub: m.Hub,
 	})
 	if err != nil {
@@ -253,7 +299,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.debug = d
 	}
-	log.Info("comet listening", "addr", ln.Addr().String(), "db", m.DBPath, "version", Version, "dev", m.Dev)
+	log.Info("comet listening", "addr", ln.Addr().String(), "db", m.dbName(), "version", Version, "dev", m.Dev)
 	return nil
 }
 
@@ -274,6 +320,17 @@ func (m *Main) Serve(ctx context.Context) error {
 	if m.debug != nil {
 		go m.debug.serve(m.logger())
 	}
+	// The retention policy runs until shutdown, and is waited for before
+	// the store closes.
+	rctx, stopRetention := context.WithCancel(ctx)
+	retained := make(chan struct{})
+	go func() {
+		defer close(retained)
+		if m.retention != nil {
+			_ = m.retention.Run(rctx) // returns nil when rctx ends; passes log their own errors
+		}
+	}()
+	defer stopRetention()
 	var err error
 	select {
 	case err = <-errc:
@@ -287,6 +344,8 @@ func (m *Main) Serve(ctx context.Context) error {
 		}
 	}
 	m.closeDebug()
+	stopRetention()
+	<-retained
 	if cerr := m.closeDB(); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -316,11 +375,11 @@ func (m *Main) Close() {
 }
 
 func (m *Main) closeDB() error {
-	if m.DB == nil {
+	if m.Store == nil {
 		return nil
 	}
-	db := m.DB
-	m.DB = nil
+	db := m.Store
+	m.Store, m.DB = nil, nil
 	if err := db.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("close database: %w", err)
 	}

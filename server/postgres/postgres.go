@@ -51,7 +51,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	name := redact(dsn)
+	name := Redact(dsn)
 	db, err := open(ctx, dsn, name, logger)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", name, err)
@@ -87,8 +87,8 @@ func open(ctx context.Context, dsn, name string, logger *slog.Logger) (_ *DB, er
 	return db, nil
 }
 
-// redact returns dsn with its password removed.
-func redact(dsn string) string {
+// Redact returns dsn with its password removed, for logs and messages.
+func Redact(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil {
 		return "(unparsable postgres URL)"

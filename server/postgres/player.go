@@ -160,13 +160,16 @@ func (db *DB) ClaimName(ctx context.Context, id, name string, passwordHash []byt
 }
 
 // ClaimByName returns the player that claimed name (by comet.NameKey) and
-// its password hash; ENOTFOUND if nobody did.
+// its password hash; ENOTFOUND if nobody did. A claim left with an older
+// key by a change of the key's rule (see rekeyClaims) is found by its exact
+// name, which wins over an equal key, as in server/sqlite.
 func (db *DB) ClaimByName(ctx context.Context, name string) (*comet.Player, []byte, error) {
 	var p comet.Player
 	var hash []byte
 	err := db.pool.QueryRow(ctx, `SELECT p.id, p.name, p.created_at, c.password_hash
 		FROM claimed_names c JOIN players p ON p.id = c.player_id
-		WHERE c.name_key = $1`, comet.NameKey(name)).Scan(&p.ID, &p.Name, &p.CreatedAt, &hash)
+		WHERE c.name_key = $1 OR c.name = $2
+		ORDER BY c.name = $2 DESC LIMIT 1`, comet.NameKey(name), name).Scan(&p.ID, &p.Name, &p.CreatedAt, &hash)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil, comet.Errorf(comet.ENOTFOUND, "name %q is not claimed", name)
@@ -278,11 +281,13 @@ func lockName(ctx context.Context, tx pgx.Tx, name string) error {
 	return err
 }
 
-// checkNameFree returns ECONFLICT if a player other than id claimed name.
+// checkNameFree returns ECONFLICT if a player other than id claimed name:
+// equal by key, or exactly for a claim left with an older key.
 func checkNameFree(ctx context.Context, tx pgx.Tx, name, id string) error {
 	var taken bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM claimed_names WHERE name_key = $1 AND player_id <> $2)`,
-		comet.NameKey(name), id).Scan(&taken)
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM claimed_names
+		WHERE (name_key = $1 OR name = $2) AND player_id <> $3)`,
+		comet.NameKey(name), name, id).Scan(&taken)
 	switch {
 	case err != nil:
 		return err

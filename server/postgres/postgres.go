@@ -84,6 +84,13 @@ func open(ctx context.Context, dsn, name string, logger *slog.Logger) (_ *DB, er
 	for _, m := range db.migrated {
 		logger.Info("postgres: applied migration", "db", name, "migration", m)
 	}
+	rctx, cancel := context.WithTimeout(ctx, rekeyTimeout)
+	defer cancel()
+	if n, err := rekeyClaims(rctx, pool, logger); err != nil {
+		return nil, err
+	} else if n > 0 {
+		logger.Info("postgres: re-keyed claimed names for the current comet.NameKey", "db", name, "claims", n)
+	}
 	return db, nil
 }
 

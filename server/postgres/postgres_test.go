@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -268,5 +269,54 @@ func TestIsDSN(t *testing.T) {
 		if IsDSN(s) != want {
 			t.Errorf("IsDSN(%q) = %v, want %v", s, !want, want)
 		}
+	}
+}
+
+// TestOpenRekeysClaims: when comet.NameKey's rule changes, Open re-keys the
+// claims, oldest first; a claim whose new key an older claim holds keeps its
+// old key and is found by its exact name.
+func TestOpenRekeysClaims(t *testing.T) {
+	ctx := context.Background()
+	db, dsn := newTestDB(t)
+	clock := storetest.T0
+	db.now = func() time.Time { clock = clock.Add(time.Second); return clock }
+	for _, c := range []struct{ id, name string }{{"a", "Ann"}, {"b", "Bob"}, {"c", "Cy"}} {
+		mustNil(t, db.CreatePlayer(ctx, &comet.Player{ID: c.id, Name: c.id}, []byte("t"+c.id)))
+		mustNil(t, db.ClaimName(ctx, c.id, c.name, []byte("h"+c.id)))
+	}
+	mustNil(t, db.CreatePlayer(ctx, &comet.Player{ID: "e", Name: "e"}, []byte("te")))
+	// Keys as an older rule made them; e's "ANN" was a name of its own then.
+	_, err := db.Pool().Exec(ctx, `UPDATE claimed_names SET name_key = 'old:' || name`)
+	mustNil(t, err)
+	_, err = db.Pool().Exec(ctx, `INSERT INTO claimed_names (name_key, name, player_id, password_hash, claimed_at)
+		VALUES ('old:ANN', 'ANN', 'e', 'he', $1)`, clock.Add(time.Hour))
+	mustNil(t, err)
+	db.Close()
+
+	var logs strings.Builder
+	db, err = Open(ctx, dsn, slog.New(slog.NewTextHandler(&logs, nil)))
+	mustNil(t, err)
+	defer db.Close()
+	if !strings.Contains(logs.String(), "claims=3") || !strings.Contains(logs.String(), "name=ANN player=e") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	for _, c := range []struct{ name, want string }{
+		{"ann", "a"}, {"Ann", "a"}, {"BOB", "b"}, {"cy", "c"}, {"ANN", "e"},
+	} {
+		p, hash, err := db.ClaimByName(ctx, c.name)
+		if err != nil || p.ID != c.want || string(hash) != "h"+c.want {
+			t.Errorf("ClaimByName(%q) = %+v, %q, %v; want %s", c.name, p, hash, err, c.want)
+		}
+	}
+	mustNil(t, db.CreatePlayer(ctx, &comet.Player{ID: "f", Name: "f"}, []byte("tf")))
+	for _, name := range []string{"ann", "ANN", "bob"} {
+		if err := db.RenamePlayer(ctx, "f", name); comet.ErrorCode(err) != comet.ECONFLICT {
+			t.Errorf("RenamePlayer(f, %q) = %v, want conflict", name, err)
+		}
+	}
+	n, err := rekeyClaims(ctx, db.Pool(), slog.New(slog.DiscardHandler))
+	mustNil(t, err)
+	if n != 0 {
+		t.Errorf("second re-key changed %d claims", n)
 	}
 }

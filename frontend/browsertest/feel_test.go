@@ -280,3 +280,64 @@ func TestFeelNameRevertsWhenRefused(t *testing.T) {
 	}
 	noErrors(t, a, b)
 }
+
+// The HUD fits: at 1024 px (where the ping and Hz pills used to run off the
+// right edge and a long room title pushed Leave onto its own line), and from
+// 360 to 2560 px nothing overflows sideways.
+func TestFeelLayoutFits(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	p := testBrowser(t).OpenPage(t)
+	p.Do(t, "viewport", chromedp.EmulateViewport(1024, 700))
+	p.Navigate(t, s.URL+"/")
+	p.WaitFor(t, `window.comet && comet.client.status === "open"`)
+	type box struct{ Left, Right, Top, Bottom float64 }
+	type fit struct {
+		Inner, Scroll float64
+		HUD, Pills    []box
+		Leave, Title  box
+		State         box
+	}
+	const measure = `(() => { const b = (e) => { const r = e.getBoundingClientRect(); return { left: r.left, right: r.right, top: r.top, bottom: r.bottom }; };
+	  return { inner: innerWidth, scroll: document.documentElement.scrollWidth,
+	    hud: [b(document.querySelector('[data-testid="hud"]'))],
+	    pills: [...document.querySelectorAll('[data-testid="hud"] > span')].map(b),
+	    leave: b(document.querySelector('[data-testid="leave-room"]')),
+	    title: b(document.querySelector('[data-testid="room-name"]')),
+	    state: b(document.querySelector('[data-testid="room-state"]')) }; })()`
+	check := func(when string, inRoom bool) {
+		t.Helper()
+		f := Eval[fit](t, p, measure)
+		if f.Scroll > f.Inner {
+			t.Errorf("%s: the page is %v px wide in a %v px window", when, f.Scroll, f.Inner)
+		}
+		for i, b := range append(f.HUD, f.Pills...) {
+			if b.Right > f.Inner || b.Left < 0 {
+				t.Errorf("%s: HUD box %d spans %v…%v, outside 0…%v", when, i, b.Left, b.Right, f.Inner)
+			}
+		}
+		if inRoom {
+			if f.Leave.Right > f.Inner {
+				t.Errorf("%s: Leave ends at %v, past %v", when, f.Leave.Right, f.Inner)
+			}
+			// Leave on the room title's line.
+			if f.Leave.Top > f.Title.Bottom || f.Leave.Bottom < f.Title.Top {
+				t.Errorf("%s: Leave (%v…%v) is not on the title's line (%v…%v)", when, f.Leave.Top, f.Leave.Bottom, f.Title.Top, f.Title.Bottom)
+			}
+		}
+	}
+	check("lobby at 1024", false)
+	Eval[bool](t, p, `document.querySelector('[data-testid="create-mode"]').value = "tag", true`)
+	p.Do(t, "create a room with a long name",
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="create-name"]`), "Friday Night Tag for the Whole Office!!"),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-room"]`)))
+	p.WaitFor(t, `comet.state().tick >= 0`)
+	p.WaitFor(t, `document.querySelector('[data-testid="hud-ping"]').textContent !== "–"`)
+	check("room at 1024", true)
+	screenshot(t, p, "room-1024.png")
+	for _, w := range []int64{360, 1100, 1440, 2560} {
+		p.Do(t, "viewport", chromedp.EmulateViewport(w, 800))
+		p.WaitFor(t, fmt.Sprintf(`innerWidth === %d`, w))
+		check(fmt.Sprintf("room at %d", w), w > 900)
+	}
+	noErrors(t, p)
+}

@@ -12,11 +12,12 @@ import (
 	"comet"
 )
 
-// backfillNameKeys keys the claims made before migration 0002, which SQL
-// alone cannot fold. Oldest claims first: when two old names fold to one key
-// (possible only with non-ASCII letters), the older claim gets the key and
-// the newer one keeps a NULL key, still found by its NOCASE name, and is
-// logged. It returns how many rows it keyed.
+// backfillNameKeys keys the claims whose name_key is NULL: those made before
+// migration 0002, and every claim after 0003 cleared the keys to re-key them
+// with the skeleton-based comet.NameKey, which SQL alone cannot compute.
+// Oldest claims first: when two names share a key, the older claim gets it
+// and the newer one keeps a NULL key, still found by its exact NOCASE name,
+// and is logged. It returns how many rows it keyed.
 func backfillNameKeys(ctx context.Context, w *sqlx.DB, log *slog.Logger) (int, error) {
 	var rows []struct {
 		Name     string `db:"name"`
@@ -33,7 +34,7 @@ func backfillNameKeys(ctx context.Context, w *sqlx.DB, log *slog.Logger) (int, e
 		err := w.GetContext(ctx, &owner, `SELECT player_id FROM claimed_names WHERE name_key = ?`, key)
 		switch {
 		case err == nil:
-			log.Warn("sqlite: claimed name folds like an older claim; it keeps ASCII-only case folding",
+			log.Warn("sqlite: claimed name looks like an older claim; only its exact name (ASCII case-insensitive) finds it",
 				"name", r.Name, "player", r.PlayerID, "older_claim_by", owner)
 			continue
 		case !errors.Is(err, sql.ErrNoRows):

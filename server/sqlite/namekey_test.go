@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -98,3 +99,73 @@ func TestOpenKeysClaimsMadeBefore0002(t *testing.T) {
 }
 
 var discard = slog.New(slog.DiscardHandler)
+
+// TestOpenRekeysClaimsBySkeleton: a database keyed by 0002's case folding is
+// re-keyed by 0003 with the skeleton key; of two claims that look alike the
+// older keeps the key (and blocks look-alike renames), the newer is logged and
+// still found by its exact name.
+func TestOpenRekeysClaimsBySkeleton(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	old, err := sqlx.Open("sqlite", path+"?"+writePragmas)
+	mustNil(t, err)
+	v2 := fstest.MapFS{}
+	for _, name := range []string{"0001_init.sql", "0002_claimed_name_key.sql"} {
+		data, err := fs.ReadFile(migrations.FS(), name)
+		mustNil(t, err)
+		v2[name] = &fstest.MapFile{Data: data}
+	}
+	if _, err := migrations.ApplyFS(ctx, old, v2); err != nil {
+		t.Fatal(err)
+	}
+	// "Ada" (Latin) is the older claim, "Аda" (Cyrillic А) the newer; "B0b"
+	// and "Kim" look like nobody else.
+	for i, row := range []struct{ id, name string }{{"a", "Ada"}, {"b", "\u0410da"}, {"c", "B0b"}, {"d", "Kim"}} {
+		_, err := old.Exec(`INSERT INTO players (id, name, created_at, last_seen) VALUES (?, ?, 0, 0)`, row.id, row.name)
+		mustNil(t, err)
+		_, err = old.Exec(`INSERT INTO claimed_names (name, name_key, player_id, password_hash, claimed_at) VALUES (?, ?, ?, ?, ?)`,
+			row.name, strings.ToLower(row.name), row.id, []byte("h"+row.id), i)
+		mustNil(t, err)
+	}
+	mustNil(t, old.Close())
+
+	var logs bytes.Buffer
+	db, err := Open(ctx, path, slog.New(slog.NewTextHandler(&logs, nil)))
+	mustNil(t, err)
+	t.Cleanup(func() { mustNil(t, db.Close()) })
+
+	keys := map[string]*string{}
+	rows, err := db.DB().Queryx(`SELECT player_id, name_key FROM claimed_names`)
+	mustNil(t, err)
+	for rows.Next() {
+		var id string
+		var key *string
+		mustNil(t, rows.Scan(&id, &key))
+		keys[id] = key
+	}
+	mustNil(t, rows.Err())
+	for id, name := range map[string]string{"a": "Ada", "c": "B0b", "d": "Kim"} {
+		if k := keys[id]; k == nil || *k != comet.NameKey(name) {
+			t.Errorf("claim %s keyed %v, want %q", id, k, comet.NameKey(name))
+		}
+	}
+	if keys["b"] != nil {
+		t.Errorf("newer look-alike claim b keyed %q, want NULL", *keys["b"])
+	}
+	if !strings.Contains(logs.String(), "looks like an older claim") || !strings.Contains(logs.String(), "older_claim_by=a") {
+		t.Errorf("conflict not logged:\n%s", logs.String())
+	}
+	for _, c := range []struct{ name, want string }{
+		{"Ada", "a"}, {"ADA", "a"}, {"\u0410da", "b"}, {"Bob", "c"}, {"B0B", "c"}, {"kim", "d"},
+	} {
+		p, _, err := db.ClaimByName(ctx, c.name)
+		if err != nil || p.ID != c.want {
+			t.Errorf("ClaimByName(%q) = %+v, %v; want %s", c.name, p, err, c.want)
+		}
+	}
+	seedPlayers(t, db, "e")
+	for _, n := range []string{"\uff21da", "A\u200bda", "Bob", "B0b", "KIM", "\u041a\u0456m"} {
+		t.Run("rename to "+n, func(t *testing.T) { wantCode(t, db.RenamePlayer(ctx, "e", n), comet.ECONFLICT) })
+	}
+	mustNil(t, db.RenamePlayer(ctx, "e", "Ida"))
+}

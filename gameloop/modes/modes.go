@@ -5,6 +5,7 @@ package modes
 import (
 	"comet/gameloop"
 	"comet/gameloop/modes/arena"
+	"comet/gameloop/modes/koth"
 	"comet/gameloop/modes/snake"
 	"comet/gameloop/modes/tag"
 )
@@ -15,5 +16,6 @@ func All() []gameloop.Mode {
 		arena.Mode,
 		snake.Mode,
 		tag.Mode,
+		koth.Mode,
 	}
 }

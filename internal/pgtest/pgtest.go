@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,6 +89,11 @@ func Start(ctx context.Context) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	runAs := ""
+	if os.Geteuid() == 0 {
+		runAs = "postgres"
+	}
+	reapOrphans(bin, runAs)
 	// A short path: the socket's full name must fit in 107 bytes.
 	dir, err := os.MkdirTemp("", "pgtest")
 	if err != nil {
@@ -99,7 +105,12 @@ func Start(ctx context.Context) (_ *Cluster, err error) {
 			c.Stop()
 		}
 	}()
-	if os.Geteuid() == 0 {
+	// The owner file lets a later Start stop this cluster if this process
+	// dies without stopping it (a test binary killed on timeout).
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	if runAs != "" {
 		if err := c.giveToPostgres(); err != nil {
 			return nil, err
 		}
@@ -125,6 +136,28 @@ func Start(ctx context.Context) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("pgtest: server version: %w", err)
 	}
 	return c, nil
+}
+
+// ownerFile, in a cluster's temp dir, holds the pid of the process that started it.
+const ownerFile = "owner.pid"
+
+// reapOrphans stops and removes the clusters of earlier test processes that
+// died without stopping them: temp dirs named pgtest* whose owner file names
+// a process that no longer exists. Failures are ignored: it is housekeeping.
+func reapOrphans(bin, runAs string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtest*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // alive (or not ours to judge)
+		}
+		c := &Cluster{bin: bin, dir: dir, runAs: runAs}
+		_ = c.Stop()
+	}
 }
 
 // giveToPostgres makes the temp dir the postgres user's, for running as root.

@@ -3,6 +3,9 @@ package pgtest
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +94,41 @@ func TestFindBinNamesThePackage(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `Debian package "postgresql"`) || !strings.Contains(err.Error(), SkipEnv) {
 		t.Fatalf("error = %v", err)
+	}
+}
+
+// TestReapOrphans: a cluster whose starting process died is stopped and
+// removed by the next Start's housekeeping; a live owner's is left alone.
+func TestReapOrphans(t *testing.T) {
+	if os.Getenv(SkipEnv) == "1" {
+		t.Skip(SkipEnv + "=1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	reapOrphans(c.bin, c.runAs) // owned by this live process: kept
+	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		t.Fatalf("a live owner's cluster was reaped: %v", err)
+	}
+	conn.Close(ctx)
+
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, ownerFile), []byte(strconv.Itoa(dead.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reapOrphans(c.bin, c.runAs)
+	if _, err := os.Stat(c.dir); !os.IsNotExist(err) {
+		t.Fatalf("orphan's dir %s still there: %v", c.dir, err)
+	}
+	if _, err := pgx.Connect(ctx, c.DSN("postgres")); err == nil {
+		t.Fatal("orphan cluster still answers")
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"comet/gameloop"
 	"comet/gameloop/modes"
 	"comet/server"
+	"comet/server/bus"
+	"comet/server/push"
 	"comet/server/sqlite"
 )
 
@@ -38,7 +40,7 @@ type Main struct {
 	GCPercent  int    // the garbage collector's GOGC; the GOGC environment variable wins
 	ShutdownIn time.Duration
 	Limits     server.Limits
-	Hub        server.HubConfig
+	Hub        push.Config
 	Game       gameloop.ManagerConfig
 
 	Stdout, Stderr io.Writer
@@ -230,9 +232,13 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		fe = server.Static{B: b}
 	}
+	game := m.Game
+	if len(game.Modes) == 0 {
+		game.Modes = modes.All() // every compiled-in mode
+	}
 	srv, err := server.New(server.Config{
-		Store: db, Frontend: fe, Logger: log, Version: Version,
-		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: m.Game, Limits: m.Limits, Hub: m.Hub,
+		Store: db, Bus: bus.New(), Frontend: fe, Logger: log, Version: Version,
+		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: game, Limits: m.Limits, Hub: m.Hub,
 	})
 	if err != nil {
 		m.Close()

@@ -58,7 +58,7 @@ postgresql:
 	else echo "the PostgreSQL store tests need PostgreSQL: install the Debian package 'postgresql' (or set COMET_SKIP_POSTGRES=1)"; exit 1; fi
 
 bench: ## hot-path Go benchmarks, then the load tool's short run (under 3 minutes); see docs/PERFORMANCE.md
-	$(GO) test -run '^$$' -bench 'SessionSend|Broadcast15k|Fanout4k|FrameBatch|LobbyPresence' -benchmem ./server/
+	$(GO) test -run '^$$' -bench 'SessionSend|Broadcast15k|Fanout4k|FrameBatch|LobbyPresence' -benchmem ./server/ ./server/push/
 	$(GO) test -run '^$$' -bench 'BenchmarkArena1000' -benchtime 400x ./gameloop/
 	$(GO) run ./cmd/cometbench short
 

@@ -19,9 +19,33 @@ type Message struct {
 	Type  string
 	Frame []byte
 	// From is the id of the player who caused the message (chat lines), so a
-	// session can drop lines from players it muted without a per-subscriber
-	// publish. Empty for server events.
+	// delivery filter can drop lines from players a session muted without a
+	// per-subscriber publish. Empty for server events.
 	From string
+	// Flags tell the push core how it may treat the message.
+	Flags Flags
+}
+
+// Flags are what the push core may do with a message beyond delivering it
+// in order; the core never looks at a message's type.
+type Flags uint8
+
+const (
+	// Droppable messages (a game's diffs) may be dropped for a session whose
+	// stream is backlogged; a later Keyframe makes up for them.
+	Droppable Flags = 1 << iota
+	// Keyframe messages (a game's snapshot) carry whole state: after one,
+	// droppable messages flow again.
+	Keyframe
+	// Filtered messages pass the application's per-session delivery filter
+	// (a player's mutes) before they are numbered for a session.
+	Filtered
+)
+
+// WithFlags sets f on m and returns m, for use where m is built.
+func (m *Message) WithFlags(f Flags) *Message {
+	m.Flags |= f
+	return m
 }
 
 // Size is the number of bytes the message adds to a session's replay buffer.

@@ -148,7 +148,7 @@ func (e *encoder) snapshot(w *World, match string) *comet.Message {
 	e.buf = append(e.buf[:0], snapshotPrefix...)
 	e.buf = appendSnapshot(e.buf, w.tick, match, w)
 	e.buf = append(e.buf, '}')
-	return &comet.Message{Type: "room.snapshot", Frame: slices.Clone(e.buf)}
+	return &comet.Message{Type: "room.snapshot", Frame: slices.Clone(e.buf), Flags: comet.Keyframe}
 }
 
 // diff returns nil when nothing changed.
@@ -159,7 +159,7 @@ func (e *encoder) diff(tick uint64, base, cur *World) *comet.Message {
 		return nil
 	}
 	e.buf = append(e.buf, '}')
-	return &comet.Message{Type: "room.diff", Frame: slices.Clone(e.buf)}
+	return &comet.Message{Type: "room.diff", Frame: slices.Clone(e.buf), Flags: comet.Droppable}
 }
 
 const (

@@ -35,11 +35,12 @@ func hashToken(tok string) []byte {
 // authSession finds the session named in the path and checks that the request
 // presents its player's token: 404 unknown sid, 401 no or unknown token, 403
 // another player's token.
-func (s *Server) authSession(c echo.Context) (*Session, error) {
-	sess, ok := s.hub.Session(c.Param("sid"))
+func (s *Server) authSession(c echo.Context) (*tab, error) {
+	ps, ok := s.hub.Session(c.Param("sid"))
 	if !ok {
 		return nil, comet.Errorf(comet.ENOTFOUND, "session not found")
 	}
+	sess := tabOf(ps)
 	tok := tokenOf(c.Request())
 	if tok == "" {
 		return nil, comet.Errorf(comet.EUNAUTHORIZED, "missing player token")

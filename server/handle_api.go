@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -122,10 +123,10 @@ func (s *Server) handleAdmin(c echo.Context) error {
 	case "mute", "unmute":
 		err = s.store.SetSilenced(ctx, id, action == "mute")
 	case "kick":
-		s.kick(id, "you were removed by a moderator")
+		s.kick(c.Request().Context(), id, "you were removed by a moderator")
 	case "ban", "unban":
 		if err = s.store.SetBanned(ctx, id, action == "ban"); err == nil && action == "ban" {
-			s.kick(id, "you were banned by a moderator")
+			s.kick(c.Request().Context(), id, "you were banned by a moderator")
 		}
 	}
 	if err != nil {
@@ -150,9 +151,9 @@ func (s *Server) findPlayer(c echo.Context, name string) (string, error) {
 }
 
 // kick ends every session of a player after telling it why.
-func (s *Server) kick(playerID, why string) {
-	for _, o := range s.hub.PlayerSessions(playerID) {
+func (s *Server) kick(ctx context.Context, playerID, why string) {
+	for _, o := range s.tabsOf(playerID) {
 		o.SendError(0, comet.Errorf(comet.EFORBIDDEN, "%s", why))
-		s.hub.Remove(o)
+		s.hub.Remove(ctx, o.Session)
 	}
 }

@@ -228,7 +228,7 @@ func TestAdminAPI(t *testing.T) {
 	if code, _ := admin(t, ts.URL, tok, "kick", `{"name":"troll"}`); code != 200 {
 		t.Fatalf("kick: %d", code)
 	}
-	for _, tb := range []*tab{a, a2} {
+	for _, tb := range []*testTab{a, a2} {
 		e := decodeAs[sysError](t, tb.waitFor(t, ofType("sys.error")))
 		if e.Code != comet.EFORBIDDEN || !strings.Contains(e.Message, "removed by a moderator") {
 			t.Fatalf("kick notice %+v", e)

@@ -81,7 +81,7 @@ type sayRequest struct {
 
 // onSay handles chat.say: "/w name text" and "/me text" are understood; the
 // line is committed to the store before anyone is told it exists.
-func (s *Server) onSay(ctx context.Context, sess *Session, data json.RawMessage) error {
+func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) error {
 	var req sayRequest
 	if err := decodeData(data, &req); err != nil {
 		return err
@@ -142,8 +142,9 @@ func (s *Server) onSay(ctx context.Context, sess *Session, data json.RawMessage)
 	s.history.invalidate(channel)
 	msg := comet.MustMessage("chat.msg", lineOf(m))
 	msg.From = sess.playerID
+	msg.Flags |= comet.Filtered // muters drop it (deliver)
 	if dmTo != "" {
-		for _, o := range append(s.hub.PlayerSessions(sess.playerID), s.hub.PlayerSessions(dmTo)...) {
+		for _, o := range append(s.tabsOf(sess.playerID), s.tabsOf(dmTo)...) {
 			o.Send(msg)
 		}
 		return nil
@@ -158,7 +159,7 @@ func (s *Server) onSay(ctx context.Context, sess *Session, data json.RawMessage)
 func (s *Server) whisperTarget(rest string) (to, text string, err error) {
 	rest = strings.TrimSpace(rest)
 	best := -1
-	for _, o := range s.hub.Sessions() {
+	for _, o := range s.allTabs() {
 		name := o.PlayerName()
 		n := len(name)
 		if n > best && n <= len(rest) && strings.EqualFold(rest[:n], name) && (n == len(rest) || rest[n] == ' ') {
@@ -174,7 +175,7 @@ func (s *Server) whisperTarget(rest string) (to, text string, err error) {
 
 // onlineByName finds an online player's id by name (case-insensitive).
 func (s *Server) onlineByName(name string) string {
-	for _, o := range s.hub.Sessions() {
+	for _, o := range s.allTabs() {
 		if strings.EqualFold(o.PlayerName(), strings.TrimSpace(name)) {
 			return o.playerID
 		}
@@ -183,12 +184,12 @@ func (s *Server) onlineByName(name string) string {
 }
 
 // joinChannel subscribes a session to a chat channel and sends its history.
-func (s *Server) joinChannel(ctx context.Context, sess *Session, channel string) {
+func (s *Server) joinChannel(ctx context.Context, sess *tab, channel string) {
 	sess.Subscribe(comet.ChatTopic(channel))
 	s.sendHistory(ctx, sess, channel)
 }
 
-func (s *Server) sendHistory(ctx context.Context, sess *Session, channel string) {
+func (s *Server) sendHistory(ctx context.Context, sess *tab, channel string) {
 	muted := sess.mutedSet()
 	if len(muted) == 0 {
 		if m := s.history.get(channel); m != nil {
@@ -291,7 +292,7 @@ type historyRequest struct {
 
 // onHistory handles chat.history {"channel"}: a channel the session is in, or
 // one of its player's direct channels ("dm:<a>:<b>").
-func (s *Server) onHistory(ctx context.Context, sess *Session, data json.RawMessage) error {
+func (s *Server) onHistory(ctx context.Context, sess *tab, data json.RawMessage) error {
 	var req historyRequest
 	if err := decodeData(data, &req); err != nil {
 		return err
@@ -314,16 +315,16 @@ type muteRequest struct {
 
 // onMute handles chat.mute {"player"}: the muter's sessions stop receiving that
 // player's lines (stored, so it lasts across sessions).
-func (s *Server) onMute(ctx context.Context, sess *Session, data json.RawMessage) error {
+func (s *Server) onMute(ctx context.Context, sess *tab, data json.RawMessage) error {
 	return s.setMute(ctx, sess, data, true)
 }
 
 // onUnmute handles chat.unmute {"player"}.
-func (s *Server) onUnmute(ctx context.Context, sess *Session, data json.RawMessage) error {
+func (s *Server) onUnmute(ctx context.Context, sess *tab, data json.RawMessage) error {
 	return s.setMute(ctx, sess, data, false)
 }
 
-func (s *Server) setMute(ctx context.Context, sess *Session, data json.RawMessage, mute bool) error {
+func (s *Server) setMute(ctx context.Context, sess *tab, data json.RawMessage, mute bool) error {
 	var req muteRequest
 	if err := decodeData(data, &req); err != nil {
 		return err
@@ -348,7 +349,7 @@ func (s *Server) setMute(ctx context.Context, sess *Session, data json.RawMessag
 		return err
 	}
 	msg := comet.MustMessage("chat.muted", map[string][]string{"players": ids})
-	for _, o := range s.hub.PlayerSessions(sess.playerID) {
+	for _, o := range s.tabsOf(sess.playerID) {
 		o.setMuted(ids)
 		o.Send(msg)
 	}
@@ -356,7 +357,7 @@ func (s *Server) setMute(ctx context.Context, sess *Session, data json.RawMessag
 }
 
 // loadMutes reads a new session's mute list from the store.
-func (s *Server) loadMutes(ctx context.Context, sess *Session) {
+func (s *Server) loadMutes(ctx context.Context, sess *tab) {
 	ids, err := s.store.Mutes(ctx, sess.playerID)
 	if err != nil {
 		s.log.Error("load mutes", "player", sess.playerID, "err", err)

@@ -14,6 +14,9 @@ import (
 	"unicode/utf8"
 
 	"comet"
+	"comet/gameloop"
+	"comet/gameloop/modes"
+	"comet/server/bus"
 	"comet/server/sqlite"
 )
 
@@ -28,7 +31,7 @@ func TestChatSayReachesChannel(t *testing.T) {
 	before := time.Now().UnixMilli()
 	a.send("chat.say", map[string]string{"channel": "lobby", "text": "hello all"})
 	var first wireChat
-	for i, tb := range []*tab{a, b, c} {
+	for i, tb := range []*testTab{a, b, c} {
 		ev := tb.waitFor(t, ofType("chat.msg"))
 		wantKeys(t, "chat.msg", ev.Data, "id", "channel", "from", "text", "at")
 		m := decodeAs[wireChat](t, ev)
@@ -149,7 +152,7 @@ func TestDirectMessages(t *testing.T) {
 	}
 
 	a.send("chat.say", map[string]string{"to": b.Player.ID, "text": "psst"})
-	for _, tb := range []*tab{a, a2, b} { // both players, every tab
+	for _, tb := range []*testTab{a, a2, b} { // both players, every tab
 		if m := tb.chatText(t, "psst"); m.Channel != dm || m.From.ID != a.Player.ID {
 			t.Fatalf("dm arrived as %+v", m)
 		}
@@ -275,7 +278,7 @@ func serveOn(t testing.TB, path string) (url string, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Store: db, Logger: quietLogger(), Limits: Limits{SessionsPerMinute: -1, StreamsPerIP: -1}})
+	s, err := New(Config{Store: db, Bus: bus.New(), Game: gameloop.ManagerConfig{Modes: modes.All()}, Logger: quietLogger(), Limits: Limits{SessionsPerMinute: -1, StreamsPerIP: -1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +352,7 @@ func TestMute(t *testing.T) {
 	b.chatText(t, "before the mute")
 
 	b.send("chat.mute", map[string]string{"player": a.Player.ID})
-	for _, tb := range []*tab{b, b2} {
+	for _, tb := range []*testTab{b, b2} {
 		ev := tb.waitFor(t, ofType("chat.muted"))
 		wantKeys(t, "chat.muted", ev.Data, "players")
 		if got := decodeAs[struct{ Players []string }](t, ev).Players; !slices.Equal(got, []string{a.Player.ID}) {
@@ -361,7 +364,7 @@ func TestMute(t *testing.T) {
 	c.chatText(t, "muted line") // others still hear a
 	a.chatText(t, "muted whisper")
 	c.send("chat.say", map[string]string{"channel": "lobby", "text": "c speaks"})
-	for _, tb := range []*tab{b, b2} {
+	for _, tb := range []*testTab{b, b2} {
 		// c's line comes after a's; a's must not come at all.
 		tb.waitFor(t, func(ev wireEvent) bool {
 			if ev.Type == "chat.msg" && decodeAs[wireChat](t, ev).From.ID == a.Player.ID {

@@ -22,7 +22,7 @@ func (s *Server) handleHealth(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	h := health{Status: "ok", Version: s.cfg.Version, UptimeS: time.Since(s.started).Seconds(), Database: "ok"}
-	h.Sessions = len(s.hub.Sessions())
+	h.Sessions = len(s.allTabs())
 	status := http.StatusOK
 	if err := s.store.Ping(ctx); err != nil {
 		s.log.Error("health: database unreachable", "err", err)

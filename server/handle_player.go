@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"comet"
+	"comet/server/push"
 )
 
 // Name rules (docs/PROTOCOL.md): 1–24 characters of letters, digits, space,
@@ -42,7 +43,7 @@ func (s *Server) rename(ctx context.Context, p *comet.Player, name string) error
 	}
 	s.lobby.names.Lock()
 	defer s.lobby.names.Unlock()
-	for _, o := range s.hub.Sessions() {
+	for _, o := range s.allTabs() {
 		if o.playerID != p.ID && strings.EqualFold(o.PlayerName(), name) {
 			return comet.Errorf(comet.ECONFLICT, "%q is in use by another player online", name)
 		}
@@ -51,7 +52,7 @@ func (s *Server) rename(ctx context.Context, p *comet.Player, name string) error
 		return err
 	}
 	p.Name = name
-	for _, o := range s.hub.PlayerSessions(p.ID) {
+	for _, o := range s.tabsOf(p.ID) {
 		o.setName(name)
 	}
 	return nil
@@ -62,7 +63,7 @@ type renameRequest struct {
 }
 
 // onRename handles player.rename {"name"}; the player's sessions get player.renamed.
-func (s *Server) onRename(ctx context.Context, sess *Session, data json.RawMessage) error {
+func (s *Server) onRename(ctx context.Context, sess *tab, data json.RawMessage) error {
 	var req renameRequest
 	if err := decodeData(data, &req); err != nil {
 		return err
@@ -73,7 +74,7 @@ func (s *Server) onRename(ctx context.Context, sess *Session, data json.RawMessa
 	}
 	s.games.Rename(p.ID, p.Name)
 	msg := comet.MustMessage("player.renamed", playerView{ID: p.ID, Name: p.Name})
-	for _, o := range s.hub.PlayerSessions(p.ID) {
+	for _, o := range s.tabsOf(p.ID) {
 		o.Send(msg)
 	}
 	s.presenceChanged()
@@ -89,7 +90,7 @@ const minPassword = 8
 
 // onClaim handles player.claim {"password"}: the player's current name becomes
 // its own, guarded by the password (bcrypt), so nobody else can take it.
-func (s *Server) onClaim(ctx context.Context, sess *Session, data json.RawMessage) error {
+func (s *Server) onClaim(ctx context.Context, sess *tab, data json.RawMessage) error {
 	var req claimRequest
 	if err := decodeData(data, &req); err != nil {
 		return err
@@ -106,7 +107,7 @@ func (s *Server) onClaim(ctx context.Context, sess *Session, data json.RawMessag
 		return err
 	}
 	msg := comet.MustMessage("player.claimed", map[string]string{"name": name})
-	for _, o := range s.hub.PlayerSessions(sess.playerID) {
+	for _, o := range s.tabsOf(sess.playerID) {
 		o.Send(msg)
 	}
 	return nil
@@ -139,7 +140,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	} else if banned {
 		return comet.Errorf(comet.EFORBIDDEN, "this player is banned")
 	}
-	tok := randomID(16)
+	tok := push.RandomID(16)
 	if err := s.store.AddPlayerToken(ctx, p.ID, hashToken(tok)); err != nil {
 		return err
 	}

@@ -108,7 +108,7 @@ func TestRenameRules(t *testing.T) {
 		t.Run("ok "+name, func(t *testing.T) {
 			a.send("player.rename", map[string]string{"name": name})
 			want := strings.TrimSpace(name)
-			for _, tb := range []*tab{a, a2} { // every tab of the player hears it
+			for _, tb := range []*testTab{a, a2} { // every tab of the player hears it
 				ev := tb.waitFor(t, func(ev wireEvent) bool { return ev.Type == "player.renamed" || ev.Type == "sys.error" })
 				wantKeys(t, "player.renamed", ev.Data, "id", "name")
 				if got := decodeAs[wirePlayer](t, ev); ev.Type != "player.renamed" || got.ID != a.Player.ID || got.Name != want {
@@ -156,7 +156,7 @@ func hasPlayer(p wirePresence, id, name string) bool {
 }
 
 // checkPresence waits for a lobby.presence for which ok holds.
-func checkPresence(t testing.TB, tb *tab, ok func(wirePresence) bool) wirePresence {
+func checkPresence(t testing.TB, tb *testTab, ok func(wirePresence) bool) wirePresence {
 	t.Helper()
 	ev := tb.waitFor(t, func(ev wireEvent) bool { return ev.Type == "lobby.presence" && ok(decodeAs[wirePresence](t, ev)) })
 	return decodeAs[wirePresence](t, ev)
@@ -171,7 +171,7 @@ func TestRenameRaceOneWinner(t *testing.T) {
 	for i := range 15 {
 		name := fmt.Sprintf("Racer %d", i)
 		var wg sync.WaitGroup
-		for _, tb := range []*tab{a, b} {
+		for _, tb := range []*testTab{a, b} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -180,7 +180,7 @@ func TestRenameRaceOneWinner(t *testing.T) {
 		}
 		wg.Wait()
 		won := 0
-		for _, tb := range []*tab{a, b} {
+		for _, tb := range []*testTab{a, b} {
 			ev := tb.waitFor(t, func(ev wireEvent) bool { return ev.Type == "player.renamed" || ev.Type == "sys.error" })
 			if ev.Type == "player.renamed" {
 				won++
@@ -207,7 +207,7 @@ func TestClaimAndLogin(t *testing.T) {
 	a.Player.ID, a.Player.Name = s1.Player.ID, s1.Player.Name
 	ast := a.open("sse", 0)
 	defer ast.close()
-	at := &tab{client: a, st: ast}
+	at := &testTab{client: a, st: ast}
 	at.rename(t, "Ada")
 
 	for _, pw := range []string{"", "short", strings.Repeat("x", 73)} {

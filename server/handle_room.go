@@ -27,13 +27,13 @@ type spectateRequest struct {
 	Room string `json:"room"`
 }
 
-func (s *Server) participant(sess *Session) gameloop.Participant {
+func (s *Server) participant(sess *tab) gameloop.Participant {
 	return gameloop.Participant{ID: sess.playerID, Name: sess.PlayerName(), Sink: sess}
 }
 
 // onJoin handles room.join: {"mode"} is quick play, {"room"} joins a room by
 // id or private join code.
-func (s *Server) onJoin(ctx context.Context, sess *Session, data json.RawMessage) error {
+func (s *Server) onJoin(ctx context.Context, sess *tab, data json.RawMessage) error {
 	var req joinRequest
 	if err := decodeData(data, &req); err != nil {
 		return err
@@ -57,7 +57,7 @@ func (s *Server) onJoin(ctx context.Context, sess *Session, data json.RawMessage
 }
 
 // onCreate handles room.create {"mode","name","max","private"}; the creator joins.
-func (s *Server) onCreate(ctx context.Context, sess *Session, data json.RawMessage) error {
+func (s *Server) onCreate(ctx context.Context, sess *tab, data json.RawMessage) error {
 	var req createRequest
 	if err := decodeData(data, &req); err != nil {
 		return err
@@ -79,7 +79,7 @@ func (s *Server) onCreate(ctx context.Context, sess *Session, data json.RawMessa
 }
 
 // onSpectate handles room.spectate {"room"}: watch without playing.
-func (s *Server) onSpectate(ctx context.Context, sess *Session, data json.RawMessage) error {
+func (s *Server) onSpectate(ctx context.Context, sess *tab, data json.RawMessage) error {
 	var req spectateRequest
 	if err := decodeData(data, &req); err != nil {
 		return err
@@ -99,7 +99,7 @@ func (s *Server) onSpectate(ctx context.Context, sess *Session, data json.RawMes
 // onLeave handles room.leave: the player leaves its room, whichever of its
 // tabs is in it. The room tells the tab it was watching through (room.left
 // {"room"}); a different tab that asked is told too, so each hears it once.
-func (s *Server) onLeave(ctx context.Context, sess *Session, _ json.RawMessage) error {
+func (s *Server) onLeave(ctx context.Context, sess *tab, _ json.RawMessage) error {
 	info, ok := s.games.RoomOf(sess.playerID)
 	if !ok {
 		s.syncRooms(sess.playerID)
@@ -117,13 +117,13 @@ func (s *Server) onLeave(ctx context.Context, sess *Session, _ json.RawMessage) 
 }
 
 // onInput handles room.input: decoded and queued by the room without blocking.
-func (s *Server) onInput(_ context.Context, sess *Session, data json.RawMessage) error {
+func (s *Server) onInput(_ context.Context, sess *tab, data json.RawMessage) error {
 	return s.games.Input(sess.playerID, data)
 }
 
 // onResync handles room.resync: a client whose diff did not apply asks for a
 // fresh snapshot of its room.
-func (s *Server) onResync(_ context.Context, sess *Session, _ json.RawMessage) error {
+func (s *Server) onResync(_ context.Context, sess *tab, _ json.RawMessage) error {
 	if _, ok := s.games.RoomOf(sess.playerID); !ok {
 		return comet.Errorf(comet.ENOTFOUND, "you are not in a room")
 	}
@@ -132,12 +132,12 @@ func (s *Server) onResync(_ context.Context, sess *Session, _ json.RawMessage) e
 }
 
 // enterRoom moves the session's room chat channel to the new room's.
-func (s *Server) enterRoom(ctx context.Context, sess *Session, roomID string) {
+func (s *Server) enterRoom(ctx context.Context, sess *tab, roomID string) {
 	// The player's other tabs lose their room channel: a player sits in one
 	// room, watched through one tab. The engine told a tab that was in another
 	// room (room.left); a tab in this very room lost its stream to this one
 	// silently, so it is told here.
-	for _, o := range s.hub.PlayerSessions(sess.playerID) {
+	for _, o := range s.tabsOf(sess.playerID) {
 		if o == sess {
 			continue
 		}
@@ -157,7 +157,7 @@ func (s *Server) enterRoom(ctx context.Context, sess *Session, roomID string) {
 // already taken the player out of its previous room, or a leave.
 func (s *Server) syncRooms(playerID string) {
 	info, in := s.games.RoomOf(playerID)
-	for _, o := range s.hub.PlayerSessions(playerID) {
+	for _, o := range s.tabsOf(playerID) {
 		if r := o.Room(); r != "" && (!in || r != info.ID) {
 			s.exitRoom(o)
 		}
@@ -169,14 +169,14 @@ func (s *Server) syncRooms(playerID string) {
 // leave its chat channel. It runs on the room's goroutine: it only
 // unsubscribes, never blocks and never calls the engine.
 func (s *Server) onRoomLeft(playerID, roomID string) {
-	for _, o := range s.hub.PlayerSessions(playerID) {
+	for _, o := range s.tabsOf(playerID) {
 		if o.Room() == roomID {
 			s.exitRoom(o)
 		}
 	}
 }
 
-func (s *Server) exitRoom(sess *Session) {
+func (s *Server) exitRoom(sess *tab) {
 	if prev := sess.setRoom(""); prev != "" {
 		sess.Unsubscribe(comet.ChatTopic("room:" + prev))
 	}

@@ -172,7 +172,7 @@ func TestOnePlayerOneRoom(t *testing.T) {
 	// Leaving from the tab that is not in the room: the player leaves, each
 	// tab hears room.left once.
 	a.send("room.leave", struct{}{})
-	for _, tb := range []*tab{a, a2} {
+	for _, tb := range []*testTab{a, a2} {
 		ev := tb.waitFor(t, ofType("room.left"))
 		if decodeAs[struct{ Room string }](t, ev).Room != r1 {
 			t.Fatalf("room.left %s", ev.Data)

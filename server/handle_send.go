@@ -20,7 +20,7 @@ const eventTimeout = 30 * time.Second
 // eventHandler handles one client event type for a session. An error (a
 // *comet.Error, or any other error, logged as internal) is answered with a
 // sys.error on the session's stream.
-type eventHandler func(ctx context.Context, s *Session, data json.RawMessage) error
+type eventHandler func(ctx context.Context, s *tab, data json.RawMessage) error
 
 // handleSend takes a batch of client events. Each new client seq runs once;
 // resent ones are ignored, so a retried POST is safe.
@@ -46,14 +46,14 @@ func (s *Server) handleSend(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), eventTimeout)
 	defer cancel()
 	for _, ev := range evs {
-		if !sess.takeUpstream(ev.Seq) {
+		if !sess.TakeUpstream(ev.Seq) {
 			s.metrics.upstream.WithLabelValues("duplicate").Inc()
 			continue
 		}
 		if err := s.dispatch(ctx, sess, ev); err != nil {
 			s.metrics.upstream.WithLabelValues("error").Inc()
 			if comet.ErrorCode(err) == comet.EINTERNAL {
-				s.log.Error("event failed", "type", ev.Type, "sid", sess.id, "err", err)
+				s.log.Error("event failed", "type", ev.Type, "sid", sess.ID(), "err", err)
 			}
 			sess.SendError(ev.Seq, err)
 			continue
@@ -63,7 +63,7 @@ func (s *Server) handleSend(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) dispatch(ctx context.Context, sess *Session, ev clientEvent) (err error) {
+func (s *Server) dispatch(ctx context.Context, sess *tab, ev clientEvent) (err error) {
 	h, ok := s.handlers[ev.Type]
 	if !ok {
 		return comet.Errorf(comet.EUNKNOWN, "unknown event type %q", ev.Type)

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"comet"
+	"comet/server/push"
 )
 
 type sessionRequest struct {
@@ -78,8 +79,8 @@ func (s *Server) handleSession(c echo.Context) error {
 		}
 	}
 	if p == nil {
-		tok = randomID(16)
-		p = &comet.Player{ID: "p_" + randomID(9), Name: s.guestName(ctx), CreatedAt: time.Now()}
+		tok = push.RandomID(16)
+		p = &comet.Player{ID: "p_" + push.RandomID(9), Name: s.guestName(ctx), CreatedAt: time.Now()}
 		if err := s.store.CreatePlayer(ctx, p, hashToken(tok)); err != nil {
 			return fmt.Errorf("session: create player: %w", err)
 		}
@@ -91,12 +92,11 @@ func (s *Server) handleSession(c echo.Context) error {
 		}
 	}
 
-	sess := s.hub.NewSession(p)
-	copy(sess.tokenHash[:], hashToken(tok))
+	sess := s.newTab(p.ID, p.Name, hashToken(tok))
 	s.onSessionStart(ctx, sess)
 	return c.JSON(http.StatusCreated, sessionResponse{
-		SID: sess.id, Player: sessionPlayer{ID: p.ID, Name: p.Name, Claimed: p.Claimed}, Token: tok,
-		HeartbeatMS: s.hub.cfg.Heartbeat.Milliseconds(), Transports: transportNames,
+		SID: sess.ID(), Player: sessionPlayer{ID: p.ID, Name: p.Name, Claimed: p.Claimed}, Token: tok,
+		HeartbeatMS: s.hub.Config().Heartbeat.Milliseconds(), Transports: push.TransportNames,
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"comet"
+	"comet/server/push"
 )
 
 // eventHandlers is the table of every client event type the server accepts;
@@ -33,19 +34,31 @@ func (s *Server) eventHandlers() map[string]eventHandler {
 
 // onSessionStart puts a new session where every session starts: in the lobby
 // topic and the lobby chat channel, with the lists and history sent.
-func (s *Server) onSessionStart(ctx context.Context, sess *Session) {
+func (s *Server) onSessionStart(ctx context.Context, sess *tab) {
 	s.lobby.welcome(sess)
 	s.loadMutes(ctx, sess) // before any history, which leaves the muted out
 	s.joinChannel(ctx, sess, "lobby")
 	s.lobby.presenceChanged()
 }
 
+// onFresh is the push core's call for fresh state: after sys.reset,
+// everything the tab holds; after dropped room diffs, a room snapshot.
+func (s *Server) onFresh(ctx context.Context, ps *push.Session, why push.Fresh) {
+	sess := tabOf(ps)
+	if why&push.FreshReset != 0 {
+		s.onReset(ctx, sess)
+		return // the reset's snapshot is the keyframe
+	}
+	if why&push.FreshKeyframe != 0 && sess.Room() != "" {
+		s.games.Resync(sess.playerID)
+	}
+}
+
 // onReset sends a session that was sent sys.reset fresh state for everything
 // it is subscribed to, in the order a new session gets it: the lobby lists,
 // each chat channel's history (lobby first), and its room's snapshot.
-func (s *Server) onReset(sess *Session) {
-	ctx := context.Background()
-	topics := sess.topics()
+func (s *Server) onReset(ctx context.Context, sess *tab) {
+	topics := sess.Topics()
 	slices.SortFunc(topics, func(a, b string) int {
 		return cmp.Or(cmp.Compare(resetRank(a), resetRank(b)), strings.Compare(a, b))
 	})
@@ -57,14 +70,6 @@ func (s *Server) onReset(sess *Session) {
 			s.sendHistory(ctx, sess, strings.TrimPrefix(t, "chat:"))
 		}
 	}
-	if sess.Room() != "" {
-		s.games.Resync(sess.playerID)
-	}
-}
-
-// onStale sends a fresh room snapshot to a session whose backlog cleared
-// after its room diffs were dropped.
-func (s *Server) onStale(sess *Session) {
 	if sess.Room() != "" {
 		s.games.Resync(sess.playerID)
 	}
@@ -83,9 +88,10 @@ func resetRank(topic string) int {
 
 // onExpire releases what an expired session held: its seat, and its place in
 // the online list.
-func (s *Server) onExpire(sess *Session) {
+func (s *Server) onExpire(ctx context.Context, ps *push.Session) {
+	sess := tabOf(ps)
 	if sess.Room() != "" {
-		if err := s.games.Leave(context.Background(), sess.playerID); err != nil {
+		if err := s.games.Leave(ctx, sess.playerID); err != nil {
 			s.log.Error("leave room on expiry", "player", sess.playerID, "err", err)
 		}
 	}
@@ -102,7 +108,7 @@ type ping struct {
 }
 
 // onPing answers sys.ping {"t": x} with sys.pong {"t": x} on the stream.
-func (s *Server) onPing(_ context.Context, sess *Session, data json.RawMessage) error {
+func (s *Server) onPing(_ context.Context, sess *tab, data json.RawMessage) error {
 	var p ping
 	if err := decodeData(data, &p); err != nil {
 		return err

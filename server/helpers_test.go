@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"comet/gameloop/modes"
+	"comet/server/bus"
 	"comet/server/sqlite"
 )
 
@@ -47,9 +49,12 @@ func startServerOn(t testing.TB, tune func(*Config), wrap func(net.Listener) net
 	if err != nil {
 		t.Fatalf("open db: %v", err)
 	}
-	cfg := Config{Store: db, Logger: quietLogger()}
+	cfg := Config{Store: db, Bus: bus.New(), Logger: quietLogger()}
 	if tune != nil {
 		tune(&cfg)
+	}
+	if len(cfg.Game.Modes) == 0 {
+		cfg.Game.Modes = modes.All()
 	}
 	s, err := New(cfg)
 	if err != nil {

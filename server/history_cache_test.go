@@ -61,11 +61,9 @@ func TestNewcomersShareOneHistory(t *testing.T) {
 		c := newClient(t, ts.URL)
 		sess, _ := ts.Hub().Session(c.SID)
 		got := map[string]*comet.Message{}
-		sess.mu.Lock()
-		for _, e := range sess.ring.after(nil, 0, 1<<30) {
-			got[e.msg.Type] = e.msg
+		for _, m := range sess.Buffered() {
+			got[m.Type] = m
 		}
-		sess.mu.Unlock()
 		if got["chat.history"] == nil || got["lobby.rooms"] == nil {
 			t.Fatalf("session %d got %v", i, got)
 		}

@@ -25,8 +25,8 @@ const (
 //
 // Lock order: pub, then mu.
 type lobby struct {
-	bus comet.Bus
-	hub *Hub
+	bus  comet.Bus
+	tabs func() []*tab // every live tab
 
 	// pub is held while publishing on the lobby topic and while welcoming a
 	// session (subscribe, then send the full lists), so a newcomer never gets
@@ -46,8 +46,8 @@ type lobby struct {
 	names sync.Mutex
 }
 
-func newLobby(bus comet.Bus, hub *Hub) *lobby {
-	return &lobby{bus: bus, hub: hub, rooms: make(map[string]gameloop.RoomInfo),
+func newLobby(bus comet.Bus, tabs func() []*tab) *lobby {
+	return &lobby{bus: bus, tabs: tabs, rooms: make(map[string]gameloop.RoomInfo),
 		changed: make(map[string]bool), wake: make(chan struct{}, 1)}
 }
 
@@ -188,7 +188,7 @@ func (l *lobby) roomsMessage() *comet.Message {
 // presenceMessage lists who is online: one entry per player, however many tabs.
 func (l *lobby) presenceMessage() *comet.Message {
 	seen := make(map[string]string)
-	for _, s := range l.hub.Sessions() {
+	for _, s := range l.tabs() {
 		seen[s.playerID] = s.PlayerName()
 	}
 	// Sort keys are lowered once per player, not once per comparison.
@@ -214,7 +214,7 @@ func (l *lobby) presenceMessage() *comet.Message {
 // presence list is the last one published (at most presenceEvery old; the
 // newcomer's own arrival follows in the next update), so a burst of new
 // sessions does not cost a scan of every session each.
-func (l *lobby) welcome(sess *Session) {
+func (l *lobby) welcome(sess *tab) {
 	l.pub.Lock()
 	defer l.pub.Unlock()
 	sess.Subscribe(comet.TopicLobby)

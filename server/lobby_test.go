@@ -1,14 +1,15 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"comet"
 	"comet/gameloop"
 	"comet/server/bus"
+	"comet/server/push"
 )
 
 // TestSessionStartsInLobby: every session begins with the full room list, the
@@ -108,7 +109,7 @@ func TestLobbyRoomsFollowsRooms(t *testing.T) {
 			return info != nil && info.Players == n && info.Spectators == spect && info.Max == 2 && info.Name == "Duel"
 		}
 	}
-	for _, tb := range []*tab{watcher, a, b} { // a player in a room still hears the lobby
+	for _, tb := range []*testTab{watcher, a, b} { // a player in a room still hears the lobby
 		tb.roomUpdate(t, id, players(1, 0))
 	}
 	// Changes arrive as upserts, not as full lists.
@@ -162,7 +163,7 @@ func TestLobbyPresence(t *testing.T) {
 	checkPresence(t, w, func(p wirePresence) bool { return p.Count == 1 && hasPlayer(p, w.Player.ID, w.Player.Name) })
 
 	start := time.Now()
-	var tabs []*tab
+	var tabs []*testTab
 	for range 5 {
 		tabs = append(tabs, openTab(t, ts.URL, ""))
 	}
@@ -212,12 +213,16 @@ func BenchmarkLobbyPresence(b *testing.B) {
 	for _, n := range []int{100, 5000} {
 		b.Run(fmt.Sprint(n, " sessions"), func(b *testing.B) {
 			br := bus.New()
-			hub := NewHub(HubConfig{Bus: br, Logger: quietLogger()})
-			defer hub.Close()
+			hub := push.NewHub(push.Config{Bus: br, Logger: quietLogger()})
+			defer hub.Close(context.Background())
+			tabs := make([]*tab, n)
 			for i := range n {
-				hub.NewSession(&comet.Player{ID: fmt.Sprint("p_", i), Name: fmt.Sprint("Player ", i)})
+				t := &tab{playerID: fmt.Sprint("p_", i)}
+				t.setName(fmt.Sprint("Player ", i))
+				t.Session = hub.NewSession(t.playerID, t)
+				tabs[i] = t
 			}
-			l := newLobby(br, hub)
+			l := newLobby(br, func() []*tab { return tabs })
 			b.ReportAllocs()
 			for b.Loop() {
 				l.presenceMessage()

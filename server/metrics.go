@@ -7,6 +7,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"comet/server/push"
 )
 
 // Metrics are the server's Prometheus collectors, on a registry of their own
@@ -14,21 +16,11 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	requests     *prometheus.CounterVec
-	sessions     prometheus.Gauge
-	expired      prometheus.Counter
-	streams      *prometheus.GaugeVec
-	eventsQueued prometheus.Counter
-	delivered    prometheus.Counter
-	bytesOut     prometheus.Counter
-	heartbeats   prometheus.Counter
-	recycled     prometheus.Counter
-	resets       prometheus.Counter
-	slowCut      prometheus.Counter
-	diffsDropped prometheus.Counter
-	resyncs      prometheus.Counter
-	upstream     *prometheus.CounterVec
-	limited      *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	Push     *push.Metrics // the push core's collectors, on the same registry
+
+	upstream *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 }
 
 // NewMetrics registers Comet's collectors plus the Go and process collectors.
@@ -44,18 +36,7 @@ func NewMetrics() *Metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "comet_http_requests_total", Help: "HTTP requests by method, route and status.",
 		}, []string{"method", "route", "status"}),
-		sessions:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "comet_sessions", Help: "Live sessions."}),
-		expired:      prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_sessions_expired_total", Help: "Sessions expired after their grace period."}),
-		streams:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "comet_streams", Help: "Held downstreams by transport."}, []string{"transport"}),
-		eventsQueued: prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_events_queued_total", Help: "Events numbered into session queues."}),
-		delivered:    prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_events_delivered_total", Help: "Events written to downstreams."}),
-		bytesOut:     prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_stream_bytes_total", Help: "Bytes written to held streams."}),
-		heartbeats:   prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_heartbeats_total", Help: "Heartbeats written."}),
-		recycled:     prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_streams_recycled_total", Help: "Streams ended after their byte or age budget."}),
-		resets:       prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_resets_total", Help: "sys.reset sent: a downstream resumed past its replay buffer."}),
-		slowCut:      prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_slow_consumers_cut_total", Help: "Streams cut because the client took no bytes for the write timeout."}),
-		diffsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_stale_diffs_dropped_total", Help: "Room diffs dropped for sessions whose stream was backlogged."}),
-		resyncs:      prometheus.NewCounter(prometheus.CounterOpts{Name: "comet_slow_resyncs_total", Help: "Fresh room snapshots sent after a backlog cleared."}),
+		Push: push.NewMetrics(r),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "comet_upstream_events_total", Help: "Client events by outcome (ok, duplicate, error).",
 		}, []string{"outcome"}),
@@ -63,11 +44,7 @@ func NewMetrics() *Metrics {
 			Name: "comet_limited_total", Help: "Requests or events refused by an abuse limit.",
 		}, []string{"limit"}),
 	}
-	r.MustRegister(m.requests, m.sessions, m.expired, m.streams, m.eventsQueued, m.delivered,
-		m.bytesOut, m.heartbeats, m.recycled, m.resets, m.slowCut, m.diffsDropped, m.resyncs, m.upstream, m.limited)
-	for _, t := range transportNames {
-		m.streams.WithLabelValues(t)
-	}
+	r.MustRegister(m.requests, m.upstream, m.limited)
 	return m
 }
 

@@ -44,7 +44,7 @@ func startGameServer(t testing.TB, tune func(*Config)) *testServer {
 
 // tab is one browser tab: a session with its SSE stream open, and the room
 // list as a client keeps it from every lobby.rooms it has read.
-type tab struct {
+type testTab struct {
 	*client
 	st    *tstream
 	rooms map[string]gameloop.RoomInfo
@@ -52,12 +52,12 @@ type tab struct {
 
 // openTab opens a session (a new guest, or another tab of token's player) and
 // its stream, and reads the events every session starts with.
-func openTab(t testing.TB, base, token string) *tab {
+func openTab(t testing.TB, base, token string) *testTab {
 	t.Helper()
 	c := openSession(t, base, token)
 	st := c.open("sse", 0)
 	t.Cleanup(st.close)
-	tb := &tab{client: c, st: st, rooms: make(map[string]gameloop.RoomInfo)}
+	tb := &testTab{client: c, st: st, rooms: make(map[string]gameloop.RoomInfo)}
 	// The full room list and the online list come first, in one step; live
 	// events may come before the chat history.
 	for _, typ := range []string{"lobby.rooms", "lobby.presence"} {
@@ -72,7 +72,7 @@ func openTab(t testing.TB, base, token string) *tab {
 }
 
 // read returns the next event, applying a lobby.rooms to the tab's list.
-func (tb *tab) read(timeout time.Duration) (wireEvent, bool) {
+func (tb *testTab) read(timeout time.Duration) (wireEvent, bool) {
 	ev, ok := tb.st.tryNext(timeout)
 	if ok && ev.Type == "lobby.rooms" {
 		var r wireRooms
@@ -93,7 +93,7 @@ func (tb *tab) read(timeout time.Duration) (wireEvent, bool) {
 }
 
 // rename sends player.rename and waits for player.renamed.
-func (tb *tab) rename(t testing.TB, name string) {
+func (tb *testTab) rename(t testing.TB, name string) {
 	t.Helper()
 	tb.send("player.rename", map[string]string{"name": name})
 	ev := tb.waitFor(t, func(ev wireEvent) bool { return ev.Type == "player.renamed" || ev.Type == "sys.error" })
@@ -104,7 +104,7 @@ func (tb *tab) rename(t testing.TB, name string) {
 }
 
 // waitFor skips events until pred holds, failing after eventWait.
-func (tb *tab) waitFor(t testing.TB, pred func(wireEvent) bool) wireEvent {
+func (tb *testTab) waitFor(t testing.TB, pred func(wireEvent) bool) wireEvent {
 	t.Helper()
 	end := time.Now().Add(eventWait)
 	for {
@@ -139,7 +139,7 @@ func (s *tstream) tryNext(timeout time.Duration) (wireEvent, bool) {
 }
 
 // none reads the stream for d and fails if an event matching pred arrives.
-func none(t testing.TB, tb *tab, d time.Duration, pred func(wireEvent) bool) {
+func none(t testing.TB, tb *testTab, d time.Duration, pred func(wireEvent) bool) {
 	t.Helper()
 	end := time.Now().Add(d)
 	for {
@@ -162,7 +162,7 @@ func ofType(typ string) func(wireEvent) bool {
 }
 
 // refusal waits for the sys.error answering the client event ref.
-func (tb *tab) refusal(t testing.TB, ref uint64) sysError {
+func (tb *testTab) refusal(t testing.TB, ref uint64) sysError {
 	t.Helper()
 	ev := tb.waitFor(t, func(ev wireEvent) bool {
 		return ev.Type == "sys.error" && decodeAs[sysError](t, ev).Ref == ref
@@ -172,7 +172,7 @@ func (tb *tab) refusal(t testing.TB, ref uint64) sysError {
 
 // expectRefused sends one event and wants a sys.error with code whose message
 // contains msg.
-func (tb *tab) expectRefused(t testing.TB, typ string, data any, code, msg string) {
+func (tb *testTab) expectRefused(t testing.TB, typ string, data any, code, msg string) {
 	t.Helper()
 	tb.send(typ, data)
 	e := tb.refusal(t, tb.seq)
@@ -249,7 +249,7 @@ type (
 )
 
 // chatFrom waits for a chat.msg with text on the tab's stream.
-func (tb *tab) chatText(t testing.TB, text string) wireChat {
+func (tb *testTab) chatText(t testing.TB, text string) wireChat {
 	t.Helper()
 	ev := tb.waitFor(t, func(ev wireEvent) bool {
 		return ev.Type == "chat.msg" && decodeAs[wireChat](t, ev).Text == text
@@ -259,7 +259,7 @@ func (tb *tab) chatText(t testing.TB, text string) wireChat {
 
 // roomUpdate waits until the tab's room list, kept from lobby.rooms, shows
 // room id as pred wants it (info is nil when the room is not listed).
-func (tb *tab) roomUpdate(t testing.TB, id string, pred func(info *gameloop.RoomInfo) bool) {
+func (tb *testTab) roomUpdate(t testing.TB, id string, pred func(info *gameloop.RoomInfo) bool) {
 	t.Helper()
 	end := time.Now().Add(eventWait)
 	for {
@@ -277,7 +277,7 @@ func (tb *tab) roomUpdate(t testing.TB, id string, pred func(info *gameloop.Room
 }
 
 // joined waits for room.joined and returns it.
-func (tb *tab) joined(t testing.TB) wireJoined {
+func (tb *testTab) joined(t testing.TB) wireJoined {
 	t.Helper()
 	ev := tb.waitFor(t, func(ev wireEvent) bool { return ev.Type == "room.joined" || ev.Type == "sys.error" })
 	if ev.Type == "sys.error" {
@@ -374,7 +374,7 @@ func mustJSON(t testing.TB, v any) []byte {
 }
 
 // ended reads the tab's stream to its end, failing if it does not end.
-func (tb *tab) ended(t testing.TB) {
+func (tb *testTab) ended(t testing.TB) {
 	t.Helper()
 	end := time.Now().Add(eventWait)
 	for time.Now().Before(end) {
@@ -387,4 +387,11 @@ func (tb *tab) ended(t testing.TB) {
 	case <-time.After(time.Until(end)):
 		t.Fatalf("stream still open after %v", eventWait)
 	}
+}
+
+// sysError is a sys.error event's data as a client decodes it.
+type sysError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Ref     uint64 `json:"ref"`
 }

@@ -60,7 +60,7 @@ func TestResumeAfterRandomCuts(t *testing.T) {
 			seen, last, cuts := 0, uint64(0), 0
 			take := func(ev wireEvent) {
 				if ev.Seq != last+1 {
-					t.Fatalf("seq %d after %d: gap or duplicate", ev.Seq, last)
+					t.Fatalf("seq %d (%s %s) after %d: gap or duplicate", ev.Seq, ev.Type, ev.Data, last)
 				}
 				last = ev.Seq
 				if ev.Type == "test.n" {
@@ -174,11 +174,7 @@ func TestDeliveredEventsAreReleased(t *testing.T) {
 	st := c.open("multipart", 0)
 	for ev := st.next(t, 5*time.Second); ev.Type != "test.n" || string(ev.Data) != "99"; ev = st.next(t, 5*time.Second) {
 	}
-	buffered := func() int {
-		sess.mu.Lock()
-		defer sess.mu.Unlock()
-		return int(sess.ring.n)
-	}
+	buffered := func() int { return sess.Stats().Buffered }
 	checkFor(t, 5*time.Second, func() error {
 		if n := buffered(); n != 0 {
 			return fmt.Errorf("%d delivered events still buffered", n)
@@ -201,10 +197,7 @@ func TestDeliveredEventsAreReleased(t *testing.T) {
 	evs, _ := pollOnce(t, d, 0, 0)
 	last := evs[len(evs)-1].Seq
 	pollOnce(t, d, last, 0)
-	ds.mu.Lock()
-	n := ds.ring.n
-	ds.mu.Unlock()
-	if n != 0 {
+	if n := ds.Stats().Buffered; n != 0 {
 		t.Fatalf("%d events buffered after the client acknowledged them all", n)
 	}
 }

@@ -18,19 +18,20 @@ import (
 
 	"comet"
 	"comet/gameloop"
-	"comet/gameloop/modes"
-	"comet/server/bus"
+	"comet/server/push"
 )
 
 // Config is everything a Server needs, passed once.
 type Config struct {
 	Store    comet.Store // required
-	Bus      comet.Bus   // nil: the in-process bus
+	Bus      comet.Bus   // required: cmd/comet wires the in-process bus
 	Frontend Frontend    // the page's bundle; nil serves no page (API-only tests)
 	Logger   *slog.Logger
 	Metrics  *Metrics // nil: a fresh registry
 	Version  string
-	Hub      HubConfig
+	// Hub tunes the push core; Bus, Logger, Metrics and the callbacks are
+	// filled in by New.
+	Hub push.Config
 	// BodyLimit caps request bodies other than /send (default 64 KiB).
 	BodyLimit int64
 	// SecureCookies marks cookies Secure (set when served over TLS or behind
@@ -41,9 +42,9 @@ type Config struct {
 	Limits Limits
 	// AdminToken guards /api/admin/*; empty disables the admin endpoints.
 	AdminToken string
-	// Game tunes the game rooms; Bus, Store, Logger, Registerer and
-	// OnRoomChange are filled in by New, and Modes defaults to every
-	// compiled-in mode (gameloop/modes).
+	// Game tunes the game rooms; Modes is required (cmd/comet passes every
+	// compiled-in mode), and Bus, Store, Logger, Registerer and OnRoomChange
+	// are filled in by New.
 	Game gameloop.ManagerConfig
 }
 
@@ -52,7 +53,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	e        *echo.Echo
-	hub      *Hub
+	hub      *push.Hub
 	bus      comet.Bus
 	store    comet.Store
 	metrics  *Metrics
@@ -74,11 +75,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("server: a Store is required")
 	}
+	if cfg.Bus == nil {
+		return nil, errors.New("server: a Bus is required")
+	}
+	if len(cfg.Game.Modes) == 0 {
+		return nil, errors.New("server: at least one game mode is required")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Bus == nil {
-		cfg.Bus = bus.New()
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
@@ -91,21 +95,18 @@ func New(cfg Config) (*Server, error) {
 		metrics: cfg.Metrics, started: time.Now(),
 	}
 	hc := cfg.Hub
-	hc.Bus, hc.Logger, hc.Metrics = cfg.Bus, cfg.Logger, cfg.Metrics
-	hc.OnReset = s.onReset
+	hc.Bus, hc.Logger, hc.Metrics = cfg.Bus, cfg.Logger, cfg.Metrics.Push
+	hc.OnFresh = s.onFresh
 	hc.OnExpire = s.onExpire
-	hc.OnStale = s.onStale
-	s.hub = NewHub(hc)
-	s.lobby = newLobby(cfg.Bus, s.hub)
+	hc.Filter = deliver
+	s.hub = push.NewHub(hc)
+	s.lobby = newLobby(cfg.Bus, s.allTabs)
 	s.limits = newLimiter(cfg.Limits, cfg.Metrics)
 
 	gc := cfg.Game
 	gc.Bus, gc.Store, gc.Logger, gc.Registerer = cfg.Bus, cfg.Store, cfg.Logger, cfg.Metrics.Registry
 	gc.OnRoomChange = s.lobby.roomChanged
 	gc.OnLeave = s.onRoomLeft
-	if len(gc.Modes) == 0 {
-		gc.Modes = modes.All()
-	}
 	s.games = gameloop.NewManager(gc)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -121,8 +122,8 @@ func New(cfg Config) (*Server, error) {
 // Games returns the game-room manager (for tools and tests).
 func (s *Server) Games() *gameloop.Manager { return s.games }
 
-// Hub returns the session hub (for tests and tools).
-func (s *Server) Hub() *Hub { return s.hub }
+// Hub returns the push core's session hub (for tests and tools).
+func (s *Server) Hub() *push.Hub { return s.hub }
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.e }
@@ -163,16 +164,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
 	}
-	s.Close()
+	s.close(ctx)
 	return errors.Join(errs...)
 }
 
+// closeTimeout bounds Close: a stuck room or store cannot hold it longer.
+const closeTimeout = 5 * time.Second
+
 // Close ends every session and stops the server's goroutines without notice.
 func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	s.close(ctx)
+}
+
+func (s *Server) close(ctx context.Context) {
 	s.cancel()
 	s.done.Wait()
-	_ = s.games.Shutdown(context.Background())
-	s.hub.Close()
+	_ = s.games.Shutdown(ctx)
+	s.hub.Close(ctx)
 }
 
 func (s *Server) routes() *echo.Echo {

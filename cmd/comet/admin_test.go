@@ -12,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"comet/gameloop"
+	"comet/gameloop/modes"
 	"comet/server"
+	"comet/server/bus"
 	"comet/server/sqlite"
 )
 
@@ -25,7 +28,7 @@ func TestAdminCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: db, Logger: log, AdminToken: tok})
+	srv, err := server.New(server.Config{Store: db, Bus: bus.New(), Game: gameloop.ManagerConfig{Modes: modes.All()}, Logger: log, AdminToken: tok})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,9 @@ import (
 	"comet/gameloop"
 	"comet/gameloop/modes"
 	"comet/server"
+	"comet/server/bus"
 	"comet/server/postgres"
+	"comet/server/push"
 	"comet/server/retention"
 	"comet/server/sqlite"
 )
@@ -42,7 +44,7 @@ type Main struct {
 	ShutdownIn time.Duration
 	Retain     comet.RetentionPolicy // what the retention policy deletes, and after how long
 	Limits     server.Limits
-	Hub        server.HubConfig
+	Hub        push.Config
 	Game       gameloop.ManagerConfig
 
 	Stdout, Stderr io.Writer
@@ -276,9 +278,13 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		fe = server.Static{B: b}
 	}
+	game := m.Game
+	if len(game.Modes) == 0 {
+		game.Modes = modes.All() // every compiled-in mode
+	}
 	srv, err := server.New(server.Config{
-		Store: db, Frontend: fe, Logger: log, Version: Version, Metrics: metrics,
-		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: m.Game, Limits: m.Limits, Hub: m.Hub,
+		Store: db, Bus: bus.New(), Frontend: fe, Logger: log, Version: Version, Metrics: metrics,
+		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: game, Limits: m.Limits, Hub: m.Hub,
 	})
 	if err != nil {
 		m.Close()

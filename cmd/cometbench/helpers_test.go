@@ -13,6 +13,8 @@ import (
 	"comet/gameloop"
 	"comet/gameloop/modes"
 	"comet/server"
+	"comet/server/bus"
+	"comet/server/push"
 	"comet/server/sqlite"
 )
 
@@ -47,8 +49,8 @@ func startCometInProcess(ctx context.Context, dir string, tune ...func(*server.C
 		return nil, err
 	}
 	cfg := server.Config{
-		Store: db, Logger: quietLog(),
-		Hub:    server.HubConfig{Heartbeat: 300 * time.Millisecond},
+		Store: db, Bus: bus.New(), Logger: quietLog(),
+		Hub:    push.Config{Heartbeat: 300 * time.Millisecond},
 		Limits: server.Limits{SessionsPerMinute: -1, StreamsPerIP: -1},
 		Game: gameloop.ManagerConfig{Modes: modes.All(), BotFillDelay: 100 * time.Millisecond, Settings: map[string]gameloop.Settings{
 			"arena": {Countdown: 100 * time.Millisecond},

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"comet/server"
+	"comet/server/push"
 )
 
 // The client library (frontend/src/comet) in Chromium against the real
@@ -129,7 +129,7 @@ func TestClientOverEachTransport(t *testing.T) {
 				path = "poll"
 			}
 			// Recycle after a few hundred bytes: about three test events.
-			s := newSite(t, siteOptions{hub: server.HubConfig{RecycleBytes: 300}})
+			s := newSite(t, siteOptions{hub: push.Config{RecycleBytes: 300}})
 			p := startClient(t, s, `{transport: "`+tr+`", pingIntervalMs: 300, pollIntervalMs: 200, backoff: {baseMs: 100}}`)
 			p.WaitFor(t, `cometTest.state().status === "open"`)
 			sid := state(t, p).SID

@@ -19,7 +19,10 @@ import (
 	"comet/assets"
 	"comet/frontend"
 	"comet/gameloop"
+	"comet/gameloop/modes"
 	"comet/server"
+	"comet/server/bus"
+	"comet/server/push"
 	"comet/server/sqlite"
 )
 
@@ -46,7 +49,7 @@ func bundle(t testing.TB, entry, name string) *frontend.Bundle {
 
 // siteOptions tune one test's server.
 type siteOptions struct {
-	hub      server.HubConfig
+	hub      push.Config
 	settings map[string]gameloop.Settings
 }
 
@@ -89,11 +92,12 @@ func newSite(t testing.TB, o siteOptions) *site {
 	}
 	srv, err := server.New(server.Config{
 		Store:    db,
+		Bus:      bus.New(),
 		Frontend: server.Static{B: app},
 		Logger:   log,
 		Version:  "test",
 		Hub:      hub,
-		Game:     gameloop.ManagerConfig{BotFillDelay: 300 * time.Millisecond, Settings: settings},
+		Game:     gameloop.ManagerConfig{Modes: modes.All(), BotFillDelay: 300 * time.Millisecond, Settings: settings},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -353,5 +357,5 @@ func (s *site) expire(t testing.TB, sid string) {
 	if !ok {
 		t.Fatalf("no session %s", sid)
 	}
-	s.srv.Hub().Remove(sess)
+	s.srv.Hub().Remove(context.Background(), sess)
 }

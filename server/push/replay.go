@@ -1,4 +1,4 @@
-package server
+package push
 
 import "comet"
 
@@ -106,7 +106,7 @@ func (r *replay) release(upTo uint64) {
 
 // trimWritten drops the oldest events with seq <= written while more than
 // keep events are buffered: a client resuming from further back gets
-// sys.reset and fresh state, which for a game is cheaper than a minute of diffs.
+// sys.reset and fresh state, which for frequent updates is cheaper than a minute of them.
 func (r *replay) trimWritten(written uint64, keep int) {
 	for int(r.n) > keep && r.buf[r.head].seq <= written {
 		r.dropOldest()

@@ -1,4 +1,4 @@
-package server
+package push
 
 import (
 	"errors"
@@ -18,12 +18,13 @@ import (
 // the poller says when it can take more, and a stream that makes no progress
 // for WriteTimeout is cut. Other streams are never delayed by a slow one.
 //
-// Lock order: stream.mu may be held while taking Session.mu (collect), never
-// the reverse; the session calls wake/stop without its lock.
+// Lock order (locksordering.txt): stream.mu may be held while taking
+// Session.mu (collect, setBacklog), never the reverse; the session calls
+// wake/stop without its lock.
 type stream struct {
 	hub     *Hub
 	sess    *Session
-	t       transport
+	t       Transport
 	conn    net.Conn // the hijacked connection until the pool detaches its descriptor
 	fd      int32    // the socket the stream owns once detached; -1: writes go to conn, blocking under a deadline
 	release func()   // frees the per-address stream slot
@@ -49,6 +50,13 @@ type stream struct {
 	closed    bool
 	shutLater bool // closed while a writer was on it: the writer shuts the socket
 	shutClean bool
+
+	// Written events may be trimmed to ReplayKeep only once they were
+	// written ReplayKeepFor ago: a client that cuts its stream with events
+	// in flight resumes from what it read, which may be far behind what was
+	// written. markSeq was the cursor at markAt; safeSeq the mark before it.
+	markSeq, safeSeq uint64
+	markAt           int64
 
 	// Events written more than ReleaseAfter ago leave the replay buffer: a
 	// client cut off reconnects within seconds, so only a live stream's
@@ -77,6 +85,7 @@ func (st *stream) flush(w *writerScratch) {
 	st.mu.Lock()
 	ending, hb, cursor := st.ending, st.hbDue, st.cursor
 	st.hbDue = false
+	trimTo := st.keepMark(cursor, time.Now().UnixNano())
 	stalled := st.awaitOut
 	st.mu.Unlock()
 	if stalled {
@@ -98,9 +107,9 @@ func (st *stream) flush(w *writerScratch) {
 		// Keep within the recycle budget so a stream ends near it, not a
 		// whole batch past it (collect always takes at least one event).
 		budget := min(batchBytes, st.hub.cfg.RecycleBytes-st.written)
-		w.evs, cursor, reset, more = st.sess.collect(w.evs[:0], cursor, budget)
+		w.evs, cursor, reset, more = st.sess.collect(st, w.evs[:0], cursor, trimTo, budget)
 		if reset {
-			st.hub.resync(st.sess)
+			st.hub.requestFresh(st.sess, FreshReset)
 		}
 		if len(w.evs) > 0 {
 			buf = st.t.appendBatch(buf, w.evs)
@@ -149,6 +158,15 @@ func (st *stream) flush(w *writerScratch) {
 	}
 }
 
+// keepMark returns the newest seq written at least ReplayKeepFor ago (as
+// far as the stream's marks tell), moving the marks on; st.mu is held.
+func (st *stream) keepMark(cursor uint64, now int64) uint64 {
+	if now-st.markAt >= st.hub.cfg.ReplayKeepFor.Nanoseconds() {
+		st.safeSeq, st.markSeq, st.markAt = st.markSeq, cursor, now
+	}
+	return st.safeSeq
+}
+
 // batchBytes caps one write so one backlogged stream cannot hog a writer.
 const batchBytes = 64 << 10
 
@@ -184,8 +202,11 @@ func (st *stream) write(w *writerScratch, buf []byte, body int) (done bool, err 
 	}
 	st.pend = append(st.pend[:0], out[n:]...)
 	st.pendAt = time.Now().UnixNano()
+	st.sess.setBacklog(st, true) // under st.mu: a close cannot slip in between
 	st.mu.Unlock()
-	st.sess.backlogged(true)
+	if testHookPending != nil {
+		testHookPending(st)
+	}
 	st.hub.writers.markStalled(st, true)
 	return false, st.awaitRoom()
 }
@@ -220,8 +241,8 @@ func (st *stream) sendPending(w *writerScratch) bool {
 	}
 	st.pend = nil // a slow spell's buffer is not kept
 	endOut := st.endQueued
+	st.sess.setBacklog(st, false)
 	st.mu.Unlock()
-	st.sess.backlogged(false)
 	st.hub.writers.markStalled(st, false)
 	if endOut {
 		st.close(nil)
@@ -289,8 +310,7 @@ func (st *stream) close(err error) {
 	if st.release != nil {
 		st.release()
 	}
-	st.sess.backlogged(false)
-	st.sess.detach(st)
+	st.sess.detach(st) // clears the session's backlog if st still had it
 	st.hub.writers.remove(st)
 }
 
@@ -311,6 +331,10 @@ func (st *stream) shut(clean bool) {
 	_ = st.conn.Close()
 }
 
+// testHookPending, when set by a test, runs after a write left bytes pending
+// and the stream's lock was released: the moment a hang-up can race it.
+var testHookPending func(*stream)
+
 var (
 	errPeerGone   = errors.New("peer closed the connection")
 	errNoProgress = errors.New("slow consumer: no bytes taken within the write timeout")
@@ -330,7 +354,7 @@ func (st *stream) noteRelease(now int64, after time.Duration) {
 	}
 	st.mu.Unlock()
 	if due {
-		st.sess.release(seq)
+		st.sess.release(st, seq)
 	}
 }
 

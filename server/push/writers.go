@@ -1,4 +1,4 @@
-package server
+package push
 
 import (
 	"context"
@@ -55,7 +55,7 @@ func (p *writerPool) queued() int { return len(p.queue) - p.qhead }
 const popBatch = 32
 
 // maxQueueKept is the largest queue array kept between bursts (512 KiB): a
-// lobby broadcast reuses it instead of growing a new one each time.
+// broadcast reuses it instead of growing a new one each time.
 const maxQueueKept = 1 << 16
 
 func (p *writerPool) init(h *Hub) {
@@ -248,8 +248,8 @@ func (p *writerPool) work() {
 		}
 		w.report(p.hub.metrics)
 		clear(batch)
-		// A burst (a tick's views, a lobby line) is thousands of writes: let
-		// request handlers and room goroutines run between batches instead
+		// A burst (one broadcast to every session) is thousands of writes:
+		// let request handlers and publishers run between batches instead
 		// of waiting for the scheduler to preempt a writer after 10 ms.
 		runtime.Gosched()
 	}

@@ -1,4 +1,4 @@
-package server
+package push
 
 import (
 	"bytes"
@@ -18,8 +18,8 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 // fixed makes a transport's random parts (boundary, nonce) stable for goldens.
-func fixedTransports() []transport {
-	return []transport{
+func fixedTransports() []Transport {
+	return []Transport{
 		&multipart{boundary: "comet-0123456789abcdef"},
 		sse{},
 		&iframe{sid: "s_golden", nonce: "N0NCE"},

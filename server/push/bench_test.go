@@ -1,4 +1,4 @@
-package server
+package push
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 )
 
 func benchHub(b *testing.B) *Hub {
-	h := NewHub(HubConfig{Bus: bus.New(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	b.Cleanup(h.Close)
+	h := NewHub(Config{Bus: bus.New(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b.Cleanup(func() { h.Close(context.Background()) })
 	return h
 }
 
@@ -25,7 +25,7 @@ func benchHub(b *testing.B) *Hub {
 // with no stream attached (buffered for replay).
 func BenchmarkSessionSend(b *testing.B) {
 	h := benchHub(b)
-	s := h.NewSession(&comet.Player{ID: "p", Name: "P"})
+	s := h.NewSession("p", nil)
 	m := comet.MustMessage("chat.msg", map[string]string{"text": "hello"})
 	b.ReportAllocs()
 	for b.Loop() {
@@ -38,7 +38,7 @@ func BenchmarkSessionSend(b *testing.B) {
 func BenchmarkBroadcast15k(b *testing.B) {
 	h := benchHub(b)
 	for i := 0; i < 15000; i++ {
-		h.NewSession(&comet.Player{ID: "p", Name: "P"}).Subscribe(comet.TopicLobby)
+		h.NewSession("p", nil).Subscribe(comet.TopicLobby)
 	}
 	m := comet.MustMessage("chat.msg", map[string]string{"text": "hello"})
 	b.ReportAllocs()
@@ -75,7 +75,7 @@ func BenchmarkFanout4k(b *testing.B) {
 	const n = 4000
 	h := benchHub(b)
 	for i := 0; i < n; i++ {
-		s := h.NewSession(&comet.Player{ID: fmt.Sprint("p", i), Name: "P"})
+		s := h.NewSession(fmt.Sprint("p", i), nil)
 		s.Subscribe(comet.TopicLobby)
 		srv, cli := socketPair(b)
 		go func() { _, _ = io.Copy(io.Discard, cli) }()
@@ -83,7 +83,7 @@ func BenchmarkFanout4k(b *testing.B) {
 		st.lastWrite.Store(time.Now().UnixNano())
 		h.writers.register(st)
 		st.mu.Lock()
-		cursor, _, _ := s.attach(st, 0)
+		cursor, _, _, _ := s.attach(st, 0)
 		st.cursor = cursor
 		st.mu.Unlock()
 	}

@@ -1,4 +1,4 @@
-package server
+package push
 
 import (
 	"context"
@@ -149,7 +149,7 @@ func detachFD(conn net.Conn) (int, error) {
 }
 
 // writeFD writes what the socket takes now without blocking: n < len(p)
-// with a nil error means the rest must wait for room.
+// with a nil error means the rest must wait for room to write.
 func writeFD(fd int, p []byte) (int, error) {
 	n := 0
 	for n < len(p) {

@@ -1,4 +1,4 @@
-package server
+package push
 
 import (
 	"net/http"
@@ -7,9 +7,10 @@ import (
 	"comet"
 )
 
-// transport frames batches of events for one kind of held response. It only
-// writes bytes; the stream and the writer pool decide when.
-type transport interface {
+// Transport frames batches of events for one kind of held response. It only
+// writes bytes; the stream and the writer pool decide when. The framings are
+// the core's own (NewTransport); their bytes are pinned by golden files.
+type Transport interface {
 	// name is the transport's name as in ?transport= and the metrics label.
 	name() string
 	// header sets the content type and any transport-specific headers.
@@ -39,5 +40,19 @@ func appendJSONBatch(dst []byte, evs []event) []byte {
 // padding is the prelude filler: spaces are inert in every framing used here.
 var padding = strings.Repeat(" ", 2048)
 
-// transportNames lists the downstream transports in the order a client tries them.
-var transportNames = []string{"multipart", "sse", "iframe", "longpoll", "poll"}
+// TransportNames lists the downstream transports in the order a client tries them.
+var TransportNames = []string{"multipart", "sse", "iframe", "longpoll", "poll"}
+
+// NewTransport returns the framing of a held-stream transport by name
+// (multipart, sse, iframe) for session sid; false for any other name.
+func NewTransport(name, sid string) (Transport, bool) {
+	switch name {
+	case "multipart":
+		return newMultipart(), true
+	case "sse":
+		return sse{}, true
+	case "iframe":
+		return newIframe(sid), true
+	}
+	return nil, false
+}

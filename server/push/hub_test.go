@@ -1,30 +1,26 @@
-package server
+package push
 
 import (
+	"context"
 	"slices"
 	"testing"
-
-	"comet"
-	"comet/server/bus"
 )
 
-// TestPlayerIndexFollowsRemovals: the hub's per-player list of sessions stays
+// TestPlayerIndexFollowsRemovals: the hub's per-user list of sessions stays
 // right whichever tab goes first (head, middle, tail), and a player with no
 // tab left has none.
 func TestPlayerIndexFollowsRemovals(t *testing.T) {
-	h := NewHub(HubConfig{Bus: bus.New(), Logger: quietLogger()})
-	defer h.Close()
-	ann := &comet.Player{ID: "p_ann", Name: "ann"}
-	bob := &comet.Player{ID: "p_bob", Name: "bob"}
+	h := newTestHub(t, Config{})
+	const ann, bob = "p_ann", "p_bob"
 	tabs := make([]*Session, 4)
 	for i := range tabs {
-		tabs[i] = h.NewSession(ann)
+		tabs[i] = h.NewSession(ann, nil)
 	}
-	other := h.NewSession(bob)
+	other := h.NewSession(bob, nil)
 
 	ids := func(player string) []string {
 		var out []string
-		for _, s := range h.PlayerSessions(player) {
+		for _, s := range h.UserSessions(player) {
 			out = append(out, s.id)
 		}
 		slices.Sort(out)
@@ -50,14 +46,14 @@ func TestPlayerIndexFollowsRemovals(t *testing.T) {
 		{"the last tab", tabs[2], nil},
 	}
 	for _, st := range steps {
-		h.Remove(st.remove)
-		if got := ids(ann.ID); !slices.Equal(got, want(st.left...)) {
+		h.Remove(context.Background(), st.remove)
+		if got := ids(ann); !slices.Equal(got, want(st.left...)) {
 			t.Fatalf("after removing %s: ann's sessions %v, want %v", st.name, got, want(st.left...))
 		}
-		if h.HasSessions(ann.ID) != (len(st.left) > 0) {
-			t.Fatalf("after removing %s: HasSessions = %v", st.name, h.HasSessions(ann.ID))
+		if h.HasSessions(ann) != (len(st.left) > 0) {
+			t.Fatalf("after removing %s: HasSessions = %v", st.name, h.HasSessions(ann))
 		}
-		if got := ids(bob.ID); !slices.Equal(got, want(other)) {
+		if got := ids(bob); !slices.Equal(got, want(other)) {
 			t.Fatalf("after removing %s: bob's sessions %v", st.name, got)
 		}
 	}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"comet"
+	"comet/server/push"
+)
+
+// tab is one browser tab as the application sees it: its push session (the
+// core's numbered stream) plus what the core knows nothing of — the player,
+// its display name, the room the tab joined through and the players it muted.
+// It is the session's opaque state (push.Session.State).
+type tab struct {
+	*push.Session
+	playerID string
+	// tokenHash is the SHA-256 of the player token every request must present.
+	tokenHash [32]byte
+	name      atomic.Pointer[string]
+	muted     atomic.Pointer[map[string]bool] // players whose chat this tab drops
+
+	mu   sync.Mutex
+	room string // the room this tab joined through, "" in the lobby
+}
+
+// tabOf returns the application state of a session made by newTab.
+func tabOf(s *push.Session) *tab { return s.State().(*tab) }
+
+// newTab registers a session for player p presenting tokenHash.
+func (s *Server) newTab(playerID, name string, tokenHash []byte) *tab {
+	t := &tab{playerID: playerID}
+	copy(t.tokenHash[:], tokenHash)
+	t.setName(name)
+	t.Session = s.hub.NewSession(playerID, t)
+	return t
+}
+
+// tabsOf returns the live tabs of one player, newest first.
+func (s *Server) tabsOf(playerID string) []*tab {
+	ss := s.hub.UserSessions(playerID)
+	out := make([]*tab, len(ss))
+	for i, x := range ss {
+		out[i] = tabOf(x)
+	}
+	return out
+}
+
+// allTabs returns every live tab.
+func (s *Server) allTabs() []*tab {
+	ss := s.hub.Sessions()
+	out := make([]*tab, len(ss))
+	for i, x := range ss {
+		out[i] = tabOf(x)
+	}
+	return out
+}
+
+// PlayerName returns the player's current display name.
+func (t *tab) PlayerName() string { return *t.name.Load() }
+
+func (t *tab) setName(n string) { t.name.Store(&n) }
+
+// setRoom records the room this tab is in and returns the previous one.
+func (t *tab) setRoom(id string) (prev string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	prev, t.room = t.room, id
+	return prev
+}
+
+// Room returns the room this tab joined through ("" in the lobby).
+func (t *tab) Room() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.room
+}
+
+// setMuted replaces the set of players whose chat this tab drops.
+func (t *tab) setMuted(ids []string) {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	t.muted.Store(&m)
+}
+
+func (t *tab) mutedSet() map[string]bool {
+	if m := t.muted.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// deliver is the core's filter for comet.Filtered messages: a tab drops chat
+// from the players it muted.
+func deliver(s *push.Session, m *comet.Message) bool {
+	if m.From == "" {
+		return true
+	}
+	mm := tabOf(s).muted.Load()
+	return mm == nil || !(*mm)[m.From]
+}

@@ -5,7 +5,8 @@ import (
 	"unicode/utf8"
 )
 
-// The wire encoding of views (documented in docs/_game-protocol.md):
+// The wire encoding of views (documented in docs/PROTOCOL.md, "room.snapshot"
+// and "room.diff"):
 //
 //	snapshot: {"t":T,"m":"<match>","e":[ENTITY,...]}
 //	diff:     {"t":T,"b":BASE,"a":[ENTITY,...],"c":[[id,i,v,i,v,...],...],"r":[id,...]}

@@ -9,8 +9,9 @@ import (
 )
 
 // Replica is a client's copy of one view, rebuilt from room.snapshot and
-// room.diff data exactly as docs/_game-protocol.md tells a client to. Tests
-// and load tools use it to check a stream; the server never needs one.
+// room.diff data exactly as docs/PROTOCOL.md ("Game: rooms, snapshots and
+// diffs") tells a client to. Tests and load tools use it to check a stream;
+// the server never needs one.
 type Replica struct {
 	Match string
 	Tick  uint64

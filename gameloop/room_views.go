@@ -22,7 +22,7 @@ type group struct {
 
 // encodeGroups encodes every group's message. (Sharing this among
 // goroutines was measured slower on the 2-core target machine; see
-// docs/_game-performance.md.)
+// docs/PERFORMANCE.md, "encoding views on two goroutines".)
 func (r *room) encodeGroups() {
 	for _, gr := range r.groupList {
 		gr.cur = r.views[gr.key]

@@ -3,10 +3,11 @@
 
 import type { ModeClient } from "./mode";
 import { arena } from "./arena";
+import { koth } from "./koth";
 import { snake } from "./snake";
 import { tag } from "./tag";
 
-export const MODES: ModeClient[] = [arena, snake, tag];
+export const MODES: ModeClient[] = [arena, snake, tag, koth];
 
 /** modeOf finds a mode by its server name. */
 export function modeOf(name: string): ModeClient | undefined {

@@ -341,3 +341,40 @@ func TestFeelLayoutFits(t *testing.T) {
 	}
 	noErrors(t, p)
 }
+
+// King of the hill plays in the browser with bots: its renderer draws the
+// field and players, the local player walks (predicted), and a click shoves
+// (the player's cooldown field jumps).
+func TestFeelKothPlays(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	p := openGame(t, s, "")
+	p.Do(t, "viewport", chromedp.EmulateViewport(1280, 720))
+	p.Do(t, "quick play", clickQuickPlay("koth"))
+	p.SetTimeout(20 * time.Second)
+	p.WaitFor(t, `comet.state().mode === "koth" && comet.state().tick >= 0 && document.querySelector('[data-testid="room-state"]').textContent.includes("left")`)
+	if got := p.Text(t, `[data-testid="room-mode"]`); got != "King of the Hill" {
+		t.Errorf("mode badge %q", got)
+	}
+	p.WaitFor(t, `document.querySelectorAll('[data-testid="scoreboard"] [data-testid="score-row"]').length >= 4`)
+	if got := p.Text(t, `[data-testid="scoreboard"] .head`); got != "ScoresSeconds" {
+		t.Errorf("scoreboard head %q", got)
+	}
+	me := roomOf(t, p).You
+	start := posOf(t, p, me)
+	code, k, vk := "KeyD", "d", int64(68)
+	if start[0] > 6000 {
+		code, k, vk = "KeyA", "a", 65
+	}
+	key(t, p, code, k, vk, true)
+	p.WaitFor(t, fmt.Sprintf(`(() => { const e = comet.room.view.ents.get(%d); return e && Math.abs(e.f[0] - %v) >= 500; })()`, me, start[0]))
+	key(t, p, code, k, vk, false)
+	// A click shoves: the server's cooldown for this player jumps up.
+	p.Do(t, "click", chromedp.MouseClickXY(640, 400))
+	p.WaitFor(t, fmt.Sprintf(`comet.room.view.ents.get(%d).f[3] > 0`, me))
+	st := Eval[canvasStats](t, p, readCanvas)
+	if st.Colors < 6 {
+		t.Errorf("canvas barely drawn: %+v", st)
+	}
+	screenshot(t, p, "koth.png")
+	noErrors(t, p)
+}

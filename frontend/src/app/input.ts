@@ -14,11 +14,16 @@ const AXES: Record<string, [number, number, number]> = {
   KeyD: [1, 0, 1], ArrowRight: [1, 0, 1],
 };
 
+/** The shortest fire a click makes: longer than a tick at 10 Hz, so a quick click is never lost between ticks. */
+const MIN_FIRE_MS = 120;
+
 export class Input {
   private readonly down = new Set<string>();
   private dir: number | null = null;
   private pointer: [number, number] | null = null; // CSS px within the canvas
   private mouseFire = false;
+  /** a click holds fire at least until then (local ms), so a quick click reaches a server tick */
+  private fireUntil = 0;
   private touchFire = false;
   private stick: [number, number] | null = null;
   /** the aim stick's direction in degrees while it is pushed */
@@ -51,6 +56,7 @@ export class Input {
       if (e.pointerType === "mouse" && e.button === 0) {
         this.pointer = this.local(e);
         this.mouseFire = true;
+        this.fireUntil = performance.now() + MIN_FIRE_MS;
       } else if (e.pointerType !== "mouse") {
         // Touch on the field aims there and fires.
         this.pointer = this.local(e);
@@ -132,6 +138,7 @@ export class Input {
   release(): void {
     this.down.clear();
     this.mouseFire = this.touchFire = false;
+    this.fireUntil = 0;
     this.stick = null;
     this.aimStick = null;
     this.dir = null;
@@ -152,6 +159,6 @@ export class Input {
     else if (this.pointer && origin) {
       aim = (Math.atan2(this.pointer[1] - origin[1], this.pointer[0] - origin[0]) * 180) / Math.PI;
     }
-    return { dx: Math.sign(dx), dy: Math.sign(dy), dir: this.dir, aim, fire: this.mouseFire || this.touchFire || this.aimStick !== null };
+    return { dx: Math.sign(dx), dy: Math.sign(dy), dir: this.dir, aim, fire: this.mouseFire || this.touchFire || this.aimStick !== null || performance.now() < this.fireUntil };
   }
 }

@@ -378,3 +378,70 @@ func TestFeelKothPlays(t *testing.T) {
 	screenshot(t, p, "koth.png")
 	noErrors(t, p)
 }
+
+// contrastFailures lists the page's visible text whose contrast with what is
+// behind it is under WCAG AA: 4.5:1, or 3:1 for large text (24 px, or 18.66 px
+// bold). Backgrounds are the composited background colours of the element
+// and its ancestors over the page's base colour; disabled controls are exempt.
+const contrastFailures = `(() => {
+  // rgb(a)() and color(srgb …) (what color-mix computes to); a gradient counts as the mean of its colours.
+  const colors = (c) => [...c.matchAll(/rgba?\(([^)]+)\)|color\(srgb ([^)]+)\)/g)].map(m => {
+    const v = (m[1] ?? m[2]).split(/[ ,/]+/).filter(Boolean).map(Number);
+    const k = m[1] ? 1 : 255;
+    return [v[0] * k, v[1] * k, v[2] * k, v.length > 3 ? v[3] : 1]; });
+  const parse = (c) => { const l = colors(c); if (l.length === 0) return [0, 0, 0, 0];
+    return [0, 1, 2, 3].map(i => l.reduce((s, v) => s + v[i], 0) / l.length); };
+  const bgOf = (cs) => { const c = parse(cs.backgroundColor);
+    if (!cs.backgroundImage.includes("gradient")) return c;
+    const g = parse(cs.backgroundImage);
+    return c[3] === 0 ? g : over(g, c); };
+  const over = (top, bottom) => { const a = top[3]; return [0, 1, 2].map(i => top[i] * a + bottom[i] * (1 - a)).concat([1]); };
+  const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const ratio = (a, b) => { const [l1, l2] = [lum(a), lum(b)].sort((x, y) => y - x); return (l1 + 0.05) / (l2 + 0.05); };
+  const base = [11, 16, 32, 1];
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim() !== "");
+    if (!own || el.closest("[hidden], noscript, canvas, option") || el.closest(":disabled")) continue;
+    if (el.getClientRects().length === 0) continue;
+    const cs = getComputedStyle(el);
+    if (cs.visibility !== "visible") continue;
+    const chain = [];
+    let opacity = 1;
+    for (let e = el; e; e = e.parentElement) { chain.push(e); opacity *= Number(getComputedStyle(e).opacity); }
+    let bg = base;
+    for (const e of chain.reverse()) bg = over(bgOf(getComputedStyle(e)), bg);
+    let fg = over(parse(cs.color), bg);
+    fg = over([...fg.slice(0, 3), opacity], bg);
+    const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+    const need = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;
+    const r = ratio(fg, bg);
+    if (r < need) out.push(el.tagName.toLowerCase() + "." + [...el.classList].join(".") + " " + JSON.stringify(el.textContent.trim().slice(0, 30)) + " " + r.toFixed(2) + " < " + need);
+  }
+  return out;
+})()`
+
+// All text meets WCAG AA contrast, in the lobby and in a room.
+func TestFeelContrast(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	b := openGame(t, s, "")
+	b.Do(t, "quick play", clickQuickPlay("tag"))
+	p := openGame(t, s, "")
+	p.Do(t, "viewport", chromedp.EmulateViewport(1280, 800))
+	p.WaitFor(t, `document.querySelector('[data-testid="room-item"] [data-testid="room-players"]')`)
+	say(t, p, "hello")
+	waitChat(t, p, "hello")
+	say(t, p, "/me waves")
+	for _, f := range Eval[[]string](t, p, contrastFailures) {
+		t.Errorf("lobby: %s", f)
+	}
+	p.Do(t, "quick play", clickQuickPlay("tag"))
+	p.WaitFor(t, `comet.state().tick >= 0 && document.querySelectorAll('[data-testid="score-row"]').length >= 2`)
+	say(t, p, "in the room")
+	waitChat(t, p, "in the room")
+	for _, f := range Eval[[]string](t, p, contrastFailures) {
+		t.Errorf("room: %s", f)
+	}
+	noErrors(t, p, b)
+}

@@ -1,6 +1,7 @@
 // Drawing helpers shared by the modes: player colours, framing, labels.
 
-import type { Camera } from "./mode";
+import type { Entity } from "../game/view";
+import type { Camera, DrawContext } from "./mode";
 
 // No red: red is kept for danger (tag's "it", hits).
 const PALETTE = ["#5eead4", "#60a5fa", "#f472b6", "#a78bfa", "#facc15", "#fb923c", "#4ade80", "#38bdf8", "#e879f9", "#a3e635"];
@@ -90,4 +91,45 @@ export function disc(ctx: CanvasRenderingContext2D, x: number, y: number, r: num
   }
   ctx.fill();
   ctx.shadowBlur = 0;
+}
+
+/**
+ * edgeMarkers points at players outside the canvas: a small arrow on the
+ * edge, in the player's colour, for the nearest few. It shows only what the
+ * view holds, so it never reveals what the server's view rules hide.
+ */
+export function edgeMarkers(dc: DrawContext, players: Entity[], color: (p: Entity) => string, max = 8): void {
+  const { ctx, cam, w, h } = dc;
+  const cx = w / 2;
+  const cy = h / 2;
+  const out: { p: Entity; x: number; y: number; d: number }[] = [];
+  for (const p of players) {
+    if (p.id === dc.you) continue;
+    const [wx, wy] = dc.pos(p);
+    const x = cam.ox + wx * cam.scale;
+    const y = cam.oy + wy * cam.scale;
+    if (x >= 0 && x <= w && y >= 0 && y <= h) continue;
+    out.push({ p, x, y, d: Math.hypot(x - cx, y - cy) });
+  }
+  out.sort((a, b) => a.d - b.d);
+  const m = 14;
+  for (const { p, x, y } of out.slice(0, max)) {
+    const a = Math.atan2(y - cy, x - cx);
+    // Where the line from the centre leaves the inset rectangle.
+    const k = Math.min(Math.abs((cx - m) / Math.cos(a) || Infinity), Math.abs((cy - m) / Math.sin(a) || Infinity));
+    const ex = cx + Math.cos(a) * k;
+    const ey = cy + Math.sin(a) * k;
+    ctx.save();
+    ctx.translate(ex, ey);
+    ctx.rotate(a);
+    ctx.beginPath();
+    ctx.moveTo(8, 0);
+    ctx.lineTo(-6, -7);
+    ctx.lineTo(-6, 7);
+    ctx.closePath();
+    ctx.fillStyle = color(p);
+    ctx.globalAlpha = 0.85;
+    ctx.fill();
+    ctx.restore();
+  }
 }

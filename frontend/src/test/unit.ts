@@ -12,6 +12,7 @@ import "../comet/seq.test";
 import "../game/interp.test";
 import "../game/predict.test";
 import "../game/view.test";
+import "../modes/draw.test";
 import { run, type Result } from "./harness";
 
 declare global {

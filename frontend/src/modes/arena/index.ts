@@ -7,7 +7,7 @@
 
 import { eightWay } from "../../game/predict";
 import type { Entity } from "../../game/view";
-import { colorOf, disc, field, frame, label, YOU } from "../draw";
+import { colorOf, disc, edgeMarkers, field, frame, label, YOU } from "../draw";
 import { moveOf, type Changes, type ModeClient, type Tone } from "../mode";
 
 // Fields of "p": x y aim hp frags deaths state; of "b": x y dx dy t owner.
@@ -140,6 +140,8 @@ export const arena: ModeClient = {
       ctx.fillRect(x - bw / 2, y + r + 6, bw * hp, 4);
       label(ctx, `${p.label ?? "?"}${p.f[4] ? ` · ${p.f[4]}` : ""}`, x, y - r - 6, me ? YOU : undefined);
     }
+
+    edgeMarkers(dc, view.ofKind("p").filter((p) => p.f[6] !== DEAD), (p) => colorOf(p.id));
 
     for (const { e, k } of dc.fx.live(dc.time)) {
       if (e.kind === "flash") {

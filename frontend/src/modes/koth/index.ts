@@ -4,7 +4,7 @@
 
 import { eightWay } from "../../game/predict";
 import { FIELD_ID } from "../../game/view";
-import { colorOf, disc, field, frame, label, YOU } from "../draw";
+import { colorOf, disc, edgeMarkers, field, frame, label, YOU } from "../draw";
 import { moveOf, type ModeClient, type Tone } from "../mode";
 
 // Fields of "w": w h hx hy hr king; of "p": x y aim cd stun score on.
@@ -154,6 +154,7 @@ export const koth: ModeClient = {
       const crown = p.id === king ? "♛ " : "";
       label(ctx, `${crown}${p.label ?? "?"}${p.f[5] ? ` · ${p.f[5]}` : ""}`, x, y - r - 5, p.id === king ? GOLD : me ? YOU : undefined);
     }
+    edgeMarkers(dc, players, (p) => (p.id === king ? GOLD : colorOf(p.id)));
   },
 
   status(me) {

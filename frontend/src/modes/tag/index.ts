@@ -3,7 +3,7 @@
 // a white ring, a halo and "IT" on it (red is in no player's palette).
 
 import { eightWay } from "../../game/predict";
-import { colorOf, disc, field, frame, IT, label, YOU } from "../draw";
+import { colorOf, disc, edgeMarkers, field, frame, IT, label, YOU } from "../draw";
 import { moveOf, type ModeClient, type Tone } from "../mode";
 
 // Fields of "p": x y it frozen score.
@@ -103,6 +103,7 @@ export const tag: ModeClient = {
       }
       label(ctx, `${it ? "IT · " : ""}${p.label ?? "?"}`, x, y - r * (it ? 1.25 : 1) - 5, it ? "#fecaca" : me ? YOU : undefined);
     }
+    edgeMarkers(dc, players, (p) => (p.f[2] === 1 ? IT : colorOf(p.id)));
     for (const { e, k } of dc.fx.live(dc.time)) {
       if (e.kind !== "tagged") continue;
       const p = e.id !== undefined ? view.ents.get(e.id) : undefined;

@@ -14,7 +14,6 @@ import (
 
 	"comet"
 	"comet/gameloop"
-	"comet/gameloop/modes"
 )
 
 // handClock is a manager on a clock that moves only when the test says, so
@@ -37,9 +36,9 @@ func newHandClockWith(t *testing.T, edit func(*gameloop.ManagerConfig)) *handClo
 	t.Helper()
 	h := &handClock{ManualClock: gameloop.NewManualClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), false)}
 	cfg := gameloop.ManagerConfig{
-		Bus: newMemBus(), Modes: modes.All(), Clock: h.ManualClock,
+		Bus: newMemBus(), Modes: testModes, Clock: h.ManualClock,
 		BotFillDelay: 5 * time.Second, EmptyTimeout: 30 * time.Second,
-		Settings: map[string]gameloop.Settings{"tag": {Countdown: time.Second, Duration: time.Minute}},
+		Settings: map[string]gameloop.Settings{"walk": {Countdown: time.Second, Duration: time.Minute}},
 		OnRoomChange: func(info gameloop.RoomInfo, closed bool) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -99,22 +98,22 @@ func TestQuickJoinFillsOneRoomAndSwitchesModes(t *testing.T) {
 	h := newHandClock(t, nil, nil)
 	p1, s1 := player("p1")
 	p2, _ := player("p2")
-	a, err := h.m.QuickJoin(bg, "tag", p1)
+	a, err := h.m.QuickJoin(bg, "walk", p1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := h.m.QuickJoin(bg, "tag", p2)
+	b, err := h.m.QuickJoin(bg, "walk", p2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.ID != b.ID || b.Players != 2 {
 		t.Fatalf("second quick join got %+v, want the first room %s with 2 players", b, a.ID)
 	}
-	c, err := h.m.QuickJoin(bg, "snake", p1)
+	c, err := h.m.QuickJoin(bg, "crawl", p1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := h.m.RoomOf("p1"); got.ID != c.ID || c.Mode != "snake" {
+	if got, _ := h.m.RoomOf("p1"); got.ID != c.ID || c.Mode != "crawl" {
 		t.Fatalf("p1 is in %+v, want the snake room", got)
 	}
 	waitFor(t, time.Second, "room.left", func() bool { return s1.count("room.left") == 1 })
@@ -123,7 +122,7 @@ func TestQuickJoinFillsOneRoomAndSwitchesModes(t *testing.T) {
 		t.Errorf("room.left %s, want room %s", raw, a.ID)
 	}
 	rooms := h.m.Rooms()
-	if len(rooms) != 2 || rooms[0].Mode != "snake" || rooms[1].Players != 1 {
+	if len(rooms) != 2 || rooms[0].Mode != "crawl" || rooms[1].Players != 1 {
 		t.Errorf("rooms %+v", rooms)
 	}
 	h.until(t, "lobby updates", func() bool {
@@ -141,7 +140,7 @@ func TestQuickJoinFillsOneRoomAndSwitchesModes(t *testing.T) {
 func TestPrivateRoomsJoinByCodeOnly(t *testing.T) {
 	h := newHandClock(t, nil, nil)
 	owner, so := player("owner")
-	info, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Name: " Friends ", Max: 4, Private: true}, owner)
+	info, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Name: " Friends ", Max: 4, Private: true}, owner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +162,7 @@ func TestPrivateRoomsJoinByCodeOnly(t *testing.T) {
 		t.Errorf("a guest was shown the join code: %s", raw)
 	}
 	other, _ := player("other")
-	if q, err := h.m.QuickJoin(bg, "tag", other); err != nil || q.ID == info.ID {
+	if q, err := h.m.QuickJoin(bg, "walk", other); err != nil || q.ID == info.ID {
 		t.Errorf("quick play put a stranger in a private room: %+v %v", q, err)
 	}
 	if b, _ := json.Marshal(info); strings.Contains(string(b), info.Code) {
@@ -176,7 +175,7 @@ func TestJoinErrors(t *testing.T) {
 	p1, _ := player("p1")
 	p2, _ := player("p2")
 	p3, _ := player("p3")
-	small, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 2}, p1)
+	small, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Max: 2}, p1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +190,11 @@ func TestJoinErrors(t *testing.T) {
 		{"full room", second(h.m.Join(bg, small.ID, p3)), comet.ECONFLICT},
 		{"unknown room", second(h.m.Join(bg, "r_nope", p3)), comet.ENOTFOUND},
 		{"unknown mode", second(h.m.QuickJoin(bg, "chess", p3)), comet.EINVALID},
-		{"max too small", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 1}, p3)), comet.EINVALID},
-		{"max too large", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "arena", Max: 1001}, p3)), comet.EINVALID},
-		{"long name", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Name: strings.Repeat("x", 41)}, p3)), comet.EINVALID},
-		{"control char", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Name: "a\nb"}, p3)), comet.EINVALID},
-		{"no id", second(h.m.QuickJoin(bg, "tag", gameloop.Participant{})), comet.EINVALID},
+		{"max too small", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Max: 1}, p3)), comet.EINVALID},
+		{"max too large", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "brawl", Max: 1001}, p3)), comet.EINVALID},
+		{"long name", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Name: strings.Repeat("x", 41)}, p3)), comet.EINVALID},
+		{"control char", second(h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Name: "a\nb"}, p3)), comet.EINVALID},
+		{"no id", second(h.m.QuickJoin(bg, "walk", gameloop.Participant{})), comet.EINVALID},
 		{"input outside a room", h.m.Input("p3", json.RawMessage(`{"m":1}`)), comet.ENOTFOUND},
 		{"bad input", h.m.Input("p1", json.RawMessage(`{"m":9}`)), comet.EINVALID},
 		{"malformed input", h.m.Input("p1", json.RawMessage(`{"m":`)), comet.EINVALID},
@@ -218,7 +217,7 @@ func second[T any](_ T, err error) error { return err }
 func TestSpectatorWatchesWithoutPlaying(t *testing.T) {
 	h := newHandClock(t, nil, nil)
 	p1, _ := player("p1")
-	info, err := h.m.QuickJoin(bg, "tag", p1)
+	info, err := h.m.QuickJoin(bg, "walk", p1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +246,7 @@ func TestSpectatorWatchesWithoutPlaying(t *testing.T) {
 func TestResyncAndRejoinFromNewSession(t *testing.T) {
 	h := newHandClock(t, nil, nil)
 	p1, old := player("p1")
-	info, err := h.m.QuickJoin(bg, "tag", p1)
+	info, err := h.m.QuickJoin(bg, "walk", p1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +259,7 @@ func TestResyncAndRejoinFromNewSession(t *testing.T) {
 	}
 	fresh := newRecSink()
 	p1.Sink = fresh
-	again, err := h.m.QuickJoin(bg, "tag", p1)
+	again, err := h.m.QuickJoin(bg, "walk", p1)
 	if err != nil || again.ID != info.ID || again.Players != 1 {
 		t.Fatalf("rejoin from a new session: %+v %v", again, err)
 	}
@@ -275,7 +274,7 @@ func TestResyncAndRejoinFromNewSession(t *testing.T) {
 func TestBotsFillAfterDelayAndMakeWayForHumans(t *testing.T) {
 	h := newHandClock(t, nil, nil)
 	p1, _ := player("p1")
-	info, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 3}, p1)
+	info, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Max: 3}, p1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +303,7 @@ func TestBotsFillAfterDelayAndMakeWayForHumans(t *testing.T) {
 func TestEmptyRoomClosesAfterTimeout(t *testing.T) {
 	h := newHandClock(t, nil, nil)
 	p1, _ := player("p1")
-	info, err := h.m.QuickJoin(bg, "tag", p1)
+	info, err := h.m.QuickJoin(bg, "walk", p1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +326,7 @@ func TestEmptyRoomClosesAfterTimeout(t *testing.T) {
 func TestLifecycleStatesInOrder(t *testing.T) {
 	h := newHandClock(t, nil, nil)
 	p1, s := player("p1")
-	if _, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 3}, p1); err != nil {
+	if _, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Max: 3}, p1); err != nil {
 		t.Fatal(err)
 	}
 	h.until(t, "the next match", func() bool { return len(compact(strings.Split(states(s), ","))) >= 5 })
@@ -372,7 +371,7 @@ func TestShutdownSavesRunningMatchAsAborted(t *testing.T) {
 	store := &memStore{}
 	h := newHandClock(t, store, nil)
 	p1, s := player("p1")
-	if _, err := h.m.QuickJoin(bg, "tag", p1); err != nil {
+	if _, err := h.m.QuickJoin(bg, "walk", p1); err != nil {
 		t.Fatal(err)
 	}
 	h.until(t, "running", func() bool { return strings.Contains(states(s), "running") })
@@ -387,7 +386,7 @@ func TestShutdownSavesRunningMatchAsAborted(t *testing.T) {
 		t.Errorf("no room.closed: %v", s.types())
 	}
 	p2, _ := player("p2")
-	_, err := h.m.QuickJoin(bg, "tag", p2)
+	_, err := h.m.QuickJoin(bg, "walk", p2)
 	wantCode(t, err, comet.ECONFLICT)
 }
 
@@ -395,7 +394,7 @@ func TestFloodedInputsAreDroppedAndCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := newHandClock(t, nil, reg)
 	p1, _ := player("p1")
-	if _, err := h.m.QuickJoin(bg, "tag", p1); err != nil {
+	if _, err := h.m.QuickJoin(bg, "walk", p1); err != nil {
 		t.Fatal(err)
 	}
 	for range gameloop.MaxInputsPerTick + 12 {
@@ -438,7 +437,7 @@ func TestCanceledJoinLeavesConsistentState(t *testing.T) {
 	p1, _ := player("p1")
 	ctx, cancel := context.WithCancel(bg)
 	cancel()
-	_, err := h.m.QuickJoin(ctx, "tag", p1)
+	_, err := h.m.QuickJoin(ctx, "walk", p1)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled join: %v", err)
 	}
@@ -456,7 +455,7 @@ func TestRefusedJoinKeepsCurrentRoom(t *testing.T) {
 	h := newHandClockWith(t, func(cfg *gameloop.ManagerConfig) { cfg.MaxRooms = 3 })
 	a, _ := player("a")
 	b, _ := player("b")
-	full, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 2}, a)
+	full, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Max: 2}, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,12 +463,12 @@ func TestRefusedJoinKeepsCurrentRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner, _ := player("owner")
-	private, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Private: true}, owner)
+	private, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Private: true}, owner)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, sp := player("p")
-	home, err := h.m.QuickJoin(bg, "snake", p) // the third room: no more may open
+	home, err := h.m.QuickJoin(bg, "crawl", p) // the third room: no more may open
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,8 +489,8 @@ func TestRefusedJoinKeepsCurrentRoom(t *testing.T) {
 		{"unknown room", "p", func() error { return second(h.m.Join(bg, "r_nope", p)) }, comet.ENOTFOUND, home.ID, false},
 		{"unknown code", "p", func() error { return second(h.m.Spectate(bg, "ZZZZZZ", p)) }, comet.ENOTFOUND, home.ID, false},
 		{"private id", "p", func() error { return second(h.m.Join(bg, private.ID, p)) }, comet.EFORBIDDEN, home.ID, false},
-		{"too many rooms (create)", "p", func() error { return second(h.m.Create(bg, gameloop.RoomSpec{Mode: "tag"}, p)) }, comet.ERATELIMIT, home.ID, false},
-		{"too many rooms (quick play)", "p", func() error { return second(h.m.QuickJoin(bg, "arena", p)) }, comet.ERATELIMIT, home.ID, false},
+		{"too many rooms (create)", "p", func() error { return second(h.m.Create(bg, gameloop.RoomSpec{Mode: "walk"}, p)) }, comet.ERATELIMIT, home.ID, false},
+		{"too many rooms (quick play)", "p", func() error { return second(h.m.QuickJoin(bg, "brawl", p)) }, comet.ERATELIMIT, home.ID, false},
 		{"spectator asks for a seat in a full room", "w", func() error { return second(h.m.Join(bg, full.ID, w)) }, comet.ECONFLICT, full.ID, true},
 	}
 	for _, c := range cases {
@@ -521,7 +520,7 @@ func TestRefusedJoinKeepsCurrentRoom(t *testing.T) {
 func TestRaceForLastSeatLeavesLoserHome(t *testing.T) {
 	h := newHandClock(t, nil, nil)
 	a, _ := player("a")
-	target, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 2}, a)
+	target, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Max: 2}, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +528,7 @@ func TestRaceForLastSeatLeavesLoserHome(t *testing.T) {
 	var ps [2]gameloop.Participant
 	for i := range ps {
 		ps[i], _ = player([]string{"x", "y"}[i])
-		if homes[i], err = h.m.Create(bg, gameloop.RoomSpec{Mode: "snake"}, ps[i]); err != nil {
+		if homes[i], err = h.m.Create(bg, gameloop.RoomSpec{Mode: "crawl"}, ps[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -568,7 +567,7 @@ func TestRenameReachesLabelsScoresAndResults(t *testing.T) {
 	store := &memStore{}
 	h := newHandClock(t, store, nil)
 	p1, s := player("p1")
-	if _, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 3}, p1); err != nil {
+	if _, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Max: 3}, p1); err != nil {
 		t.Fatal(err)
 	}
 	h.until(t, "running", func() bool { return strings.Contains(states(s), "running") })
@@ -621,7 +620,7 @@ func TestOnLeaveReportsOnlyEngineRemovals(t *testing.T) {
 		}
 	})
 	p1, _ := player("p1")
-	info, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "tag", Max: 3}, p1)
+	info, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "walk", Max: 3}, p1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -634,7 +633,7 @@ func TestOnLeaveReportsOnlyEngineRemovals(t *testing.T) {
 	if _, err := h.m.Join(bg, info.ID, mover); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.m.QuickJoin(bg, "snake", mover); err != nil { // a move it asked for
+	if _, err := h.m.QuickJoin(bg, "crawl", mover); err != nil { // a move it asked for
 		t.Fatal(err)
 	}
 	if err := h.m.Leave(bg, "mover"); err != nil { // a leave it asked for

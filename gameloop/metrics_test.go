@@ -11,8 +11,8 @@ import (
 func TestTwoManagersShareOneRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	a, b := newMetrics(reg), newMetrics(reg)
-	a.forMode("tag").dropped.Inc()
-	b.forMode("tag").dropped.Inc()
+	a.forMode("walk").dropped.Inc()
+	b.forMode("walk").dropped.Inc()
 	if got := metricValue(t, reg, "comet_game_inputs_dropped_total"); got != 2 {
 		t.Errorf("dropped %v, want 2 counted in one series", got)
 	}

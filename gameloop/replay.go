@@ -22,7 +22,7 @@ import (
 // match in the order the game saw them, then an end line with the digest of
 // the final state. Replay runs it again and compares the digest.
 //
-//	{"v":1,"room":"r_…","match":"m_…","mode":"tag","seed":42,"settings":{…}}
+//	{"v":1,"room":"r_…","match":"m_…","mode":"<name>","seed":42,"settings":{…}}
 //	{"t":0,"join":{"n":1,"id":"p_…","name":"Ada","bot":false}}
 //	{"t":0,"leave":1}
 //	{"t":7,"s":1,"in":[[1,{"m":3}],[2,{"m":0}]]}   (a step; "in" omitted when empty)

@@ -3,6 +3,7 @@ package gameloop_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,10 +20,13 @@ func fastManager(t *testing.T, store comet.MatchStore, tweak ...func(*gameloop.M
 	t.Helper()
 	bus := newMemBus()
 	cfg := gameloop.ManagerConfig{
-		Bus: bus, Store: store, Modes: modes.All(),
+		Bus: bus, Store: store, Modes: append(slices.Clone(modes.All()), testModes...),
 		Clock:        gameloop.NewManualClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), true),
 		BotFillDelay: time.Second, EmptyTimeout: time.Minute,
-		Settings: map[string]gameloop.Settings{"tag": short, "snake": short, "arena": short},
+		Settings: map[string]gameloop.Settings{},
+	}
+	for _, md := range cfg.Modes {
+		cfg.Settings[md.Name()] = short
 	}
 	for _, f := range tweak {
 		f(&cfg)
@@ -97,7 +101,7 @@ func playWholeMatch(t *testing.T, mode string, minPlayers int) {
 func TestJoinedEventShape(t *testing.T) {
 	m, _ := fastManager(t, nil)
 	sink := newRecSink()
-	if _, err := m.Create(context.Background(), gameloop.RoomSpec{Mode: "tag", Name: "Mine", Max: 4, Private: true},
+	if _, err := m.Create(context.Background(), gameloop.RoomSpec{Mode: "walk", Name: "Mine", Max: 4, Private: true},
 		gameloop.Participant{ID: "p1", Name: "Ada", Sink: sink}); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +111,7 @@ func TestJoinedEventShape(t *testing.T) {
 	if err := json.Unmarshal(raw, &j); err != nil {
 		t.Fatal(err)
 	}
-	if j["name"] != "Mine" || j["mode"] != "tag" || j["private"] != true || j["max"] != 4.0 || j["tick_hz"] != 20.0 {
+	if j["name"] != "Mine" || j["mode"] != "walk" || j["private"] != true || j["max"] != 4.0 || j["tick_hz"] != 20.0 {
 		t.Errorf("room.joined %s", raw)
 	}
 	if code, _ := j["code"].(string); len(code) != 6 {
@@ -120,11 +124,11 @@ func TestJoinedEventShape(t *testing.T) {
 // listed once.
 func TestResultsRankPresentPlayersThenLeavers(t *testing.T) {
 	m := gameloop.NewManager(gameloop.ManagerConfig{
-		Bus: newMemBus(), Modes: modes.All(),
+		Bus: newMemBus(), Modes: testModes,
 		Clock:    gameloop.NewManualClock(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), false),
-		Settings: map[string]gameloop.Settings{"tag": {Duration: 10 * time.Second}},
+		Settings: map[string]gameloop.Settings{"walk": {Duration: 10 * time.Second}},
 	})
-	room := gameloop.NewHandRoom(m, "tag", 0)
+	room := gameloop.NewHandRoom(m, "walk", 0)
 	stay, s := player("stay")
 	for _, p := range []gameloop.Participant{stay, {ID: "quitter", Name: "Q"}, {ID: "back", Name: "B"}, {ID: "bot-1", Name: "Bot"}} {
 		if err := room.Join(p); err != nil {
@@ -178,13 +182,13 @@ func TestResultsRankPresentPlayersThenLeavers(t *testing.T) {
 // bots fill it, the match starts and diffs arrive at the tick rate.
 func TestWallClockRoomTicks(t *testing.T) {
 	m := gameloop.NewManager(gameloop.ManagerConfig{
-		Bus: newMemBus(), Modes: modes.All(), BotFillDelay: 100 * time.Millisecond,
-		Settings: map[string]gameloop.Settings{"tag": {MinPlayers: 2, Countdown: 100 * time.Millisecond}},
+		Bus: newMemBus(), Modes: testModes, BotFillDelay: 100 * time.Millisecond,
+		Settings: map[string]gameloop.Settings{"walk": {MinPlayers: 2, Countdown: 100 * time.Millisecond}},
 	})
 	defer m.Shutdown(context.Background())
 	sink := newRecSink()
 	start := time.Now()
-	if _, err := m.QuickJoin(context.Background(), "tag", gameloop.Participant{ID: "p1", Name: "A", Sink: sink}); err != nil {
+	if _, err := m.QuickJoin(context.Background(), "walk", gameloop.Participant{ID: "p1", Name: "A", Sink: sink}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "10 diffs", func() bool { return sink.count("room.diff") >= 10 })

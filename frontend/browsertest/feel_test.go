@@ -11,6 +11,8 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+
+	"comet/gameloop"
 )
 
 func clickQuickPlay(mode string) chromedp.Action[chromedp.Void] {
@@ -444,4 +446,60 @@ func TestFeelContrast(t *testing.T) {
 		t.Errorf("room: %s", f)
 	}
 	noErrors(t, p, b)
+}
+
+// chase makes a page walk its player towards the other player in the view
+// and, with fire, shoot at it once in range — through the room's input
+// event, as the controls would send it.
+const chase = `((fire) => {
+  window.__chase = setInterval(() => {
+    const s = comet.state(), v = comet.room.view;
+    const me = v.ents.get(s.you);
+    const other = [...v.ents.values()].find(e => e.kind === "p" && e.id !== s.you);
+    if (!me || !other) return;
+    const dx = other.f[0] - me.f[0], dy = other.f[1] - me.f[1], d = Math.hypot(dx, dy);
+    const oct = Math.round(Math.atan2(dy, dx) / (Math.PI / 4));
+    const m = d < 2500 ? 0 : [3, 4, 5, 6, 7, 8, 1, 2][(oct + 8) % 8];
+    comet.client.send("room.input", { m, a: Math.round(Math.atan2(dy, dx) * 180 / Math.PI), f: fire && d < 4500 });
+  }, 100);
+  return true;
+})`
+
+// Combat feedback in arena, derived from the diffs: the shooter sees muzzle
+// flashes and hit markers, both see the frag in the kill feed, and the
+// victim gets a death card naming the killer.
+func TestFeelCombatFeedback(t *testing.T) {
+	s := newSite(t, siteOptions{settings: map[string]gameloop.Settings{
+		"arena": {Countdown: 300 * time.Millisecond, MinPlayers: 2, DefaultMax: 2},
+	}})
+	a := openGame(t, s, "")
+	b := openGame(t, s, "")
+	setName(t, a, "Ada")
+	setName(t, b, "Bob")
+	for _, p := range []*Page{a, b} {
+		p.SetTimeout(40 * time.Second)
+		p.Do(t, "quick play", clickQuickPlay("arena"))
+		p.WaitFor(t, `comet.state().tick >= 0`)
+	}
+	if ra, rb := roomOf(t, a), roomOf(t, b); ra.Room != rb.Room {
+		t.Fatalf("A in %s, B in %s", ra.Room, rb.Room)
+	}
+	a.WaitFor(t, `document.querySelector('[data-testid="room-state"]').textContent.includes("left")`)
+	Eval[bool](t, a, chase+`(true)`)
+	Eval[bool](t, b, chase+`(false)`)
+	a.WaitFor(t, `comet.state().fx.includes("flash")`)
+	a.WaitFor(t, `comet.state().fx.includes("hit")`)
+	b.WaitFor(t, `!document.querySelector('[data-testid="notice-card"]').hidden`)
+	if got := b.Text(t, `[data-testid="notice-card"]`); got != "You were fragged"+"by Ada · respawning…" {
+		t.Errorf("B's death card %q", got)
+	}
+	for _, p := range []*Page{a, b} {
+		p.WaitFor(t, `[...document.querySelectorAll('[data-testid="feed-line"]')].some(e => e.textContent === "Ada ⟶ Bob" && e.classList.contains("mine"))`)
+	}
+	screenshot(t, b, "death-card.png")
+	Eval[bool](t, a, `clearInterval(window.__chase), true`)
+	Eval[bool](t, b, `clearInterval(window.__chase), true`)
+	// Bob respawns: the card goes.
+	b.WaitFor(t, `document.querySelector('[data-testid="notice-card"]').hidden`)
+	noErrors(t, a, b)
 }

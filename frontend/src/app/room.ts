@@ -36,6 +36,8 @@ export interface RoomDebug {
   /** the interpolation delay in ticks now, and frames drawn past the newest state (a freeze) */
   interpDelay: number;
   starved: number;
+  /** the kinds of the effects running now (muzzle flashes, hit markers, …) */
+  fx: string[];
 }
 
 /**
@@ -190,6 +192,7 @@ export class Room {
       interpDepth: this.interp.depth(performance.now()),
       interpDelay: Math.round(this.interp.delay * 100) / 100,
       starved: this.interp.starved,
+      fx: this.fx.live(performance.now()).map(({ e }) => e.kind),
     };
   }
 

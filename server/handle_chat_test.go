@@ -278,7 +278,7 @@ func serveOn(t testing.TB, path string) (url string, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Store: db, Bus: bus.New(), Game: gameloop.ManagerConfig{Modes: modes.All()}, Logger: quietLogger(), Limits: Limits{SessionsPerMinute: -1, StreamsPerIP: -1}})
+	s, err := New(Config{Store: db, Bus: bus.New(), Game: gameloop.ManagerConfig{Modes: modes.All()}, Logger: quietLogger(), Limits: Limits{SessionsPerMinute: -1, StreamsPerIP: -1, SessionsPerIP: -1}})
 	if err != nil {
 		t.Fatal(err)
 	}

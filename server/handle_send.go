@@ -50,7 +50,11 @@ func (s *Server) handleSend(c echo.Context) error {
 			s.metrics.upstream.WithLabelValues("duplicate").Inc()
 			continue
 		}
-		if err := s.dispatch(ctx, sess, ev); err != nil {
+		err := s.chargeEvent(sess, ev.Type)
+		if err == nil {
+			err = s.dispatch(ctx, sess, ev)
+		}
+		if err != nil {
 			s.metrics.upstream.WithLabelValues("error").Inc()
 			if comet.ErrorCode(err) == comet.EINTERNAL {
 				s.log.Error("event failed", "type", ev.Type, "sid", sess.ID(), "err", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -47,6 +48,15 @@ func (s *Server) handleSession(c echo.Context) error {
 	if err := s.limits.allowSession(c.Request()); err != nil {
 		return err
 	}
+	addr, err := s.limits.acquireSession(c.Request())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if addr.IsValid() { // refused after all: give the place back
+			s.limits.releaseSession(addr)
+		}
+	}()
 	var req sessionRequest
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
@@ -92,7 +102,8 @@ func (s *Server) handleSession(c echo.Context) error {
 		}
 	}
 
-	sess := s.newTab(p.ID, p.Name, hashToken(tok))
+	sess := s.newTab(p.ID, p.Name, hashToken(tok), addr)
+	addr = netip.Addr{} // the tab holds the place now; onExpire releases it
 	s.onSessionStart(ctx, sess)
 	return c.JSON(http.StatusCreated, sessionResponse{
 		SID: sess.ID(), Player: sessionPlayer{ID: p.ID, Name: p.Name, Claimed: p.Claimed}, Token: tok,

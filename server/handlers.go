@@ -90,6 +90,7 @@ func resetRank(topic string) int {
 // the online list.
 func (s *Server) onExpire(ctx context.Context, ps *push.Session) {
 	sess := tabOf(ps)
+	s.limits.releaseSession(sess.addr)
 	if sess.Room() != "" {
 		if err := s.games.Leave(ctx, sess.playerID); err != nil {
 			s.log.Error("leave room on expiry", "player", sess.playerID, "err", err)

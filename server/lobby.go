@@ -17,6 +17,11 @@ const (
 	presenceListMax = 100                    // names in a lobby.presence list; count is exact
 	presenceEvery   = time.Second            // presence updates coalesced to one per this
 	roomsEvery      = 200 * time.Millisecond // room-list changes coalesced to one per this
+	// roomListMax caps the rooms a lobby.rooms lists (public ones first,
+	// oldest first); total counts them all. The full list a newcomer gets
+	// then stays far below the replay buffer however many rooms exist, so
+	// fresh state can never push itself out and loop on sys.reset.
+	roomListMax = 200
 )
 
 // lobby keeps the live room list and who is online, and publishes both on the
@@ -35,6 +40,9 @@ type lobby struct {
 
 	mu            sync.Mutex
 	rooms         map[string]gameloop.RoomInfo
+	order         map[string]uint64 // when each room was first seen, for a stable listing order
+	seq           uint64
+	listed        map[string]bool // the rooms the last published list holds
 	changed       map[string]bool // room ids changed since the last publish
 	presenceDirty bool
 	presence      *comet.Message // the last published presence list, for newcomers
@@ -48,15 +56,19 @@ type lobby struct {
 
 func newLobby(bus comet.Bus, tabs func() []*tab) *lobby {
 	return &lobby{bus: bus, tabs: tabs, rooms: make(map[string]gameloop.RoomInfo),
+		order: make(map[string]uint64), listed: make(map[string]bool),
 		changed: make(map[string]bool), wake: make(chan struct{}, 1)}
 }
 
 // roomsMsg is lobby.rooms: full=true replaces the list; otherwise rooms are
-// upserts and closed are ids to remove. Both arrays are always present.
+// upserts and closed are ids to remove (a room closed, or no longer among
+// the roomListMax listed). Both arrays are always present; total counts
+// every open room, listed or not.
 type roomsMsg struct {
 	Full   bool                `json:"full"`
 	Rooms  []gameloop.RoomInfo `json:"rooms"`
 	Closed []string            `json:"closed"`
+	Total  int                 `json:"total"`
 }
 
 // presenceMsg is lobby.presence: the exact online count and up to
@@ -72,7 +84,12 @@ func (l *lobby) roomChanged(info gameloop.RoomInfo, closed bool) {
 	l.mu.Lock()
 	if closed {
 		delete(l.rooms, info.ID)
+		delete(l.order, info.ID)
 	} else {
+		if _, ok := l.rooms[info.ID]; !ok {
+			l.seq++
+			l.order[info.ID] = l.seq
+		}
 		l.rooms[info.ID] = info
 	}
 	l.full = nil
@@ -152,14 +169,19 @@ func (l *lobby) publishRoomChanges() {
 	l.pub.Lock()
 	defer l.pub.Unlock()
 	l.mu.Lock()
-	msg := roomsMsg{Rooms: []gameloop.RoomInfo{}, Closed: []string{}}
-	for id := range l.changed {
-		if info, ok := l.rooms[id]; ok {
-			msg.Rooms = append(msg.Rooms, info)
-		} else {
+	msg := roomsMsg{Rooms: []gameloop.RoomInfo{}, Closed: []string{}, Total: len(l.rooms)}
+	listed := l.listRoomsLocked()
+	for id := range l.listed { // closed, or pushed off the list
+		if !listed[id] {
 			msg.Closed = append(msg.Closed, id)
 		}
 	}
+	for id := range listed { // changed, or newly on the list
+		if l.changed[id] || !l.listed[id] {
+			msg.Rooms = append(msg.Rooms, l.rooms[id])
+		}
+	}
+	l.listed = listed
 	clear(l.changed)
 	l.mu.Unlock()
 	slices.SortFunc(msg.Rooms, func(a, b gameloop.RoomInfo) int { return strings.Compare(a.ID, b.ID) })
@@ -176,13 +198,44 @@ func (l *lobby) roomsMessage() *comet.Message {
 	if l.full != nil {
 		return l.full
 	}
-	msg := roomsMsg{Full: true, Rooms: make([]gameloop.RoomInfo, 0, len(l.rooms)), Closed: []string{}}
-	for _, info := range l.rooms {
-		msg.Rooms = append(msg.Rooms, info)
+	listed := l.listRoomsLocked()
+	msg := roomsMsg{Full: true, Rooms: make([]gameloop.RoomInfo, 0, len(listed)), Closed: []string{}, Total: len(l.rooms)}
+	for id := range listed {
+		msg.Rooms = append(msg.Rooms, l.rooms[id])
 	}
 	slices.SortFunc(msg.Rooms, func(a, b gameloop.RoomInfo) int { return strings.Compare(a.ID, b.ID) })
 	l.full = comet.MustMessage("lobby.rooms", msg)
 	return l.full
+}
+
+// listRoomsLocked picks the rooms a list shows: all of them up to
+// roomListMax, else public rooms before private ones, oldest first; l.mu is held.
+func (l *lobby) listRoomsLocked() map[string]bool {
+	out := make(map[string]bool, min(len(l.rooms), roomListMax))
+	if len(l.rooms) <= roomListMax {
+		for id := range l.rooms {
+			out[id] = true
+		}
+		return out
+	}
+	ids := make([]string, 0, len(l.rooms))
+	for id := range l.rooms {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		pa, pb := l.rooms[a].Private, l.rooms[b].Private
+		if pa != pb {
+			if pa {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(l.order[a], l.order[b])
+	})
+	for _, id := range ids[:roomListMax] {
+		out[id] = true
+	}
+	return out
 }
 
 // presenceMessage lists who is online: one entry per player, however many tabs.

@@ -41,7 +41,7 @@ func TestSessionStartsInLobby(t *testing.T) {
 		t.Fatalf("then %s %s, want chat.history", hist.Type, hist.Data)
 	}
 
-	wantKeys(t, "lobby.rooms", rooms.Data, "full", "rooms", "closed")
+	wantKeys(t, "lobby.rooms", rooms.Data, "full", "rooms", "closed", "total")
 	r := decodeAs[wireRooms](t, rooms)
 	if !r.Full || len(r.Rooms) != 2 || len(r.Closed) != 0 {
 		t.Fatalf("full room list %s", rooms.Data)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -20,16 +21,31 @@ type tab struct {
 	name      atomic.Pointer[string]
 	muted     atomic.Pointer[map[string]bool] // players whose chat this tab drops
 
+	// addr is the client address the tab counts against (live sessions,
+	// per-address costs); cost holds its own cost buckets once it spends.
+	addr netip.Addr
+	cost atomic.Pointer[tabCosts]
+
 	mu   sync.Mutex
 	room string // the room this tab joined through, "" in the lobby
+}
+
+// costs returns the tab's cost buckets, made on first use.
+func (t *tab) costs() *tabCosts {
+	if c := t.cost.Load(); c != nil {
+		return c
+	}
+	t.cost.CompareAndSwap(nil, &tabCosts{})
+	return t.cost.Load()
 }
 
 // tabOf returns the application state of a session made by newTab.
 func tabOf(s *push.Session) *tab { return s.State().(*tab) }
 
-// newTab registers a session for player p presenting tokenHash.
-func (s *Server) newTab(playerID, name string, tokenHash []byte) *tab {
-	t := &tab{playerID: playerID}
+// newTab registers a session for player p presenting tokenHash, counted
+// against the client address addr.
+func (s *Server) newTab(playerID, name string, tokenHash []byte, addr netip.Addr) *tab {
+	t := &tab{playerID: playerID, addr: addr}
 	copy(t.tokenHash[:], tokenHash)
 	t.setName(name)
 	t.Session = s.hub.NewSession(playerID, t)

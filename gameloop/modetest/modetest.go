@@ -36,7 +36,7 @@ func Check(t *testing.T, md gameloop.Mode) {
 
 // CheckDeclaration checks what clients are told of md: a title, input fields
 // and entity kinds with fields.
-func CheckDeclaration(t *testing.T, md gameloop.Mode) {
+func CheckDeclaration(t testing.TB, md gameloop.Mode) {
 	t.Helper()
 	info := gameloop.Describe(md, md.Defaults())
 	if info.Title == "" || len(info.Input) == 0 {
@@ -72,8 +72,9 @@ type Run struct {
 func (r *Run) Recording(id string) ([]byte, bool) { return r.rec.get(id) }
 
 // Play runs a room of md by hand on a virtual clock: scripted players send
-// generated inputs (valid and invalid), leave, come back and resync; a
-// spectator and a bot with a session watch; server bots fill the room. After
+// generated inputs (valid and invalid), leave, come back and resync (p0
+// stays throughout); a spectator and a bot with a session watch; server bots
+// fill the room but for one seat. After
 // every running tick it records the game's digest and calls opt.Checker.
 func Play(t testing.TB, md gameloop.Mode, opt Options) *Run {
 	t.Helper()
@@ -98,6 +99,8 @@ func Play(t testing.TB, md gameloop.Mode, opt Options) *Run {
 	run := &Run{T: t, Mode: md, Room: gameloop.NewHandRoom(m, md.Name(), opt.Max), Sinks: map[string]*Sink{}, rec: rec}
 	rng := rand.New(rand.NewPCG(opt.Seed, 42))
 	room := run.Room
+	// join adds a viewer; a refused comeback (a mode's Seater may refuse
+	// joins mid-match) is allowed, a refused first join is not.
 	join := func(id string, spectate bool) {
 		s := NewSink()
 		p := gameloop.Participant{ID: id, Name: "N" + id, Sink: s}
@@ -106,6 +109,9 @@ func Play(t testing.TB, md gameloop.Mode, opt Options) *Run {
 			join = room.Spectate
 		}
 		if err := join(p); err != nil {
+			if comet.ErrorCode(err) == comet.ECONFLICT && room.State() == gameloop.StateRunning {
+				return
+			}
 			t.Fatalf("%s: join %s: %v", md.Name(), id, err)
 		}
 		run.Sinks[id] = s
@@ -127,16 +133,19 @@ func Play(t testing.TB, md gameloop.Mode, opt Options) *Run {
 	room.Start()
 	for tick := range opt.Ticks {
 		for _, id := range humans {
-			if _, in := run.Sinks[id]; !in || rng.IntN(2) == 0 {
-				continue
+			if _, in := run.Sinks[id]; !in || room.Queued(id) || rng.IntN(2) == 0 {
+				continue // away, or waiting in the mode's queue for a seat
 			}
 			if err := room.Input(id, RandomInput(rng, md)); err != nil && comet.ErrorCode(err) != comet.EINVALID {
 				t.Fatalf("%s: input error %v is not EINVALID", md.Name(), err)
 			}
 		}
 		switch rng.IntN(40) {
-		case 0: // someone leaves; later they come back with a new session
-			id := humans[rng.IntN(len(humans))]
+		case 0: // someone (never p0, who always plays) leaves; later comes back with a new session
+			if len(humans) == 1 {
+				break
+			}
+			id := humans[1+rng.IntN(len(humans)-1)]
 			if _, in := run.Sinks[id]; in {
 				room.Leave(id)
 				delete(run.Sinks, id)
@@ -165,7 +174,7 @@ func Play(t testing.TB, md gameloop.Mode, opt Options) *Run {
 // replica (its snapshot plus every diff it got, in order) equals a fresh
 // snapshot of its view, that every entity is of a declared kind with its
 // field count, and that viewers with equal view keys see the same bytes.
-func CheckStreams(t *testing.T, md gameloop.Mode) {
+func CheckStreams(t testing.TB, md gameloop.Mode) {
 	t.Helper()
 	kinds := map[string]int{}
 	for _, k := range md.Kinds() {
@@ -209,7 +218,7 @@ func CheckStreams(t *testing.T, md gameloop.Mode) {
 
 // CheckDeterminism plays md twice from one seed with the same script: the
 // game's digest must be equal after every tick, bit for bit.
-func CheckDeterminism(t *testing.T, md gameloop.Mode) {
+func CheckDeterminism(t testing.TB, md gameloop.Mode) {
 	t.Helper()
 	a := Play(t, md, Options{Seed: 7, Ticks: 100})
 	b := Play(t, md, Options{Seed: 7, Ticks: 100})
@@ -223,7 +232,7 @@ func CheckDeterminism(t *testing.T, md gameloop.Mode) {
 // CheckReplay plays md, ends the match and replays its recording: the replay
 // must reach the recorded final digest, and the recording without its inputs
 // must not.
-func CheckReplay(t *testing.T, md gameloop.Mode) {
+func CheckReplay(t testing.TB, md gameloop.Mode) {
 	t.Helper()
 	run := Play(t, md, Options{Seed: 3, Ticks: 120})
 	match := run.Room.Match()
@@ -248,7 +257,7 @@ func CheckReplay(t *testing.T, md gameloop.Mode) {
 
 // CheckCapacity fills a room of md past its capacity: the room never seats
 // more players than its capacity, refusing or queueing the rest.
-func CheckCapacity(t *testing.T, md gameloop.Mode) {
+func CheckCapacity(t testing.TB, md gameloop.Mode) {
 	t.Helper()
 	m := gameloop.NewManager(gameloop.ManagerConfig{
 		Bus: NewBus(), Modes: []gameloop.Mode{md},
@@ -276,7 +285,7 @@ func CheckCapacity(t *testing.T, md gameloop.Mode) {
 // CheckDecoder feeds md's decoder inputs generated from its declaration and
 // mutated: valid ones must be accepted, and no input may panic or fail with
 // anything but EINVALID.
-func CheckDecoder(t *testing.T, md gameloop.Mode) {
+func CheckDecoder(t testing.TB, md gameloop.Mode) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 2000 {

@@ -8,15 +8,16 @@ import (
 // Error codes. Each maps to one HTTP status in server/ and travels as the
 // "code" of a sys.error event.
 const (
-	EINVALID      = "invalid"      // malformed or out-of-range input
-	ENOTFOUND     = "not_found"    // unknown sid, room, player, ...
-	ECONFLICT     = "conflict"     // name taken, already in a room, ...
-	EUNAUTHORIZED = "unauthorized" // no or bad credentials
-	EFORBIDDEN    = "forbidden"    // credentials for someone else
-	ETOOLARGE     = "too_large"    // body or batch over its limit
-	ERATELIMIT    = "rate_limited" // too many of something per time
-	EUNKNOWN      = "unknown_type" // an event type nobody handles
-	EINTERNAL     = "internal"     // a bug or a failed dependency; details logged, not sent
+	EINVALID      = "invalid"            // malformed or out-of-range input
+	ENOTFOUND     = "not_found"          // unknown sid, room, player, ...
+	EMETHOD       = "method_not_allowed" // a route that exists, asked with another HTTP method
+	ECONFLICT     = "conflict"           // name taken, already in a room, ...
+	EUNAUTHORIZED = "unauthorized"       // no or bad credentials
+	EFORBIDDEN    = "forbidden"          // credentials for someone else
+	ETOOLARGE     = "too_large"          // body or batch over its limit
+	ERATELIMIT    = "rate_limited"       // too many of something per time
+	EUNKNOWN      = "unknown_type"       // an event type nobody handles
+	EINTERNAL     = "internal"           // a bug or a failed dependency; details logged, not sent
 )
 
 // Error is an error meant to be shown to the client: a code and a message.
@@ -48,13 +49,14 @@ func ErrorCode(err error) string {
 }
 
 // ErrorMessage returns the client-safe message of err: the *Error's message,
-// or "internal error" for anything else.
+// or "internal error" for an EINTERNAL *Error (its detail is for the log) and
+// for anything else.
 func ErrorMessage(err error) string {
 	var e *Error
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &e):
+	case errors.As(err, &e) && e.Code != EINTERNAL:
 		return e.Message
 	default:
 		return "internal error"

@@ -34,7 +34,8 @@ func hashToken(tok string) []byte {
 
 // authSession finds the session named in the path and checks that the request
 // presents its player's token: 404 unknown sid, 401 no or unknown token, 403
-// another player's token.
+// another player's token. On success the request's context carries its client
+// address (clientAddrOf) for the limits its events meet.
 func (s *Server) authSession(c echo.Context) (*tab, error) {
 	ps, ok := s.hub.Session(c.Param("sid"))
 	if !ok {
@@ -47,6 +48,9 @@ func (s *Server) authSession(c echo.Context) (*tab, error) {
 	}
 	h := hashToken(tok)
 	if subtle.ConstantTimeCompare(h, sess.tokenHash[:]) == 1 {
+		// Events the request carries are limited by its address too.
+		r := c.Request()
+		c.SetRequest(r.WithContext(withClientAddr(r.Context(), s.limits.clientAddr(r))))
 		return sess, nil
 	}
 	// Only on a mismatch: tell a stranger's token (403) from garbage (401).

@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
@@ -15,23 +17,50 @@ import (
 	"comet/server/push"
 )
 
-// Name rules (docs/PROTOCOL.md): 1–24 characters of letters, digits, space,
-// '_' and '-', no leading or trailing space.
-const maxNameLen = 24
+// Name rules (docs/PROTOCOL.md "Names"): comet.ValidName.
+const maxNameLen = comet.MaxNameLen
 
-// validName returns the trimmed name or an EINVALID error saying why not.
-func validName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	n := utf8.RuneCountInString(name)
-	if n == 0 || n > maxNameLen {
-		return "", comet.Errorf(comet.EINVALID, "a name is 1 to %d characters", maxNameLen)
+// validName returns the normalised name or an EINVALID error saying why not.
+func validName(name string) (string, error) { return comet.ValidName(name) }
+
+// nameKeys caches comet.NameKey of display names seen online: checking a
+// new name against every tab costs a map look-up per tab, not a skeleton.
+type nameKeys struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// maxCachedKeys bounds the cache; past it, the cache starts over.
+const maxCachedKeys = 1 << 16
+
+func (c *nameKeys) key(name string) string {
+	c.mu.Lock()
+	k, ok := c.m[name]
+	c.mu.Unlock()
+	if ok {
+		return k
 	}
-	for _, r := range name {
-		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || r == '_' || r == '-') {
-			return "", comet.Errorf(comet.EINVALID, "a name may hold letters, digits, spaces, _ and - only")
+	k = comet.NameKey(name)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedKeys {
+		c.m = make(map[string]string)
+	}
+	c.m[name] = k
+	c.mu.Unlock()
+	return k
+}
+
+// onlineByKey returns the distinct players online whose name looks like
+// name (same comet.NameKey), in no particular order.
+func (s *Server) onlineByKey(name string) []string {
+	key := s.guards.keys.key(name)
+	var ids []string
+	for _, o := range s.allTabs() {
+		if s.guards.keys.key(o.PlayerName()) == key && !slices.Contains(ids, o.playerID) {
+			ids = append(ids, o.playerID)
 		}
 	}
-	return name, nil
+	return ids
 }
 
 // rename gives p a new display name if it is valid, not used by another
@@ -43,9 +72,9 @@ func (s *Server) rename(ctx context.Context, p *comet.Player, name string) error
 	}
 	s.lobby.names.Lock()
 	defer s.lobby.names.Unlock()
-	for _, o := range s.allTabs() {
-		if o.playerID != p.ID && strings.EqualFold(o.PlayerName(), name) {
-			return comet.Errorf(comet.ECONFLICT, "%q is in use by another player online", name)
+	for _, id := range s.onlineByKey(name) {
+		if id != p.ID {
+			return comet.Errorf(comet.ECONFLICT, "%q is in use by another player online (or one that looks like it)", name)
 		}
 	}
 	if err := s.store.RenamePlayer(ctx, p.ID, name); err != nil {
@@ -98,9 +127,17 @@ func (s *Server) onClaim(ctx context.Context, sess *tab, data json.RawMessage) e
 	if n := len(req.Password); n < minPassword || n > 72 { // bcrypt reads at most 72 bytes
 		return comet.Errorf(comet.EINVALID, "a password is %d to 72 bytes", minPassword)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(req.Password), bcrypt.DefaultCost)
+	g := s.guards
+	if ok, retry := g.passwordPerIP.take(clientAddrOf(ctx)); !ok {
+		return g.refuse(g.passwordPerIP, retry, "too many password attempts from your address; try again in %s", retryText(retry))
+	}
+	var hash []byte
+	var err error
+	if herr := g.hash(ctx, func() { hash, err = bcrypt.GenerateFromPassword([]byte(req.Password), bcrypt.DefaultCost) }); herr != nil {
+		return fmt.Errorf("claim: %w", herr)
+	}
 	if err != nil {
-		return comet.Errorf(comet.EINTERNAL, "hash password: %v", err)
+		return fmt.Errorf("claim: hash password: %w", err)
 	}
 	name := sess.PlayerName()
 	if err := s.store.ClaimName(ctx, sess.playerID, name, hash); err != nil {
@@ -119,20 +156,38 @@ type loginRequest struct {
 }
 
 // handleLogin restores a claimed player in this browser: POST /comet/login
-// {"name","password"} answers the player and sets its token cookie.
+// {"name","password"} answers the player and sets its token cookie. Attempts
+// are limited per address and per name, and a name nobody claimed costs the
+// same bcrypt comparison as a wrong password, so timing does not tell them
+// apart.
 func (s *Server) handleLogin(c echo.Context) error {
 	var req loginRequest
 	if err := json.NewDecoder(c.Request().Body).Decode(&req); err != nil {
 		return comet.Errorf(comet.EINVALID, "body must be {\"name\", \"password\"}")
 	}
-	ctx := c.Request().Context()
-	p, hash, err := s.store.ClaimByName(ctx, strings.TrimSpace(req.Name))
-	if comet.ErrorCode(err) == comet.ENOTFOUND {
-		return comet.Errorf(comet.EUNAUTHORIZED, "wrong name or password")
-	} else if err != nil {
-		return err
+	ctx, cancel := context.WithTimeout(c.Request().Context(), loginTimeout)
+	defer cancel()
+	g := s.guards
+	if ok, retry := g.passwordPerIP.take(addrKey(s.limits.clientAddr(c.Request()))); !ok {
+		return g.refuse(g.passwordPerIP, retry, "too many login attempts from your address; try again in %s", retryText(retry))
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil {
+	name := strings.TrimSpace(req.Name)
+	if ok, retry := g.loginPerName.take(g.keys.key(name)); !ok {
+		return g.refuse(g.loginPerName, retry, "too many login attempts for this name; try again in %s", retryText(retry))
+	}
+	p, hash, err := s.store.ClaimByName(ctx, name)
+	known := err == nil
+	switch {
+	case comet.ErrorCode(err) == comet.ENOTFOUND:
+		hash = g.dummyHash()
+	case err != nil:
+		return fmt.Errorf("login: %w", err)
+	}
+	var wrong error
+	if err := g.hash(ctx, func() { wrong = g.compare(hash, []byte(req.Password)) }); err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
+	if !known || wrong != nil {
 		return comet.Errorf(comet.EUNAUTHORIZED, "wrong name or password")
 	}
 	if banned, err := s.store.Banned(ctx, p.ID); err != nil {
@@ -146,4 +201,12 @@ func (s *Server) handleLogin(c echo.Context) error {
 	}
 	s.setTokenCookie(c, tok)
 	return c.JSON(http.StatusOK, map[string]any{"player": playerView{ID: p.ID, Name: p.Name}, "token": tok})
+}
+
+// loginTimeout bounds a login, its wait for a hashing slot included.
+const loginTimeout = 10 * time.Second
+
+// retryText says a Retry-After delay the way a person reads it.
+func retryText(d time.Duration) string {
+	return (d.Truncate(time.Second) + time.Second).String()
 }

@@ -287,8 +287,8 @@ func TestClaimAndLogin(t *testing.T) {
 	}
 }
 
-// FuzzValidName: an accepted name keeps the rules (1 to 24 letters, digits,
-// spaces, _ and -, trimmed) and is accepted again unchanged.
+// FuzzValidName: an accepted name keeps the rules (1 to 24 letters, marks,
+// digits, spaces, _ and -, trimmed) and is accepted again unchanged.
 func FuzzValidName(f *testing.F) {
 	for _, s := range []string{"Ada", " Ada Lovelace ", "李小龍", "bad!", "", "\xff", strings.Repeat("x", 25), "a\tb", "Guest-0001"} {
 		f.Add(s)
@@ -305,7 +305,7 @@ func FuzzValidName(f *testing.F) {
 			t.Fatalf("validName(%q) = %q", in, out)
 		}
 		for _, r := range out {
-			if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || r == '_' || r == '-') {
+			if !(unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsDigit(r) || r == ' ' || r == '_' || r == '-') {
 				t.Fatalf("validName(%q) = %q holds %q", in, out, r)
 			}
 		}

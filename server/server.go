@@ -40,6 +40,9 @@ type Config struct {
 	// Limits are the per-address abuse limits (sessions per minute,
 	// concurrent streams).
 	Limits Limits
+	// Abuse bounds password checks, hashing, join-code and admin-token
+	// guesses and chat per address (limits_abuse.go).
+	Abuse AbuseLimits
 	// AdminToken guards /api/admin/*; empty disables the admin endpoints.
 	AdminToken string
 	// Game tunes the game rooms; Modes is required (cmd/comet passes every
@@ -63,6 +66,7 @@ type Server struct {
 
 	lobby      *lobby
 	limits     *limiter
+	guards     *guards
 	games      *gameloop.Manager
 	chatLimits sync.Map // player id -> *rate.Limiter
 	history    historyCache
@@ -102,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 	s.hub = push.NewHub(hc)
 	s.lobby = newLobby(cfg.Bus, s.allTabs)
 	s.limits = newLimiter(cfg.Limits, cfg.Metrics)
+	s.guards = newGuards(cfg.Abuse, cfg.Metrics)
 
 	gc := cfg.Game
 	gc.Bus, gc.Store, gc.Logger, gc.Registerer = cfg.Bus, cfg.Store, cfg.Logger, cfg.Metrics.Registry

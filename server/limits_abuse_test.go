@@ -1,0 +1,217 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"comet"
+)
+
+// loginFrom posts /comet/login as a client at addr (through the trusted
+// loopback proxy) and returns the status, Retry-After and body.
+func loginFrom(t testing.TB, base, addr, name, password string) (int, string, string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"name":%q,"password":%q}`, name, password)
+	req, _ := http.NewRequest("POST", base+"/comet/login", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", addr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Retry-After"), string(raw)
+}
+
+// limitedCount scrapes /metrics for comet_limited_total{limit=label}.
+func limitedCount(t testing.TB, base, label string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	prefix := fmt.Sprintf("comet_limited_total{limit=%q} ", label)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// behindProxy trusts the loopback proxy, so tests can speak from many
+// addresses with X-Forwarded-For.
+func behindProxy(c *Config) {
+	c.Limits.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+}
+
+// TestLoginAttemptsLimited: login attempts are limited per address and per
+// name, refused with 429, rate_limited, Retry-After and a metric.
+func TestLoginAttemptsLimited(t *testing.T) {
+	ts := startGameServer(t, func(c *Config) {
+		behindProxy(c)
+		c.Abuse.PasswordsPerMinute = 3
+	})
+	type try struct {
+		addr, name string
+		status     int
+	}
+	steps := []struct {
+		what  string
+		tries []try
+	}{
+		{"an address gets 3 attempts, across names", []try{
+			{"192.0.2.1", "Ada", 401}, {"192.0.2.1", "Bob", 401}, {"192.0.2.1", "Cy", 401}, {"192.0.2.1", "Dee", 429},
+		}},
+		{"another address is not limited by the first", []try{{"192.0.2.2", "Eve", 401}}},
+		{"a name gets 3 attempts, across addresses", []try{
+			{"198.51.100.1", "Target", 401}, {"198.51.100.2", "target", 401}, {"198.51.100.3", "TARGET", 401}, {"198.51.100.4", "Target", 429},
+		}},
+		{"one IPv6 /64 is one address", []try{
+			{"2001:db8::1", "F1", 401}, {"2001:db8::2", "F2", 401}, {"2001:db8::3", "F3", 401}, {"2001:db8::ffff", "F4", 429},
+			{"2001:db8:0:1::1", "F5", 401},
+		}},
+	}
+	for _, st := range steps {
+		t.Run(st.what, func(t *testing.T) {
+			for _, tr := range st.tries {
+				status, retry, body := loginFrom(t, ts.URL, tr.addr, tr.name, "wrong password")
+				if status != tr.status {
+					t.Fatalf("login %s from %s: %d %s, want %d", tr.name, tr.addr, status, body, tr.status)
+				}
+				if status == 429 && (retry == "" || !strings.Contains(body, "too many login attempts")) {
+					t.Fatalf("429 without Retry-After or message: %q %s", retry, body)
+				}
+			}
+		})
+	}
+	for label, want := range map[string]float64{"password_per_ip": 2, "login_per_name": 1} {
+		if got := limitedCount(t, ts.URL, label); got != want {
+			t.Errorf("comet_limited_total{limit=%q} = %v, want %v", label, got, want)
+		}
+	}
+}
+
+// TestLoginUnknownNameComparesDummyHash: a login naming nobody spends the
+// same bcrypt comparison (at the claim cost) as a wrong password, so its
+// timing does not tell claimed names from free ones.
+func TestLoginUnknownNameComparesDummyHash(t *testing.T) {
+	ts := startGameServer(t, behindProxy)
+	var mu sync.Mutex
+	var costs []int
+	ts.guards.compare = func(hash, pw []byte) error {
+		c, err := bcrypt.Cost(hash)
+		if err != nil {
+			t.Errorf("compared against a non-bcrypt hash: %v", err)
+		}
+		mu.Lock()
+		costs = append(costs, c)
+		mu.Unlock()
+		return bcrypt.CompareHashAndPassword(hash, pw)
+	}
+	ada := openTab(t, ts.URL, "")
+	ada.rename(t, "Ada")
+	ada.send("player.claim", map[string]string{"password": "correct horse"})
+	ada.waitFor(t, ofType("player.claimed"))
+
+	for i, tt := range []struct{ name, password string }{
+		{"Nobody", "wrong password"}, {"Ada", "wrong password"}, {"Ada", "correct horse"},
+	} {
+		status, _, body := loginFrom(t, ts.URL, fmt.Sprintf("192.0.2.%d", i+1), tt.name, tt.password)
+		want := http.StatusUnauthorized
+		if tt.password == "correct horse" {
+			want = http.StatusOK
+		}
+		if status != want {
+			t.Fatalf("login %s: %d %s, want %d", tt.name, status, body, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(costs) != 3 || costs[0] != bcrypt.DefaultCost || costs[1] != bcrypt.DefaultCost {
+		t.Fatalf("bcrypt comparisons at costs %v, want 3 at cost %d (the unknown name's included)", costs, bcrypt.DefaultCost)
+	}
+}
+
+// TestHashingBounded: concurrent logins never run more bcrypt comparisons at
+// once than HashConcurrency; the rest wait their turn and still succeed.
+func TestHashingBounded(t *testing.T) {
+	ts := startGameServer(t, func(c *Config) {
+		behindProxy(c)
+		c.Abuse.HashConcurrency = 2
+	})
+	var running, most atomic.Int32
+	ts.guards.compare = func(hash, pw []byte) error {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		return bcrypt.CompareHashAndPassword(hash, pw)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if status, _, body := loginFrom(t, ts.URL, fmt.Sprintf("192.0.2.%d", i+1), fmt.Sprintf("N%d", i), "wrong password"); status != 401 {
+				t.Errorf("login %d: %d %s", i, status, body)
+			}
+		}()
+	}
+	wg.Wait()
+	if m := most.Load(); m < 1 || m > 2 {
+		t.Fatalf("%d comparisons ran at once, want at most 2", m)
+	}
+}
+
+// TestClaimsLimitedPerAddress: one POST of many player.claim events hashes
+// only as many passwords as the address's allowance; the rest are refused
+// with sys.error rate_limited.
+func TestClaimsLimitedPerAddress(t *testing.T) {
+	ts := startGameServer(t, func(c *Config) { c.Abuse.PasswordsPerMinute = 2 })
+	tb := openTab(t, ts.URL, "")
+	tb.rename(t, "Claimer")
+	var evs []any
+	for range 6 {
+		evs = append(evs, "player.claim", map[string]string{"password": "correct horse"})
+	}
+	tb.send(evs...)
+	claimed, limited := 0, 0
+	for claimed+limited < 6 {
+		ev := tb.waitFor(t, func(ev wireEvent) bool { return ev.Type == "player.claimed" || ev.Type == "sys.error" })
+		switch {
+		case ev.Type == "player.claimed":
+			claimed++
+		case decodeAs[sysError](t, ev).Code == comet.ERATELIMIT:
+			limited++
+		default:
+			t.Fatalf("claim: %s", ev.Data)
+		}
+	}
+	if claimed != 2 || limited != 4 {
+		t.Fatalf("%d claimed, %d limited; want 2 and 4", claimed, limited)
+	}
+	if got := limitedCount(t, ts.URL, "password_per_ip"); got != 4 {
+		t.Errorf("comet_limited_total{limit=password_per_ip} = %v, want 4", got)
+	}
+}

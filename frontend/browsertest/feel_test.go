@@ -503,3 +503,39 @@ func TestFeelCombatFeedback(t *testing.T) {
 	b.WaitFor(t, `document.querySelector('[data-testid="notice-card"]').hidden`)
 	noErrors(t, a, b)
 }
+
+// A spectator switches whom the camera follows with the arrow keys, and
+// takes a free seat with Join.
+func TestFeelSpectatorFollowAndJoin(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	a := openGame(t, s, "")
+	a.Do(t, "quick play", clickQuickPlay("tag"))
+	a.WaitFor(t, `comet.state().tick >= 0`)
+	room := roomOf(t, a).Room
+	c := openGame(t, s, "")
+	c.Do(t, "viewport", chromedp.EmulateViewport(1280, 720))
+	c.WaitFor(t, fmt.Sprintf(`document.querySelector('[data-testid="room-item"][data-room-id=%q] [data-testid="room-spectate"]')`, room))
+	c.Do(t, "spectate", chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="room-item"][data-room-id=%q] [data-testid="room-spectate"]`, room))))
+	c.WaitFor(t, fmt.Sprintf(`comet.state().room === %q && comet.state().you === 0 && comet.room.view.ofKind("p").length >= 2`, room))
+	if f := Eval[int](t, c, `comet.state().follow`); f != 0 {
+		t.Fatalf("a new spectator follows %d, want the leader (0)", f)
+	}
+	c.Do(t, "focus the field", chromedp.Focus(chromedp.CSS(selCanvas)))
+	key(t, c, "ArrowRight", "ArrowRight", 39, true)
+	key(t, c, "ArrowRight", "ArrowRight", 39, false)
+	first := Eval[int](t, c, `comet.state().follow`)
+	key(t, c, "ArrowRight", "ArrowRight", 39, true)
+	key(t, c, "ArrowRight", "ArrowRight", 39, false)
+	second := Eval[int](t, c, `comet.state().follow`)
+	if first == 0 || second == 0 || first == second {
+		t.Errorf("following %d then %d: want two different players", first, second)
+	}
+	name := Eval[string](t, c, fmt.Sprintf(`comet.room.view.ents.get(%d).label`, second))
+	c.WaitFor(t, fmt.Sprintf(`document.querySelector('[data-testid="room-state"]').textContent.startsWith(%q)`, "Spectating "+name))
+	// A seat is free (quick-play tag rooms hold 8): Join takes it.
+	c.WaitVisible(t, `[data-testid="spectator-join"]`)
+	c.Do(t, "join", chromedp.Click(chromedp.CSS(`[data-testid="spectator-join"]`)))
+	c.WaitFor(t, fmt.Sprintf(`comet.state().room === %q && comet.state().you > 0`, room))
+	c.WaitNotVisible(t, `[data-testid="spectator-join"]`)
+	noErrors(t, a, c)
+}

@@ -13,7 +13,7 @@ import { FIELD_ID, View, decodeEntity, type Entity } from "../game/view";
 import { modeOf } from "../modes/all";
 import { fallback } from "../modes/fallback";
 import type { Camera, Changes, ModeClient } from "../modes/mode";
-import { byTestID, el, setText } from "./dom";
+import { byTestID, el, isTyping, setText } from "./dom";
 import type { In, Joined, MatchResult, Out, RoomState, Scores } from "./events";
 import type { Input } from "./input";
 import type { Sound } from "./sound";
@@ -38,6 +38,8 @@ export interface RoomDebug {
   starved: number;
   /** the kinds of the effects running now (muzzle flashes, hit markers, …) */
   fx: string[];
+  /** the player a spectator follows (0: the leader) */
+  follow: number;
 }
 
 /**
@@ -74,6 +76,10 @@ export class Room {
   private prevMe: Entity | null = null;
   private readonly fx = new Effects();
   private tracing: { ids: number[]; left: number; frames: TraceFrame[] } | null = null;
+  /** the player a spectator chose to follow (0: the leader) */
+  private follow = 0;
+  /** the scoreboard's width, kept clear of the field on wide screens */
+  private scoreInset = 0;
   private readonly els = {
     room: byTestID("room"),
     lobby: byTestID("lobby"),
@@ -88,6 +94,7 @@ export class Room {
     touch: byTestID("touch"),
     feed: byTestID("feed"),
     card: byTestID("notice-card"),
+    join: byTestID("spectator-join"),
   };
   /** called with the room id on entering, null on leaving */
   onRoom: (id: string | null) => void = () => undefined;
@@ -158,6 +165,18 @@ export class Room {
     client.on("sys.error", (e) => {
       if (this.inputSeqs.has(e.ref)) this.dropped++;
     });
+    // Spectators: arrows (or a click on the field) switch whom the camera follows; Join takes a free seat.
+    window.addEventListener("keydown", (e) => {
+      if (!this.joined?.spectator || isTyping(e.target)) return;
+      const step = e.code === "ArrowRight" || e.code === "KeyD" ? 1 : e.code === "ArrowLeft" || e.code === "KeyA" ? -1 : 0;
+      if (step) this.cycleFollow(step);
+    });
+    stage.canvas.addEventListener("click", () => {
+      if (this.joined?.spectator) this.cycleFollow(1);
+    });
+    this.els.join.addEventListener("click", () => {
+      if (this.joined?.spectator) client.send("room.join", { room: this.joined.room });
+    });
     byTestID("leave-room").addEventListener("click", () => {
       client.send("room.leave", {});
       this.exit();
@@ -193,6 +212,7 @@ export class Room {
       interpDelay: Math.round(this.interp.delay * 100) / 100,
       starved: this.interp.starved,
       fx: this.fx.live(performance.now()).map(({ e }) => e.kind),
+      follow: this.follow,
     };
   }
 
@@ -214,6 +234,7 @@ export class Room {
     this.joined = j;
     this.mode = modeOf(j.mode) ?? fallback(j.mode);
     this.rejoinSpectate = j.spectator;
+    if (switching || !j.spectator) this.follow = 0;
     this.rejoin = { room: j.code ?? (j.private ? this.rejoin && "room" in this.rejoin ? this.rejoin.room : j.room : j.room) };
     const tickMs = 1000 / j.tick_hz;
     this.view.clear();
@@ -238,7 +259,7 @@ export class Room {
     this.els.modeBadge.style.setProperty("--mode", this.mode.color);
     this.els.code.hidden = !j.code;
     setText(this.els.code, j.code ? `code ${j.code}` : "");
-    setText(this.els.help, j.spectator ? "Spectating" : this.input.touch ? "" : this.mode.help + " · Enter chats · Esc back to game");
+    setText(this.els.help, j.spectator ? "Spectating · ← → or a click switch whom you follow" : this.input.touch ? "" : this.mode.help + " · Enter chats · Esc back to game");
     this.els.touch.hidden = !this.input.touch || j.spectator;
     this.input.aiming(this.mode.pointer);
     this.stage.run(this.draw);
@@ -357,7 +378,9 @@ export class Room {
       return;
     }
     const focus = me ? this.drawPos(me, now) : this.leader(now);
-    this.cam = mode.camera(this.view, w, h, focus);
+    // On wide screens the field is framed left of the scoreboard, not under it.
+    const inset = w >= 640 ? this.scoreInset : 0;
+    this.cam = mode.camera(this.view, w - inset, h, focus);
     const shake = this.fx.shakeOffset(now);
     const cam = { scale: this.cam.scale, ox: this.cam.ox + shake.dx, oy: this.cam.oy + shake.dy };
     this.interp.frame(now);
@@ -411,8 +434,19 @@ export class Room {
     return [this.cam.ox + x * this.cam.scale, this.cam.oy + y * this.cam.scale];
   }
 
-  /** leader is the spectator's focus: the top scorer, else the field's centre. */
+  /** cycleFollow makes a spectator follow the next (or previous) player. */
+  private cycleFollow(step: number): void {
+    const ids = [...this.view.ents.values()].filter((e) => e.label !== undefined).map((e) => e.id).sort((a, b) => a - b);
+    if (ids.length === 0) return;
+    const i = ids.indexOf(this.follow);
+    this.follow = ids[(i < 0 ? (step > 0 ? 0 : ids.length - 1) : i + step + ids.length) % ids.length];
+    this.renderBar();
+  }
+
+  /** leader is the spectator's focus: the player it follows, else the top scorer, else the field's centre. */
   private leader(now: number): [number, number] | null {
+    const chosen = this.follow ? this.view.ents.get(this.follow) : undefined;
+    if (chosen) return this.drawPos(chosen, now);
     const top = this.scores?.top[0];
     const e = top ? this.view.ents.get(top.n) : undefined;
     if (e) return this.drawPos(e, now);
@@ -468,7 +502,11 @@ export class Room {
           break;
       }
     }
-    if (j.spectator) text = `Spectating · ${text}`;
+    if (j.spectator) {
+      const f = this.follow ? this.view.ents.get(this.follow)?.label : undefined;
+      text = `Spectating${f ? ` ${f}` : ""} · ${text}`;
+    }
+    this.els.join.hidden = !j.spectator || !s || s.players >= s.max;
     setText(this.els.state, text);
     setText(this.els.me, this.mode?.status(this.view.ents.get(j.you)) ?? "");
   }
@@ -476,6 +514,7 @@ export class Room {
   private renderScores(): void {
     const j = this.joined;
     if (!j) return;
+    window.requestAnimationFrame(() => (this.scoreInset = this.els.scoreboard.offsetWidth ? this.els.scoreboard.offsetWidth + 20 : 0));
     let rows = this.scores?.top;
     if (!rows) {
       const mode = this.mode;

@@ -34,6 +34,15 @@ var ErrSessionEnded = errors.New("session ended")
 // stream costs no goroutine and no net/http buffers. The connection is
 // closed (and Release called) on every error.
 func (h *Hub) Hold(o Hold) error {
+	if h.Draining() {
+		if o.Conn != nil {
+			_ = o.Conn.Close()
+		}
+		if o.Release != nil {
+			o.Release()
+		}
+		return ErrDraining
+	}
 	hd := o.Header
 	if hd == nil {
 		hd = http.Header{}
@@ -84,8 +93,11 @@ func (h *Hub) Hold(o Hold) error {
 	if old != nil {
 		old.stop()
 	}
-	if !ok { // ended between the request and now
+	if !ok { // ended (or the hub began draining) between the request and now
 		st.close(nil)
+		if h.Draining() {
+			return ErrDraining
+		}
 		return ErrSessionEnded
 	}
 	if reset {
@@ -139,6 +151,9 @@ const MaxPollWait = 30 * time.Second
 // up to wait (0: plain polling) until there is at least one, ctx ends, or a
 // newer downstream replaces this one. It fails only for an ended session.
 func (h *Hub) Poll(ctx context.Context, s *Session, last uint64, wait time.Duration) ([]byte, error) {
+	if h.Draining() {
+		return nil, ErrDraining
+	}
 	name := "poll"
 	if wait > 0 {
 		name = "longpoll"
@@ -146,6 +161,9 @@ func (h *Hub) Poll(ctx context.Context, s *Session, last uint64, wait time.Durat
 	pr := newPollReceiver()
 	cursor, reset, old, ok := s.attach(pr, last)
 	if !ok {
+		if h.Draining() {
+			return nil, ErrDraining
+		}
 		return nil, ErrSessionEnded
 	}
 	if old != nil {

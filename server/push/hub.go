@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"comet"
@@ -124,6 +125,7 @@ type Hub struct {
 	mu       sync.RWMutex
 	sessions map[string]*Session
 	users    map[string]*Session // each user's newest session; Session.nextTab links the rest
+	draining atomic.Bool         // Drain began: no downstream attaches any more
 
 	// detached holds the sessions with no receiver, so the reaper looks at
 	// those few instead of every session each round. Taken under Session.mu.
@@ -314,6 +316,11 @@ func (h *Hub) reap(ctx context.Context) {
 			clear(list)
 		}
 	}
+}
+
+// Draining reports whether Drain has begun.
+func (h *Hub) Draining() bool {
+	return h.draining.Load()
 }
 
 // requestFresh asks the application for fresh state for s, on a worker.

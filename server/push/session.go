@@ -178,7 +178,7 @@ type sysError struct {
 // messages were dropped for the old one, a keyframe is requested.
 func (s *Session) attach(r receiver, last uint64) (cursor uint64, reset bool, old receiver, ok bool) {
 	s.mu.Lock()
-	if s.ended {
+	if s.ended || s.hub.draining.Load() { // Drain sets it, then stops receivers under s.mu
 		s.mu.Unlock()
 		return 0, false, nil, false
 	}

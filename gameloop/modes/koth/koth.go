@@ -106,7 +106,7 @@ func New(env gameloop.Env) gameloop.Game[Input] { return &Game{env: env} }
 // Join places a player at a random spot off the hill.
 func (g *Game) Join(p gameloop.Player) {
 	pl := &player{Player: p}
-	for {
+	for range 64 { // most spots are off the hill: the first try nearly always is
 		pl.x = Radius + g.env.Rand.Int32N(FieldW-2*Radius)
 		pl.y = Radius + g.env.Rand.Int32N(FieldH-2*Radius)
 		if !onHill(pl.x, pl.y, HillR+Radius*4) {

@@ -496,6 +496,7 @@ func TestFeelCombatFeedback(t *testing.T) {
 	for _, p := range []*Page{a, b} {
 		p.WaitFor(t, `[...document.querySelectorAll('[data-testid="feed-line"]')].some(e => e.textContent === "Ada ⟶ Bob" && e.classList.contains("mine"))`)
 	}
+	b.WaitFor(t, `document.getAnimations().every(a => a.playState !== "running")`)
 	screenshot(t, b, "death-card.png")
 	Eval[bool](t, a, `clearInterval(window.__chase), true`)
 	Eval[bool](t, b, `clearInterval(window.__chase), true`)
@@ -538,4 +539,38 @@ func TestFeelSpectatorFollowAndJoin(t *testing.T) {
 	c.WaitFor(t, fmt.Sprintf(`comet.state().room === %q && comet.state().you > 0`, room))
 	c.WaitNotVisible(t, `[data-testid="spectator-join"]`)
 	noErrors(t, a, c)
+}
+
+// Every mode the lobby offers plays and draws: quick play, a running match
+// with bots, a canvas with a picture on it, a scoreboard with the mode's own
+// column, and a screenshot of each (docs/screenshots/mode-<name>.png with
+// -update).
+func TestFeelEachModeDraws(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	p := openGame(t, s, "")
+	p.Do(t, "viewport", chromedp.EmulateViewport(1280, 720))
+	setName(t, p, "Ada")
+	modes := Eval[[]string](t, p, `[...document.querySelectorAll('[data-testid="quick-play"]')].map(e => e.dataset.mode)`)
+	if len(modes) < 4 {
+		t.Fatalf("the lobby offers %v", modes)
+	}
+	p.SetTimeout(20 * time.Second)
+	for _, m := range modes {
+		p.Do(t, "quick play "+m, clickQuickPlay(m))
+		p.WaitFor(t, fmt.Sprintf(`comet.state().mode === %q && comet.state().tick >= 0 && document.querySelector('[data-testid="room-state"]').textContent.includes("left")`, m))
+		tick := roomOf(t, p).Tick
+		p.WaitFor(t, fmt.Sprintf(`comet.state().tick > %d + 60 && document.querySelectorAll('[data-testid="score-row"]').length >= 2`, tick))
+		st := Eval[canvasStats](t, p, readCanvas)
+		if st.Colors < 6 || st.Lit < st.Samples/2 {
+			t.Errorf("%s: canvas barely drawn: %+v", m, st)
+		}
+		if head := p.Text(t, `[data-testid="scoreboard"] .head`); head == "ScoresScore" {
+			t.Errorf("%s: the scoreboard has no column of its own (%q)", m, head)
+		}
+		p.WaitFor(t, `document.querySelectorAll('[data-testid="toast"]').length === 0`)
+		screenshot(t, p, "mode-"+m+".png")
+		p.Do(t, "leave", chromedp.Click(chromedp.CSS(`[data-testid="leave-room"]`)))
+		p.WaitVisible(t, `[data-testid="lobby"]`)
+	}
+	noErrors(t, p)
 }

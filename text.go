@@ -48,7 +48,7 @@ func CleanChat(s string) (string, error) {
 	}
 	t := strings.TrimSpace(string(out))
 	if n := utf8.RuneCountInString(t); n == 0 || n > MaxChatLen {
-		return "", Errorf(EINVALID, "a chat line is 1 to %d visible characters", MaxChatLen)
+		return "", Errorf(EINVALID, "a chat line is 1 to %d characters (invisible ones not counted)", MaxChatLen)
 	}
 	return t, nil
 }

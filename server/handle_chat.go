@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -18,7 +16,7 @@ import (
 
 // Chat rules (docs/PROTOCOL.md).
 const (
-	maxChatLen     = 500
+	maxChatLen     = comet.MaxChatLen
 	chatHistoryLen = 50
 	chatBurst      = 5
 	chatEvery      = time.Second // refill: 5 lines per 5 s sustained, burst of 5
@@ -44,26 +42,10 @@ type chatHistory struct {
 	Messages []chatLine `json:"messages"`
 }
 
-// cleanText trims s, removes control characters (newlines and tabs become
-// spaces) and checks the length rule. The text is stored and sent as plain
-// text; clients render it as text, never as HTML.
-func cleanText(s string) (string, error) {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\n' || r == '\t' || r == '\r':
-			b.WriteByte(' ')
-		case r == utf8.RuneError, unicode.IsControl(r):
-		default:
-			b.WriteRune(r)
-		}
-	}
-	t := strings.TrimSpace(b.String())
-	if n := utf8.RuneCountInString(t); n == 0 || n > maxChatLen {
-		return "", comet.Errorf(comet.EINVALID, "a chat line is 1 to %d characters", maxChatLen)
-	}
-	return t, nil
-}
+// cleanText cleans a chat line and checks its length: comet.CleanChat. The
+// text is stored and sent as plain text; clients render it as text, never
+// as HTML.
+func cleanText(s string) (string, error) { return comet.CleanChat(s) }
 
 // dmChannel names the direct channel of two players: both ids, sorted.
 func dmChannel(a, b string) string {
@@ -129,9 +111,17 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 		return comet.Errorf(comet.EFORBIDDEN, "you have been muted by a moderator")
 	}
 	// Last, so a line refused for any other reason costs no allowance.
+	g := s.guards
+	addr := clientAddrOf(ctx)
+	if ok, retry := g.chatPerIP.check(addr); !ok {
+		return g.refuse(g.chatPerIP, retry, "slow down: too many chat lines from your address")
+	}
 	if !s.chatAllowed(sess.playerID) {
 		s.metrics.limited.WithLabelValues("chat").Inc()
 		return comet.Errorf(comet.ERATELIMIT, "slow down: at most %d lines per %d seconds", chatBurst, chatBurst*int(chatEvery/time.Second))
+	}
+	if ok, retry := g.chatPerIP.take(addr); !ok { // taken by another tab meanwhile
+		return g.refuse(g.chatPerIP, retry, "slow down: too many chat lines from your address")
 	}
 
 	m := &comet.ChatMessage{Channel: channel, FromID: sess.playerID, FromName: sess.PlayerName(),
@@ -153,32 +143,76 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 	return nil
 }
 
-// whisperTarget splits the "name text" after /w: names may hold spaces, so it
-// is the longest online name (case-insensitive) that rest starts with and that
-// is followed by a space or the end.
+// whisperTarget splits the "name text" after /w. A quoted name ("bob hey")
+// is taken whole. Unquoted, the name is the leading words that look like an
+// online player's name (comet.NameKey); when leading words of different
+// lengths name different players ("bob" and "bob hey"), or two players look
+// alike, the command is refused as ambiguous rather than guessed.
 func (s *Server) whisperTarget(rest string) (to, text string, err error) {
 	rest = strings.TrimSpace(rest)
-	best := -1
-	for _, o := range s.allTabs() {
-		name := o.PlayerName()
-		n := len(name)
-		if n > best && n <= len(rest) && strings.EqualFold(rest[:n], name) && (n == len(rest) || rest[n] == ' ') {
-			best, to = n, o.playerID
+	online := s.onlineKeys()
+	if q, ok := strings.CutPrefix(rest, `"`); ok {
+		name, after, found := strings.Cut(q, `"`)
+		if !found {
+			return "", "", comet.Errorf(comet.EINVALID, `unterminated quote: write /w "name with spaces" text`)
+		}
+		switch ids := online[s.guards.keys.key(name)]; len(ids) {
+		case 0:
+			return "", "", comet.Errorf(comet.ENOTFOUND, "no player named %q is online", name)
+		case 1:
+			return ids[0], after, nil
+		default:
+			return "", "", comet.Errorf(comet.EINVALID, "more than one player online looks like %q; use the player's id", name)
 		}
 	}
-	if best < 0 {
+	type match struct {
+		name string
+		ids  []string
+		end  int
+	}
+	var matches []match
+	for end := 0; end <= len(rest); end++ {
+		if end < len(rest) && rest[end] != ' ' || end > 0 && rest[end-1] == ' ' {
+			continue
+		}
+		if end > 4*comet.MaxNameLen { // a name is at most 24 runes of at most 4 bytes
+			break
+		}
+		if ids := online[s.guards.keys.key(rest[:end])]; len(ids) > 0 {
+			matches = append(matches, match{rest[:end], ids, end})
+		}
+	}
+	switch {
+	case len(matches) == 0:
 		name, _, _ := strings.Cut(rest, " ")
 		return "", "", comet.Errorf(comet.ENOTFOUND, "no player named %q is online", name)
+	case len(matches) > 1:
+		return "", "", comet.Errorf(comet.EINVALID, `/w is ambiguous: %q and %q are both online; quote the name, e.g. /w "%s" text`,
+			matches[0].name, matches[1].name, matches[len(matches)-1].name)
+	case len(matches[0].ids) > 1:
+		return "", "", comet.Errorf(comet.EINVALID, "more than one player online looks like %q; use the player's id", matches[0].name)
 	}
-	return to, rest[best:], nil
+	return matches[0].ids[0], rest[matches[0].end:], nil
 }
 
-// onlineByName finds an online player's id by name (case-insensitive).
-func (s *Server) onlineByName(name string) string {
+// onlineKeys maps the comet.NameKey of every online name to the distinct
+// players using it.
+func (s *Server) onlineKeys() map[string][]string {
+	m := make(map[string][]string)
 	for _, o := range s.allTabs() {
-		if strings.EqualFold(o.PlayerName(), strings.TrimSpace(name)) {
-			return o.playerID
+		k := s.guards.keys.key(o.PlayerName())
+		if !slices.Contains(m[k], o.playerID) {
+			m[k] = append(m[k], o.playerID)
 		}
+	}
+	return m
+}
+
+// onlineByName finds the id of an online player whose name looks like name
+// (comet.NameKey); "" if none.
+func (s *Server) onlineByName(name string) string {
+	if ids := s.onlineByKey(name); len(ids) > 0 {
+		return ids[0]
 	}
 	return ""
 }

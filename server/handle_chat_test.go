@@ -157,15 +157,24 @@ func TestDirectMessages(t *testing.T) {
 			t.Fatalf("dm arrived as %+v", m)
 		}
 	}
-	// "/w name text": the longest online name wins, so names may hold spaces.
-	c.send("chat.say", map[string]string{"channel": "lobby", "text": "/w ada lovelace hi there"})
+	// "/w name text": an unquoted name that could be "Ada" or "Ada Lovelace"
+	// is refused, never guessed; a quoted name is taken whole.
+	c.expectRefused(t, "chat.say", map[string]string{"channel": "lobby", "text": "/w ada lovelace hi there"},
+		comet.EINVALID, `/w is ambiguous: "ada" and "ada lovelace" are both online; quote the name, e.g. /w "ada lovelace" text`)
+	c.send("chat.say", map[string]string{"channel": "lobby", "text": `/w "ada lovelace" hi there`})
 	if m := b.chatText(t, "hi there"); m.Channel != dmChannel(b.Player.ID, c.Player.ID) || m.From.ID != c.Player.ID {
-		t.Fatalf("/w to a spaced name: %+v", m)
+		t.Fatalf("/w to a quoted spaced name: %+v", m)
 	}
 	c.send("chat.say", map[string]string{"channel": "lobby", "text": "/w ADA hello"})
 	if m := a2.chatText(t, "hello"); m.Channel != dmChannel(a.Player.ID, c.Player.ID) {
 		t.Fatalf("/w: %+v", m)
 	}
+	c.send("chat.say", map[string]string{"channel": "lobby", "text": `/w "Ada" quoted`})
+	if m := a2.chatText(t, "quoted"); m.Channel != dmChannel(a.Player.ID, c.Player.ID) {
+		t.Fatalf("/w quoted: %+v", m)
+	}
+	c.expectRefused(t, "chat.say", map[string]string{"channel": "lobby", "text": `/w "Ada Lovelace hi`}, comet.EINVALID, "unterminated quote")
+	c.expectRefused(t, "chat.say", map[string]string{"channel": "lobby", "text": `/w "Ada Byron" hi`}, comet.ENOTFOUND, `no player named "Ada Byron"`)
 	none(t, c2, 300*time.Millisecond, ofType("chat.msg")) // nobody else hears a dm
 
 	a.expectRefused(t, "chat.say", map[string]string{"to": a.Player.ID, "text": "me"}, comet.EINVALID, "cannot message yourself")

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -214,4 +216,84 @@ func TestClaimsLimitedPerAddress(t *testing.T) {
 	if got := limitedCount(t, ts.URL, "password_per_ip"); got != 4 {
 		t.Errorf("comet_limited_total{limit=password_per_ip} = %v, want 4", got)
 	}
+}
+
+// TestChatLimitedPerAddress: guests are free, so chat is limited per address
+// beside the per player limit: four fresh guests from one address share its
+// allowance; a guest from another address is not limited by them.
+func TestChatLimitedPerAddress(t *testing.T) {
+	ts := startGameServer(t, func(c *Config) {
+		behindProxy(c)
+		c.Abuse.ChatPerIPPerMinute = 1 // burst chatPerIPBurst, then one a minute
+	})
+	var guests []*testTab
+	for range 5 {
+		guests = append(guests, openTab(t, ts.URL, ""))
+	}
+	said, limited := 0, 0
+	for i := range chatPerIPBurst + 4 {
+		g := guests[i%4] // 6 lines each: a player alone may say 5 at once, so the address limit must be what refuses
+		g.sendFrom("192.0.2.7", "chat.say", map[string]string{"channel": "lobby", "text": fmt.Sprintf("line %d", i)})
+		ev := g.waitFor(t, func(ev wireEvent) bool {
+			return ev.Type == "sys.error" && decodeAs[sysError](t, ev).Ref == g.seq ||
+				ev.Type == "chat.msg" && decodeAs[wireChat](t, ev).Text == fmt.Sprintf("line %d", i)
+		})
+		if ev.Type == "chat.msg" {
+			said++
+			continue
+		}
+		if e := decodeAs[sysError](t, ev); e.Code != comet.ERATELIMIT || !strings.Contains(e.Message, "from your address") {
+			t.Fatalf("line %d: %+v", i, e)
+		}
+		limited++
+	}
+	if said != chatPerIPBurst || limited != 4 {
+		t.Fatalf("%d said, %d limited; want %d and 4", said, limited, chatPerIPBurst)
+	}
+	other := guests[4]
+	other.sendFrom("192.0.2.8", "chat.say", map[string]string{"channel": "lobby", "text": "elsewhere"})
+	other.chatText(t, "elsewhere")
+	if got := limitedCount(t, ts.URL, "chat_per_ip"); got != 4 {
+		t.Errorf("comet_limited_total{limit=chat_per_ip} = %v, want 4", got)
+	}
+}
+
+// sendFrom posts one event as a client at addr (X-Forwarded-For through the
+// trusted loopback proxy) and wants 204.
+func (c *client) sendFrom(addr, typ string, data any) {
+	c.t.Helper()
+	c.mu.Lock()
+	c.seq++
+	body, _ := json.Marshal([]map[string]any{{"seq": c.seq, "type": typ, "data": data}})
+	c.mu.Unlock()
+	req, _ := http.NewRequest("POST", c.base+"/comet/"+c.SID+"/send", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", addr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		raw, _ := io.ReadAll(resp.Body)
+		c.t.Fatalf("send %s: %d %s", typ, resp.StatusCode, raw)
+	}
+}
+
+// TestChatTextCleaned: what a player types reaches others without bidi
+// overrides, zero-width characters or tall stacks of marks, emoji intact.
+func TestChatTextCleaned(t *testing.T) {
+	ts := startGameServer(t, nil)
+	a, b := openTab(t, ts.URL, ""), openTab(t, ts.URL, "")
+	for _, tt := range []struct{ in, want string }{
+		{"invoice\u202Egpj.exe", "invoicegpj.exe"},
+		{"b\u200Bad w\u2060o\uFEFFrd", "bad word"},
+		{"Z" + strings.Repeat("\u0336", 500) + "algo", "Z\u0336\u0336\u0336algo"},
+		{"👩\u200D💻 \u2066ok\u2069", "👩\u200D💻 ok"},
+	} {
+		a.send("chat.say", map[string]string{"channel": "lobby", "text": tt.in})
+		b.chatText(t, tt.want)
+	}
+	a.expectRefused(t, "chat.say", map[string]string{"channel": "lobby", "text": "\u200B\u202E\u3164"}, comet.EINVALID, "1 to 500 characters")
 }

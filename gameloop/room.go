@@ -387,6 +387,9 @@ func (r *room) close(reason string) {
 	// find it; OnLeave comes before room.closed, so the server takes the tab
 	// off the room's chat channel before the tab hears the room is gone.
 	unseated := r.mgr.roomClosed(r)
+	if r.isAbandoned() {
+		return // the watchdog gave up on this close midway and did the rest
+	}
 	if cb := r.mgr.cfg.OnLeave; cb != nil {
 		for _, id := range unseated {
 			cb(id, r.id)

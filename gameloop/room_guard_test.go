@@ -20,19 +20,24 @@ import (
 // counts its renders: it stands for a mode with an endless loop, and for the
 // cost of a view.
 type gate struct {
-	mu      sync.Mutex
-	shut    chan struct{} // non-nil: the next Tick waits for it to close
-	entered chan struct{} // closed when a Tick starts waiting
-	renders atomic.Int64
-	players []uint32
+	mu       sync.Mutex
+	shut     chan struct{} // non-nil: the next Tick waits for it to close
+	entered  chan struct{} // closed when a Tick starts waiting
+	renders  atomic.Int64
+	players  []uint32
+	joinShut chan struct{} // non-nil: every Join waits for it to close
 }
 
 type gateGame struct{ g *gate }
 
 func (gg gateGame) Join(p gameloop.Player) {
 	gg.g.mu.Lock()
-	defer gg.g.mu.Unlock()
 	gg.g.players = append(gg.g.players, p.Num)
+	shut := gg.g.joinShut
+	gg.g.mu.Unlock()
+	if shut != nil {
+		<-shut
+	}
 }
 func (gg gateGame) Leave(uint32)                   {}
 func (gg gateGame) Standings() []gameloop.Standing { return nil }
@@ -356,5 +361,36 @@ func TestRoomsPerCreatorAndServerCap(t *testing.T) {
 	}
 	if _, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "gate"}, p); err != nil {
 		t.Errorf("creating after a room closed: %v", err)
+	}
+}
+
+// TestWatchdogClosesRoomHungInAJoin: a mode's Join that never returns (on the
+// room goroutine, inside a join call) costs the joiner a timeout and the room
+// its life, not the caller's goroutine nor the other members' seats.
+func TestWatchdogClosesRoomHungInAJoin(t *testing.T) {
+	g := &gate{}
+	h := newGateManager(t, g, func(cfg *gameloop.ManagerConfig) {
+		cfg.WatchdogTimeout = 150 * time.Millisecond
+		cfg.CallTimeout = 100 * time.Millisecond
+	})
+	p1, s1 := player("p1")
+	info, err := h.m.Create(bg, gameloop.RoomSpec{Mode: "gate"}, p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan struct{})
+	t.Cleanup(func() { close(shut) })
+	g.mu.Lock()
+	g.joinShut = shut
+	g.mu.Unlock()
+	p2, _ := player("p2")
+	if _, err := h.m.Join(bg, info.ID, p2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("join into a room that hangs in it: %v, want a deadline error", err)
+	}
+	waitFor(t, 5*time.Second, "room.closed", func() bool { return s1.count("room.closed") == 1 })
+	for _, id := range []string{"p1", "p2"} {
+		if _, ok := h.m.RoomOf(id); ok {
+			t.Errorf("%s still seated in the hung room", id)
+		}
 	}
 }

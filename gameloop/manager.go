@@ -422,11 +422,9 @@ func (m *Manager) watchdog() {
 	}
 }
 
-// abandon closes a room whose goroutine hung, without that goroutine: its
-// members are unseated and told room.closed {"reason":"error"}, the room
-// leaves the list, and the goroutine is never called again (if it ever comes
-// back it sees it was abandoned and returns). Its match is lost: the game's
-// state belongs to the hung goroutine.
+// abandon closes a hung room without its goroutine, which is never called
+// again: members are unseated and told room.closed {"reason":"error"}, and
+// the match is lost (its state belongs to the hung goroutine).
 func (m *Manager) abandon(r *room, stuck time.Duration) {
 	type gone struct {
 		id   string

@@ -94,10 +94,9 @@ type Bot interface {
 	Think(tick uint64, dst []byte) []byte
 }
 
-// Seater is implemented by modes that decide who takes a seat, in the manner
-// of Nakama's MatchJoinAttempt. The engine asks before seating a player (not
-// its own fill-in bots) and never seats more than the room's capacity.
-// Without it a player is seated when a seat is free and refused when not.
+// Seater is implemented by modes that decide who takes a seat (as Nakama's
+// MatchJoinAttempt); without it a free seat seats a player and a full room
+// refuses it, and either way the room never exceeds its capacity.
 type Seater interface {
 	JoinAttempt(a JoinAttempt) Seating
 }
@@ -111,13 +110,11 @@ type JoinAttempt struct {
 	Free    int
 }
 
-// Seating is a mode's answer to a JoinAttempt. The zero value seats the
-// player now (refused anyway, as full, when Free is 0). Queue lets it watch
-// until the next match, whose start seats the queue in arrival order while
-// seats are free; Refuse, when set, refuses it with that reason (ECONFLICT).
+// Seating is a mode's answer to a JoinAttempt; the zero value seats the
+// player now (or refuses it as full when Free is 0).
 type Seating struct {
-	Queue  bool
-	Refuse string
+	Queue  bool   // watch until the next match (or the waiting room) seats the queue in arrival order
+	Refuse string // refuse with this reason (ECONFLICT)
 }
 
 // Digester is implemented by modes whose state holds more than they render

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -83,14 +85,21 @@ func (s *Server) handlePlayerMatches(c echo.Context) error {
 
 // adminOnly admits requests bearing the configured admin token (compared in
 // constant time); without a configured token the admin API does not exist.
+// Wrong tokens are limited per client address (429 once its allowance of
+// failures is spent, even for the right token, until it refills).
 func (s *Server) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.cfg.AdminToken == "" {
 			return echo.ErrNotFound
 		}
+		g, addr := s.guards, addrKey(s.limits.clientAddr(c.Request()))
+		if ok, retry := g.adminFailPerIP.check(addr); !ok {
+			return g.refuse(g.adminFailPerIP, retry, "too many wrong admin tokens from your address; try again in %s", retryText(retry))
+		}
 		h := c.Request().Header.Get("Authorization")
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) != 1 {
+			g.adminFailPerIP.take(addr)
 			return comet.Errorf(comet.EUNAUTHORIZED, "admin token required")
 		}
 		return next(c)
@@ -98,15 +107,20 @@ func (s *Server) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 type adminRequest struct {
-	Name string `json:"name"`
+	Player string `json:"player"`
 }
 
-// handleAdmin runs mute|unmute|kick|ban|unban on a player named in the body
-// ({"name"}: a claimed name or an online player's name, or a player id).
+// adminBodyRule is the admin API's body, said in every refusal of a bad one.
+const adminBodyRule = `body must be {"player": "id:<player id>"} or {"player": "name:<player name>"}`
+
+// handleAdmin runs mute|unmute|kick|ban|unban on the player the body names
+// explicitly: {"player": "id:<id>"} or {"player": "name:<name>"}.
 func (s *Server) handleAdmin(c echo.Context) error {
 	var req adminRequest
-	if err := json.NewDecoder(c.Request().Body).Decode(&req); err != nil || strings.TrimSpace(req.Name) == "" {
-		return comet.Errorf(comet.EINVALID, `body must be {"name": "<player name or id>"}`)
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return comet.Errorf(comet.EINVALID, "%s", adminBodyRule)
 	}
 	ctx := c.Request().Context()
 	action := c.Param("action")
@@ -115,7 +129,7 @@ func (s *Server) handleAdmin(c echo.Context) error {
 	default:
 		return comet.Errorf(comet.EINVALID, "action must be mute, unmute, kick, ban or unban")
 	}
-	id, err := s.findPlayer(c, strings.TrimSpace(req.Name))
+	id, err := s.findPlayer(ctx, req.Player)
 	if err != nil {
 		return err
 	}
@@ -123,10 +137,10 @@ func (s *Server) handleAdmin(c echo.Context) error {
 	case "mute", "unmute":
 		err = s.store.SetSilenced(ctx, id, action == "mute")
 	case "kick":
-		s.kick(c.Request().Context(), id, "you were removed by a moderator")
+		s.kick(ctx, id, "you were removed by a moderator")
 	case "ban", "unban":
 		if err = s.store.SetBanned(ctx, id, action == "ban"); err == nil && action == "ban" {
-			s.kick(c.Request().Context(), id, "you were banned by a moderator")
+			s.kick(ctx, id, "you were banned by a moderator")
 		}
 	}
 	if err != nil {
@@ -136,18 +150,45 @@ func (s *Server) handleAdmin(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"action": action, "player": id})
 }
 
-func (s *Server) findPlayer(c echo.Context, name string) (string, error) {
-	if id := s.onlineByName(name); id != "" {
-		return id, nil
-	}
-	if p, _, err := s.store.ClaimByName(c.Request().Context(), name); err == nil {
+// findPlayer resolves an admin API's "id:<id>" or "name:<name>". A name is
+// matched by look (comet.NameKey) against the players online and the claimed
+// names; when that finds more than one player it is refused (400), never
+// guessed, so a name that mimics another player's cannot aim moderation at
+// the wrong one.
+func (s *Server) findPlayer(ctx context.Context, ref string) (string, error) {
+	kind, v, ok := strings.Cut(strings.TrimSpace(ref), ":")
+	v = strings.TrimSpace(v)
+	switch {
+	case !ok || v == "" || kind != "id" && kind != "name":
+		return "", comet.Errorf(comet.EINVALID, "%s", adminBodyRule)
+	case kind == "id":
+		p, err := s.store.PlayerByID(ctx, v)
+		if comet.ErrorCode(err) == comet.ENOTFOUND {
+			return "", comet.Errorf(comet.ENOTFOUND, "no player with id %q", v)
+		}
+		if err != nil {
+			return "", fmt.Errorf("admin: find player %q: %w", v, err)
+		}
 		return p.ID, nil
 	}
-	p, err := s.store.PlayerByID(c.Request().Context(), name)
-	if err != nil {
-		return "", comet.Errorf(comet.ENOTFOUND, "no player %q", name)
+	ids := s.onlineByKey(v)
+	p, _, err := s.store.ClaimByName(ctx, v)
+	switch {
+	case err == nil:
+		if !slices.Contains(ids, p.ID) {
+			ids = append(ids, p.ID)
+		}
+	case comet.ErrorCode(err) != comet.ENOTFOUND:
+		return "", fmt.Errorf("admin: find claimed name %q: %w", v, err)
 	}
-	return p.ID, nil
+	switch len(ids) {
+	case 0:
+		return "", comet.Errorf(comet.ENOTFOUND, "no player named %q online or claimed", v)
+	case 1:
+		return ids[0], nil
+	}
+	slices.Sort(ids)
+	return "", comet.Errorf(comet.EINVALID, "name %q is ambiguous: players %s look like it; use id:<player id>", v, strings.Join(ids, ", "))
 }
 
 // kick ends every session of a player after telling it why.

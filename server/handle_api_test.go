@@ -184,7 +184,7 @@ func TestAdminAPI(t *testing.T) {
 	a := openTab(t, ts.URL, "")
 	a.rename(t, "Troll")
 	w := openTab(t, ts.URL, "")
-	body := `{"name":"Troll"}`
+	body := `{"player":"name:Troll"}`
 
 	for _, tt := range []struct {
 		name, token, action, body string
@@ -195,10 +195,15 @@ func TestAdminAPI(t *testing.T) {
 		{"wrong token", "nope", "mute", body, 401, "admin token required"},
 		{"player token", a.Token, "mute", body, 401, "admin token required"},
 		{"bad action", tok, "delete", body, 400, "action must be mute, unmute, kick, ban or unban"},
-		{"bad action, unknown player", tok, "delete", `{"name":"Nobody"}`, 400, "action must be"},
-		{"no name", tok, "mute", `{}`, 400, `body must be {"name"`},
+		{"bad action, unknown player", tok, "delete", `{"player":"name:Nobody"}`, 400, "action must be"},
+		{"no player", tok, "mute", `{}`, 400, `body must be {"player": "id:<player id>"} or {"player": "name:<player name>"}`},
 		{"not json", tok, "mute", `mute him`, 400, "body must be"},
-		{"unknown player", tok, "mute", `{"name":"Nobody"}`, 404, `no player "Nobody"`},
+		{"neither id: nor name:", tok, "mute", `{"player":"Troll"}`, 400, `body must be {"player": "id:`},
+		{"old body", tok, "mute", `{"name":"Troll"}`, 400, `body must be {"player"`},
+		{"empty name", tok, "mute", `{"player":"name: "}`, 400, `body must be {"player"`},
+		{"unknown player", tok, "mute", `{"player":"name:Nobody"}`, 404, `no player named "Nobody"`},
+		{"a name is not an id", tok, "mute", `{"player":"id:Troll"}`, 404, `no player with id "Troll"`},
+		{"an id is not a name", tok, "mute", `{"player":"name:` + a.Player.ID + `"}`, 404, "no player named"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out := admin(t, ts.URL, tt.token, tt.action, tt.body)
@@ -214,7 +219,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 	a.expectRefused(t, "chat.say", map[string]string{"channel": "lobby", "text": "hello?"}, comet.EFORBIDDEN, "muted by a moderator")
 	a.expectRefused(t, "chat.say", map[string]string{"to": w.Player.ID, "text": "psst"}, comet.EFORBIDDEN, "muted by a moderator")
-	if code, _ := admin(t, ts.URL, tok, "unmute", `{"name":"`+a.Player.ID+`"}`); code != 200 { // by id
+	if code, _ := admin(t, ts.URL, tok, "unmute", `{"player":"id:`+a.Player.ID+`"}`); code != 200 { // by id
 		t.Fatalf("unmute: %d", code)
 	}
 	a.send("chat.say", map[string]string{"channel": "lobby", "text": "I am back"})
@@ -225,7 +230,7 @@ func TestAdminAPI(t *testing.T) {
 	room := a.joined(t).Room
 	a2 := openTab(t, ts.URL, a.Token)
 	w.roomUpdate(t, room, func(info *gameloop.RoomInfo) bool { return info != nil && info.Players == 1 })
-	if code, _ := admin(t, ts.URL, tok, "kick", `{"name":"troll"}`); code != 200 {
+	if code, _ := admin(t, ts.URL, tok, "kick", `{"player":"name:troll"}`); code != 200 {
 		t.Fatalf("kick: %d", code)
 	}
 	for _, tb := range []*testTab{a, a2} {

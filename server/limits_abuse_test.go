@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -296,4 +297,75 @@ func TestChatTextCleaned(t *testing.T) {
 		b.chatText(t, tt.want)
 	}
 	a.expectRefused(t, "chat.say", map[string]string{"channel": "lobby", "text": "\u200B\u202E\u3164"}, comet.EINVALID, "1 to 500 characters")
+}
+
+// TestAdminFailuresLimited: wrong admin tokens are limited per address; once
+// spent, even the right token waits (429 + Retry-After), and other addresses
+// are unaffected.
+func TestAdminFailuresLimited(t *testing.T) {
+	const tok = "0123456789abcdef-admin"
+	ts := startGameServer(t, func(c *Config) {
+		behindProxy(c)
+		c.AdminToken = tok
+		c.Abuse.AdminFailsPerMinute = 2
+	})
+	a := openTab(t, ts.URL, "")
+	a.rename(t, "Troll")
+	adminFrom := func(addr, token string) (int, string) {
+		req, _ := http.NewRequest("POST", ts.URL+"/api/admin/mute", strings.NewReader(`{"player":"name:Troll"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("X-Forwarded-For", addr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	for i, tt := range []struct {
+		addr, token string
+		status      int
+	}{
+		{"192.0.2.1", "guess-1", 401}, {"192.0.2.1", "guess-2", 401},
+		{"192.0.2.1", "guess-3", 429}, {"192.0.2.1", tok, 429},
+		{"192.0.2.2", tok, 200},
+	} {
+		status, retry := adminFrom(tt.addr, tt.token)
+		if status != tt.status || (status == 429) != (retry != "") {
+			t.Fatalf("attempt %d from %s: %d (Retry-After %q), want %d", i, tt.addr, status, retry, tt.status)
+		}
+	}
+	if got := limitedCount(t, ts.URL, "admin_per_ip"); got != 2 {
+		t.Errorf("comet_limited_total{limit=admin_per_ip} = %v, want 2", got)
+	}
+}
+
+// TestModerationHitsTheRightPlayer: a player cannot take another's id as its
+// name, an id given as a name:<> is no one, and a name two players look like
+// (old stored names) is refused as ambiguous rather than guessed.
+func TestModerationHitsTheRightPlayer(t *testing.T) {
+	const tok = "0123456789abcdef-admin"
+	ts := startGameServer(t, func(c *Config) { c.AdminToken = tok })
+	victim := openTab(t, ts.URL, "")
+	victim.rename(t, "Ada")
+	mimic := openTab(t, ts.URL, "")
+	mimic.expectRefused(t, "player.rename", map[string]string{"name": victim.Player.ID}, comet.EINVALID, "shape of player and session ids")
+	mimic.expectRefused(t, "player.rename", map[string]string{"name": "\u0410da"}, comet.ECONFLICT, "in use by another player online")
+	mimic.expectRefused(t, "player.rename", map[string]string{"name": "A\u200bda"}, comet.EINVALID, "not allowed")
+
+	if code, out := admin(t, ts.URL, tok, "mute", `{"player":"name:`+victim.Player.ID+`"}`); code != 404 {
+		t.Fatalf("name:<an id>: %d %v, want 404", code, out)
+	}
+	// A look-alike name stored before names were keyed by look.
+	if err := ts.DB.RenamePlayer(context.Background(), mimic.Player.ID, "\u0410da"); err != nil {
+		t.Fatal(err)
+	}
+	openTab(t, ts.URL, mimic.Token) // online under the stored name
+	code, out := admin(t, ts.URL, tok, "ban", `{"player":"name:Ada"}`)
+	if code != 400 || !strings.Contains(out["error"], "ambiguous") || !strings.Contains(out["error"], victim.Player.ID) || !strings.Contains(out["error"], mimic.Player.ID) {
+		t.Fatalf("ambiguous name: %d %v", code, out)
+	}
+	if code, out := admin(t, ts.URL, tok, "mute", `{"player":"id:`+mimic.Player.ID+`"}`); code != 200 || out["player"] != mimic.Player.ID {
+		t.Fatalf("by id: %d %v", code, out)
+	}
 }

@@ -57,10 +57,10 @@ func TestAdminCommand(t *testing.T) {
 		err := m.Run(context.Background(), append([]string{"admin"}, args...))
 		return out.String(), err
 	}
-	// Online players are found by name; once the ban took Troll offline (an
-	// unclaimed guest), by id.
+	// Online players are found by name (bare or name:); once the ban took
+	// Troll offline (an unclaimed guest), by id:.
 	id := sess.Player.ID
-	for _, step := range [][2]string{{"mute", "Troll"}, {"unmute", "troll"}, {"ban", "Troll"}, {"unban", id}, {"kick", id}} {
+	for _, step := range [][2]string{{"mute", "Troll"}, {"unmute", "name:troll"}, {"ban", "Troll"}, {"unban", "id:" + id}, {"kick", "id:" + id}} {
 		out, err := run(step[0], step[1], "--url", hs.URL+"/", "--token", tok)
 		if err != nil || out != step[0]+" "+step[1]+": done\n" {
 			t.Fatalf("admin %s %s: %q, %v", step[0], step[1], out, err)
@@ -77,7 +77,7 @@ func TestAdminCommand(t *testing.T) {
 
 	t.Setenv("COMET_URL", hs.URL)
 	t.Setenv("COMET_ADMIN_TOKEN", tok)
-	if out, err := run("mute", id); err != nil || !strings.Contains(out, "done") {
+	if out, err := run("mute", "id:"+id); err != nil || !strings.Contains(out, "done") {
 		t.Fatalf("with the environment: %q %v", out, err)
 	}
 
@@ -87,7 +87,9 @@ func TestAdminCommand(t *testing.T) {
 	}{
 		{[]string{"mute"}, "usage: comet admin"},
 		{[]string{"mute", "Troll", "--token", "wrong"}, "admin mute Troll: admin token required (401)"},
-		{[]string{"mute", "Nobody"}, `admin mute Nobody: no player "Nobody" (404)`},
+		{[]string{"mute", "Nobody"}, `admin mute Nobody: no player named "Nobody" online or claimed (404)`},
+		{[]string{"mute", id}, `no player named "` + id + `"`}, // a bare word is a name, never an id
+		{[]string{"mute", "id:Troll"}, `admin mute id:Troll: no player with id "Troll" (404)`},
 		{[]string{"explode", "Troll"}, "action must be mute, unmute, kick, ban or unban (400)"},
 		{[]string{"mute", "Troll", "--bogus"}, "flag provided but not defined"},
 		{[]string{"mute", "Troll", "--url", "http://127.0.0.1:1"}, "admin: "},

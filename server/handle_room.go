@@ -42,7 +42,11 @@ func (s *Server) onJoin(ctx context.Context, sess *tab, data json.RawMessage) er
 	var err error
 	switch {
 	case req.Room != "":
+		if err := s.checkRoomGuess(ctx, sess); err != nil {
+			return err
+		}
 		info, err = s.games.Join(ctx, req.Room, s.participant(sess))
+		s.noteRoomGuess(ctx, sess, err)
 	case req.Mode != "":
 		info, err = s.games.QuickJoin(ctx, req.Mode, s.participant(sess))
 	default:
@@ -54,6 +58,31 @@ func (s *Server) onJoin(ctx context.Context, sess *tab, data json.RawMessage) er
 	}
 	s.enterRoom(ctx, sess, info.ID)
 	return nil
+}
+
+// checkRoomGuess refuses a join or spectate by room id or code once the
+// player or its address has spent its allowance of failed look-ups, so
+// private rooms' join codes cannot be guessed.
+func (s *Server) checkRoomGuess(ctx context.Context, sess *tab) error {
+	g := s.guards
+	for _, c := range []struct {
+		k   *keyedLimiter
+		key string
+	}{{g.codeFailPerPl, sess.playerID}, {g.codeFailPerIP, clientAddrOf(ctx)}} {
+		if ok, retry := c.k.check(c.key); !ok {
+			return g.refuse(c.k, retry, "too many unknown rooms or join codes; try again in %s", retryText(retry))
+		}
+	}
+	return nil
+}
+
+// noteRoomGuess spends one failed look-up of the player and its address if
+// err says the room or code does not exist.
+func (s *Server) noteRoomGuess(ctx context.Context, sess *tab, err error) {
+	if comet.ErrorCode(err) == comet.ENOTFOUND {
+		s.guards.codeFailPerPl.take(sess.playerID)
+		s.guards.codeFailPerIP.take(clientAddrOf(ctx))
+	}
 }
 
 // onCreate handles room.create {"mode","name","max","private"}; the creator joins.
@@ -87,7 +116,11 @@ func (s *Server) onSpectate(ctx context.Context, sess *tab, data json.RawMessage
 	if req.Room == "" {
 		return comet.Errorf(comet.EINVALID, "room.spectate needs a room")
 	}
+	if err := s.checkRoomGuess(ctx, sess); err != nil {
+		return err
+	}
 	info, err := s.games.Spectate(ctx, req.Room, s.participant(sess))
+	s.noteRoomGuess(ctx, sess, err)
 	if err != nil {
 		s.syncRooms(sess.playerID)
 		return err

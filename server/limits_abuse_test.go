@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -367,5 +368,52 @@ func TestModerationHitsTheRightPlayer(t *testing.T) {
 	}
 	if code, out := admin(t, ts.URL, tok, "mute", `{"player":"id:`+mimic.Player.ID+`"}`); code != 200 || out["player"] != mimic.Player.ID {
 		t.Fatalf("by id: %d %v", code, out)
+	}
+}
+
+// TestJoinCodeGuessesLimited: failed room.join / room.spectate look-ups are
+// limited per player and per address; once spent, even the right code waits
+// (sys.error rate_limited), while other players at other addresses join.
+func TestJoinCodeGuessesLimited(t *testing.T) {
+	ts := startGameServer(t, func(c *Config) {
+		behindProxy(c)
+		c.Abuse.JoinCodeFailsPerMinute = 3
+		c.Game.EmptyTimeout = time.Minute
+	})
+	owner := openTab(t, ts.URL, "")
+	owner.send("room.create", map[string]any{"mode": "arena", "name": "Secret", "private": true})
+	code := owner.joined(t).Code
+	if code == "" {
+		t.Fatal("private room without a code")
+	}
+	guesser, sameAddr, roamer, honest := openTab(t, ts.URL, ""), openTab(t, ts.URL, ""), openTab(t, ts.URL, ""), openTab(t, ts.URL, "")
+	try := func(tb *testTab, addr, typ, room, wantCode string) {
+		t.Helper()
+		tb.sendFrom(addr, typ, map[string]string{"room": room})
+		ev := tb.waitFor(t, func(ev wireEvent) bool {
+			return ev.Type == "room.joined" || ev.Type == "sys.error" && decodeAs[sysError](t, ev).Ref == tb.seq
+		})
+		got := ""
+		if ev.Type == "sys.error" {
+			got = decodeAs[sysError](t, ev).Code
+		}
+		if got != wantCode {
+			t.Fatalf("%s %q from %s: %s %s, want code %q", typ, room, addr, ev.Type, ev.Data, wantCode)
+		}
+	}
+	// Per address: three misses, then nothing from that address, right code included.
+	try(guesser, "192.0.2.1", "room.join", "AAAAAA", comet.ENOTFOUND)
+	try(guesser, "192.0.2.1", "room.spectate", "BBBBBB", comet.ENOTFOUND)
+	try(sameAddr, "192.0.2.1", "room.join", "CCCCCC", comet.ENOTFOUND)
+	try(sameAddr, "192.0.2.1", "room.join", code, comet.ERATELIMIT)
+	// Per player: three misses from three addresses, then refused from a fourth.
+	for i, c := range []string{"DDDDDD", "EEEEEE", "FFFFFF"} {
+		try(roamer, fmt.Sprintf("198.51.100.%d", i+1), "room.join", c, comet.ENOTFOUND)
+	}
+	try(roamer, "198.51.100.9", "room.join", code, comet.ERATELIMIT)
+	// Nobody else is held back.
+	try(honest, "203.0.113.1", "room.join", code, "")
+	if got := limitedCount(t, ts.URL, "join_code_per_ip") + limitedCount(t, ts.URL, "join_code_per_player"); got != 2 {
+		t.Errorf("join-code refusals counted %v, want 2", got)
 	}
 }

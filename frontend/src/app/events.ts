@@ -1,5 +1,5 @@
 // The lobby, chat, player and room events the page receives and sends
-// (docs/PROTOCOL.md, docs/_game-protocol.md), as TypeScript types.
+// (docs/PROTOCOL.md, its "Game" section included), as TypeScript types.
 
 import type { DiffData, SnapshotData } from "../game/view";
 

@@ -1,5 +1,5 @@
 // The client's copy of a room's world: a snapshot, then diffs, applied exactly
-// as docs/_game-protocol.md says. A diff whose base tick is not ours (or that
+// as docs/PROTOCOL.md ("Game: rooms, snapshots and diffs") says. A diff whose base tick is not ours (or that
 // changes an entity we do not hold) is refused, and the caller asks for
 // room.resync.
 

@@ -18,8 +18,9 @@ const cookieName = "comet_token"
 // tokenOf returns the player token a request presents: the Bearer header
 // (non-browser clients) or the cookie (browsers).
 func tokenOf(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		return strings.TrimSpace(h[len("Bearer "):])
+	// The scheme is case-insensitive (RFC 7235 section 2.1): bearer, BEARER.
+	if scheme, cred, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(cred)
 	}
 	if c, err := r.Cookie(cookieName); err == nil {
 		return c.Value

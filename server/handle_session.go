@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -16,16 +17,62 @@ import (
 	"comet/server/push"
 )
 
+// ProtocolVersion is the version of docs/PROTOCOL.md this server speaks; a
+// session request names the version its client speaks (none: 1).
+const ProtocolVersion = 1
+
+// protocolVersions lists every version the server accepts, oldest first.
+var protocolVersions = []int{ProtocolVersion}
+
 type sessionRequest struct {
+	V    *int   `json:"v"`
 	Name string `json:"name"`
 }
 
 type sessionResponse struct {
+	V           int           `json:"v"`
 	SID         string        `json:"sid"`
 	Player      sessionPlayer `json:"player"`
 	Token       string        `json:"token"`
 	HeartbeatMS int64         `json:"heartbeat_ms"`
 	Transports  []string      `json:"transports"`
+	Limits      sessionLimits `json:"limits"`
+}
+
+// sessionLimits are the limits a client must respect or plan for, as this
+// server is configured (docs/PROTOCOL.md, "Limits").
+type sessionLimits struct {
+	HeartbeatMS    int64 `json:"heartbeat_ms"`     // an empty batch after this much silence
+	GraceMS        int64 `json:"grace_ms"`         // an unattached session expires after this
+	ReplayEvents   int   `json:"replay_events"`    // the replay buffer keeps at most these events
+	ReplayBytes    int   `json:"replay_bytes"`     // ... and these bytes of events
+	SendEvents     int   `json:"send_events"`      // events per POST /send
+	SendBytes      int   `json:"send_bytes"`       // bytes per POST /send body
+	SendWindow     int   `json:"send_window"`      // client seqs remembered below the highest taken
+	RecycleBytes   int   `json:"recycle_bytes"`    // a stream ends after about this many framed bytes
+	RecycleMS      int64 `json:"recycle_ms"`       // ... or after this long
+	MaxWaitS       int   `json:"max_wait_s"`       // the largest ?wait= of a long-poll
+	WriteTimeoutMS int64 `json:"write_timeout_ms"` // a stream that takes no bytes this long is cut
+}
+
+// unsupportedVersion is the answer to a session request for a version the
+// server does not speak: 400 with the versions it does.
+type unsupportedVersion struct {
+	Error    string `json:"error"`
+	Code     string `json:"code"`
+	Versions []int  `json:"versions"`
+}
+
+// limits returns the session answer's limits from the hub's settings.
+func (s *Server) sessionLimits() sessionLimits {
+	hc := s.hub.Config()
+	return sessionLimits{
+		HeartbeatMS: hc.Heartbeat.Milliseconds(), GraceMS: hc.Grace.Milliseconds(),
+		ReplayEvents: hc.ReplayEvents, ReplayBytes: hc.ReplayBytes,
+		SendEvents: maxSendEvents, SendBytes: maxSendBytes, SendWindow: push.UpstreamWindow,
+		RecycleBytes: hc.RecycleBytes, RecycleMS: hc.RecycleAge.Milliseconds(),
+		MaxWaitS: int(push.MaxPollWait / time.Second), WriteTimeoutMS: hc.WriteTimeout.Milliseconds(),
+	}
 }
 
 type playerView struct {
@@ -64,8 +111,15 @@ func (s *Server) handleSession(c echo.Context) error {
 	}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			return comet.Errorf(comet.EINVALID, "body must be a JSON object like {\"name\": \"Ada\"}")
+			return comet.Errorf(comet.EINVALID, "body must be a JSON object like {\"v\": 1, \"name\": \"Ada\"}")
 		}
+	}
+	if req.V != nil && !slices.Contains(protocolVersions, *req.V) {
+		return c.JSON(http.StatusBadRequest, unsupportedVersion{
+			Error:    fmt.Sprintf("protocol version %d is not supported (this server speaks %d)", *req.V, ProtocolVersion),
+			Code:     "unsupported_version",
+			Versions: protocolVersions,
+		})
 	}
 
 	var p *comet.Player
@@ -106,8 +160,9 @@ func (s *Server) handleSession(c echo.Context) error {
 	addr = netip.Addr{} // the tab holds the place now; onExpire releases it
 	s.onSessionStart(ctx, sess)
 	return c.JSON(http.StatusCreated, sessionResponse{
-		SID: sess.ID(), Player: sessionPlayer{ID: p.ID, Name: p.Name, Claimed: p.Claimed}, Token: tok,
+		V: ProtocolVersion, SID: sess.ID(), Player: sessionPlayer{ID: p.ID, Name: p.Name, Claimed: p.Claimed}, Token: tok,
 		HeartbeatMS: s.hub.Config().Heartbeat.Milliseconds(), Transports: push.TransportNames,
+		Limits: s.sessionLimits(),
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"comet"
 )
@@ -59,6 +61,37 @@ func decodeUpstream(body []byte) ([]clientEvent, error) {
 	return evs, nil
 }
 
+// jsonKind names the JSON kind a Go type decodes from, so no error shows a
+// Go type name (float64, server.clientEvent) to a client.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a JSON value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		if t == reflect.TypeFor[json.RawMessage]() {
+			return "a JSON value"
+		}
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	default:
+		return "a JSON value"
+	}
+}
+
 // jsonErr shortens encoding/json's errors to what a client can act on.
 func jsonErr(err error) string {
 	var te *json.UnmarshalTypeError
@@ -66,12 +99,12 @@ func jsonErr(err error) string {
 	switch {
 	case asErr(err, &te):
 		if te.Field != "" {
-			return fmt.Sprintf("%s must be %s", te.Field, te.Type)
+			return fmt.Sprintf("%s must be %s", te.Field, jsonKind(te.Type))
 		}
-		return fmt.Sprintf("expected %s, got %s", te.Type, te.Value)
+		return fmt.Sprintf("expected %s, got %s", jsonKind(te.Type), te.Value)
 	case asErr(err, &se):
 		return fmt.Sprintf("syntax error at byte %d", se.Offset)
 	default:
-		return err.Error()
+		return strings.TrimPrefix(err.Error(), "json: ")
 	}
 }

@@ -36,14 +36,15 @@ type Session struct {
 	// recorded as live by the other.
 	subMu sync.Mutex
 
-	mu       sync.Mutex
-	ended    bool
-	seq      uint64 // seq of the newest event
-	upMax    uint64 // highest client seq taken
-	detached int64  // unix nanos when the last receiver went; 0 while one is attached
-	ring     replay
-	recv     receiver
-	subs     []comet.Subscription // a handful of topics
+	mu        sync.Mutex
+	ended     bool
+	seq       uint64 // seq of the newest event
+	upMax     uint64 // highest client seq taken
+	upMissing uint64 // bit i: client seq upMax-1-i was never taken (zero: all were)
+	detached  int64  // unix nanos when the last receiver went; 0 while one is attached
+	ring      replay
+	recv      receiver
+	subs      []comet.Subscription // a handful of topics
 
 	stale atomic.Uint32 // staleBacklog | staleDropped; changed under mu, read without
 	fresh atomic.Uint32 // pending Fresh reasons | freshRunning (tasks.go)
@@ -208,6 +209,14 @@ func (s *Session) resumeLocked(last uint64) (cursor uint64, reset bool) {
 	if !lost {
 		return last, false
 	}
+	if last > s.seq {
+		// A cursor from the future (another server, a client bug): the
+		// reset must still come after it, or a client that drops
+		// seq <= last would drop it and the fresh state with it. The
+		// numbering jumps to last, and nothing before it is kept.
+		s.ring.release(s.seq)
+		s.seq = last
+	}
 	s.seq++
 	s.ring.push(event{seq: s.seq, msg: msgReset})
 	return s.seq - 1, true
@@ -262,17 +271,57 @@ func (s *Session) release(r receiver, upTo uint64) {
 	s.mu.Unlock()
 }
 
-// TakeUpstream reports whether the client event numbered seq is new, and
-// records it; a resent event (seq already taken) is ignored.
-func (s *Session) TakeUpstream(seq uint64) bool {
+// UpstreamWindow is how many client seqs below the highest one taken a
+// session remembers exactly. One POST in flight (at most 64 events) always
+// resends within it, so a retry is recognised seq by seq.
+const UpstreamWindow = 64
+
+// Upstream is what a session makes of a client event's seq.
+type Upstream uint8
+
+const (
+	// UpstreamNew: never taken; it is taken now and must run.
+	UpstreamNew Upstream = iota
+	// UpstreamDuplicate: taken before; ignore it.
+	UpstreamDuplicate
+	// UpstreamTooOld: more than UpstreamWindow below the highest seq taken;
+	// whether it was taken is no longer known, so it is refused.
+	UpstreamTooOld
+)
+
+// TakeUpstreamSeq de-duplicates client seqs exactly within UpstreamWindow
+// below the highest taken: a seq in it that was never taken is new even if
+// it comes after higher ones (two POSTs overtaking each other).
+func (s *Session) TakeUpstreamSeq(seq uint64) Upstream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if seq <= s.upMax {
-		return false
+	switch {
+	case seq > s.upMax:
+		// Bit i of upMissing is seq upMax-1-i, not taken. Moving upMax up
+		// by shift moves every bit up by shift; the seqs skipped over are
+		// missing, the old upMax was taken.
+		// (Go's shifts past 63 give 0, so a jump of 65 or more marks all.)
+		shift := seq - s.upMax
+		s.upMissing = s.upMissing<<shift | (uint64(1)<<(shift-1) - 1)
+		s.upMax = seq
+		return UpstreamNew
+	case seq == s.upMax:
+		return UpstreamDuplicate
+	case s.upMax-seq <= UpstreamWindow:
+		bit := uint64(1) << (s.upMax - 1 - seq)
+		if s.upMissing&bit == 0 {
+			return UpstreamDuplicate
+		}
+		s.upMissing &^= bit
+		return UpstreamNew
+	default:
+		return UpstreamTooOld
 	}
-	s.upMax = seq
-	return true
 }
+
+// TakeUpstream reports whether the client event numbered seq is new, and
+// records it (TakeUpstreamSeq, with a seq too old counted as not new).
+func (s *Session) TakeUpstream(seq uint64) bool { return s.TakeUpstreamSeq(seq) == UpstreamNew }
 
 // Subscribe adds the session to a bus topic (once). A session that has
 // ended is not subscribed.

@@ -8,6 +8,7 @@ import { Backoff, jittered, type BackoffOptions } from "./backoff";
 import { Outbox } from "./outbox";
 import {
   parseBatch,
+  PROTOCOL_VERSION,
   toSession,
   TRANSPORTS,
   type CometEvent,
@@ -324,11 +325,16 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
     for (;;) {
       if (this.closed) return false;
       try {
-        const init: RequestInit = { method: "POST", credentials: "same-origin", cache: "no-store", signal: this.life.signal };
-        if (this.displayName !== undefined) {
-          init.headers = { "Content-Type": "application/json" };
-          init.body = JSON.stringify({ name: this.displayName });
-        }
+        const body: { v: number; name?: string } = { v: PROTOCOL_VERSION };
+        if (this.displayName !== undefined) body.name = this.displayName;
+        const init: RequestInit = {
+          method: "POST",
+          credentials: "same-origin",
+          cache: "no-store",
+          signal: this.life.signal,
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        };
         const res = await fetch(`${this.base}/session`, init);
         if (res.ok) {
           const s = toSession(await res.json());

@@ -1,6 +1,9 @@
 // Wire types of the Comet protocol (docs/PROTOCOL.md) and the checks applied
 // to everything that comes off the wire.
 
+/** The protocol version this client speaks (docs/PROTOCOL.md, "Versions"). */
+export const PROTOCOL_VERSION = 1;
+
 /** The five downstream transports, in fallback order. */
 export const TRANSPORTS = ["multipart", "sse", "iframe", "longpoll", "poll"] as const;
 export type TransportName = (typeof TRANSPORTS)[number];

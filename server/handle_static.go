@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -99,8 +100,9 @@ func (a assetServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(data)
 }
 
+// writeJSONError writes the one JSON error shape from a plain http.Handler.
 func writeJSONError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(`{"error":"` + msg + `"}` + "\n"))
+	_ = json.NewEncoder(w).Encode(errorBody{Error: msg, Code: codeOf(status)})
 }

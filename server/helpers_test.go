@@ -45,6 +45,13 @@ func startServer(t testing.TB, tune func(*Config)) *testServer {
 // startServerOn is startServer with the listener wrapped by wrap (nil: as is).
 func startServerOn(t testing.TB, tune func(*Config), wrap func(net.Listener) net.Listener) *testServer {
 	t.Helper()
+	return startServerHooked(t, tune, wrap, nil)
+}
+
+// startServerHooked is startServerOn with hook run on the Server before it
+// serves (to add test routes or event handlers without a race).
+func startServerHooked(t testing.TB, tune func(*Config), wrap func(net.Listener) net.Listener, hook func(*Server)) *testServer {
+	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "comet.db"), quietLogger())
 	if err != nil {
 		t.Fatalf("open db: %v", err)
@@ -66,6 +73,9 @@ func startServerOn(t testing.TB, tune func(*Config), wrap func(net.Listener) net
 	}
 	if wrap != nil {
 		ln = wrap(ln)
+	}
+	if hook != nil {
+		hook(s)
 	}
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(func() {

@@ -43,6 +43,9 @@ type Config struct {
 	// Abuse bounds password checks, hashing, join-code and admin-token
 	// guesses and chat per address (limits_abuse.go).
 	Abuse AbuseLimits
+	// PrivateMetrics keeps /metrics off Handler: cmd/comet serves
+	// Metrics.Handler on a private address (--metrics-addr) instead.
+	PrivateMetrics bool
 	// AdminToken guards /api/admin/*; empty disables the admin endpoints.
 	AdminToken string
 	// Game tunes the game rooms; Modes is required (cmd/comet passes every
@@ -195,20 +198,19 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
 	e.Use(s.metrics.middleware)
-	e.Use(middleware.Recover())
+	e.Use(recovered())
+	// Every request at debug level; a failed one is logged once, by the
+	// error handler (or by a handler that answers a 5xx itself, as /healthz).
 	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true, LogError: true,
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			level := slog.LevelDebug
-			if v.Status >= 500 {
-				level = slog.LevelError
-			}
-			s.log.Log(c.Request().Context(), level, "request",
+			s.log.Debug("request",
 				"method", v.Method, "path", v.URIPath, "status", v.Status, "latency", v.Latency)
 			return nil
 		},
 	}))
+	e.Use(clientBodies)
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection:      "0",
 		ContentTypeNosniff: "nosniff",
@@ -219,7 +221,9 @@ func (s *Server) routes() *echo.Echo {
 	}))
 
 	e.GET("/healthz", s.handleHealth)
-	e.GET("/metrics", echo.WrapHandler(s.metricsHandler()))
+	if !s.cfg.PrivateMetrics {
+		e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
+	}
 	s.staticRoutes(e)
 
 	limit := middleware.BodyLimit(fmt.Sprintf("%dB", s.cfg.BodyLimit))

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,12 +39,14 @@ type Main struct {
 	LogLevel   string
 	Secure     bool
 	DebugAddr  string // where /debug/pprof/ listens; "" disables
-	GCPercent  int    // the garbage collector's GOGC; the GOGC environment variable wins
-	ShutdownIn time.Duration
-	Retain     comet.RetentionPolicy // what the retention policy deletes, and after how long
-	Limits     server.Limits
-	Hub        push.Config
-	Game       gameloop.ManagerConfig
+	// MetricsAddr is where /metrics listens; "" serves it on Addr.
+	MetricsAddr string
+	GCPercent   int // the garbage collector's GOGC; the GOGC environment variable wins
+	ShutdownIn  time.Duration
+	Retain      comet.RetentionPolicy // what the retention policy deletes, and after how long
+	Limits      server.Limits
+	Hub         push.Config
+	Game        gameloop.ManagerConfig
 
 	Stdout, Stderr io.Writer
 	Logger         *slog.Logger
@@ -54,7 +55,8 @@ type Main struct {
 	DB        *sqlite.DB  // set when the store is SQLite
 	Server    *server.Server
 	Listener  net.Listener
-	debug     *debugServer
+	debug     *privateServer // the profiler on --debug-addr
+	metrics   *privateServer // /metrics on --metrics-addr
 	retention *retention.Runner
 }
 
@@ -74,51 +76,40 @@ func envOr(key, def string) string {
 	return def
 }
 
-// envInt returns the integer environment variable key, or def when unset or not a number.
-func envInt(key string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(key)); err == nil {
-		return v
-	}
-	return def
-}
-
-// envDuration returns the duration environment variable key, or def.
-func envDuration(key string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(key)); err == nil {
-		return d
-	}
-	return def
-}
-
 // ParseFlags reads the serve/migrate flags, with COMET_* environment fallbacks.
 func (m *Main) ParseFlags(name string, args []string) error {
 	fs := flag.NewFlagSet("comet "+name, flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
-	fs.StringVar(&m.Addr, "addr", envOr("COMET_ADDR", m.Addr), "listen address (env COMET_ADDR)")
-	fs.StringVar(&m.DBPath, "db", envOr("COMET_DB", m.DBPath), "SQLite database file, created with its folder, or a postgres:// URL for PostgreSQL (env COMET_DB)")
-	fs.BoolVar(&m.Dev, "dev", envOr("COMET_DEV", "") != "", "serve frontend sources from disk and rebundle on change (env COMET_DEV)")
-	fs.StringVar(&m.AdminToken, "admin-token", envOr("COMET_ADMIN_TOKEN", m.AdminToken), "token for /api/admin and `comet admin` (env COMET_ADMIN_TOKEN; empty disables)")
-	fs.StringVar(&m.LogLevel, "log-level", envOr("COMET_LOG_LEVEL", m.LogLevel), "debug, info, warn or error (env COMET_LOG_LEVEL)")
-	fs.BoolVar(&m.Secure, "secure-cookies", envOr("COMET_SECURE_COOKIES", "") != "", "mark cookies Secure: set when served over TLS or behind a TLS proxy (env COMET_SECURE_COOKIES)")
-	fs.IntVar(&m.Limits.SessionsPerMinute, "sessions-per-minute", envInt("COMET_SESSIONS_PER_MINUTE", 100), "new sessions per client address per minute; -1 for no limit (env COMET_SESSIONS_PER_MINUTE)")
-	fs.IntVar(&m.Limits.StreamsPerIP, "streams-per-ip", envInt("COMET_STREAMS_PER_IP", 50), "downstreams held at once per client address; -1 for no limit (env COMET_STREAMS_PER_IP)")
-	fs.IntVar(&m.Limits.SessionsPerIP, "sessions-per-ip", envInt("COMET_SESSIONS_PER_IP", 200), "live sessions (tabs) at once per client address, an IPv6 /64 counting as one; -1 for no limit (env COMET_SESSIONS_PER_IP)")
-	fs.IntVar(&m.Limits.RoomsPerMinute, "rooms-per-minute", envInt("COMET_ROOMS_PER_MINUTE", 6), "rooms created per client address per minute; -1 for no limit (env COMET_ROOMS_PER_MINUTE)")
-	fs.IntVar(&m.Game.MaxRooms, "max-rooms", envInt("COMET_MAX_ROOMS", 1000), "open rooms on this server; past it room creation and quick play answer rate_limited (env COMET_MAX_ROOMS)")
-	fs.IntVar(&m.Game.MaxRoomsPerCreator, "max-rooms-per-player", envInt("COMET_MAX_ROOMS_PER_PLAYER", 3), "open rooms one player may have created (env COMET_MAX_ROOMS_PER_PLAYER)")
-	fs.DurationVar(&m.Hub.Heartbeat, "heartbeat", envDuration("COMET_HEARTBEAT", 25*time.Second), "an empty batch on a stream after this much silence (env COMET_HEARTBEAT)")
-	fs.DurationVar(&m.Hub.Grace, "session-grace", envDuration("COMET_SESSION_GRACE", 30*time.Second), "a session with no stream expires after this (env COMET_SESSION_GRACE)")
-	fs.DurationVar(&m.Game.BotFillDelay, "bot-delay", envDuration("COMET_BOT_DELAY", 5*time.Second), "a room short of players is filled with bots after this (env COMET_BOT_DELAY)")
+	fs.StringVar(&m.Addr, "addr", m.Addr, "listen address (env COMET_ADDR)")
+	fs.StringVar(&m.DBPath, "db", m.DBPath, "SQLite database file, created with its folder, or a postgres:// URL for PostgreSQL (env COMET_DB)")
+	fs.BoolVar(&m.Dev, "dev", false, "serve frontend sources from disk and rebundle on change (env COMET_DEV)")
+	fs.StringVar(&m.AdminToken, "admin-token", m.AdminToken, "token for /api/admin and `comet admin` (env COMET_ADMIN_TOKEN; empty disables)")
+	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "debug, info, warn or error (env COMET_LOG_LEVEL)")
+	fs.BoolVar(&m.Secure, "secure-cookies", false, "mark cookies Secure: set when served over TLS or behind a TLS proxy (env COMET_SECURE_COOKIES)")
+	fs.IntVar(&m.Limits.SessionsPerMinute, "sessions-per-minute", 100, "new sessions per client address per minute; -1 for no limit (env COMET_SESSIONS_PER_MINUTE)")
+	fs.IntVar(&m.Limits.StreamsPerIP, "streams-per-ip", 50, "downstreams held at once per client address; -1 for no limit (env COMET_STREAMS_PER_IP)")
+	fs.IntVar(&m.Limits.SessionsPerIP, "sessions-per-ip", 200, "live sessions (tabs) at once per client address, an IPv6 /64 counting as one; -1 for no limit (env COMET_SESSIONS_PER_IP)")
+	fs.IntVar(&m.Limits.RoomsPerMinute, "rooms-per-minute", 6, "rooms created per client address per minute; -1 for no limit (env COMET_ROOMS_PER_MINUTE)")
+	fs.IntVar(&m.Game.MaxRooms, "max-rooms", 1000, "open rooms on this server; past it room creation and quick play answer rate_limited (env COMET_MAX_ROOMS)")
+	fs.IntVar(&m.Game.MaxRoomsPerCreator, "max-rooms-per-player", 3, "open rooms one player may have created (env COMET_MAX_ROOMS_PER_PLAYER)")
+	fs.DurationVar(&m.Hub.Heartbeat, "heartbeat", 25*time.Second, "an empty batch on a stream after this much silence (env COMET_HEARTBEAT)")
+	fs.DurationVar(&m.Hub.Grace, "session-grace", 30*time.Second, "a session with no stream expires after this (env COMET_SESSION_GRACE)")
+	fs.DurationVar(&m.Game.BotFillDelay, "bot-delay", 5*time.Second, "a room short of players is filled with bots after this (env COMET_BOT_DELAY)")
 	var match gameloop.Settings
-	fs.DurationVar(&match.Duration, "match-length", envDuration("COMET_MATCH_LENGTH", 0), "match time limit for every mode; 0 keeps each mode's own (env COMET_MATCH_LENGTH)")
-	fs.DurationVar(&match.Countdown, "countdown", envDuration("COMET_COUNTDOWN", 0), "countdown before a match; 0 keeps each mode's own (env COMET_COUNTDOWN)")
-	fs.DurationVar(&match.Intermission, "intermission", envDuration("COMET_INTERMISSION", 0), "results shown before the next match; 0 keeps each mode's own (env COMET_INTERMISSION)")
-	fs.IntVar(&m.GCPercent, "gc-percent", envInt("COMET_GC_PERCENT", 50), "heap growth that triggers a GC, as GOGC; a server's heap is mostly long-lived stream state, so 50 keeps memory near 1.5× of it (env COMET_GC_PERCENT; the GOGC variable, when set, wins)")
-	fs.StringVar(&m.DebugAddr, "debug-addr", envOr("COMET_DEBUG_ADDR", m.DebugAddr), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; keep it private (env COMET_DEBUG_ADDR; empty disables)")
-	fs.DurationVar(&m.Retain.Guests, "retain-guests", envDuration("COMET_RETAIN_GUESTS", 30*24*time.Hour), "delete guests (unclaimed players) unseen this long, with their tokens and mutes; at least 24h, 0 keeps them forever (env COMET_RETAIN_GUESTS)")
-	fs.DurationVar(&m.Retain.Chat, "retain-chat", envDuration("COMET_RETAIN_CHAT", 90*24*time.Hour), "delete chat lines older than this; 0 keeps them forever (env COMET_RETAIN_CHAT)")
-	proxies := fs.String("trusted-proxy", envOr("COMET_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (env COMET_TRUSTED_PROXIES)")
+	fs.DurationVar(&match.Duration, "match-length", 0, "match time limit for every mode; 0 keeps each mode's own (env COMET_MATCH_LENGTH)")
+	fs.DurationVar(&match.Countdown, "countdown", 0, "countdown before a match; 0 keeps each mode's own (env COMET_COUNTDOWN)")
+	fs.DurationVar(&match.Intermission, "intermission", 0, "results shown before the next match; 0 keeps each mode's own (env COMET_INTERMISSION)")
+	fs.IntVar(&m.GCPercent, "gc-percent", 50, "heap growth that triggers a GC, as GOGC; a server's heap is mostly long-lived stream state, so 50 keeps memory near 1.5× of it (env COMET_GC_PERCENT; the GOGC variable, when set, wins)")
+	fs.StringVar(&m.DebugAddr, "debug-addr", m.DebugAddr, "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; keep it private (env COMET_DEBUG_ADDR; empty disables)")
+	fs.DurationVar(&m.Retain.Guests, "retain-guests", 30*24*time.Hour, "delete guests (unclaimed players) unseen this long, with their tokens and mutes; at least 24h, 0 keeps them forever (env COMET_RETAIN_GUESTS)")
+	fs.DurationVar(&m.Retain.Chat, "retain-chat", 90*24*time.Hour, "delete chat lines older than this; 0 keeps them forever (env COMET_RETAIN_CHAT)")
+	fs.StringVar(&m.MetricsAddr, "metrics-addr", m.MetricsAddr, "serve /metrics only on this address, e.g. 127.0.0.1:9090, and not on --addr; keep it private (env COMET_METRICS_ADDR; empty serves /metrics on --addr)")
+	m.Limits.TrustedProxies = nil
+	fs.Var((*prefixList)(&m.Limits.TrustedProxies), "trusted-proxy", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (env COMET_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := applyEnv(fs); err != nil {
 		return err
 	}
 	if match != (gameloop.Settings{}) {
@@ -127,23 +118,78 @@ func (m *Main) ParseFlags(name string, args []string) error {
 			m.Game.Settings[md.Name()] = match
 		}
 	}
-	m.Limits.TrustedProxies = nil
-	for _, p := range strings.Split(*proxies, ",") {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := m.Retain.Validate(); err != nil {
+		return fmt.Errorf("--retain-guests (COMET_RETAIN_GUESTS): %w", err)
+	}
+	return nil
+}
+
+// envNames are the flags whose environment variable is not COMET_ and the
+// flag's name in capitals with underscores.
+var envNames = map[string]string{"trusted-proxy": "COMET_TRUSTED_PROXIES"}
+
+// envName is the environment variable a flag falls back to.
+func envName(flag string) string {
+	if name, ok := envNames[flag]; ok {
+		return name
+	}
+	return "COMET_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnv sets each flag not given on the command line from its non-empty
+// environment variable, parsed as the flag is: a bad value refuses to start,
+// naming the variable and the value, as a bad flag does.
+func applyEnv(fs *flag.FlagSet) error {
+	given := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		v := os.Getenv(envName(f.Name))
+		if err != nil || given[f.Name] || v == "" {
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = fmt.Errorf("invalid value %q for %s (the environment's --%s): %w", v, envName(f.Name), f.Name, serr)
+		}
+	})
+	if err != nil {
+		fmt.Fprintln(fs.Output(), err)
+		fs.Usage()
+	}
+	return err
+}
+
+// prefixList is a flag of comma-separated CIDRs.
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string {
+	if l == nil {
+		return ""
+	}
+	s := make([]string, len(*l))
+	for i, p := range *l {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// Set replaces the list with the CIDRs in v.
+func (l *prefixList) Set(v string) error {
+	var out []netip.Prefix
+	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {
-			return fmt.Errorf("--trusted-proxy %q: want CIDRs like 127.0.0.1/32: %w", p, err)
+			return fmt.Errorf("%q: want CIDRs like 127.0.0.1/32: %w", p, err)
 		}
-		m.Limits.TrustedProxies = append(m.Limits.TrustedProxies, pfx)
+		out = append(out, pfx)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := m.Retain.Validate(); err != nil {
-		return fmt.Errorf("--retain-guests: %w", err)
-	}
+	*l = out
 	return nil
 }
 
@@ -289,6 +335,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv, err := server.New(server.Config{
 		Store: db, Bus: bus.New(), Frontend: fe, Logger: log, Version: Version, Metrics: metrics,
 		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: game, Limits: m.Limits, Hub: m.Hub,
+		PrivateMetrics: m.MetricsAddr != "",
 	})
 	if err != nil {
 		m.Close()
@@ -309,6 +356,14 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.debug = d
 	}
+	if m.MetricsAddr != "" {
+		p, err := listenMetrics(m.MetricsAddr, metrics.Handler())
+		if err != nil {
+			m.Close()
+			return err
+		}
+		m.metrics = p
+	}
 	log.Info("comet listening", "addr", ln.Addr().String(), "db", m.dbName(), "version", Version, "dev", m.Dev)
 	return nil
 }
@@ -327,8 +382,10 @@ func (m *Main) URL() string {
 func (m *Main) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- m.Server.Serve(m.Listener) }()
-	if m.debug != nil {
-		go m.debug.serve(m.logger())
+	for _, p := range []*privateServer{m.debug, m.metrics} {
+		if p != nil {
+			go p.serve(m.logger())
+		}
 	}
 	// The retention policy runs until shutdown, and is waited for before
 	// the store closes.
@@ -353,7 +410,7 @@ func (m *Main) Serve(ctx context.Context) error {
 			err = e
 		}
 	}
-	m.closeDebug()
+	m.closePrivate()
 	stopRetention()
 	<-retained
 	if cerr := m.closeDB(); cerr != nil && err == nil {
@@ -362,14 +419,16 @@ func (m *Main) Serve(ctx context.Context) error {
 	return err
 }
 
-func (m *Main) closeDebug() {
-	if m.debug == nil {
-		return
-	}
+// closePrivate closes the profiler's and the metrics' listeners.
+func (m *Main) closePrivate() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	m.debug.close(ctx)
-	cancel()
-	m.debug = nil
+	defer cancel()
+	for _, p := range []*privateServer{m.debug, m.metrics} {
+		if p != nil {
+			p.close(ctx)
+		}
+	}
+	m.debug, m.metrics = nil, nil
 }
 
 // Close releases everything Open made, without a graceful shutdown.
@@ -380,7 +439,7 @@ func (m *Main) Close() {
 	if m.Server != nil {
 		m.Server.Close()
 	}
-	m.closeDebug()
+	m.closePrivate()
 	_ = m.closeDB()
 }
 

@@ -93,7 +93,7 @@ func TestServesPageHealthMetricsAndJSONErrors(t *testing.T) {
 	}
 
 	resp, body = get(t, url+"/no/such/route")
-	if resp.StatusCode != 404 || strings.TrimSpace(string(body)) != `{"error":"not found"}` {
+	if resp.StatusCode != 404 || strings.TrimSpace(string(body)) != `{"error":"not found","code":"not_found"}` {
 		t.Fatalf("unknown route = %d %s", resp.StatusCode, body)
 	}
 
@@ -104,7 +104,7 @@ func TestServesPageHealthMetricsAndJSONErrors(t *testing.T) {
 	}
 	body, _ = io.ReadAll(r.Body)
 	r.Body.Close()
-	if r.StatusCode != 413 || !strings.Contains(string(body), `"error"`) {
+	if r.StatusCode != 413 || !strings.Contains(string(body), `"code":"too_large"`) {
 		t.Fatalf("oversized body = %d %s", r.StatusCode, body)
 	}
 

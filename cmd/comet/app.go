@@ -84,7 +84,14 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.StringVar(&m.DBPath, "db", m.DBPath, "SQLite database file, created with its folder, or a postgres:// URL for PostgreSQL (env COMET_DB)")
 	fs.BoolVar(&m.Dev, "dev", false, "serve frontend sources from disk and rebundle on change (env COMET_DEV)")
 	fs.StringVar(&m.AdminToken, "admin-token", m.AdminToken, "token for /api/admin and `comet admin` (env COMET_ADMIN_TOKEN; empty disables)")
-	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "debug, info, warn or error (env COMET_LOG_LEVEL)")
+	fs.Func("log-level", "debug, info, warn or error (env COMET_LOG_LEVEL; default "+m.LogLevel+")", func(v string) error {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return errors.New("want debug, info, warn or error")
+		}
+		m.LogLevel = v
+		return nil
+	})
 	fs.BoolVar(&m.Secure, "secure-cookies", false, "mark cookies Secure: set when served over TLS or behind a TLS proxy (env COMET_SECURE_COOKIES)")
 	fs.IntVar(&m.Limits.SessionsPerMinute, "sessions-per-minute", 100, "new sessions per client address per minute; -1 for no limit (env COMET_SESSIONS_PER_MINUTE)")
 	fs.IntVar(&m.Limits.StreamsPerIP, "streams-per-ip", 50, "downstreams held at once per client address; -1 for no limit (env COMET_STREAMS_PER_IP)")

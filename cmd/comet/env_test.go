@@ -28,6 +28,7 @@ func TestBadEnvironmentValueRefusesToStart(t *testing.T) {
 		{"COMET_DEV", "yes please", "parse error"},
 		{"COMET_SECURE_COOKIES", "on", "parse error"},
 		{"COMET_TRUSTED_PROXIES", "10.0.0.1", "want CIDRs"},
+		{"COMET_LOG_LEVEL", "verbose", "want debug, info"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
@@ -79,6 +80,8 @@ func TestGoodEnvironmentValues(t *testing.T) {
 			func(m *Main) bool {
 				return len(m.Limits.TrustedProxies) == 2 && m.Limits.TrustedProxies[1].String() == "::1/128"
 			}},
+		{"log level", map[string]string{"COMET_LOG_LEVEL": "warn"}, nil,
+			func(m *Main) bool { return m.LogLevel == "warn" }},
 		{"metrics address", map[string]string{"COMET_METRICS_ADDR": "127.0.0.1:9090"}, nil,
 			func(m *Main) bool { return m.MetricsAddr == "127.0.0.1:9090" }},
 		{"flag wins", map[string]string{"COMET_HEARTBEAT": "not a duration"}, []string{"--heartbeat", "2s"},

@@ -66,6 +66,7 @@ type Store interface {
 	MatchStore
 	ModerationStore
 	RetentionStore
+	HandoverStore
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error
 	Close() error

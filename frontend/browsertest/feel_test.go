@@ -574,3 +574,33 @@ func TestFeelEachModeDraws(t *testing.T) {
 	}
 	noErrors(t, p)
 }
+
+// An invite link: the creator of a private room copies it from the room bar;
+// a visitor who opens it is seated in that room, and the address loses the
+// join parameter (a reload does not join again).
+func TestFeelInviteLink(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	a := openGame(t, s, "")
+	Eval[bool](t, a, `document.querySelector('[data-testid="create-mode"]').value = "tag", true`)
+	a.Do(t, "create a private room",
+		chromedp.Click(chromedp.CSS(`[data-testid="create-private"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-room"]`)))
+	a.WaitFor(t, `/^code [A-Z0-9]{6}$/.test(document.querySelector('[data-testid="room-code"]').textContent)`)
+	a.WaitVisible(t, `[data-testid="invite-copy"]`)
+	link := Eval[string](t, a, `document.querySelector('[data-testid="invite-copy"]').dataset.link`)
+	code := Eval[string](t, a, `document.querySelector('[data-testid="room-code"]').textContent.slice(5)`)
+	if link != s.URL+"/?join="+code {
+		t.Fatalf("invite link %q, want %q", link, s.URL+"/?join="+code)
+	}
+	a.Do(t, "copy invite", chromedp.Click(chromedp.CSS(`[data-testid="invite-copy"]`)))
+	a.WaitFor(t, fmt.Sprintf(`[...document.querySelectorAll('[data-testid="toast"]')].some(e => e.textContent.includes(%q))`, link))
+
+	b := testBrowser(t).NewPage(t, link+"&transport=sse")
+	b.WaitFor(t, `window.comet && comet.client.status === "open"`)
+	room := roomOf(t, a).Room
+	b.WaitFor(t, fmt.Sprintf(`comet.state().room === %q && comet.state().you > 0`, room))
+	if got := Eval[string](t, b, `location.search`); got != "?transport=sse" {
+		t.Errorf("after joining the address's query is %q, want ?transport=sse", got)
+	}
+	noErrors(t, a, b)
+}

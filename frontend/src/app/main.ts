@@ -28,6 +28,7 @@ function main(): void {
   const chat = new Chat(client, sound);
   const room = new Room(client, stage, input, sound);
   let tickHz: number | null = null;
+  let joinedInvite = false;
 
   lobby.onNames = (names) => (chat.names = names);
   room.onRoom = (id) => chat.setRoom(id);
@@ -67,6 +68,14 @@ function main(): void {
     }
     // A new session (the old one expired) is in the lobby again: re-enter the room.
     if (s === "renewed") room.renewed();
+    // An invite link (/?join=CODE) seats its visitor once the session is open.
+    const invite = params.get("join");
+    if (s === "open" && invite && !joinedInvite) {
+      joinedInvite = true;
+      client.send("room.join", { room: invite });
+      params.delete("join");
+      history.replaceState(null, "", location.pathname + (params.size ? `?${params}` : "") + location.hash);
+    }
     refresh();
   });
   client.on("sys.pong", refresh);

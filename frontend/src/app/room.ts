@@ -13,7 +13,7 @@ import { FIELD_ID, View, decodeEntity, type Entity } from "../game/view";
 import { modeOf } from "../modes/all";
 import { fallback } from "../modes/fallback";
 import type { Camera, Changes, ModeClient } from "../modes/mode";
-import { byTestID, el, isTyping, setText } from "./dom";
+import { byTestID, el, isTyping, setText, toast } from "./dom";
 import type { In, Joined, MatchResult, Out, RoomState, Scores } from "./events";
 import type { Input } from "./input";
 import type { Sound } from "./sound";
@@ -95,6 +95,7 @@ export class Room {
     feed: byTestID("feed"),
     card: byTestID("notice-card"),
     join: byTestID("spectator-join"),
+    invite: byTestID("invite-copy"),
   };
   /** called with the room id on entering, null on leaving */
   onRoom: (id: string | null) => void = () => undefined;
@@ -177,6 +178,7 @@ export class Room {
     this.els.join.addEventListener("click", () => {
       if (this.joined?.spectator) client.send("room.join", { room: this.joined.room });
     });
+    this.els.invite.addEventListener("click", () => void this.copyInvite());
     byTestID("leave-room").addEventListener("click", () => {
       client.send("room.leave", {});
       this.exit();
@@ -259,6 +261,8 @@ export class Room {
     this.els.modeBadge.style.setProperty("--mode", this.mode.color);
     this.els.code.hidden = !j.code;
     setText(this.els.code, j.code ? `code ${j.code}` : "");
+    this.els.invite.hidden = !j.code;
+    this.els.invite.dataset.link = j.code ? inviteLink(j.code) : "";
     setText(this.els.help, j.spectator ? "Spectating · ← → or a click switch whom you follow" : this.input.touch ? "" : this.mode.help + " · Enter chats · Esc back to game");
     this.els.touch.hidden = !this.input.touch || j.spectator;
     this.input.aiming(this.mode.pointer);
@@ -434,6 +438,18 @@ export class Room {
     return [this.cam.ox + x * this.cam.scale, this.cam.oy + y * this.cam.scale];
   }
 
+  /** copyInvite puts the room's invite link on the clipboard (or shows it when that is not allowed). */
+  private async copyInvite(): Promise<void> {
+    const link = this.els.invite.dataset.link ?? "";
+    if (!link) return;
+    try {
+      await navigator.clipboard.writeText(link);
+      toast("Invite link copied: " + link, "info");
+    } catch {
+      toast("Invite link: " + link, "info");
+    }
+  }
+
   /** cycleFollow makes a spectator follow the next (or previous) player. */
   private cycleFollow(step: number): void {
     const ids = [...this.view.ents.values()].filter((e) => e.label !== undefined).map((e) => e.id).sort((a, b) => a - b);
@@ -557,6 +573,11 @@ export class Room {
     );
     this.els.result.hidden = false;
   }
+}
+
+/** inviteLink is the address that seats its visitor in the private room with this code. */
+export function inviteLink(code: string): string {
+  return `${location.origin}/?join=${encodeURIComponent(code)}`;
 }
 
 function copy(e: Entity): Entity {

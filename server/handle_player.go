@@ -87,6 +87,41 @@ func (s *Server) rename(ctx context.Context, p *comet.Player, name string) error
 	return nil
 }
 
+// freeTakenName gives a returning player whose stored display name another
+// player has claimed since (or a name that looks like it) a fresh guest
+// name, so nobody keeps speaking under a name that is someone else's; the
+// session answer carries the new name, and the player's open tabs are told
+// with player.renamed.
+func (s *Server) freeTakenName(ctx context.Context, p *comet.Player) error {
+	owner, _, err := s.store.ClaimByName(ctx, p.Name)
+	switch {
+	case comet.ErrorCode(err) == comet.ENOTFOUND:
+		return nil
+	case err != nil:
+		return fmt.Errorf("check stored name: %w", err)
+	case owner.ID == p.ID:
+		return nil
+	}
+	name := s.guestName(ctx)
+	if err := s.store.RenamePlayer(ctx, p.ID, name); err != nil {
+		return fmt.Errorf("rename from a name claimed by another: %w", err)
+	}
+	s.log.Info("player renamed: its stored name is claimed by another player", "player", p.ID, "claimed_by", owner.ID)
+	p.Name = name
+	tabs := s.tabsOf(p.ID)
+	if len(tabs) == 0 {
+		return nil
+	}
+	msg := comet.MustMessage("player.renamed", playerView{ID: p.ID, Name: name})
+	for _, o := range tabs {
+		o.setName(name)
+		o.Send(msg)
+	}
+	s.games.Rename(p.ID, name)
+	s.presenceChanged()
+	return nil
+}
+
 type renameRequest struct {
 	Name string `json:"name"`
 }

@@ -141,6 +141,9 @@ func (s *Server) handleSession(c echo.Context) error {
 		if banned {
 			return comet.Errorf(comet.EFORBIDDEN, "this player is banned")
 		}
+		if err := s.freeTakenName(ctx, p); err != nil {
+			return fmt.Errorf("session: %w", err)
+		}
 	}
 	if p == nil {
 		tok = push.RandomID(16)

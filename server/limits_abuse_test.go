@@ -417,3 +417,39 @@ func TestJoinCodeGuessesLimited(t *testing.T) {
 		t.Errorf("join-code refusals counted %v, want 2", got)
 	}
 }
+
+// TestReturningPlayerLosesNameClaimedSince: a player whose stored name
+// another player has claimed since (or a look-alike of it) gets a fresh guest
+// name in its next session answer, and its open tabs hear player.renamed; the
+// claim's owner keeps the name.
+func TestReturningPlayerLosesNameClaimedSince(t *testing.T) {
+	ts := startGameServer(t, nil)
+	ctx := context.Background()
+	for _, tt := range []struct{ stored, claimed string }{
+		{"Ada", "Ada"}, {"dee", "DEE"}, {"\u0415ve", "Eve"}, {"B0b", "Bob"},
+	} {
+		t.Run(tt.stored, func(t *testing.T) {
+			away, owner := openTab(t, ts.URL, ""), openTab(t, ts.URL, "")
+			if err := ts.DB.RenamePlayer(ctx, away.Player.ID, tt.stored); err != nil {
+				t.Fatal(err)
+			}
+			if err := ts.DB.ClaimName(ctx, owner.Player.ID, tt.claimed, []byte("$2a$10$hash")); err != nil {
+				t.Fatal(err)
+			}
+			back := openSession(t, ts.URL, away.Token)
+			if back.Player.ID != away.Player.ID || !strings.HasPrefix(back.Player.Name, "Guest-") {
+				t.Fatalf("returning player %+v, want a fresh guest name", back.Player)
+			}
+			ev := away.waitFor(t, ofType("player.renamed"))
+			if v := decodeAs[playerView](t, ev); v.ID != away.Player.ID || v.Name != back.Player.Name {
+				t.Fatalf("open tab told %s, want %q", ev.Data, back.Player.Name)
+			}
+			if p, err := ts.DB.PlayerByID(ctx, away.Player.ID); err != nil || p.Name != back.Player.Name {
+				t.Fatalf("stored %+v, %v", p, err)
+			}
+			if again := openSession(t, ts.URL, owner.Token); again.Player.Name != tt.claimed {
+				t.Fatalf("the claim's owner now %q, want %q", again.Player.Name, tt.claimed)
+			}
+		})
+	}
+}

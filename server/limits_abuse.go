@@ -226,3 +226,7 @@ func (k *keyedLimiter) check(key string) (ok bool, retry time.Duration) {
 	}
 	return false, time.Duration((1 - tokens) / float64(k.limit) * float64(time.Second))
 }
+
+// MinAdminToken is the shortest admin token the server accepts (bytes): a
+// shorter one could be guessed, the failure limit notwithstanding.
+const MinAdminToken = 16

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"comet"
+	"comet/gameloop"
+	"comet/gameloop/modes"
+	"comet/server/bus"
+	"comet/server/sqlite"
 )
 
 // loginFrom posts /comet/login as a client at addr (through the trusted
@@ -451,5 +456,27 @@ func TestReturningPlayerLosesNameClaimedSince(t *testing.T) {
 				t.Fatalf("the claim's owner now %q, want %q", again.Player.Name, tt.claimed)
 			}
 		})
+	}
+}
+
+// TestShortAdminTokenRefused: a server does not start with an admin token
+// shorter than MinAdminToken bytes; empty (no admin API) and long enough do.
+func TestShortAdminTokenRefused(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "comet.db"), quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, tt := range []struct {
+		token string
+		ok    bool
+	}{{"", true}, {"short", false}, {strings.Repeat("x", MinAdminToken-1), false}, {strings.Repeat("x", MinAdminToken), true}} {
+		s, err := New(Config{Store: db, Bus: bus.New(), Logger: quietLogger(), Game: gameloop.ManagerConfig{Modes: modes.All()}, AdminToken: tt.token})
+		if err == nil {
+			s.Close()
+		}
+		if tt.ok != (err == nil) || !tt.ok && !strings.Contains(err.Error(), fmt.Sprintf("must be at least %d", MinAdminToken)) {
+			t.Errorf("admin token %q: %v", tt.token, err)
+		}
 	}
 }

@@ -47,6 +47,7 @@ type Config struct {
 	// Metrics.Handler on a private address (--metrics-addr) instead.
 	PrivateMetrics bool
 	// AdminToken guards /api/admin/*; empty disables the admin endpoints.
+	// New refuses one shorter than MinAdminToken bytes.
 	AdminToken string
 	// Game tunes the game rooms; Modes is required (cmd/comet passes every
 	// compiled-in mode), and Bus, Store, Logger, Registerer and OnRoomChange
@@ -87,6 +88,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if len(cfg.Game.Modes) == 0 {
 		return nil, errors.New("server: at least one game mode is required")
+	}
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < MinAdminToken {
+		return nil, fmt.Errorf("server: the admin token is %d bytes; it must be at least %d (e.g. openssl rand -hex 16)", len(cfg.AdminToken), MinAdminToken)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -151,9 +151,27 @@ func TestPlayerMatches(t *testing.T) {
 
 func TestModesAndRoomsAPI(t *testing.T) {
 	ts := startGameServer(t, nil)
-	var m struct{ Modes []string }
-	if code := httpJSON(t, "GET", ts.URL+"/api/modes", "", "", &m); code != 200 || !slices.Equal(m.Modes, []string{"arena", "snake", "tag"}) {
-		t.Fatalf("modes: %d %v", code, m.Modes)
+	var m struct {
+		Modes []struct {
+			Name       string `json:"name"`
+			Title      string `json:"title"`
+			MinPlayers int    `json:"min_players"`
+			MaxPlayers int    `json:"max_players"`
+			DefaultMax int    `json:"default_max"`
+		}
+	}
+	var names []string
+	if code := httpJSON(t, "GET", ts.URL+"/api/modes", "", "", &m); code != 200 {
+		t.Fatalf("modes: %d", code)
+	}
+	for _, md := range m.Modes {
+		names = append(names, md.Name)
+		if md.Title == "" || md.MinPlayers < 1 || md.MaxPlayers < md.MinPlayers || md.DefaultMax < md.MinPlayers || md.DefaultMax > md.MaxPlayers {
+			t.Errorf("mode %+v: declaration out of shape", md)
+		}
+	}
+	if want := ts.Games().Modes(); !slices.Equal(names, want) {
+		t.Fatalf("/api/modes lists %v, the server runs %v", names, want)
 	}
 	a := openTab(t, ts.URL, "")
 	a.send("room.create", map[string]any{"mode": "tag", "name": "Tag Time", "private": true})

@@ -101,6 +101,7 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.IntVar(&m.Game.MaxRoomsPerCreator, "max-rooms-per-player", 3, "open rooms one player may have created (env COMET_MAX_ROOMS_PER_PLAYER)")
 	fs.DurationVar(&m.Hub.Heartbeat, "heartbeat", 25*time.Second, "an empty batch on a stream after this much silence (env COMET_HEARTBEAT)")
 	fs.DurationVar(&m.Hub.Grace, "session-grace", 30*time.Second, "a session with no stream expires after this (env COMET_SESSION_GRACE)")
+	record := fs.String("record", "", "write every match's recording to DIR/<room>_<match>.jsonl, for comet replay (env COMET_RECORD; empty: no recordings)")
 	fs.DurationVar(&m.Game.BotFillDelay, "bot-delay", 5*time.Second, "a room short of players is filled with bots after this (env COMET_BOT_DELAY)")
 	var match gameloop.Settings
 	fs.DurationVar(&match.Duration, "match-length", 0, "match time limit for every mode; 0 keeps each mode's own (env COMET_MATCH_LENGTH)")
@@ -118,6 +119,12 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	}
 	if err := applyEnv(fs); err != nil {
 		return err
+	}
+	if *record != "" {
+		if err := os.MkdirAll(*record, 0o755); err != nil {
+			return fmt.Errorf("--record %s: %w", *record, err)
+		}
+		m.Game.RecordTo = gameloop.RecordToDir(*record)
 	}
 	if match != (gameloop.Settings{}) {
 		m.Game.Settings = make(map[string]gameloop.Settings)
@@ -223,6 +230,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.Migrate(ctx)
 	case "admin":
 		return m.Admin(ctx, args)
+	case "replay":
+		return m.Replay(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil
@@ -236,6 +245,7 @@ const usage = `comet — a real-time multiplayer web game server
   comet [serve] [flags]       play on http://localhost:8080 (default)
   comet migrate [flags]       create or update the database and exit
   comet admin mute|unmute|kick|ban|unban NAME [--url URL] [--token T]
+  comet replay FILE.jsonl     re-run a match recorded with serve --record DIR
 
 Run "comet serve -h" for the serve flags.
 `

@@ -103,3 +103,30 @@ func TestAdminCommand(t *testing.T) {
 		t.Errorf("without a token: %v", err)
 	}
 }
+
+// TestAbuseFlags: the abuse-limit flags and their environment variables reach
+// the server's configuration, and a short admin token keeps it from starting.
+func TestAbuseFlags(t *testing.T) {
+	t.Setenv("COMET_ADMIN_FAILS_PER_MINUTE", "7")
+	m := NewMain()
+	m.Stderr = io.Discard
+	if err := m.ParseFlags("serve", []string{"--chat-per-ip-per-minute", "-1", "--passwords-per-minute", "3",
+		"--hash-concurrency", "2", "--join-code-fails-per-minute", "4"}); err != nil {
+		t.Fatal(err)
+	}
+	want := server.AbuseLimits{ChatPerIPPerMinute: -1, PasswordsPerMinute: 3, HashConcurrency: 2, JoinCodeFailsPerMinute: 4, AdminFailsPerMinute: 7}
+	if m.Abuse != want {
+		t.Fatalf("Abuse = %+v, want %+v", m.Abuse, want)
+	}
+
+	m = NewMain()
+	m.Stdout, m.Stderr = io.Discard, io.Discard
+	if err := m.ParseFlags("serve", []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "c.db"), "--admin-token", "too-short"}); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Open(context.Background())
+	t.Cleanup(m.Close)
+	if err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Fatalf("Open with a 9-byte admin token: %v", err)
+	}
+}

@@ -45,6 +45,7 @@ type Main struct {
 	ShutdownIn  time.Duration
 	Retain      comet.RetentionPolicy // what the retention policy deletes, and after how long
 	Limits      server.Limits
+	Abuse       server.AbuseLimits // password, hashing, join-code, admin-token and per-address chat limits
 	Hub         push.Config
 	Game        gameloop.ManagerConfig
 
@@ -99,6 +100,11 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.IntVar(&m.Limits.RoomsPerMinute, "rooms-per-minute", 6, "rooms created per client address per minute; -1 for no limit (env COMET_ROOMS_PER_MINUTE)")
 	fs.IntVar(&m.Game.MaxRooms, "max-rooms", 1000, "open rooms on this server; past it room creation and quick play answer rate_limited (env COMET_MAX_ROOMS)")
 	fs.IntVar(&m.Game.MaxRoomsPerCreator, "max-rooms-per-player", 3, "open rooms one player may have created (env COMET_MAX_ROOMS_PER_PLAYER)")
+	fs.IntVar(&m.Abuse.ChatPerIPPerMinute, "chat-per-ip-per-minute", 120, "chat lines per client address per minute (burst 20), beside the per-player limit; -1 for no limit (env COMET_CHAT_PER_IP_PER_MINUTE)")
+	fs.IntVar(&m.Abuse.PasswordsPerMinute, "passwords-per-minute", 10, "password checks (login, claim) per client address, and logins per name, per minute; -1 for no limit (env COMET_PASSWORDS_PER_MINUTE)")
+	fs.IntVar(&m.Abuse.HashConcurrency, "hash-concurrency", 0, "bcrypt hashes running at once; 0 for GOMAXPROCS, -1 for no bound (env COMET_HASH_CONCURRENCY)")
+	fs.IntVar(&m.Abuse.JoinCodeFailsPerMinute, "join-code-fails-per-minute", 10, "failed room.join/room.spectate look-ups per player and per client address per minute; -1 for no limit (env COMET_JOIN_CODE_FAILS_PER_MINUTE)")
+	fs.IntVar(&m.Abuse.AdminFailsPerMinute, "admin-fails-per-minute", 5, "wrong admin tokens per client address per minute; -1 for no limit (env COMET_ADMIN_FAILS_PER_MINUTE)")
 	fs.DurationVar(&m.Hub.Heartbeat, "heartbeat", 25*time.Second, "an empty batch on a stream after this much silence (env COMET_HEARTBEAT)")
 	fs.DurationVar(&m.Hub.Grace, "session-grace", 30*time.Second, "a session with no stream expires after this (env COMET_SESSION_GRACE)")
 	record := fs.String("record", "", "write every match's recording to DIR/<room>_<match>.jsonl, for comet replay (env COMET_RECORD; empty: no recordings)")
@@ -351,7 +357,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	srv, err := server.New(server.Config{
 		Store: db, Bus: bus.New(), Frontend: fe, Logger: log, Version: Version, Metrics: metrics,
-		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: game, Limits: m.Limits, Hub: m.Hub,
+		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: game, Limits: m.Limits, Abuse: m.Abuse, Hub: m.Hub,
 		PrivateMetrics: m.MetricsAddr != "",
 	})
 	if err != nil {

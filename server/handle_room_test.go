@@ -177,7 +177,7 @@ func TestOnePlayerOneRoom(t *testing.T) {
 		if decodeAs[struct{ Room string }](t, ev).Room != r1 {
 			t.Fatalf("room.left %s", ev.Data)
 		}
-		none(t, tb, 300*time.Millisecond, ofType("room.left"))
+		tb.fence(t, ofType("room.left"))
 	}
 	a2.expectRefused(t, "chat.say", map[string]string{"channel": "room:" + r1, "text": "x"}, comet.EFORBIDDEN, "not in channel")
 	w.roomUpdate(t, r1, func(info *gameloop.RoomInfo) bool { return info != nil && info.Players == 0 })
@@ -195,7 +195,7 @@ func TestLeaveOnce(t *testing.T) {
 	if decodeAs[struct{ Room string }](t, ev).Room != id {
 		t.Fatalf("room.left %s", ev.Data)
 	}
-	none(t, a, 300*time.Millisecond, ofType("room.left"))
+	a.fence(t, ofType("room.left"))
 }
 
 // TestRefusedJoinKeepsChatInStep: when the engine refuses a join after taking

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,23 +139,37 @@ func (s *tstream) tryNext(timeout time.Duration) (wireEvent, bool) {
 	return ev, true
 }
 
-// none reads the stream for d and fails if an event matching pred arrives.
-func none(t testing.TB, tb *testTab, d time.Duration, pred func(wireEvent) bool) {
+// fenceT makes every fence's ping unique in the test binary; the .5 keeps it
+// apart from a test's own integer pings.
+var fenceT atomic.Int64
+
+// fence proves a negative without a sleep: it sends sys.ping with a unique t
+// from c and reads up to the matching sys.pong with next, failing on any event
+// matching unwanted before it. Whatever reached the session before the ping
+// has a lower seq than the pong, so it would have been read.
+func fence(t testing.TB, c *client, next func(time.Duration) (wireEvent, bool), unwanted func(wireEvent) bool) {
 	t.Helper()
-	end := time.Now().Add(d)
+	want := float64(fenceT.Add(1)) + 0.5
+	c.send("sys.ping", map[string]float64{"t": want})
+	end := time.Now().Add(eventWait)
 	for {
-		left := time.Until(end)
-		if left <= 0 {
-			return
-		}
-		ev, ok := tb.read(left)
+		ev, ok := next(time.Until(end))
 		if !ok {
+			t.Fatalf("fence: no sys.pong %v within %v (or the stream ended)", want, eventWait)
+		}
+		if ev.Type == "sys.pong" && decodeAs[struct{ T float64 }](t, ev).T == want {
 			return
 		}
-		if pred(ev) {
+		if unwanted(ev) {
 			t.Fatalf("unexpected %s %s", ev.Type, ev.Data)
 		}
 	}
+}
+
+// fence is the package fence on the tab's stream (applying lobby.rooms).
+func (tb *testTab) fence(t testing.TB, unwanted func(wireEvent) bool) {
+	t.Helper()
+	fence(t, tb.client, tb.read, unwanted)
 }
 
 func ofType(typ string) func(wireEvent) bool {

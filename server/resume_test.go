@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"comet"
+	"comet/internal/check"
 )
 
 func pollOnce(t testing.TB, c *client, last uint64, wait int) ([]wireEvent, string) {
@@ -53,7 +54,7 @@ func TestResumeAfterRandomCuts(t *testing.T) {
 					sess.Send(comet.MustMessage("test.n", i))
 					sent.Store(int64(i))
 					if i%5 == 0 {
-						time.Sleep(time.Millisecond)
+						time.Sleep(time.Millisecond) // pacing the publisher, so the cuts fall mid-series
 					}
 				}
 			}()
@@ -91,7 +92,7 @@ func TestResumeAfterRandomCuts(t *testing.T) {
 					st := c.open(tr, last)
 					budget := rand.IntN(40) + 1
 					for budget > 0 {
-						b, ok := <-st.batches
+						b, ok := check.Recv(t, st.batches, 10*time.Second, tr+" batch")
 						if !ok {
 							break
 						}
@@ -141,7 +142,16 @@ func TestSessionExpiresAfterGrace(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.Hub.Grace = 200 * time.Millisecond })
 	c := newClient(t, ts.URL)
 	st := c.open("multipart", 0)
-	time.Sleep(400 * time.Millisecond)
+	// The fence: a session made after c's stream attached, with no stream of
+	// its own. Once the reaper has expired it, c's grace would have run out
+	// too had its stream not held it.
+	control := newClient(t, ts.URL)
+	checkFor(t, 5*time.Second, func() error {
+		if _, ok := ts.Hub().Session(control.SID); ok {
+			return fmt.Errorf("the control session (no stream) has not expired")
+		}
+		return nil
+	})
 	if _, ok := ts.Hub().Session(c.SID); !ok {
 		t.Fatal("session with an attached stream expired")
 	}

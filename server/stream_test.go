@@ -58,7 +58,7 @@ func fillUntilBacklogged(t *testing.T, s *push.Session) {
 		}
 		s.Send(bigMessage(i))
 		if i%8 == 7 {
-			time.Sleep(5 * time.Millisecond) // let the writer catch up with the ring
+			time.Sleep(5 * time.Millisecond) // pacing, not an assertion: let the writer catch up with the ring
 		}
 	}
 }

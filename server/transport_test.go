@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"comet"
+	"comet/internal/check"
 )
 
 var streamTransports = []string{"multipart", "sse", "iframe"}
@@ -89,7 +90,11 @@ func TestRecycleLosesNothing(t *testing.T) {
 			got, last, recycles := 0, uint64(0), 0
 			for got < n {
 				st := c.open(tr, last)
-				for b := range st.batches {
+				for {
+					b, ok := check.Recv(t, st.batches, 10*time.Second, tr+" batch")
+					if !ok {
+						break
+					}
 					for _, ev := range b {
 						if ev.Seq != last+1 {
 							t.Fatalf("seq %d after %d", ev.Seq, last)
@@ -110,7 +115,7 @@ func TestRecycleLosesNothing(t *testing.T) {
 					st.close()
 					break
 				}
-				if err := <-st.done; err != nil {
+				if err, _ := check.Recv(t, st.done, 10*time.Second, "the end of the "+tr+" stream"); err != nil {
 					t.Fatalf("stream did not end cleanly: %v", err)
 				}
 				recycles++

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"comet/internal/check"
 	"comet/server/sqlite"
 )
 
@@ -77,21 +78,19 @@ func startProc(t *testing.T, db string, extra ...string) *proc {
 		t.Fatal(err)
 	}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.done })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	t.Cleanup(func() { _ = cmd.Process.Kill(); check.Recv(t, p.done, 10*time.Second, "exit after SIGKILL") })
+	check.For(t, 20*time.Second, func() error {
 		resp, err := http.Get(p.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+		if err != nil {
+			return fmt.Errorf("server did not come up: %w\n%s", err, p.log())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not come up: %v\n%s", err, p.log())
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("server did not come up: /healthz %d\n%s", resp.StatusCode, p.log())
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return p
 }
 
 func (p *proc) log() string { p.mu.Lock(); defer p.mu.Unlock(); return p.logs.String() }
@@ -240,7 +239,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-p.done
+		check.Recv(t, p.done, 10*time.Second, "exit after SIGKILL")
 		a.resp.Body.Close()
 	}
 	if len(acked) == 0 || len(finished) == 0 {
@@ -274,7 +273,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	}
 	c.resp.Body.Close()
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
+	check.Recv(t, p.done, 10*time.Second, "exit after SIGKILL")
 
 	store, err := sqlite.Open(context.Background(), db, nil)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"comet"
+	"comet/internal/check"
 	"comet/internal/pgtest"
 	"comet/server/postgres"
 	"comet/server/sqlite"
@@ -138,17 +140,12 @@ func TestServeRunsRetention(t *testing.T) {
 	m.Stdout, m.Stderr = io.Discard, io.Discard
 	url := serve(t, m)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, body := get(t, url+"/metrics")
-		if strings.Contains(string(body), `comet_retention_purged_total{kind="chat"} 1`) {
-			break
+	check.For(t, 10*time.Second, func() error {
+		if _, body := get(t, url+"/metrics"); !strings.Contains(string(body), `comet_retention_purged_total{kind="chat"} 1`) {
+			return fmt.Errorf("/metrics never counted the purged line:\n%s", body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics never counted the purged line:\n%s", body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	hist, err := m.Store.ChatHistory(context.Background(), "lobby", 10)
 	if err != nil || len(hist) != 1 {
 		t.Fatalf("history = %+v, %v; want the recent line only", hist, err)

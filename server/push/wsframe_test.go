@@ -196,8 +196,8 @@ func wsDecode(t *testing.T, c wsCase, chunks [][]byte) ([]wsGot, uint16) {
 	for _, p := range chunks {
 		for len(p) > 0 {
 			m, n, err := d.Next(p)
-			if n < 0 || n > len(p) {
-				t.Fatalf("Next consumed %d of %d bytes", n, len(p))
+			if n < 0 || n > len(p) || n == 0 && m.Op == 0 && err == nil {
+				t.Fatalf("Next consumed %d of %d bytes and returned no message", n, len(p))
 			}
 			p = p[n:]
 			if b := d.Buffered(); b > limit+wsMaxControl || cap(d.buf) > limit+wsMaxControl {

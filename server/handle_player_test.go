@@ -103,12 +103,15 @@ func TestRenameRules(t *testing.T) {
 	b := openTab(t, ts.URL, "")
 	b.rename(t, "Taken Name")
 
+	// Each request from a fresh tab of a: renames are an expensive event with
+	// a small budget per tab (server/costs.go).
 	valid := []string{"Ada", "  Ada Lovelace  ", "ñandú_7-x", "李小龍", strings.Repeat("x", 24), "taken name2"}
 	for _, name := range valid {
 		t.Run("ok "+name, func(t *testing.T) {
-			a.send("player.rename", map[string]string{"name": name})
+			at := openTab(t, ts.URL, a.Token)
+			at.send("player.rename", map[string]string{"name": name})
 			want := strings.TrimSpace(name)
-			for _, tb := range []*testTab{a, a2} { // every tab of the player hears it
+			for _, tb := range []*testTab{at, a, a2} { // every tab of the player hears it
 				ev := tb.waitFor(t, func(ev wireEvent) bool { return ev.Type == "player.renamed" || ev.Type == "sys.error" })
 				wantKeys(t, "player.renamed", ev.Data, "id", "name")
 				if got := decodeAs[wirePlayer](t, ev); ev.Type != "player.renamed" || got.ID != a.Player.ID || got.Name != want {
@@ -134,7 +137,7 @@ func TestRenameRules(t *testing.T) {
 	}
 	for _, tt := range refused {
 		t.Run("refused "+tt.name, func(t *testing.T) {
-			a.expectRefused(t, "player.rename", json.RawMessage(tt.data), tt.code, tt.why)
+			openTab(t, ts.URL, a.Token).expectRefused(t, "player.rename", json.RawMessage(tt.data), tt.code, tt.why)
 		})
 	}
 
@@ -170,6 +173,8 @@ func TestRenameRaceOneWinner(t *testing.T) {
 	b := openTab(t, ts.URL, "")
 	for i := range 15 {
 		name := fmt.Sprintf("Racer %d", i)
+		// Fresh tabs each round: renames have a small budget per tab.
+		a, b := openTab(t, ts.URL, a.Token), openTab(t, ts.URL, b.Token)
 		var wg sync.WaitGroup
 		for _, tb := range []*testTab{a, b} {
 			wg.Add(1)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"comet/internal/check"
 	"comet/server"
 )
 
@@ -26,9 +27,11 @@ func TestStreamsOnEveryTransport(t *testing.T) {
 				t.Fatalf("opened %d, failed %d: %v", st.Opened, st.OpenFailed, st.Errs)
 			}
 			if tr != "longpoll" {
-				waitFor(t, 5*time.Second, "heartbeats", func() bool {
-					s, _ := f.stats(ctx, false)
-					return s.Heartbeats >= 3
+				check.For(t, 5*time.Second, func() error {
+					if s, err := f.stats(ctx, false); err != nil || s.Heartbeats < 3 {
+						return fmt.Errorf("heartbeats: %d of 3 (%v)", s.Heartbeats, err)
+					}
+					return nil
 				})
 			}
 			pub, err := newCometPublishers(ctx, tg.Base, 1, quietLog())
@@ -93,9 +96,11 @@ func TestRecycledStreamsResume(t *testing.T) {
 	if s.Recycled == 0 {
 		t.Fatalf("no stream was recycled with a 600-byte budget: %+v", s)
 	}
-	waitFor(t, 5*time.Second, "3 streams held again after recycling", func() bool {
-		s, _ = f.stats(ctx, false)
-		return s.Held == 3
+	check.For(t, 5*time.Second, func() error {
+		if s, _ = f.stats(ctx, false); s.Held != 3 {
+			return fmt.Errorf("%d streams held after recycling, want 3 again", s.Held)
+		}
+		return nil
 	})
 	if s.Lost != 0 {
 		t.Fatalf("%d streams lost while recycling", s.Lost)

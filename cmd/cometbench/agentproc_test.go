@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"comet/internal/check"
 )
 
 // pipeAgent connects a remoteAgent to serveAgent through pipes, the same
@@ -19,7 +22,7 @@ func pipeAgent(t *testing.T) *remoteAgent {
 	ra := newRemoteAgent(reqW, respR)
 	t.Cleanup(func() {
 		_ = ra.Close()
-		if err := <-done; err != nil {
+		if err, _ := check.Recv(t, done, 10*time.Second, "serveAgent's return"); err != nil {
 			t.Errorf("serveAgent: %v", err)
 		}
 	})
@@ -46,9 +49,11 @@ func TestRemoteAgentProtocol(t *testing.T) {
 	if err := ra.Open(ctx, openReq{N: 2, Rate: 100, Transports: []string{"sse"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "2 streams", func() bool {
-		s, err := ra.Stats(ctx, false)
-		return err == nil && s.Held == 2
+	check.For(t, 10*time.Second, func() error {
+		if s, err := ra.Stats(ctx, false); err != nil || s.Held != 2 {
+			return fmt.Errorf("%d streams held, want 2 (%v)", s.Held, err)
+		}
+		return nil
 	})
 	if err := ra.call(ctx, agentRequest{Op: "nonsense"}, nil); err == nil {
 		t.Fatal("an unknown op was accepted")

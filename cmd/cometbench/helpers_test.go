@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -98,7 +99,15 @@ func startHelperT(t testing.TB, mode string, heartbeat time.Duration) *target {
 			_ = serveRaw(ctx, ln)
 		}
 	}()
-	tg := newTarget(mode, "http://"+ln.Addr().String(), os.Getpid(), func() error { cancel(); <-done; return nil })
+	tg := newTarget(mode, "http://"+ln.Addr().String(), os.Getpid(), func() error {
+		cancel()
+		select {
+		case <-done:
+			return nil
+		case <-time.After(10 * time.Second):
+			return errors.New("the test server did not stop within 10 s")
+		}
+	})
 	t.Cleanup(func() { _ = tg.Close() })
 	return tg
 }
@@ -121,18 +130,6 @@ func playerT(t testing.TB, tg *target) string {
 		t.Fatal(err)
 	}
 	return tok
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func testConfig(t testing.TB) Config {

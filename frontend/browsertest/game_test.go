@@ -110,7 +110,11 @@ func TestGameTwoPlayers(t *testing.T) {
 	inputs := roomOf(t, a).Inputs
 	say(t, a, "dddddddddd")
 	waitChat(t, b, "dddddddddd")
-	time.Sleep(300 * time.Millisecond)
+	// The fence: an input A sent while typing went up before its chat line
+	// (one upstream, in order), so the room took it by the tick after the
+	// one B had seen when the line arrived; once A has seen a later tick,
+	// any walk would show in its view.
+	a.WaitFor(t, fmt.Sprintf(`comet.state().tick >= %d`, roomOf(t, b).Tick+3))
 	// 'd' walks right: x grows, y stays. A move in y too is a respawn (the
 	// player was shot meanwhile), which the input count still covers.
 	after, n := posOf(t, a, ra.You), roomOf(t, a).Inputs

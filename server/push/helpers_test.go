@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"comet/internal/check"
 	"comet/server/bus"
 )
 
@@ -40,22 +41,9 @@ func newTestHub(t testing.TB, cfg Config) *Hub {
 	return h
 }
 
-// checkFor polls fn until it returns nil or timeout passes (nats-server's
-// checkFor): the one way these tests wait for something asynchronous.
-func checkFor(t testing.TB, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", timeout, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// checkFor polls fn until it returns nil or timeout passes: the one polling
+// helper, internal/check's For.
+var checkFor = check.For
 
 // recv waits for one value from c, failing the test after timeout.
 func recv[T any](t testing.TB, c <-chan T, timeout time.Duration, what string) T {

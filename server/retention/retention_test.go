@@ -3,6 +3,7 @@ package retention
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"comet"
+	"comet/internal/check"
 	"comet/server/sqlite"
 )
 
@@ -74,18 +76,6 @@ func value(t *testing.T, c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-// checkFor polls fn until it returns true or timeout passes.
-func checkFor(t *testing.T, timeout time.Duration, what string, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestRunPurgesAtStartAndOnInterval(t *testing.T) {
 	db := openStore(t)
 	reg := prometheus.NewRegistry()
@@ -106,7 +96,12 @@ func TestRunPurgesAtStartAndOnInterval(t *testing.T) {
 	go func() { done <- r.Run(ctx) }()
 
 	purged := func(kind string) float64 { return value(t, r.purged.WithLabelValues(kind)) }
-	checkFor(t, 5*time.Second, "the first pass", func() bool { return purged("guests") == 1 })
+	check.For(t, 5*time.Second, func() error {
+		if n := purged("guests"); n != 1 {
+			return fmt.Errorf("the first pass purged %v guests, want 1", n)
+		}
+		return nil
+	})
 	if _, err := db.PlayerByID(ctx, "g"); comet.ErrorCode(err) != comet.ENOTFOUND {
 		t.Fatalf("guest g after the pass: %v", err)
 	}
@@ -121,7 +116,12 @@ func TestRunPurgesAtStartAndOnInterval(t *testing.T) {
 	mu.Lock()
 	now = now.Add(60 * day)
 	mu.Unlock()
-	checkFor(t, 5*time.Second, "a later pass", func() bool { return purged("chat") == 1 })
+	check.For(t, 5*time.Second, func() error {
+		if n := purged("chat"); n != 1 {
+			return fmt.Errorf("a later pass purged %v chat lines, want 1", n)
+		}
+		return nil
+	})
 	if h, err := db.ChatHistory(ctx, "lobby", 10); err != nil || len(h) != 0 {
 		t.Fatalf("history after chat retention = %+v, %v", h, err)
 	}
@@ -211,7 +211,12 @@ func TestPassErrorIsCounted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	checkFor(t, 5*time.Second, "two more failed passes", func() bool { return value(t, r.errs) >= 3 })
+	check.For(t, 5*time.Second, func() error {
+		if n := value(t, r.errs); n < 3 {
+			return fmt.Errorf("%v failed passes, want two more than the first", n)
+		}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v", err)

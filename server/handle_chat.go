@@ -112,7 +112,7 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 	}
 	// Last, so a line refused for any other reason costs no allowance.
 	g := s.guards
-	addr := clientAddrOf(ctx)
+	addr := eventAddr(ctx, sess)
 	if ok, retry := g.chatPerIP.check(addr); !ok {
 		return g.refuse(g.chatPerIP, retry, "slow down: too many chat lines from your address")
 	}

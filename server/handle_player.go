@@ -162,8 +162,15 @@ func (s *Server) onClaim(ctx context.Context, sess *tab, data json.RawMessage) e
 	if n := len(req.Password); n < minPassword || n > 72 { // bcrypt reads at most 72 bytes
 		return comet.Errorf(comet.EINVALID, "a password is %d to 72 bytes", minPassword)
 	}
+	// A name stored before today's rules (an invisible character, an id's
+	// shape) may be kept, but not claimed.
+	if n, err := validName(sess.PlayerName()); err != nil {
+		return comet.Errorf(comet.EINVALID, "your name cannot be claimed (%s); rename first", comet.ErrorMessage(err))
+	} else if n != sess.PlayerName() {
+		return comet.Errorf(comet.EINVALID, "your name cannot be claimed as it is written; rename to %q first", n)
+	}
 	g := s.guards
-	if ok, retry := g.passwordPerIP.take(clientAddrOf(ctx)); !ok {
+	if ok, retry := g.passwordPerIP.take(eventAddr(ctx, sess)); !ok {
 		return g.refuse(g.passwordPerIP, retry, "too many password attempts from your address; try again in %s", retryText(retry))
 	}
 	var hash []byte

@@ -68,7 +68,7 @@ func (s *Server) checkRoomGuess(ctx context.Context, sess *tab) error {
 	for _, c := range []struct {
 		k   *keyedLimiter
 		key string
-	}{{g.codeFailPerPl, sess.playerID}, {g.codeFailPerIP, clientAddrOf(ctx)}} {
+	}{{g.codeFailPerPl, sess.playerID}, {g.codeFailPerIP, eventAddr(ctx, sess)}} {
 		if ok, retry := c.k.check(c.key); !ok {
 			return g.refuse(c.k, retry, "too many unknown rooms or join codes; try again in %s", retryText(retry))
 		}
@@ -81,7 +81,7 @@ func (s *Server) checkRoomGuess(ctx context.Context, sess *tab) error {
 func (s *Server) noteRoomGuess(ctx context.Context, sess *tab, err error) {
 	if comet.ErrorCode(err) == comet.ENOTFOUND {
 		s.guards.codeFailPerPl.take(sess.playerID)
-		s.guards.codeFailPerIP.take(clientAddrOf(ctx))
+		s.guards.codeFailPerIP.take(eventAddr(ctx, sess))
 	}
 }
 

@@ -152,6 +152,16 @@ func clientAddrOf(ctx context.Context) string {
 	return s
 }
 
+// eventAddr is the address key a client event's limits use: that of the
+// request that carried it, or else the address the tab was opened from (an
+// upstream that is not a POST, such as a WebSocket, still meets the limits).
+func eventAddr(ctx context.Context, t *tab) string {
+	if a := clientAddrOf(ctx); a != "" {
+		return a
+	}
+	return addrKey(t.addr)
+}
+
 // keyedLimiter is a token bucket per key (an address, a player, a name).
 // Buckets idle long enough to be full again are swept, so keys seen once do
 // not accumulate.

@@ -480,3 +480,27 @@ func TestShortAdminTokenRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestOldNamesCannotBeClaimed: a name stored before today's rules (an
+// invisible character, an id's shape, doubled spaces) is kept but cannot be
+// claimed until the player renames.
+func TestOldNamesCannotBeClaimed(t *testing.T) {
+	ts := startGameServer(t, nil)
+	for _, tt := range []struct{ stored, why string }{
+		{"A\u200bda", "not allowed"},
+		{"p_AbCdEfGhIjKl", "shape of player and session ids"},
+		{"bob  hey", `rename to "bob hey" first`},
+	} {
+		t.Run(tt.stored, func(t *testing.T) {
+			first := openTab(t, ts.URL, "")
+			if err := ts.DB.RenamePlayer(context.Background(), first.Player.ID, tt.stored); err != nil {
+				t.Fatal(err)
+			}
+			tb := openTab(t, ts.URL, first.Token)
+			if tb.Player.Name != tt.stored {
+				t.Fatalf("session name %q, want the stored %q", tb.Player.Name, tt.stored)
+			}
+			tb.expectRefused(t, "player.claim", map[string]string{"password": "correct horse"}, comet.EINVALID, tt.why)
+		})
+	}
+}

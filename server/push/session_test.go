@@ -104,7 +104,7 @@ func stallStream(t *testing.T, s *Session) {
 		}
 		s.Send(comet.MustMessage("test.big", map[string]any{"i": i, "pad": strings.Repeat("x", 32<<10)}))
 		if i%8 == 7 {
-			time.Sleep(5 * time.Millisecond) // let the writer catch up with the ring
+			time.Sleep(5 * time.Millisecond) // pacing, not an assertion: let the writer catch up with the ring
 		}
 	}
 }
@@ -207,7 +207,7 @@ func TestExpiryCannotKillAnAttachedSession(t *testing.T) {
 	deadline := time.Now().Add(time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
 		s := h.NewSession(fmt.Sprint("p", i), nil)
-		time.Sleep(time.Duration(i%3) * time.Millisecond) // around the reaper's check
+		time.Sleep(time.Duration(i%3) * time.Millisecond) // pacing, not an assertion: attaches land around the reaper's check
 		r := newPollReceiver()
 		_, _, _, ok := s.attach(r, 0)
 		if !ok {

@@ -32,6 +32,7 @@ type RoomInfo struct {
 	State      string `json:"state"`            // "waiting" | "running" | "ended"
 	Private    bool   `json:"private"`
 	Code       string `json:"-"` // join code of a private room, shown only to its creator via room.joined
+	Creator    string `json:"-"` // the participant who created it ("" for quick play): a private room is listed to them alone
 }
 
 // joinedData is room.joined.
@@ -485,5 +486,6 @@ func (r *room) snapshotInfo() RoomInfo {
 	return RoomInfo{
 		ID: r.id, Name: r.name, Mode: r.mode.Name(), Players: len(r.players), Bots: r.bots, Max: r.max,
 		Spectators: r.spectators, Queued: len(r.queued), State: state, Private: r.private, Code: r.code,
+		Creator: r.creator,
 	}
 }

@@ -13,17 +13,26 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"comet"
+	"comet/gameloop"
 )
 
-// handleModes lists the game modes this server runs.
+// handleModes lists the game modes this server runs with what a client
+// needs to offer them: title, player limits, tick rate, timings, inputs.
 func (s *Server) handleModes(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string][]string{"modes": s.games.Modes()})
+	return c.JSON(http.StatusOK, map[string]any{"modes": s.games.ModeInfos()})
 }
 
-// handleRooms lists the rooms (as the lobby shows them).
+// handleRooms lists the public rooms (private ones are listed to their
+// creators alone, on their lobby stream).
 func (s *Server) handleRooms(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]any{"rooms": s.games.Rooms()})
+	rooms := []gameloop.RoomInfo{}
+	for _, r := range s.games.Rooms() {
+		if !r.Private {
+			rooms = append(rooms, r)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"rooms": rooms})
 }
 
 func limitParam(c echo.Context, def, max int) (int, error) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -99,12 +100,22 @@ func TestPrivateRoom(t *testing.T) {
 	if !j.Private || len(j.Code) != 6 || j.Name != "Secret Club" || j.Max != 4 {
 		t.Fatalf("creator's room.joined %+v", j)
 	}
-	// Listed, marked private, without the code.
-	ev := guest.waitFor(t, func(ev wireEvent) bool {
-		return ev.Type == "lobby.rooms" && strings.Contains(string(ev.Data), j.Room)
+	// Not in anyone else's list: a public room created after it is the
+	// fence — the lobby publishes in order, so a leak would come first.
+	fan.send("room.create", map[string]any{"mode": "tag", "name": "Open Door"})
+	open := fan.joined(t)
+	guest.waitFor(t, func(ev wireEvent) bool {
+		if ev.Type != "lobby.rooms" {
+			return false
+		}
+		if strings.Contains(string(ev.Data), j.Room) || strings.Contains(string(ev.Data), j.Code) {
+			t.Fatalf("a stranger's lobby lists the private room: %s", ev.Data)
+		}
+		return strings.Contains(string(ev.Data), open.Room)
 	})
-	if strings.Contains(string(ev.Data), j.Code) || !strings.Contains(string(roomJSON(t, ev, j.Room)), `"private":true`) {
-		t.Fatalf("lobby lists the private room as %s", ev.Data)
+	var listed struct{ Rooms []gameloop.RoomInfo }
+	if httpJSON(t, "GET", ts.URL+"/api/rooms", "", "", &listed); strings.Contains(fmt.Sprint(listed.Rooms), j.Room) {
+		t.Fatalf("/api/rooms lists the private room: %+v", listed.Rooms)
 	}
 	guest.expectRefused(t, "room.join", map[string]string{"room": j.Room}, comet.EFORBIDDEN, "private")
 	guest.send("room.join", map[string]string{"room": strings.ToLower(j.Code)})

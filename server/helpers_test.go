@@ -63,6 +63,9 @@ func startServerHooked(t testing.TB, tune func(*Config), wrap func(net.Listener)
 	if len(cfg.Game.Modes) == 0 {
 		cfg.Game.Modes = modes.All()
 	}
+	if cfg.Limits.RoomsPerMinute == 0 {
+		cfg.Limits.RoomsPerMinute = -1 // tests open many rooms from one address; abuse_test.go sets it
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("new server: %v", err)

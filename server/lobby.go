@@ -30,20 +30,25 @@ const (
 //
 // Lock order: pub, then mu.
 type lobby struct {
-	bus  comet.Bus
-	tabs func() []*tab // every live tab
+	bus    comet.Bus
+	tabs   func() []*tab                // every live tab
+	tabsOf func(playerID string) []*tab // one player's tabs
 
 	// pub is held while publishing on the lobby topic and while welcoming a
 	// session (subscribe, then send the full lists), so a newcomer never gets
 	// a full list older than an update it already received.
 	pub sync.Mutex
 
-	mu            sync.Mutex
-	rooms         map[string]gameloop.RoomInfo
-	order         map[string]uint64 // when each room was first seen, for a stable listing order
-	seq           uint64
-	listed        map[string]bool // the rooms the last published list holds
-	changed       map[string]bool // room ids changed since the last publish
+	mu      sync.Mutex
+	rooms   map[string]gameloop.RoomInfo
+	total   int               // public rooms in the last list sent
+	order   map[string]uint64 // when each room was first seen, for a stable listing order
+	seq     uint64
+	listed  map[string]bool // the rooms the last published list holds
+	changed map[string]bool // room ids changed since the last publish
+	// Private rooms are never in the public list: each is listed to its
+	// creator alone (privChanged: id -> creator, changed since the last publish).
+	privChanged   map[string]string
 	presenceDirty bool
 	presence      *comet.Message // the last published presence list, for newcomers
 	full          *comet.Message // the full room list, shared by newcomers until a room changes
@@ -54,9 +59,10 @@ type lobby struct {
 	names sync.Mutex
 }
 
-func newLobby(bus comet.Bus, tabs func() []*tab) *lobby {
-	return &lobby{bus: bus, tabs: tabs, rooms: make(map[string]gameloop.RoomInfo),
-		order: make(map[string]uint64), listed: make(map[string]bool),
+func newLobby(bus comet.Bus, tabs func() []*tab, tabsOf func(string) []*tab) *lobby {
+	return &lobby{bus: bus, tabs: tabs, tabsOf: tabsOf, rooms: make(map[string]gameloop.RoomInfo),
+		privChanged: make(map[string]string),
+		order:       make(map[string]uint64), listed: make(map[string]bool),
 		changed: make(map[string]bool), wake: make(chan struct{}, 1)}
 }
 
@@ -92,8 +98,12 @@ func (l *lobby) roomChanged(info gameloop.RoomInfo, closed bool) {
 		}
 		l.rooms[info.ID] = info
 	}
-	l.full = nil
-	l.changed[info.ID] = true
+	if info.Private {
+		l.privChanged[info.ID] = info.Creator
+	} else {
+		l.full = nil
+		l.changed[info.ID] = true
+	}
 	l.mu.Unlock()
 	l.poke()
 }
@@ -126,7 +136,7 @@ func (l *lobby) run(ctx context.Context) {
 		}
 		now := time.Now()
 		l.mu.Lock()
-		roomsDue := len(l.changed) > 0
+		roomsDue := len(l.changed) > 0 || len(l.privChanged) > 0
 		presDue := l.presenceDirty
 		l.mu.Unlock()
 		var next time.Duration = time.Hour
@@ -169,8 +179,10 @@ func (l *lobby) publishRoomChanges() {
 	l.pub.Lock()
 	defer l.pub.Unlock()
 	l.mu.Lock()
-	msg := roomsMsg{Rooms: []gameloop.RoomInfo{}, Closed: []string{}, Total: len(l.rooms)}
-	listed := l.listRoomsLocked()
+	listed, total := l.listRoomsLocked()
+	msg := roomsMsg{Rooms: []gameloop.RoomInfo{}, Closed: []string{}, Total: total}
+	totalChanged := total != l.total
+	l.total = total
 	for id := range l.listed { // closed, or pushed off the list
 		if !listed[id] {
 			msg.Closed = append(msg.Closed, id)
@@ -183,7 +195,36 @@ func (l *lobby) publishRoomChanges() {
 	}
 	l.listed = listed
 	clear(l.changed)
+	type personal struct {
+		creator string
+		msg     roomsMsg
+	}
+	var privs []personal
+	for id, creator := range l.privChanged {
+		m := roomsMsg{Rooms: []gameloop.RoomInfo{}, Closed: []string{}, Total: total}
+		if info, ok := l.rooms[id]; ok {
+			m.Rooms = append(m.Rooms, info)
+		} else {
+			m.Closed = append(m.Closed, id)
+		}
+		privs = append(privs, personal{creator, m})
+	}
+	clear(l.privChanged)
 	l.mu.Unlock()
+	for _, p := range privs { // a private room's change reaches its creator's tabs alone
+		if p.creator == "" {
+			continue
+		}
+		m := comet.MustMessage("lobby.rooms", p.msg)
+		for _, t := range l.tabsOf(p.creator) {
+			if t.Subscribed(comet.TopicLobby) {
+				t.Send(m)
+			}
+		}
+	}
+	if len(msg.Rooms) == 0 && len(msg.Closed) == 0 && !totalChanged {
+		return // only private rooms changed
+	}
 	slices.SortFunc(msg.Rooms, func(a, b gameloop.RoomInfo) int { return strings.Compare(a.ID, b.ID) })
 	slices.Sort(msg.Closed)
 	l.bus.Publish(comet.TopicLobby, comet.MustMessage("lobby.rooms", msg))
@@ -198,8 +239,8 @@ func (l *lobby) roomsMessage() *comet.Message {
 	if l.full != nil {
 		return l.full
 	}
-	listed := l.listRoomsLocked()
-	msg := roomsMsg{Full: true, Rooms: make([]gameloop.RoomInfo, 0, len(listed)), Closed: []string{}, Total: len(l.rooms)}
+	listed, total := l.listRoomsLocked()
+	msg := roomsMsg{Full: true, Rooms: make([]gameloop.RoomInfo, 0, len(listed)), Closed: []string{}, Total: total}
 	for id := range listed {
 		msg.Rooms = append(msg.Rooms, l.rooms[id])
 	}
@@ -208,34 +249,50 @@ func (l *lobby) roomsMessage() *comet.Message {
 	return l.full
 }
 
-// listRoomsLocked picks the rooms a list shows: all of them up to
-// roomListMax, else public rooms before private ones, oldest first; l.mu is held.
-func (l *lobby) listRoomsLocked() map[string]bool {
-	out := make(map[string]bool, min(len(l.rooms), roomListMax))
-	if len(l.rooms) <= roomListMax {
-		for id := range l.rooms {
-			out[id] = true
-		}
-		return out
-	}
+// listRoomsLocked picks the public rooms a list shows — all of them up to
+// roomListMax, else the oldest — and counts every public room; private rooms
+// are listed to their creators alone. l.mu is held.
+func (l *lobby) listRoomsLocked() (listed map[string]bool, total int) {
 	ids := make([]string, 0, len(l.rooms))
-	for id := range l.rooms {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b string) int {
-		pa, pb := l.rooms[a].Private, l.rooms[b].Private
-		if pa != pb {
-			if pa {
-				return 1
-			}
-			return -1
+	for id, info := range l.rooms {
+		if !info.Private {
+			ids = append(ids, id)
 		}
-		return cmp.Compare(l.order[a], l.order[b])
-	})
-	for _, id := range ids[:roomListMax] {
-		out[id] = true
 	}
-	return out
+	if len(ids) > roomListMax {
+		slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(l.order[a], l.order[b]) })
+		ids = ids[:roomListMax]
+	}
+	listed = make(map[string]bool, len(ids))
+	for _, id := range ids {
+		listed[id] = true
+	}
+	total = 0
+	for _, info := range l.rooms {
+		if !info.Private {
+			total++
+		}
+	}
+	return listed, total
+}
+
+// privateRoomsOf returns the open private rooms playerID created, as the
+// personal upsert a welcome adds to the public list (nil when none).
+func (l *lobby) privateRoomsOf(playerID string) *comet.Message {
+	l.mu.Lock()
+	var mine []gameloop.RoomInfo
+	for _, info := range l.rooms {
+		if info.Private && info.Creator == playerID {
+			mine = append(mine, info)
+		}
+	}
+	total := l.total
+	l.mu.Unlock()
+	if len(mine) == 0 {
+		return nil
+	}
+	slices.SortFunc(mine, func(a, b gameloop.RoomInfo) int { return strings.Compare(a.ID, b.ID) })
+	return comet.MustMessage("lobby.rooms", roomsMsg{Rooms: mine, Closed: []string{}, Total: total})
 }
 
 // presenceMessage lists who is online: one entry per player, however many tabs.
@@ -272,6 +329,9 @@ func (l *lobby) welcome(sess *tab) {
 	defer l.pub.Unlock()
 	sess.Subscribe(comet.TopicLobby)
 	sess.Send(l.roomsMessage())
+	if mine := l.privateRoomsOf(sess.playerID); mine != nil {
+		sess.Send(mine)
+	}
 	l.mu.Lock()
 	p := l.presence
 	l.mu.Unlock()

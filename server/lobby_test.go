@@ -43,10 +43,9 @@ func TestSessionStartsInLobby(t *testing.T) {
 
 	wantKeys(t, "lobby.rooms", rooms.Data, "full", "rooms", "closed", "total")
 	r := decodeAs[wireRooms](t, rooms)
-	if !r.Full || len(r.Rooms) != 2 || len(r.Closed) != 0 {
-		t.Fatalf("full room list %s", rooms.Data)
+	if !r.Full || len(r.Rooms) != 1 || len(r.Closed) != 0 {
+		t.Fatalf("full room list %s: want the public room alone", rooms.Data)
 	}
-	var sawPrivate bool
 	for _, info := range r.Rooms {
 		raw := roomJSON(t, rooms, info.ID)
 		wantKeys(t, "room info", raw, "id", "name", "mode", "players", "max", "spectators", "state", "private")
@@ -56,11 +55,28 @@ func TestSessionStartsInLobby(t *testing.T) {
 				t.Fatalf("public room listed as %+v", info)
 			}
 		case hidden.Room:
-			sawPrivate = info.Private && info.Players == 1 && info.Mode == "snake"
+			t.Fatalf("a stranger sees the private room %s", rooms.Data)
 		}
 	}
-	if !sawPrivate {
-		t.Fatalf("private room not listed (without its code) in %s", rooms.Data)
+
+	// Its creator's new tab sees it: the full list, then its own private
+	// rooms as an upsert (without the code).
+	mine := openSession(t, ts.URL, host.Token).open("sse", 0)
+	defer mine.close()
+	if ev := mine.next(t, eventWait); ev.Type != "lobby.rooms" || len(decodeAs[wireRooms](t, ev).Rooms) != 1 {
+		t.Fatalf("creator's tab starts with %s %s", ev.Type, ev.Data)
+	}
+	for {
+		ev := mine.next(t, eventWait)
+		if ev.Type != "lobby.rooms" {
+			continue
+		}
+		own := decodeAs[wireRooms](t, ev)
+		if own.Full || len(own.Rooms) != 1 || own.Rooms[0].ID != hidden.Room || !own.Rooms[0].Private {
+			t.Fatalf("creator's private rooms: %s", ev.Data)
+		}
+		wantKeys(t, "private room info", roomJSON(t, ev, hidden.Room), "id", "name", "mode", "players", "max", "spectators", "state", "private")
+		break
 	}
 
 	wantKeys(t, "lobby.presence", pres.Data, "count", "players")
@@ -222,7 +238,7 @@ func BenchmarkLobbyPresence(b *testing.B) {
 				t.Session = hub.NewSession(t.playerID, t)
 				tabs[i] = t
 			}
-			l := newLobby(br, func() []*tab { return tabs })
+			l := newLobby(br, func() []*tab { return tabs }, func(string) []*tab { return nil })
 			b.ReportAllocs()
 			for b.Loop() {
 				l.presenceMessage()

@@ -111,7 +111,7 @@ func New(cfg Config) (*Server, error) {
 	hc.OnExpire = s.onExpire
 	hc.Filter = deliver
 	s.hub = push.NewHub(hc)
-	s.lobby = newLobby(cfg.Bus, s.allTabs)
+	s.lobby = newLobby(cfg.Bus, s.allTabs, s.tabsOf)
 	s.limits = newLimiter(cfg.Limits, cfg.Metrics)
 	s.guards = newGuards(cfg.Abuse, cfg.Metrics)
 

@@ -152,6 +152,7 @@ func TestExpensiveEventsAreBudgeted(t *testing.T) {
 	ts := startGameServer(t, func(c *Config) {
 		c.Game.EmptyTimeout = time.Minute
 		c.Game.MaxRoomsPerCreator = 100
+		c.Limits.RoomsPerMinute = 6
 	})
 	a := openTab(t, ts.URL, "")
 	a.send("room.join", map[string]string{"mode": "arena"})

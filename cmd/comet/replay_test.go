@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"comet/internal/check"
 )
 
 // TestRecordThenReplay: `comet serve --record DIR` writes each finished
@@ -21,14 +24,12 @@ func TestRecordThenReplay(t *testing.T) {
 	a.send("room.join", map[string]string{"mode": "tag"})
 	a.waitFor(t, "match.result", 20*time.Second)
 	var files []string
-	deadline := time.Now().Add(10 * time.Second)
-	for len(files) == 0 {
-		files, _ = filepath.Glob(filepath.Join(rec, "*.jsonl"))
-		if time.Now().After(deadline) {
-			t.Fatalf("no recording in %s after a finished match\n%s", rec, p.log())
+	check.For(t, 10*time.Second, func() error { // the server writes the file after the result
+		if files, _ = filepath.Glob(filepath.Join(rec, "*.jsonl")); len(files) == 0 {
+			return fmt.Errorf("no recording in %s after a finished match\n%s", rec, p.log())
 		}
-		time.Sleep(20 * time.Millisecond) // polling the directory the server writes
-	}
+		return nil
+	})
 
 	var out bytes.Buffer
 	m := NewMain()

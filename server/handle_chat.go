@@ -149,14 +149,19 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 // lengths name different players ("bob" and "bob hey"), or two players look
 // alike, the command is refused as ambiguous rather than guessed.
 func (s *Server) whisperTarget(rest string) (to, text string, err error) {
+	return splitWhisper(rest, s.onlineKeys(), s.guards.keys.key)
+}
+
+// splitWhisper is whisperTarget on a map from name key (key) to the online
+// players using it.
+func splitWhisper(rest string, online map[string][]string, key func(string) string) (to, text string, err error) {
 	rest = strings.TrimSpace(rest)
-	online := s.onlineKeys()
 	if q, ok := strings.CutPrefix(rest, `"`); ok {
 		name, after, found := strings.Cut(q, `"`)
 		if !found {
 			return "", "", comet.Errorf(comet.EINVALID, `unterminated quote: write /w "name with spaces" text`)
 		}
-		switch ids := online[s.guards.keys.key(name)]; len(ids) {
+		switch ids := online[key(name)]; len(ids) {
 		case 0:
 			return "", "", comet.Errorf(comet.ENOTFOUND, "no player named %q is online", name)
 		case 1:
@@ -171,28 +176,32 @@ func (s *Server) whisperTarget(rest string) (to, text string, err error) {
 		end  int
 	}
 	var matches []match
-	for end := 0; end <= len(rest); end++ {
+	var distinct []string
+	for end := 0; end <= len(rest) && end <= 4*comet.MaxNameLen; end++ { // a name: 24 runes of at most 4 bytes
 		if end < len(rest) && rest[end] != ' ' || end > 0 && rest[end-1] == ' ' {
 			continue
 		}
-		if end > 4*comet.MaxNameLen { // a name is at most 24 runes of at most 4 bytes
-			break
-		}
-		if ids := online[s.guards.keys.key(rest[:end])]; len(ids) > 0 {
+		if ids := online[key(rest[:end])]; len(ids) > 0 {
 			matches = append(matches, match{rest[:end], ids, end})
+			for _, id := range ids {
+				if !slices.Contains(distinct, id) {
+					distinct = append(distinct, id)
+				}
+			}
 		}
 	}
 	switch {
 	case len(matches) == 0:
 		name, _, _ := strings.Cut(rest, " ")
 		return "", "", comet.Errorf(comet.ENOTFOUND, "no player named %q is online", name)
-	case len(matches) > 1:
+	case len(distinct) > 1 && len(matches) > 1:
 		return "", "", comet.Errorf(comet.EINVALID, `/w is ambiguous: %q and %q are both online; quote the name, e.g. /w "%s" text`,
 			matches[0].name, matches[1].name, matches[len(matches)-1].name)
-	case len(matches[0].ids) > 1:
+	case len(distinct) > 1:
 		return "", "", comet.Errorf(comet.EINVALID, "more than one player online looks like %q; use the player's id", matches[0].name)
 	}
-	return matches[0].ids[0], rest[matches[0].end:], nil
+	last := matches[len(matches)-1] // one player: the longest name that is its
+	return distinct[0], rest[last.end:], nil
 }
 
 // onlineKeys maps the comet.NameKey of every online name to the distinct

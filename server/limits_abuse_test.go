@@ -504,3 +504,31 @@ func TestOldNamesCannotBeClaimed(t *testing.T) {
 		})
 	}
 }
+
+// FuzzSplitWhisper: whatever follows /w, the answer is a clear error or an
+// online player and a suffix of the text; quoted names are taken whole.
+func FuzzSplitWhisper(f *testing.F) {
+	online := map[string][]string{}
+	for id, name := range map[string]string{"p_a": "Ada", "p_b": "Ada Lovelace", "p_c": "bob", "p_d": "B0B"} {
+		k := comet.NameKey(name)
+		online[k] = append(online[k], id)
+	}
+	for _, s := range []string{"ada hi", `"ada lovelace" hi`, "ada lovelace hi", "bob hey", `"unterminated`, "", " ", "\xff", `""`, "ADA"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rest string) {
+		to, text, err := splitWhisper(rest, online, comet.NameKey)
+		if err != nil {
+			if c := comet.ErrorCode(err); c != comet.EINVALID && c != comet.ENOTFOUND {
+				t.Fatalf("splitWhisper(%q): %v", rest, err)
+			}
+			return
+		}
+		if !strings.HasPrefix(to, "p_") || !strings.HasSuffix(strings.TrimSpace(rest), text) {
+			t.Fatalf("splitWhisper(%q) = %q, %q", rest, to, text)
+		}
+		if to == "p_c" || to == "p_d" { // "bob" and "B0B" look alike: never chosen between
+			t.Fatalf("splitWhisper(%q) chose %s between look-alikes", rest, to)
+		}
+	})
+}

@@ -532,3 +532,47 @@ func FuzzSplitWhisper(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyedLimiter: each key has its own bucket; check never spends; a
+// negative rate turns the limiter off; an empty key is never limited.
+func TestKeyedLimiter(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		perMinute int
+		burst     int
+		key       string
+		takes     int // successful takes before the first refusal; -1: never refused
+	}{
+		{"burst then refused", 1, 3, "a", 3},
+		{"burst of one", 1, 1, "a", 1},
+		{"off", -1, 1, "a", -1},
+		{"no key", 1, 1, "", -1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newKeyedLimiter("test", tt.perMinute, tt.burst)
+			for range 3 { // checks spend nothing
+				if ok, _ := k.check(tt.key); !ok {
+					t.Fatal("check refused a full bucket")
+				}
+			}
+			n := 0
+			for ; n < 10; n++ {
+				if ok, retry := k.take(tt.key); !ok {
+					if retry <= 0 || retry > time.Minute {
+						t.Fatalf("retry %v, want within a minute", retry)
+					}
+					if ok, retry2 := k.check(tt.key); ok || retry2 <= 0 {
+						t.Fatalf("check after the refusal: %v %v", ok, retry2)
+					}
+					break
+				}
+			}
+			if want := tt.takes; want == -1 && n != 10 || want >= 0 && n != want {
+				t.Fatalf("%d takes before a refusal, want %d", n, tt.takes)
+			}
+			if ok, _ := k.take("other"); !ok && tt.perMinute >= 0 {
+				t.Fatal("another key was refused")
+			}
+		})
+	}
+}

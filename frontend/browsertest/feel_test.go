@@ -68,9 +68,9 @@ func median(v []float64) float64 {
 
 // Smooth self: while a movement key is held, the local player (and so the
 // camera that follows it) moves on every drawn frame — no frame stands
-// still, none jumps — on a streaming transport and on plain polling.
+// still, none jumps — on every transport.
 func TestFeelSmoothSelf(t *testing.T) {
-	for _, tr := range []string{"sse", "poll"} {
+	for _, tr := range allTransports {
 		t.Run(tr, func(t *testing.T) {
 			s := newSite(t, siteOptions{})
 			p := openGame(t, s, "?transport="+tr)

@@ -85,3 +85,23 @@ test("paused, the prediction stands still", () => {
   p.advance(200, right, step, true);
   eq(p.latest(), [1000, 1000]);
 });
+
+test("a correction against the motion slows the player, never stops it", () => {
+  const p = new Predictor(50);
+  p.reconcile(1000, 1000, 0, step, false);
+  for (let i = 0; i < 6; i++) p.advance(1000 / 60, right, step, false);
+  // The server skipped ticks: it is 300 behind what was predicted.
+  const [x] = p.latest();
+  p.reconcile(x - 300, 1000, 0, step, false);
+  let last = p.position()[0];
+  for (let i = 0; i < 60; i++) {
+    p.advance(1000 / 60, right, step, false);
+    const now = p.position()[0];
+    ok(now > last, `frame ${i}: ${now} after ${last}`);
+    last = now;
+  }
+  // Standing, the rest of the error goes.
+  for (let i = 0; i < 120; i++) p.advance(1000 / 60, null, step, false);
+  const [lx] = p.latest();
+  ok(Math.abs(p.position()[0] - lx) < 1, `converged: drawn ${p.position()[0]}, predicted ${lx}`);
+});

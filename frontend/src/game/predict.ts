@@ -47,6 +47,8 @@ function clamp(v: number, lo: number, hi: number): number {
 const SNAP = 1500;
 /** Share of the remaining error removed per 60 Hz frame. */
 const SMOOTH = 0.18;
+/** The most of a frame's own movement a correction may take back. */
+const MAX_BACK = 0.7;
 
 export class Predictor {
   /** the predicted position at the latest local tick */
@@ -98,6 +100,7 @@ export class Predictor {
       this.paused = paused;
       this.aim(step);
     });
+    const [bx, by] = this.raw();
     this.acc += Math.min(dt, 250);
     while (this.acc >= this.tickMs) {
       this.acc -= this.tickMs;
@@ -112,8 +115,25 @@ export class Predictor {
       this.aim(step);
     }
     const k = 1 - Math.pow(1 - SMOOTH, dt / (1000 / 60));
-    this.ex -= this.ex * k;
-    this.ey -= this.ey * k;
+    let cx = -this.ex * k;
+    let cy = -this.ey * k;
+    // While the player moves, a correction against the motion takes at most
+    // 70% of this frame's step: the player slows down, never stops or backs up.
+    const [ax, ay] = this.raw();
+    const dx = ax - bx;
+    const dy = ay - by;
+    const len = Math.hypot(dx, dy);
+    if (len > 0) {
+      const along = (cx * dx + cy * dy) / len;
+      const least = -MAX_BACK * len;
+      if (along < least) {
+        const fix = (least - along) / len;
+        cx += dx * fix;
+        cy += dy * fix;
+      }
+    }
+    this.ex += cx;
+    this.ey += cy;
   }
 
   /**

@@ -30,8 +30,12 @@ type nameKeys struct {
 	m  map[string]string
 }
 
-// maxCachedKeys bounds the cache; past it, the cache starts over.
-const maxCachedKeys = 1 << 16
+// maxCachedKeys bounds the cache; past it, the cache starts over. Names
+// longer than maxCachedName bytes (no valid name is) are not kept.
+const (
+	maxCachedKeys = 1 << 16
+	maxCachedName = 4 * comet.MaxNameLen
+)
 
 func (c *nameKeys) key(name string) string {
 	c.mu.Lock()
@@ -41,6 +45,9 @@ func (c *nameKeys) key(name string) string {
 		return k
 	}
 	k = comet.NameKey(name)
+	if len(name) > maxCachedName {
+		return k
+	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxCachedKeys {
 		c.m = make(map[string]string)
@@ -214,6 +221,9 @@ func (s *Server) handleLogin(c echo.Context) error {
 		return g.refuse(g.passwordPerIP, retry, "too many login attempts from your address; try again in %s", retryText(retry))
 	}
 	name := strings.TrimSpace(req.Name)
+	if len(name) > maxCachedName { // longer than any name: nobody's
+		return comet.Errorf(comet.EUNAUTHORIZED, "wrong name or password")
+	}
 	if ok, retry := g.loginPerName.take(g.keys.key(name)); !ok {
 		return g.refuse(g.loginPerName, retry, "too many login attempts for this name; try again in %s", retryText(retry))
 	}

@@ -576,3 +576,16 @@ func TestKeyedLimiter(t *testing.T) {
 		})
 	}
 }
+
+// TestNameKeyCacheBounded: names longer than any valid name are keyed but not
+// kept, so a flood of long login names cannot grow the cache.
+func TestNameKeyCacheBounded(t *testing.T) {
+	var c nameKeys
+	long := strings.Repeat("x", maxCachedName+1)
+	if c.key(long) != comet.NameKey(long) || c.key("Ada") != comet.NameKey("Ada") {
+		t.Fatal("cached key differs from comet.NameKey")
+	}
+	if _, ok := c.m[long]; ok || len(c.m) != 1 {
+		t.Fatalf("cache holds %d names, the long one %v", len(c.m), ok)
+	}
+}

@@ -604,3 +604,41 @@ func TestFeelInviteLink(t *testing.T) {
 	}
 	noErrors(t, a, b)
 }
+
+// The create-room form knows each mode's room sizes from GET /api/modes:
+// choosing a mode bounds the players field by its declared minimum and
+// maximum and starts it at its default size.
+func TestFeelCreateFormLimits(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	p := openGame(t, s, "")
+	type decl struct {
+		Name                               string
+		MinPlayers, MaxPlayers, DefaultMax int
+	}
+	type field struct{ Min, Max, Value int }
+	modes := Eval[[]decl](t, p, `fetch("/api/modes").then(r => r.json()).then(b => b.modes.map(m => ({name: m.name, minPlayers: m.min_players, maxPlayers: m.max_players, defaultMax: m.default_max})))`)
+	if len(modes) < 4 {
+		t.Fatalf("GET /api/modes declares %+v", modes)
+	}
+	// The lobby fetched the declarations: the selected mode's maximum shows.
+	selected := Eval[string](t, p, `document.querySelector('[data-testid="create-mode"]').value`)
+	for _, m := range modes {
+		if m.Name == selected {
+			p.WaitFor(t, fmt.Sprintf(`document.querySelector('[data-testid="create-max"]').max === "%d"`, m.MaxPlayers))
+		}
+	}
+	for _, m := range modes {
+		f := Eval[field](t, p, fmt.Sprintf(`(() => { const s = document.querySelector('[data-testid="create-mode"]'); s.value = %q;
+		  s.dispatchEvent(new Event("change")); const i = document.querySelector('[data-testid="create-max"]');
+		  return { min: Number(i.min), max: Number(i.max), value: Number(i.value) }; })()`, m.Name))
+		want := field{Min: max(2, m.MinPlayers), Max: m.MaxPlayers, Value: m.DefaultMax}
+		if m.MaxPlayers == 0 {
+			t.Errorf("%s declares no max_players: %+v", m.Name, m)
+			continue
+		}
+		if f != want {
+			t.Errorf("%s: players field %+v, want %+v (declared %+v)", m.Name, f, want, m)
+		}
+	}
+	noErrors(t, p)
+}

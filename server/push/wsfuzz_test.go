@@ -119,3 +119,24 @@ func FuzzWSRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWSUTF8: the incremental validator agrees with utf8.Valid however the
+// text is cut.
+func FuzzWSUTF8(f *testing.F) {
+	f.Add([]byte("κόσμε"), []byte{1, 2})
+	f.Add([]byte("\xed\xa0\x80"), []byte{1})
+	f.Add([]byte("ascii then \xf4\x90\x80\x80"), []byte{13, 1, 1})
+	f.Fuzz(func(t *testing.T, s, cuts []byte) {
+		var u wsUTF8
+		ok, rest := true, s
+		for _, c := range cuts {
+			n := min(int(c), len(rest))
+			ok = ok && u.feed(rest[:n])
+			rest = rest[n:]
+		}
+		ok = ok && u.feed(rest) && u.complete()
+		if ok != utf8.Valid(s) {
+			t.Fatalf("%q cut at %v: valid %v", s, cuts, ok)
+		}
+	})
+}

@@ -7,21 +7,21 @@ import (
 	"unicode/utf8"
 )
 
-// The WebSocket framing (RFC 6455 §5), as a codec the core drives from the
-// poller: no goroutine, no reader, no buffer while idle.
+// The WebSocket framing (RFC 6455 §5) as a codec the core drives from the
+// poller: no goroutine, no reader, nothing buffered between messages.
 //
-// WSDecoder is fed whatever one non-blocking read returned and moves between
-// two states. In the header state it collects the 2–14 header bytes in a
-// fixed array, checking each rule as soon as the bytes that decide it are in
-// (RSV bits, opcode, FIN and size of control frames, the mask bit, the order
-// of fragments, then the length against the message limit). In the payload
-// state it unmasks the bytes where they lie and checks the UTF-8 of text as it
-// goes; a frame wholly inside the caller's buffer is returned from there,
-// otherwise its bytes are kept until the frame (and, for data, the message)
-// ends. A control frame may arrive between the fragments of a message; its
-// bytes are kept after the message's. Any violation ends the decoder with a
-// *WSCloseError carrying the close code to send; a close frame ends it too,
-// and bytes after it are ignored (§5.5.1). Between messages it holds nothing.
+// WSDecoder's state machine, fed whatever a non-blocking read returned:
+//
+//	header:  collect 2–14 bytes in a fixed array; after byte 2 check RSV,
+//	         opcode, control FIN and size, the mask bit and fragment order;
+//	         after the length, the message limit; after the key → payload
+//	payload: unmask in place, check text's UTF-8 as it comes; at the frame's
+//	         end → header, yielding a control frame or a message's last
+//	         fragment (from the caller's buffer when the frame was whole in it)
+//
+// A control frame may come between fragments; its bytes are kept after the
+// message's. A violation ends the decoder with a *WSCloseError carrying the
+// close code; a close frame ends it too, and input after it is ignored (§5.5.1).
 
 // WSOpcode is a frame's opcode (RFC 6455 §5.2).
 type WSOpcode uint8
@@ -97,15 +97,11 @@ type WSMessage struct {
 	Code uint16
 }
 
-// WSDecoder decodes client frames incrementally; the zero value accepts text
-// messages up to WSDefaultMaxMessage bytes. It keeps only the bytes of an
-// unfinished frame and message: at most the message limit plus one control
-// payload on the heap, the header in a fixed 14-byte array.
-//
-// Lengths need not be encoded minimally: RFC 6455 §5.2 asks it of senders but
-// not that receivers fail, and the length is bounded by the limit either way.
-// A control frame must say its length in the 7-bit field (126 or 127 there is
-// over 125 bytes).
+// WSDecoder decodes client frames incrementally, holding only an unfinished
+// frame and message (at most the limit plus one control payload); the zero
+// value takes text messages up to WSDefaultMaxMessage bytes. Non-minimal
+// length encodings are accepted (RFC 6455 §5.2 binds senders, not receivers),
+// but a control frame's length must fit the 7-bit field.
 type WSDecoder struct {
 	// MaxMessage is the largest message payload, summed over its fragments;
 	// a larger one is refused with 1009. 0 means WSDefaultMaxMessage.
@@ -133,11 +129,10 @@ type WSDecoder struct {
 	text    wsUTF8        // the UTF-8 state of a text message
 }
 
-// Next decodes from p until one message or control frame is complete or p is
-// used up, and returns it with the number of bytes of p consumed; call it
-// again with p[n:] while bytes remain. It unmasks payloads in place in p, and
-// the payload returned is valid until the next call. After an error every
-// call returns the same *WSCloseError; after a close frame, input is ignored.
+// Next decodes p, unmasking it in place, until one message or control frame
+// is complete or p is used up, and returns it with the bytes of p consumed;
+// the payload is valid until the next call. After an error it returns the
+// same *WSCloseError, and after a close frame it ignores its input.
 func (d *WSDecoder) Next(p []byte) (m WSMessage, n int, err error) {
 	if d.err != nil {
 		return WSMessage{}, 0, d.err

@@ -243,9 +243,9 @@ func TestWSInteropCoder(t *testing.T) {
 	})
 
 	for _, c := range []struct {
-		name  string
-		send  func(ctx context.Context, c *websocket.Conn) error
-		code  websocket.StatusCode
+		name   string
+		send   func(ctx context.Context, c *websocket.Conn) error
+		code   websocket.StatusCode
 		reason string
 	}{
 		{"oversized message", func(ctx context.Context, c *websocket.Conn) error {

@@ -53,6 +53,7 @@ func startCometInProcess(ctx context.Context, dir string, tune ...func(*server.C
 		Store: db, Bus: bus.New(), Logger: quietLog(),
 		Hub:    push.Config{Heartbeat: 300 * time.Millisecond},
 		Limits: server.Limits{SessionsPerMinute: -1, StreamsPerIP: -1, SessionsPerIP: -1, RoomsPerMinute: -1},
+		Abuse:  server.AbuseLimits{ChatPerIPPerMinute: -1},
 		Game: gameloop.ManagerConfig{Modes: modes.All(), BotFillDelay: 100 * time.Millisecond, Settings: map[string]gameloop.Settings{
 			"arena": {Countdown: 100 * time.Millisecond},
 		}},

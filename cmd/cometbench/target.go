@@ -172,7 +172,7 @@ func startComet(ctx context.Context, bin, dir, name string) (*target, error) {
 	return startProc(ctx, name, filepath.Join(dir, name+".log"), addr, "/healthz", bin,
 		// The per-address abuse limits are off: every client of the bench comes
 		// from a few loopback addresses.
-		[]string{"serve", "--addr", addr, "--db", db, "--log-level", "warn", "--sessions-per-minute", "-1", "--streams-per-ip", "-1", "--sessions-per-ip", "-1", "--rooms-per-minute", "-1"}, nil)
+		[]string{"serve", "--addr", addr, "--db", db, "--log-level", "warn", "--sessions-per-minute", "-1", "--streams-per-ip", "-1", "--sessions-per-ip", "-1", "--rooms-per-minute", "-1", "--chat-per-ip-per-minute", "-1"}, nil)
 }
 
 // startSelf runs this program in one of its server modes (naive-server,

@@ -204,7 +204,7 @@ export class Chat {
     const who = el("span", { class: "who", title: "Whisper" }, m.me ? `* ${m.from.name}` : m.from.name);
     who.addEventListener("click", () => {
       if (m.from.id === this.me) return;
-      this.input.value = `/w ${m.from.name} `;
+      this.input.value = m.from.name.includes(" ") ? `/w "${m.from.name}" ` : `/w ${m.from.name} `;
       this.input.focus();
     });
     let mute: HTMLElement | null = null;

@@ -223,6 +223,7 @@ func (r *runner) runOne(ctx context.Context, c check, i uint64) (res Result) {
 		res.Pass, res.Detail = true, c.cite
 		return res
 	}
-	res.Detail = strings.Join(t.fails, "; ")
+	// One line per check, whatever the server put in its bodies.
+	res.Detail = strings.Join(strings.Fields(strings.Join(t.fails, "; ")), " ")
 	return res
 }

@@ -276,7 +276,7 @@ func (st *stream) next() (frame, error) {
 		if e.Seq != st.seen+1 && !(e.Type == "sys.reset" && e.Seq > st.seen) {
 			st.badf("seq %d (%s) after seq %d, want %d", e.Seq, e.Type, st.seen, st.seen+1)
 		}
-		st.seen = e.Seq
+		st.seen = max(st.seen, e.Seq)
 	}
 	return f, err
 }
@@ -514,8 +514,8 @@ func (st *stream) poll() (frame, error) {
 		return f, err
 	}
 	st.checkBatch(b)
-	if n := len(f.batch); n > 0 {
-		st.last = f.batch[n-1].Seq
+	for _, e := range f.batch {
+		st.last = max(st.last, e.Seq) // last acknowledges the newest seq processed
 	}
 	return f, nil
 }

@@ -754,15 +754,16 @@ func (m *Manager) save(res *comet.MatchResult) {
 
 func (m *Manager) seed() int64 { return m.cfg.Seed() }
 
-// newRecorder opens the recording of a match, if recording is configured.
+// newRecorder starts the recording of a match: in memory always (for
+// Freeze), and to RecordTo's writer when configured.
 func (m *Manager) newRecorder(r *room, mt *match) *recorder {
-	if m.cfg.RecordTo == nil {
-		return nil
-	}
-	w, err := m.cfg.RecordTo(r.id, mt.id)
-	if err != nil {
-		r.log.Error("open match recording", "match", mt.id, "err", err)
-		return nil
+	var w io.WriteCloser
+	if m.cfg.RecordTo != nil {
+		var err error
+		if w, err = m.cfg.RecordTo(r.id, mt.id); err != nil {
+			r.log.Error("open match recording", "match", mt.id, "err", err)
+			w = nil
+		}
 	}
 	return newRecorderTo(w, r.log, RecordingHeader{
 		V: 1, Room: r.id, Match: mt.id, Mode: r.mode.Name(), Seed: mt.seed, Settings: r.set,

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,21 +59,34 @@ type recEnd struct {
 	Aborted bool   `json:"aborted"`
 }
 
-// recorder writes one match's recording. A nil *recorder records nothing; a
-// write error is logged once and stops the recording, never the match.
+// maxLog bounds a match's recording kept in memory for Freeze; a longer
+// match stops keeping it, and its room is closed rather than handed over.
+const maxLog = 64 << 20
+
+// recorder writes one match's recording: always into memory (what Freeze
+// hands over), and to a file when recording is configured. A nil *recorder
+// records nothing; a file write error is logged once and stops the file,
+// never the match nor the memory copy.
 type recorder struct {
-	w   io.WriteCloser
-	bw  *bufio.Writer
-	log *slog.Logger
-	buf []byte
-	err error
+	w       io.WriteCloser // nil: memory only
+	bw      *bufio.Writer
+	log     *slog.Logger
+	buf     []byte
+	cb      bytes.Buffer
+	err     error  // the file's
+	mem     []byte // the recording so far, header first
+	memFull bool   // mem outgrew maxLog and was dropped
 }
 
 func newRecorderTo(w io.WriteCloser, log *slog.Logger, h RecordingHeader) *recorder {
-	rec := &recorder{w: w, bw: bufio.NewWriterSize(w, 64<<10), log: log}
+	rec := &recorder{w: w, log: log}
+	if w != nil {
+		rec.bw = bufio.NewWriterSize(w, 64<<10)
+	}
 	line, err := json.Marshal(h)
 	if err != nil {
 		rec.fail(fmt.Errorf("encode header: %w", err))
+		rec.memFull = true
 		return rec
 	}
 	rec.write(line)
@@ -87,11 +101,22 @@ func (rec *recorder) fail(err error) {
 }
 
 func (rec *recorder) write(line []byte) {
-	if rec.err != nil {
+	if !rec.memFull {
+		if len(rec.mem)+len(line)+1 > maxLog {
+			rec.memFull, rec.mem = true, nil
+			rec.log.Warn("match log too long to hand over on a restart", "limit", maxLog)
+		} else {
+			rec.mem = append(append(rec.mem, line...), '\n')
+		}
+	}
+	if rec.w == nil || rec.err != nil {
 		return
 	}
-	line = append(line, '\n')
 	if _, err := rec.bw.Write(line); err != nil {
+		rec.fail(fmt.Errorf("write recording: %w", err))
+		return
+	}
+	if err := rec.bw.WriteByte('\n'); err != nil {
 		rec.fail(fmt.Errorf("write recording: %w", err))
 	}
 }
@@ -115,7 +140,7 @@ func (rec *recorder) leave(tick uint64, num uint32) {
 // step records one stepped tick; a tick without inputs is still a line, so
 // replay steps it too.
 func (rec *recorder) step(tick uint64, inputs []queued) {
-	if rec == nil || rec.err != nil {
+	if rec == nil {
 		return
 	}
 	b := append(rec.buf[:0], `{"t":`...)
@@ -130,12 +155,13 @@ func (rec *recorder) step(tick uint64, inputs []queued) {
 			b = append(b, '[')
 			b = strconv.AppendUint(b, uint64(q.num), 10)
 			b = append(b, ',')
-			var cb bytes.Buffer
-			if err := json.Compact(&cb, q.raw); err != nil {
+			rec.cb.Reset()
+			if err := json.Compact(&rec.cb, q.raw); err != nil {
 				rec.fail(fmt.Errorf("record input of player %d: %w", q.num, err))
+				rec.memFull, rec.mem = true, nil // a log without it would not replay
 				return
 			}
-			b = append(b, cb.Bytes()...)
+			b = append(b, rec.cb.Bytes()...)
 			b = append(b, ']')
 		}
 		b = append(b, ']')
@@ -145,7 +171,8 @@ func (rec *recorder) step(tick uint64, inputs []queued) {
 	rec.write(b)
 }
 
-// end writes the digest of the final state and closes the recording.
+// end writes the digest of the final state and closes the file; the memory
+// copy goes on (joins and leaves of the intermission).
 func (rec *recorder) end(tick uint64, aborted bool, g instance) {
 	if rec == nil {
 		return
@@ -155,6 +182,7 @@ func (rec *recorder) end(tick uint64, aborted bool, g instance) {
 	rec.close()
 }
 
+// close flushes and closes the file, if any.
 func (rec *recorder) close() {
 	if rec == nil || rec.w == nil {
 		return
@@ -297,82 +325,148 @@ func Replay(ctx context.Context, modes []Mode, r io.Reader) (*ReplayResult, erro
 		return nil, fmt.Errorf("replay: header: %w", err)
 	}
 	h := res.Header
-	if h.V != 1 {
-		return nil, fmt.Errorf("replay: recording version %d, want 1", h.V)
-	}
 	var md Mode
 	for _, m := range modes {
 		if m.Name() == h.Mode {
 			md = m
 		}
 	}
+	rp, err := newReplayer(md, h, false)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	for n := 2; sc.Scan(); n++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+		if err := rp.apply(n, sc.Bytes()); err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("replay: read: %w", err)
+	}
+	res.Steps, res.Recorded, res.Players = rp.steps, rp.recorded, rp.joined
+	res.Digest = digestOf(rp.g)
+	res.Standings = rp.g.standings()
+	if res.Recorded != "" && res.Recorded != res.Digest {
+		return &res, fmt.Errorf("replay of match %s: digest %s, recorded %s: %w", h.Match, res.Digest, res.Recorded, ErrDiverged)
+	}
+	return &res, nil
+}
+
+// replayer re-runs a recording line by line on a fresh game. With think set
+// it also runs the bots' brains as the room did after each step (their
+// inputs are already in the recording, so what they send is dropped), which
+// leaves every brain in the state it had: what Thaw needs to go on.
+type replayer struct {
+	md       Mode
+	h        RecordingHeader
+	g        instance
+	limit    int // ticks until the time limit: bots stop thinking there
+	steps    int
+	recorded string   // the last end line's digest
+	ended    bool     // an end line was read
+	joined   []Player // everyone who joined, in order (the latest name of each number)
+	think    bool
+	order    []uint32 // players in the game, in join order (the room's order)
+	bots     map[uint32]Bot
+	batch    []queued
+	botBuf   []byte
+}
+
+// newReplayer checks a recording's header and starts its game.
+func newReplayer(md Mode, h RecordingHeader, think bool) (*replayer, error) {
+	if h.V != 1 {
+		return nil, fmt.Errorf("recording version %d, want 1", h.V)
+	}
 	if md == nil {
-		return nil, fmt.Errorf("replay: unknown mode %q", h.Mode)
+		return nil, fmt.Errorf("unknown mode %q", h.Mode)
 	}
 	if err := h.Settings.validate(); err != nil {
-		return nil, fmt.Errorf("replay: settings: %w", err)
+		return nil, fmt.Errorf("settings: %w", err)
 	}
 	env := Env{
 		Settings: h.Settings, TickHz: h.Settings.TickHz, DT: 1 / float64(h.Settings.TickHz),
 		Rand: matchRand(h.Seed),
 		Log:  slog.New(slog.DiscardHandler),
 	}
-	g := md.start(env)
-	var batch []queued
-	for n := 2; sc.Scan(); n++ {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("replay: %w", err)
+	return &replayer{
+		md: md, h: h, g: md.start(env), limit: env.Ticks(h.Settings.Duration),
+		think: think, bots: make(map[uint32]Bot),
+	}, nil
+}
+
+// apply runs line n of the recording.
+func (rp *replayer) apply(n int, line []byte) error {
+	var l struct {
+		recLine
+		S int `json:"s"`
+	}
+	if err := json.Unmarshal(line, &l); err != nil {
+		return fmt.Errorf("line %d: %w", n, err)
+	}
+	switch {
+	case l.Join != nil:
+		p := Player{Num: l.Join.N, ID: l.Join.ID, Name: l.Join.Name, Bot: l.Join.Bot}
+		rp.g.join(p)
+		if i := slices.IndexFunc(rp.joined, func(q Player) bool { return q.Num == p.Num }); i >= 0 {
+			rp.joined[i] = p
+		} else {
+			rp.joined = append(rp.joined, p)
 		}
-		var l struct {
-			recLine
-			S int `json:"s"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return nil, fmt.Errorf("replay: line %d: %w", n, err)
-		}
-		switch {
-		case l.Join != nil:
-			p := Player{Num: l.Join.N, ID: l.Join.ID, Name: l.Join.Name, Bot: l.Join.Bot}
-			g.join(p)
-			if i := slices.IndexFunc(res.Players, func(q Player) bool { return q.Num == p.Num }); i >= 0 {
-				res.Players[i] = p
-			} else {
-				res.Players = append(res.Players, p)
+		if rp.think {
+			rp.order = append(slices.DeleteFunc(rp.order, func(x uint32) bool { return x == p.Num }), p.Num)
+			delete(rp.bots, p.Num)
+			if p.Bot {
+				if b := rp.g.newBot(p, botRand(rp.h.Seed, p.Num)); b != nil {
+					rp.bots[p.Num] = b
+				}
 			}
-		case l.Leave != 0:
-			g.leave(l.Leave)
-		case l.S == 1:
-			batch = batch[:0]
-			for _, raw := range l.In {
-				var pair []json.RawMessage
-				var num uint32
-				if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
-					return nil, fmt.Errorf("replay: line %d: input %s is not [player,input]", n, raw)
-				}
-				if err := json.Unmarshal(pair[0], &num); err != nil {
-					return nil, fmt.Errorf("replay: line %d: player %s: %w", n, pair[0], err)
-				}
-				in, err := md.decode(pair[1])
-				if err != nil {
-					return nil, fmt.Errorf("replay: line %d: %w", n, err)
-				}
-				batch = append(batch, queued{num: num, in: in})
-			}
-			g.step(l.T, batch)
-			res.Steps++
-		case l.End != nil:
-			res.Recorded = l.End.Digest
-		default:
-			return nil, fmt.Errorf("replay: line %d: unknown entry %s", n, sc.Bytes())
 		}
+	case l.Leave != 0:
+		rp.g.leave(l.Leave)
+		if rp.think {
+			rp.order = slices.DeleteFunc(rp.order, func(x uint32) bool { return x == l.Leave })
+			delete(rp.bots, l.Leave)
+		}
+	case l.S == 1:
+		rp.batch = rp.batch[:0]
+		for _, raw := range l.In {
+			var pair []json.RawMessage
+			var num uint32
+			if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
+				return fmt.Errorf("line %d: input %s is not [player,input]", n, raw)
+			}
+			if err := json.Unmarshal(pair[0], &num); err != nil {
+				return fmt.Errorf("line %d: player %s: %w", n, pair[0], err)
+			}
+			in, err := rp.md.decode(pair[1])
+			if err != nil {
+				return fmt.Errorf("line %d: %w", n, err)
+			}
+			rp.batch = append(rp.batch, queued{num: num, in: in})
+		}
+		over := rp.g.step(l.T, rp.batch)
+		clear(rp.batch)
+		rp.steps++
+		if rp.think && !over && rp.steps < rp.limit {
+			for _, num := range rp.order {
+				if b := rp.bots[num]; b != nil {
+					rp.botBuf = b.Think(l.T, rp.botBuf[:0])
+				}
+			}
+		}
+	case l.End != nil:
+		rp.recorded, rp.ended = l.End.Digest, true
+	default:
+		return fmt.Errorf("line %d: unknown entry %s", n, line)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("replay: read: %w", err)
-	}
-	res.Digest = digestOf(g)
-	res.Standings = g.standings()
-	if res.Recorded != "" && res.Recorded != res.Digest {
-		return &res, fmt.Errorf("replay of match %s: digest %s, recorded %s: %w", h.Match, res.Digest, res.Recorded, ErrDiverged)
-	}
-	return &res, nil
+	return nil
+}
+
+// botRand is the random source of player num's bot brain in the match of
+// seed, as the room draws it when the bot joins.
+func botRand(seed int64, num uint32) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(seed), uint64(num)))
 }

@@ -316,10 +316,7 @@ func (r *room) input(playerID string, data []byte) error {
 		r.met.invalid.Inc()
 		return InvalidInput(r.mode.Name(), err)
 	}
-	var raw []byte
-	if r.mgr.cfg.RecordTo != nil {
-		raw = append([]byte(nil), data...)
-	}
+	raw := append([]byte(nil), data...) // for the match's recording
 	ok, dropped := r.queue.push(playerID, in, raw)
 	switch {
 	case !ok:

@@ -126,3 +126,14 @@ func (s *Sink) Last(typ string) ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// Types lists the types of the messages received so far, in order.
+func (s *Sink) Types() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.msgs))
+	for i, m := range s.msgs {
+		out[i] = m.Type
+	}
+	return out
+}

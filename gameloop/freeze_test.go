@@ -1,0 +1,197 @@
+package gameloop_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"comet"
+	"comet/gameloop"
+	"comet/gameloop/modetest"
+)
+
+// TestFreezeThawContinuesEveryRoomAsItsTwin: rooms of several modes (tick
+// rates differ, some private) frozen mid-match and thawed in a new manager
+// go on tick for tick as twins that were never frozen.
+func TestFreezeThawContinuesEveryRoomAsItsTwin(t *testing.T) {
+	modetest.CheckFreezeThaw(t, []gameloop.Mode{walk, crawl, dot}, 2)
+}
+
+// runFleet opens one room per (name, mode) and plays until all run.
+func runFleet(t *testing.T, rooms map[string]gameloop.Mode) *modetest.Fleet {
+	t.Helper()
+	f := modetest.NewFleet(t, []gameloop.Mode{walk, crawl, dot})
+	for _, name := range []string{"one", "two", "three"} {
+		if md, ok := rooms[name]; ok {
+			f.Open(name, md, md.Defaults().MinPlayers+1, 2, name == "two")
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := 0; i < 60; i++ {
+		f.Inputs(rng)
+		f.Tick()
+	}
+	return f
+}
+
+// TestThawRefusesRoomsItCannotRestore: a room whose log was tampered with
+// (one input changed) and a room of a mode this build lacks are refused
+// whole: their members are told room.closed {"reason":"restart"} and nothing
+// else, the error names both, and the third room goes on.
+func TestThawRefusesRoomsItCannotRestore(t *testing.T) {
+	a := runFleet(t, map[string]gameloop.Mode{"one": walk, "two": walk, "three": dot})
+	saved := a.Freeze()
+	byName := map[string]int{}
+	for i, sv := range saved {
+		byName[sv.Name] = i
+	}
+	one, two := &saved[byName["one"]], &saved[byName["two"]]
+	input := regexp.MustCompile(`\[\[1,\{"m":(\d)\}\]`)
+	loc := input.FindSubmatchIndex(one.Match.Log)
+	if loc == nil {
+		t.Fatalf("no input of player 1 in the log:\n%.1500s", one.Match.Log)
+	}
+	digit := one.Match.Log[loc[2]]
+	one.Match.Log[loc[2]] = '0' + (digit-'0'+3)%9 // still a valid input, not the one played
+	two.Mode = "chess"
+
+	c := a.Successor()
+	err := c.Thaw(a, saved)
+	if err == nil || !strings.Contains(err.Error(), one.ID) || !strings.Contains(err.Error(), two.ID) || !errors.Is(err, gameloop.ErrDiverged) {
+		t.Fatalf("thaw: %v; want refusals of %s (diverged) and %s", err, one.ID, two.ID)
+	}
+	if len(c.Rooms()) != 1 || c.Rooms()[0].Name != "three" {
+		t.Fatalf("thawed %d rooms, want only three", len(c.Rooms()))
+	}
+	for _, fr := range a.Rooms() {
+		for _, id := range append(fr.Humans, fr.Spectator) {
+			types := c.Sinks[id].Types()
+			if fr.Name == "three" {
+				if len(types) == 0 || types[0] != "room.joined" {
+					t.Errorf("%s of the restored room got %v", id, types)
+				}
+				continue
+			}
+			if len(types) != 1 || types[0] != "room.closed" {
+				t.Fatalf("%s of refused room %s got %v, want room.closed alone", id, fr.Name, types)
+			}
+			raw, _ := c.Sinks[id].Last("room.closed")
+			if got := decode[map[string]string](t, raw); got["reason"] != "restart" || got["room"] != fr.ID {
+				t.Errorf("%s got room.closed %s", id, raw)
+			}
+			if _, in := c.M.RoomOf(id); in {
+				t.Errorf("%s of a refused room is seated", id)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.M.Join(ctx, two.Code, gameloop.Participant{ID: "late", Name: "Late"}); comet.ErrorCode(err) != comet.ENOTFOUND {
+		t.Errorf("join by the refused room's code: %v, want ENOTFOUND", err)
+	}
+}
+
+// TestThawRemovesMembersWithoutSession: a participant whose session did not
+// survive is taken out as a leave; the others play on.
+func TestThawRemovesMembersWithoutSession(t *testing.T) {
+	a := runFleet(t, map[string]gameloop.Mode{"one": walk})
+	fr := a.Room("one")
+	saved := a.Freeze()
+	gone := fr.Humans[1]
+	c := a.Successor(gone)
+	if err := c.Thaw(a, saved); err != nil {
+		t.Fatalf("thaw: %v", err)
+	}
+	if _, in := c.M.RoomOf(gone); in {
+		t.Errorf("%s has no session but is seated", gone)
+	}
+	info, in := c.M.RoomOf(fr.Humans[0])
+	if !in || info.ID != fr.ID || info.Players != saved[0].Settings.MinPlayers {
+		t.Fatalf("%s in %+v (%v), want room %s with one player fewer", fr.Humans[0], info, in, fr.ID)
+	}
+	st := c.Status(c.Room("one"))
+	if len(st.Standings) != info.Players || st.Tick != saved[0].Tick || st.Match != saved[0].Match.ID {
+		t.Errorf("thawed room: %+v", st)
+	}
+	c.Tick()
+	if err := c.Input(fr.Humans[0], []byte(`{"m":5}`)); err != nil {
+		t.Errorf("input after the thaw: %v", err)
+	}
+}
+
+// TestFreezeClosesIntake: once frozen, a manager refuses inputs to the
+// frozen rooms and opens no room; Shutdown afterwards saves nothing.
+func TestFreezeClosesIntake(t *testing.T) {
+	a := runFleet(t, map[string]gameloop.Mode{"one": walk})
+	fr := a.Room("one")
+	a.Freeze()
+	if err := a.Input(fr.Humans[0], []byte(`{"m":5}`)); comet.ErrorCode(err) != comet.ENOTFOUND {
+		t.Errorf("input after the freeze: %v, want ENOTFOUND", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.M.Create(ctx, gameloop.RoomSpec{Mode: "walk"}, gameloop.Participant{ID: "new", Name: "New"}); comet.ErrorCode(err) != comet.ECONFLICT {
+		t.Errorf("create after the freeze: %v, want ECONFLICT", err)
+	}
+	if err := a.M.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.Store.Matches()); n != 0 {
+		t.Errorf("shutdown after the freeze saved %d matches", n)
+	}
+}
+
+// TestThawKeepsWaitingAndEndedRooms: a room still waiting for players and
+// one showing its results are restored in their state, with their timers:
+// the ended room starts its next match when its intermission would have
+// ended, not a whole intermission after the thaw.
+func TestThawKeepsWaitingAndEndedRooms(t *testing.T) {
+	f := modetest.NewFleet(t, []gameloop.Mode{walk, dot})
+	f.Open("waits", walk, 1, 1, false) // below walk's minimum: waits
+	f.Open("ends", dot, 3, 1, false)
+	ends := f.Room("ends")
+	for i := 0; f.Status(ends).State != gameloop.StateEnded; i++ {
+		if i > 5000 {
+			t.Fatal("dot's match does not end")
+		}
+		f.Tick()
+	}
+	for range 20 { // 1 s into the 30 s intermission
+		f.Tick()
+	}
+	frozenEnded := f.Status(ends)
+	saved := f.Freeze()
+	blob, err := json.Marshal(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Successor()
+	if err := c.Thaw(f, saved); err != nil {
+		t.Fatalf("thaw: %v (%d bytes)", err, len(blob))
+	}
+	if st := c.Status(c.Room("waits")); st.State != gameloop.StateWaiting {
+		t.Errorf("waiting room thawed %s", st.State)
+	}
+	if st := c.Status(c.Room("ends")); st.State != gameloop.StateEnded || st.Match != frozenEnded.Match || st.Digest != frozenEnded.Digest {
+		t.Fatalf("ended room thawed as %+v, frozen %+v", st, frozenEnded)
+	}
+	ticks := 0
+	for c.Status(c.Room("ends")).State == gameloop.StateEnded {
+		c.Tick()
+		ticks++
+		if ticks > 600 {
+			t.Fatal("no next match")
+		}
+	}
+	if want := 30*20 - 20; ticks < want-1 || ticks > want+1 {
+		t.Errorf("the next match began %d ticks after the thaw, want about %d (the rest of the intermission)", ticks, want)
+	}
+	if st := c.Status(c.Room("ends")); st.Match == frozenEnded.Match {
+		t.Errorf("still match %s", st.Match)
+	}
+}

@@ -195,3 +195,38 @@ func TestThawKeepsWaitingAndEndedRooms(t *testing.T) {
 		t.Errorf("still match %s", st.Match)
 	}
 }
+
+// TestThawedRoomsFreezeAgain: a room thawed and played on freezes and thaws
+// again (a second restart) to the same tick, match and digest, its log
+// holding the whole match.
+func TestThawedRoomsFreezeAgain(t *testing.T) {
+	a := runFleet(t, map[string]gameloop.Mode{"one": walk, "two": dot})
+	b := a.Successor()
+	if err := b.Thaw(a, a.Freeze()); err != nil {
+		t.Fatalf("first thaw: %v", err)
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for range 40 {
+		b.Inputs(rng)
+		b.Tick()
+	}
+	was := map[string]gameloop.RoomStatus{}
+	for _, fr := range b.Rooms() {
+		was[fr.Name] = b.Status(fr)
+	}
+	saved := b.Freeze()
+	c := b.Successor()
+	if err := c.Thaw(b, saved); err != nil {
+		t.Fatalf("second thaw: %v", err)
+	}
+	for _, fr := range c.Rooms() {
+		if got := c.Status(fr); got.Tick != was[fr.Name].Tick || got.Match != was[fr.Name].Match || got.Digest != was[fr.Name].Digest {
+			t.Errorf("room %s after two restarts: %+v, want %+v", fr.Name, got, was[fr.Name])
+		}
+	}
+	for _, sv := range saved {
+		if steps := strings.Count(string(sv.Match.Log), `"s":1`); steps != sv.Match.Ticks || sv.Match.Ticks <= 40 {
+			t.Errorf("room %s: %d steps in the log, %d ticks played", sv.Name, steps, sv.Match.Ticks)
+		}
+	}
+}

@@ -207,7 +207,8 @@ func RecordToDir(dir string) func(roomID, matchID string) (io.WriteCloser, error
 			return nil, fmt.Errorf("recordings directory: %w", err)
 		}
 		name := filepath.Base(roomID) + "_" + filepath.Base(matchID) + ".jsonl"
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		// A match thawed after a restart writes its file again, whole.
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("create recording: %w", err)
 		}

@@ -353,13 +353,20 @@ func checkRename(t *T) {
 
 // checkLoginErrors: POST /comet/login's error table.
 func checkLoginErrors(t *T) {
-	resp, b, err := t.c.do(t.ctx, "POST", "/comet/login", "", []byte(`{"name":"x"}`), nil)
-	if err != nil {
-		t.Fatalf("%v", err)
+	for _, body := range []string{`[1]`, `{"name":5,"password":"correct horse battery"}`} {
+		resp, b, err := t.c.do(t.ctx, "POST", "/comet/login", "", []byte(body), nil)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		t.wantHTTPError("login with "+body, resp, b, http.StatusBadRequest, `body must be {"name", "password"}`)
 	}
-	t.wantHTTPError("login without a password", resp, b, http.StatusBadRequest, `body must be {"name", "password"}`)
-	resp, b, _ = t.c.do(t.ctx, "POST", "/comet/login", "", []byte(`{"name":"Nobody `+randName(t)+`","password":"correct horse battery"}`), nil)
-	t.wantHTTPError("login with an unclaimed name", resp, b, http.StatusUnauthorized, "wrong name or password")
+	for _, body := range []string{`{"name":"x"}`, `{"name":"Nobody ` + randName(t) + `","password":"correct horse battery"}`} {
+		resp, b, err := t.c.do(t.ctx, "POST", "/comet/login", "", []byte(body), nil)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		t.wantHTTPError("login with "+body, resp, b, http.StatusUnauthorized, "wrong name or password")
+	}
 }
 
 // checkRecords: /api/modes, the leaderboard and match history and their errors.

@@ -61,9 +61,7 @@ var summaryRE = regexp.MustCompile(`(?m)^(\d+) passed, (\d+) failed$`)
 // knownDivergent names checks the real server fails because it and
 // PROTOCOL.md disagree, with the disagreement; the test requires them to
 // fail (so a fix shows here), and every other check to pass.
-var knownDivergent = map[string]string{
-	"login.errors": "POST /comet/login without a password answers 401; PROTOCOL.md's table says 400 (issue 15)",
-}
+var knownDivergent = map[string]string{}
 
 // TestConformRealServer runs every check against the real server: none may
 // fail but the known divergences.

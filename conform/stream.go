@@ -253,15 +253,7 @@ func (st *stream) prelude() error {
 		if err := st.expect(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>comet</title></head><body>`+"\n", "document head"); err != nil {
 			return err
 		}
-		l, err := st.line()
-		if err != nil {
-			return err
-		}
-		in := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(l, "<!--"), "\n"), "-->")
-		if !strings.HasPrefix(l, "<!--") || !strings.HasSuffix(l, "-->\n") || strings.Trim(in, " ") != "" || len(in) < 1024 {
-			st.badf("prelude %.60q…, want <!-- and 1024 spaces -->", l)
-			return errors.New("bad framing")
-		}
+		return st.expect("<!--"+strings.Repeat(" ", 1026)+"-->\n", "prelude (<!-- 1026 spaces -->)")
 	}
 	return nil
 }
@@ -391,6 +383,7 @@ func (st *stream) read() (frame, error) {
 		l, err := st.line()
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) && strings.HasSuffix(l, "</body></html>") {
+				st.badf("no LF after </body></html>")
 				err = nil
 				l += "\n"
 			} else {
@@ -403,9 +396,6 @@ func (st *stream) read() (frame, error) {
 			return frame{}, errors.New("bad framing")
 		}
 		rest := strings.TrimSuffix(l[len(pre):], "\n")
-		if rest == "null)</script></body></html>" {
-			return frame{end: true}, nil
-		}
 		if obj, ok := strings.CutSuffix(rest, ")</script></body></html>"); ok {
 			if why, ok := st.endFrame([]byte(obj)); ok {
 				return frame{end: true, why: why}, nil

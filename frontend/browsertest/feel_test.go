@@ -137,8 +137,11 @@ func TestFeelPollInterpolation(t *testing.T) {
 	p.Do(t, "quick play", clickQuickPlay("tag"))
 	p.SetTimeout(20 * time.Second)
 	p.WaitFor(t, `comet.state().tick >= 0 && document.querySelector('[data-testid="room-state"]').textContent.includes("left")`)
-	// The delay grows to the transport's jitter within a few batches.
+	// The delay grows to the transport's jitter within a few batches; then
+	// give it a few seconds of batches to learn the worst of them.
 	p.WaitFor(t, `comet.state().interpDelay >= 4`)
+	settled := roomOf(t, p).Tick + 60
+	p.WaitFor(t, fmt.Sprintf(`comet.state().tick >= %d`, settled))
 	me := roomOf(t, p).You
 	var others []int
 	for _, e := range roomOf(t, p).Ents {

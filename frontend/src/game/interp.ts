@@ -18,11 +18,11 @@ interface Frame {
 
 const KEEP = 64;
 /** Arrivals remembered for the jitter measure (ms). */
-const WINDOW_MS = 3000;
+const WINDOW_MS = 5000;
 /** The most jitter followed (ms): beyond that it is an outage, not jitter. */
 const MAX_JITTER_MS = 1000;
 /** Slack beyond the measured jitter, in ticks. */
-const MARGIN_TICKS = 0.25;
+const MARGIN_TICKS = 0.5;
 /** Playback runs at most this much slower (to add delay) or faster (to shed it). */
 const SLOWER = 0.25;
 const FASTER = 0.05;

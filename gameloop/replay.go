@@ -373,7 +373,13 @@ type replayer struct {
 	order    []uint32 // players in the game, in join order (the room's order)
 	bots     map[uint32]Bot
 	batch    []queued
+	pairs    []inputPair // the inputs of the step line being read
 	botBuf   []byte
+}
+
+type inputPair struct {
+	num uint32
+	raw []byte
 }
 
 // newReplayer checks a recording's header and starts its game.
@@ -400,6 +406,9 @@ func newReplayer(md Mode, h RecordingHeader, think bool) (*replayer, error) {
 
 // apply runs line n of the recording.
 func (rp *replayer) apply(n int, line []byte) error {
+	if tick, ok := rp.scanStep(line); ok { // most lines: no reflection
+		return rp.step(n, tick)
+	}
 	var l struct {
 		recLine
 		S int `json:"s"`
@@ -432,7 +441,7 @@ func (rp *replayer) apply(n int, line []byte) error {
 			delete(rp.bots, l.Leave)
 		}
 	case l.S == 1:
-		rp.batch = rp.batch[:0]
+		rp.pairs = rp.pairs[:0]
 		for _, raw := range l.In {
 			var pair []json.RawMessage
 			var num uint32
@@ -442,28 +451,124 @@ func (rp *replayer) apply(n int, line []byte) error {
 			if err := json.Unmarshal(pair[0], &num); err != nil {
 				return fmt.Errorf("line %d: player %s: %w", n, pair[0], err)
 			}
-			in, err := rp.md.decode(pair[1])
-			if err != nil {
-				return fmt.Errorf("line %d: %w", n, err)
-			}
-			rp.batch = append(rp.batch, queued{num: num, in: in})
+			rp.pairs = append(rp.pairs, inputPair{num, pair[1]})
 		}
-		over := rp.g.step(l.T, rp.batch)
-		clear(rp.batch)
-		rp.steps++
-		if rp.think && !over && rp.steps < rp.limit {
-			for _, num := range rp.order {
-				if b := rp.bots[num]; b != nil {
-					rp.botBuf = b.Think(l.T, rp.botBuf[:0])
-				}
-			}
-		}
+		return rp.step(n, l.T)
 	case l.End != nil:
 		rp.recorded, rp.ended = l.End.Digest, true
 	default:
 		return fmt.Errorf("line %d: unknown entry %s", n, line)
 	}
 	return nil
+}
+
+// step decodes the inputs in rp.pairs and steps the game at tick, then lets
+// the bots think as the room does after a step.
+func (rp *replayer) step(n int, tick uint64) error {
+	rp.batch = rp.batch[:0]
+	for _, p := range rp.pairs {
+		in, err := rp.md.decode(p.raw)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+		rp.batch = append(rp.batch, queued{num: p.num, in: in})
+	}
+	over := rp.g.step(tick, rp.batch)
+	clear(rp.batch)
+	rp.steps++
+	if rp.think && !over && rp.steps < rp.limit {
+		for _, num := range rp.order {
+			if b := rp.bots[num]; b != nil {
+				rp.botBuf = b.Think(tick, rp.botBuf[:0])
+			}
+		}
+	}
+	return nil
+}
+
+// scanStep reads a step line exactly as recorder.step writes it into
+// rp.pairs; anything else (ok false) is left to encoding/json.
+func (rp *replayer) scanStep(line []byte) (tick uint64, ok bool) {
+	rest, ok := bytes.CutPrefix(line, []byte(`{"t":`))
+	if !ok {
+		return 0, false
+	}
+	if tick, rest, ok = cutUint(rest, 64); !ok {
+		return 0, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"s":1`)); !ok {
+		return 0, false
+	}
+	rp.pairs = rp.pairs[:0]
+	if string(rest) == "}" {
+		return tick, true
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"in":[`)); !ok {
+		return 0, false
+	}
+	for {
+		var num uint64
+		if rest, ok = bytes.CutPrefix(rest, []byte{'['}); !ok {
+			return 0, false
+		}
+		if num, rest, ok = cutUint(rest, 32); !ok {
+			return 0, false
+		}
+		if rest, ok = bytes.CutPrefix(rest, []byte{','}); !ok {
+			return 0, false
+		}
+		end := objectEnd(rest)
+		if end < 0 {
+			return 0, false
+		}
+		rp.pairs = append(rp.pairs, inputPair{uint32(num), rest[:end]})
+		if rest, ok = bytes.CutPrefix(rest[end:], []byte{']'}); !ok {
+			return 0, false
+		}
+		if rest, ok = bytes.CutPrefix(rest, []byte{','}); ok {
+			continue
+		}
+		return tick, string(rest) == "]}"
+	}
+}
+
+// cutUint reads a decimal number of at most bits bits at the start of b.
+func cutUint(b []byte, bits int) (uint64, []byte, bool) {
+	i := 0
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	if i == 0 || (i > 1 && b[0] == '0') {
+		return 0, b, false
+	}
+	v, err := strconv.ParseUint(string(b[:i]), 10, bits)
+	return v, b[i:], err == nil
+}
+
+// objectEnd is the length of the JSON object b starts with, or -1: it
+// counts brackets outside strings and leaves checking to the decoder.
+func objectEnd(b []byte) int {
+	if len(b) == 0 || b[0] != '{' {
+		return -1
+	}
+	depth, inStr := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inStr && c == '\\':
+			i++
+		case c == '"':
+			inStr = !inStr
+		case inStr:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return -1
 }
 
 // botRand is the random source of player num's bot brain in the match of

@@ -112,11 +112,10 @@ type SavedInput struct {
 // freeze; the room keeps running.
 var errNotFrozen = errors.New("not frozen")
 
-// Freeze stops every room at a tick boundary for a hand-over and returns
-// them, sorted by id; no room is told anything and no match is saved, as
-// they go on in the successor. Afterwards the manager opens no room; a room
-// that could not be frozen (ctx ended, a log too long) keeps running, is
-// named in the error, and is closed as usual by Shutdown.
+// Freeze stops every room between two ticks, telling nobody and saving no
+// match, and returns them sorted by id; afterwards the manager opens no room.
+// A room it cannot freeze (ctx ended, a log too long) keeps running, is named
+// in the error, and is closed by Shutdown as usual.
 func (m *Manager) Freeze(ctx context.Context) ([]SavedRoom, error) {
 	m.mu.Lock()
 	m.closing = true
@@ -298,14 +297,12 @@ func (m *Manager) roomFrozen(r *room) {
 	}
 }
 
-// Thaw recreates rooms a predecessor froze and resumes them at the tick they
-// stopped at, with the same match, scores and members. Each member but a
-// server bot is seated again with sinkFor(its id) and sent room.joined,
-// room.state and a snapshot; one with no sink (nil) is removed as a leave.
-// A room that cannot be restored (format, unknown mode, a log that does not
-// replay to the saved digest, an id or code taken) is refused whole: its
-// members are told room.closed {"reason":"restart"}, the error names it, and
-// the other rooms go on.
+// Thaw recreates rooms a predecessor froze and resumes each at its tick,
+// seating every member but a server bot with sinkFor(its id) (nil: removed as
+// a leave) and sending it room.joined, room.state and a snapshot. A room it
+// cannot restore (format, mode, a log that does not replay to the saved
+// digest, an id or code taken) is refused whole, its members told
+// room.closed {"reason":"restart"} and the error naming it; the rest go on.
 func (m *Manager) Thaw(ctx context.Context, saved []SavedRoom, sinkFor func(participantID string) comet.Sink) error {
 	built := make([]*room, len(saved))
 	errs := make([]error, len(saved))

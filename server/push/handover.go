@@ -20,6 +20,10 @@ type SavedSession struct {
 	UpMax  uint64       `json:"up_max"` // the highest client seq taken
 	Topics []string     `json:"topics"`
 	Events []SavedEvent `json:"events"` // the replay buffer, oldest first
+
+	// UpMissing is the window below UpMax: bit i set when client seq
+	// UpMax-1-i was never taken (so a late POST still runs, once).
+	UpMissing uint64 `json:"up_missing,omitempty"`
 }
 
 // SavedEvent is one buffered event as it went out: its seq and its frame.
@@ -63,7 +67,7 @@ func (h *Hub) Save() []SavedSession {
 			s.mu.Unlock()
 			continue
 		}
-		sv := SavedSession{ID: s.id, User: s.user, Seq: s.seq, UpMax: s.upMax}
+		sv := SavedSession{ID: s.id, User: s.user, Seq: s.seq, UpMax: s.upMax, UpMissing: s.upMissing}
 		for _, sub := range s.subs {
 			sv.Topics = append(sv.Topics, sub.Topic())
 		}
@@ -94,7 +98,7 @@ func (h *Hub) Restore(sv SavedSession, state any) (*Session, error) {
 	}
 	s := &Session{
 		id: sv.ID, user: sv.User, state: state, hub: h,
-		seq: sv.Seq, upMax: sv.UpMax,
+		seq: sv.Seq, upMax: sv.UpMax, upMissing: sv.UpMissing,
 		detached: time.Now().UnixNano(),
 		ring:     replay{maxEvents: int32(h.cfg.ReplayEvents), maxBytes: int32(h.cfg.ReplayBytes)},
 	}

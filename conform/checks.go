@@ -13,13 +13,13 @@ func allChecks() []check {
 	for _, tr := range streamingTransports {
 		cs = append(cs,
 			check{name: "transport." + tr + ".framing", cite: "Downstream transports: " + tr + "'s headers, prelude and framing byte by byte, an empty batch at once, seq 1 lobby.rooms, seq 2 lobby.presence, HTML-safe one-line batches", run: checkFraming(tr)},
-			check{name: "transport." + tr + ".heartbeat", cite: "Streaming responses carry a heartbeat whenever nothing was sent for heartbeat_ms", quiet: true, run: checkHeartbeat(tr)},
+			check{name: "transport." + tr + ".heartbeat", cite: "Liveness: a held stream that sent nothing for heartbeat_ms sends a heartbeat; no silence beyond heartbeat_ms × 1.5 (+1 s for scheduling)", quiet: true, run: checkHeartbeat(tr)},
 			check{name: "transport." + tr + ".end", cite: "At most one downstream per session: opening a new one ends the older one cleanly (end marker, chunked terminator)", run: checkEnd(tr)},
 		)
 	}
 	cs = append(cs,
 		check{name: "transport.poll.framing", cite: "Long-poll and poll: 200 application/json, one batch; the first events of a new session", run: checkFraming("poll")},
-		check{name: "transport.longpoll", cite: "Long-poll: wait=S holds until an event with seq > N or S seconds, then []; acknowledged events are never sent again", run: checkPoll},
+		check{name: "transport.longpoll", cite: "Long-poll: wait=S holds until an event with seq > N, S seconds (then []), or a newer downstream replaces it; acknowledged events are never sent again", run: checkPoll},
 		check{name: "transport.sse.last-event-id", cite: "SSE: Last-Event-ID is accepted as last and wins over the query parameter", run: checkLastEventID},
 	)
 	for _, tr := range allTransports {
@@ -37,6 +37,7 @@ func allChecks() []check {
 		check{name: "errors.session", cite: "Error catalogue, POST /comet/session: status, code and exact text of each row", run: checkCatalogueSession},
 		check{name: "errors.stream", cite: "Error catalogue, GET /comet/{sid}/{transport}: status, code and exact text of each row (/longpoll is 404)", run: checkCatalogueStream},
 		check{name: "errors.send", cite: "Error catalogue, POST /comet/{sid}/send: status, code and exact text of each row; a refused request runs none of its events", run: checkCatalogueSend},
+		check{name: "errors.paths", cite: "Error catalogue, any path: 405 method_not_allowed \"Method Not Allowed\", 404 not_found \"not found\"", run: checkCataloguePaths},
 		check{name: "errors.sys", cite: "Error catalogue, sys.error: code and exact message of each row", run: checkCatalogueSysError},
 		check{name: "lobby.rooms", cite: "The lobby: lobby.rooms changes list a new room (sorted, rooms/closed/total present), private rooms without their code; GET /api/rooms", run: checkLobbyRooms},
 		check{name: "lobby.presence", cite: "The lobby: lobby.presence {count, players} shows a newcomer", run: checkLobbyPresence},

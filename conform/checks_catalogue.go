@@ -34,6 +34,9 @@ func checkCatalogueSession(t *T) {
 	}
 	resp, b, err := post(`{"v":1}`, http.Header{"Origin": {"http://evil.example"}})
 	t.wantCatalogue("a cross-origin session request", resp, b, err, 403, "forbidden", "cross-origin request refused")
+	if resp != nil && resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("Access-Control-Allow-Origin %q: the server sends no CORS headers", resp.Header.Get("Access-Control-Allow-Origin"))
+	}
 	resp, b, err = post(`[1]`, nil)
 	t.wantCatalogue("a body that is not an object", resp, b, err, 400, "invalid", `body must be a JSON object like {"v": 1, "name": "Ada"}`)
 	resp, b, err = post(`{"v":"1"}`, nil)
@@ -138,4 +141,12 @@ func checkCatalogueSysError(t *T) {
 		}
 	}
 	t.wantClean(st)
+}
+
+// checkCataloguePaths: the catalogue of any path (405, 404).
+func checkCataloguePaths(t *T) {
+	resp, b, err := t.c.do(t.ctx, "GET", "/comet/session", "", nil, nil)
+	t.wantCatalogue("GET /comet/session", resp, b, err, 405, "method_not_allowed", "Method Not Allowed")
+	resp, b, err = t.c.do(t.ctx, "GET", "/api/conform-no-such-path", "", nil, nil)
+	t.wantCatalogue("an unknown path", resp, b, err, 404, "not_found", "not found")
 }

@@ -47,7 +47,7 @@ func checkHeartbeat(tr string) func(*T) {
 	return func(t *T) {
 		s := t.session()
 		hb := time.Duration(s.HeartbeatMS) * time.Millisecond
-		tol := hb/2 + time.Second
+		tol := hb/2 + time.Second // a client calls a stream dead after heartbeat_ms × 1.5; 1 s for scheduling
 		window := 5*hb/2 + time.Second
 		ctx, cancel := context.WithTimeout(t.ctx, window)
 		defer cancel()
@@ -144,6 +144,26 @@ func checkPoll(t *T) {
 	if d := time.Since(start); d > 5*time.Second || len(ofType(f.batch, "sys.pong")) != 1 {
 		t.Errorf("wait=10 with a pong due: %.80q after %s, want the pong at once", f.raw, d)
 	}
+	// A newer downstream answers a held long-poll at once.
+	lp.wait = 20
+	go func() {
+		f, err := lp.next()
+		if err != nil {
+			f.raw = []byte(err.Error())
+		}
+		done <- f
+	}()
+	start = time.Now()
+	sse := t.open(s, "sse", lp.seen, streamOpt{})
+	select {
+	case f = <-done:
+	case <-t.ctx.Done():
+		t.Fatalf("deadline: a long-poll replaced by a newer downstream was not answered")
+	}
+	if d := time.Since(start); d > 5*time.Second || f.batch == nil {
+		t.Errorf("a long-poll (wait=20) replaced by an SSE stream: %.80q after %s, want an answer at once", f.raw, d)
+	}
+	sse.Close()
 	// An acknowledged event is never sent again: last=N answers seq > N only.
 	again := t.open(s, "poll", lp.seen, streamOpt{})
 	t.fence(s, again)

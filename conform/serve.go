@@ -57,6 +57,7 @@ type mockSession struct {
 	inFlight   int
 	done       bool
 	wake       chan struct{}
+	cur        chan struct{} // closed when a newer downstream attaches
 	findings   []Finding
 }
 
@@ -373,6 +374,11 @@ func (m *Mock) downstream(w http.ResponseWriter, r *http.Request) {
 	} else if last != s.delivered {
 		m.note(s, "last acknowledges what was received", false, "%s with last=%d, want %d", tr, last, s.delivered)
 	}
+	if s.cur != nil {
+		close(s.cur)
+	}
+	s.cur = make(chan struct{})
+	mine := s.cur
 	m.mu.Unlock()
 	mw := &mockWriter{w: w, rc: http.NewResponseController(w), tr: tr, sid: s.sid, boundary: "comet-" + randHex(8), nonce: randHex(12)}
 	h := w.Header()
@@ -458,6 +464,10 @@ func (m *Mock) downstream(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
 				t.Stop()
+				return
+			case <-mine:
+				t.Stop()
+				mw.write(mw.end("replaced"), false)
 				return
 			case <-s.wake:
 				t.Stop()

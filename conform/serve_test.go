@@ -23,6 +23,12 @@ type testClient struct {
 // run goes through the mock's script: it reads, reconnects with last after
 // every cut or end, and sends one ping, done when its pong arrives.
 func (c testClient) run(t *testing.T) []string {
+	_, problems := c.runSession(t)
+	return problems
+}
+
+// runSession is run, returning the session too.
+func (c testClient) runSession(t *testing.T) (*session, []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -59,7 +65,7 @@ func (c testClient) run(t *testing.T) []string {
 				if e.Type == "sys.pong" && pongT(e) == 7.5 {
 					st.Close()
 					<-posted
-					return append(problems, st.problems()...)
+					return s, append(problems, st.problems()...)
 				}
 			}
 			if err != nil || f.end {
@@ -70,7 +76,7 @@ func (c testClient) run(t *testing.T) []string {
 		problems = append(problems, st.problems()...)
 	}
 	t.Fatalf("the client did not finish the script: last %d", last)
-	return nil
+	return nil, nil
 }
 
 func mockFindings(t *testing.T, base string) MockReport {
@@ -133,5 +139,41 @@ func TestMockNaiveClient(t *testing.T) {
 	}
 	if !found || rep.Failed == 0 || !strings.Contains(out.String(), "FAIL ") {
 		t.Fatalf("a client resuming at a duplicate's seq was not reported:\n%s", out.String())
+	}
+}
+
+// TestMockReplaced: after the script, a newer downstream ends the held one
+// with {"end":"replaced"}.
+func TestMockReplaced(t *testing.T) {
+	m := &Mock{Heartbeat: 200 * time.Millisecond}
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	s, _ := testClient{base: srv.URL, tr: "sse"}.runSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := s.open(ctx, "multipart", 52, streamOpt{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if f, err := a.next(); err != nil || !f.heartbeat() {
+		t.Fatalf("first frame %q %v", f.raw, err)
+	}
+	b, err := s.open(ctx, "iframe", 52, streamOpt{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for {
+		f, err := a.next()
+		if err != nil {
+			t.Fatalf("the replaced stream: %v %v", err, a.problems())
+		}
+		if f.end {
+			if f.why != "replaced" || len(a.problems()) > 0 {
+				t.Fatalf("end frame %q, problems %v; want replaced", f.why, a.problems())
+			}
+			return
+		}
 	}
 }

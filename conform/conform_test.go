@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,6 +217,39 @@ func TestConformBrokenServers(t *testing.T) {
 			fail: []string{"transport.multipart.framing"}, pass: []string{"transport.iframe.framing"},
 		},
 	}
+	type sseState struct {
+		empties   int
+		dropBlank bool
+	}
+	var sse sync.Map // per SSE request: empty batches seen, and whether the next blank line goes too
+	cases = append(cases, struct {
+		name       string
+		edit       func(r *http.Request, status *int, line []byte) []byte
+		only       string
+		fail, pass []string
+	}{
+		name: "SSE without heartbeats after the first empty batch",
+		edit: func(r *http.Request, status *int, line []byte) []byte {
+			if !strings.HasSuffix(r.URL.Path, "/sse") {
+				return line
+			}
+			v, _ := sse.LoadOrStore(r, &sseState{})
+			st := v.(*sseState)
+			if st.dropBlank && string(line) == "\n" {
+				st.dropBlank = false
+				return nil
+			}
+			if string(line) == "data: []\n" {
+				if st.empties++; st.empties > 1 {
+					st.dropBlank = true
+					return nil
+				}
+			}
+			return line
+		},
+		only: `^transport\.(sse|multipart)\.heartbeat$`,
+		fail: []string{"transport.sse.heartbeat"}, pass: []string{"transport.multipart.heartbeat"},
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer

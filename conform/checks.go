@@ -31,7 +31,7 @@ func allChecks() []check {
 	cs = append(cs,
 		check{name: "reset.sse", cite: "Downstream transports: when event N+1 left the replay buffer (1,024 events), sys.reset with its own seq, then lobby.rooms (full), lobby.presence, chat.history", run: checkReset("sse")},
 		check{name: "reset.poll", cite: "the same on poll", run: checkReset("poll")},
-		check{name: "upstream.dedup", cite: "Upstream: an event whose seq the server has already taken is ignored, so a request can be resent as is", run: checkDedup},
+		check{name: "upstream.dedup", cite: "Upstream: de-duplication is exact per seq within send_window (a resent request is ignored, a lower seq never taken runs, one more than send_window below is refused with the documented sys.error); a new session starts again at 1", run: checkDedup},
 		check{name: "upstream.limits", cite: "Upstream: at most 64 events and 16 KiB (400 / 413), a body not a JSON array of events is 400, cross-origin 403; errors are JSON {\"error\"}", run: checkUpstreamLimits},
 		check{name: "upstream.errors", cite: "Upstream: refused events answer sys.error {code, message, ref}; later events in the same request still run; unknown and mistyped members as documented", run: checkUpstreamErrors},
 		check{name: "errors.session", cite: "Error catalogue, POST /comet/session: status, code and exact text of each row", run: checkCatalogueSession},
@@ -39,7 +39,7 @@ func allChecks() []check {
 		check{name: "errors.send", cite: "Error catalogue, POST /comet/{sid}/send: status, code and exact text of each row; a refused request runs none of its events", run: checkCatalogueSend},
 		check{name: "errors.paths", cite: "Error catalogue, any path: 405 method_not_allowed \"Method Not Allowed\", 404 not_found \"not found\"", run: checkCataloguePaths},
 		check{name: "errors.sys", cite: "Error catalogue, sys.error: code and exact message of each row", run: checkCatalogueSysError},
-		check{name: "lobby.rooms", cite: "The lobby: lobby.rooms changes list a new room (sorted, rooms/closed/total present), private rooms without their code; GET /api/rooms", run: checkLobbyRooms},
+		check{name: "lobby.rooms", cite: "The lobby: a new public room reaches others as a lobby.rooms change (sorted, rooms/closed/total present) and GET /api/rooms; a private room is listed to its creator alone, without its code, and joined by code only", run: checkLobbyRooms},
 		check{name: "lobby.presence", cite: "The lobby: lobby.presence {count, players} shows a newcomer", run: checkLobbyPresence},
 		check{name: "chat.say", cite: "Chat: the line reaches everyone on the channel, the sender included, HTML-safe on the wire, trimmed; /me; chat.history", run: checkChat},
 		check{name: "chat.dm", cite: "Chat: {\"to\"} goes to both players on dm:<a>:<b>, ids sorted", run: checkChatDM},
@@ -50,7 +50,7 @@ func allChecks() []check {
 		check{name: "login.errors", cite: "Logging in: 400 body must be {\"name\", \"password\"} for a body not an object or mistyped members, 401 wrong name or password, also for a missing member", run: checkLoginErrors},
 		check{name: "records", cite: "Records: /api/modes, /api/leaderboard and /api/players/{id}/matches and their error tables", run: checkRecords},
 		check{name: "game.snapshot-diffs", cite: "Game: room.joined, room.state, room.snapshot; a snapshot plus every diff applied as applyDiff equals the fresh snapshot after room.resync", run: checkGame},
-		check{name: "game.errors", cite: "Game: the room requests' error table", run: checkGameErrors},
+		check{name: "game.errors", cite: "Game: the room requests' error table; Room names: 1–40 characters of letters, digits, spaces and _ - ' . ! ? # : , ( ), trimmed, and the two texts", run: checkGameErrors},
 	)
 	return cs
 }

@@ -77,19 +77,26 @@ func (t *T) lobbyStream(s *session) *stream {
 	return st
 }
 
-// checkLobbyRooms: a created public room reaches another session as a
-// change and GET /api/rooms lists it; a private room is listed to its
-// creator without its code, and nobody joins it by id.
+// checkLobbyRooms: a private room is listed to its creator alone, without
+// its code; a public room created after it reaches another session as a
+// change (with the private one never listed before it) and GET /api/rooms.
 func checkLobbyRooms(t *T) {
 	mode := t.modes()[0]
 	watcher := t.session()
 	w := t.lobbyStream(watcher)
+	owner := t.session()
+	o := t.lobbyStream(owner)
+	t.say(owner, "room.create", map[string]any{"mode": mode, "name": "Conform " + randName(t), "private": true})
+	priv := t.createdRoom(owner, o, true)
+	if e := t.readRoomEntry(o, priv); e.Private == nil || !*e.Private || e.Code != "" {
+		t.Errorf("the creator's entry of its private room %+v, want private and no code", e)
+	}
 	host := t.session()
 	h := t.lobbyStream(host)
 	name := "Conform " + randName(t)
 	t.say(host, "room.create", map[string]any{"mode": mode, "name": name})
 	room := t.createdRoom(host, h, false)
-	entry := t.readRoomEntry(w, room)
+	entry := t.readRoomEntry(w, room, priv)
 	if entry.Name != name || entry.Mode != mode || entry.Private == nil || *entry.Private || entry.Players == nil || *entry.Players < 1 || entry.Spectators == nil || entry.Max < 2 {
 		t.Errorf("room entry %+v, want name %q, mode %s, public, a player, spectators, max", entry, name, mode)
 	}
@@ -107,12 +114,8 @@ func checkLobbyRooms(t *T) {
 	if !slices.ContainsFunc(api.Rooms, func(r roomEntry) bool { return r.ID == room }) {
 		t.Errorf("GET /api/rooms does not list %s: %.200s", room, b)
 	}
-	owner := t.session()
-	o := t.lobbyStream(owner)
-	t.say(owner, "room.create", map[string]any{"mode": mode, "name": "Conform " + randName(t), "private": true})
-	priv := t.createdRoom(owner, o, true)
-	if e := t.readRoomEntry(o, priv); e.Private == nil || !*e.Private || e.Code != "" {
-		t.Errorf("the creator's entry of its private room %+v, want private and no code", e)
+	if slices.ContainsFunc(api.Rooms, func(r roomEntry) bool { return r.ID == priv }) {
+		t.Errorf("GET /api/rooms lists the private room %s", priv)
 	}
 	t.wantError(watcher, w, "room.join", map[string]any{"room": priv}, "forbidden", "")
 	t.wantClean(w, h, o)
@@ -137,8 +140,9 @@ func (t *T) createdRoom(s *session, st *stream, private bool) string {
 	return joined.Room
 }
 
-// readRoomEntry reads lobby.rooms until one lists room, checking each list's shape.
-func (t *T) readRoomEntry(st *stream, room string) roomEntry {
+// readRoomEntry reads lobby.rooms until one lists room, checking each
+// list's shape and that none lists a room of never.
+func (t *T) readRoomEntry(st *stream, room string, never ...string) roomEntry {
 	var entry roomEntry
 	t.readUntil(st, "lobby.rooms listing "+room, func(e Event) bool {
 		if e.Type != "lobby.rooms" {
@@ -151,6 +155,11 @@ func (t *T) readRoomEntry(st *stream, room string) roomEntry {
 		}
 		if !slices.IsSortedFunc(lr.Rooms, func(a, b roomEntry) int { return strings.Compare(a.ID, b.ID) }) {
 			t.Errorf("lobby.rooms entries not sorted by id: %.200s", e.Data)
+		}
+		for _, r := range lr.Rooms {
+			if slices.Contains(never, r.ID) {
+				t.Errorf("%s lists %s to another session: %.200s", e.Type, r.ID, e.Data)
+			}
 		}
 		for _, r := range lr.Rooms {
 			if r.ID == room {

@@ -21,6 +21,11 @@ func checkDedup(t *T) {
 	if lost, dup := p.verdict(); lost != 0 || dup != 0 {
 		t.Errorf("three requests carrying seqs 1–2 (and 3 once): %d pings unanswered, %d answered twice", lost, dup)
 	}
+	// Client seqs belong to the session: another session of the player starts at 1.
+	s2 := t.sessionOf(s)
+	st2 := t.lobbyStream(s2)
+	t.send(s2, Event{Seq: 1, Type: "sys.ping", Data: json.RawMessage(`{"t":77.5}`)})
+	t.readUntil(st2, "the pong of a new session's seq 1", func(e Event) bool { return e.Type == "sys.pong" && pongT(e) == 77.5 })
 	// Exact per seq: a lower seq never taken still runs after a higher one.
 	ping := func(seq int64, tv float64) Event {
 		return Event{Seq: seq, Type: "sys.ping", Data: json.RawMessage(fmt.Sprintf(`{"t":%g}`, tv))}

@@ -37,6 +37,14 @@ type LeaderRow struct {
 	Games     int    `json:"games" db:"games"`
 }
 
+// LeaderQuery selects a leaderboard: the claimed players of one mode, over
+// its finished matches that ended at or after Since (all of them when zero).
+type LeaderQuery struct {
+	Mode  string
+	Since time.Time
+	Limit int
+}
+
 // PlayerMatch is one entry in a player's match history.
 type PlayerMatch struct {
 	MatchID string    `json:"match" db:"match_id"`
@@ -52,8 +60,8 @@ type PlayerMatch struct {
 type MatchStore interface {
 	// SaveMatch stores r and its players in one transaction.
 	SaveMatch(ctx context.Context, r *MatchResult) error
-	// Leaderboard ranks human players of mode by wins, then best score.
-	Leaderboard(ctx context.Context, mode string, limit int) ([]LeaderRow, error)
+	// Leaderboard ranks the claimed players of q.Mode by wins, then best score.
+	Leaderboard(ctx context.Context, q LeaderQuery) ([]LeaderRow, error)
 	// PlayerMatches lists a player's most recent matches, newest first.
 	PlayerMatches(ctx context.Context, playerID string, limit int) ([]PlayerMatch, error)
 }

@@ -165,7 +165,7 @@ func (s *memStore) SaveMatch(_ context.Context, r *comet.MatchResult) error {
 	return nil
 }
 
-func (s *memStore) Leaderboard(context.Context, string, int) ([]comet.LeaderRow, error) {
+func (s *memStore) Leaderboard(context.Context, comet.LeaderQuery) ([]comet.LeaderRow, error) {
 	return nil, fmt.Errorf("not used")
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -47,7 +48,11 @@ func limitParam(c echo.Context, def, max int) (int, error) {
 	return n, nil
 }
 
-// handleLeaderboard answers GET /api/leaderboard?mode=arena[&limit=N].
+// leaderWeek is how far back period=week reaches: the last 7 days.
+const leaderWeek = 7 * 24 * time.Hour
+
+// handleLeaderboard answers GET /api/leaderboard?mode=arena[&period=week|all][&limit=N]:
+// the mode's claimed players over all time (the default) or the last 7 days.
 func (s *Server) handleLeaderboard(c echo.Context) error {
 	mode := c.QueryParam("mode")
 	known := false
@@ -57,18 +62,29 @@ func (s *Server) handleLeaderboard(c echo.Context) error {
 	if !known {
 		return comet.Errorf(comet.EINVALID, "mode must be one of %s", strings.Join(s.games.Modes(), ", "))
 	}
+	q := comet.LeaderQuery{Mode: mode}
+	period := c.QueryParam("period")
+	switch period {
+	case "", "all":
+		period = "all"
+	case "week":
+		q.Since = time.Now().Add(-leaderWeek)
+	default:
+		return comet.Errorf(comet.EINVALID, "period must be week or all")
+	}
 	limit, err := limitParam(c, 20, 100)
 	if err != nil {
 		return err
 	}
-	rows, err := s.store.Leaderboard(c.Request().Context(), mode, limit)
+	q.Limit = limit
+	rows, err := s.store.Leaderboard(c.Request().Context(), q)
 	if err != nil {
 		return err
 	}
 	if rows == nil {
 		rows = []comet.LeaderRow{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"mode": mode, "rows": rows})
+	return c.JSON(http.StatusOK, map[string]any{"mode": mode, "period": period, "rows": rows})
 }
 
 // handlePlayerMatches answers GET /api/players/{id}/matches[?limit=N].

@@ -47,25 +47,56 @@ func TestLeaderboard(t *testing.T) {
 	ts := startGameServer(t, nil)
 	a := newClient(t, ts.URL)
 	b := newClient(t, ts.URL)
+	guest := newClient(t, ts.URL)
 	seedMatches(t, ts, a, b)
+	ctx := context.Background()
+	for _, c := range []*client{a, b} {
+		if err := ts.DB.ClaimName(ctx, c.Player.ID, c.Player.Name, []byte("pw")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The guest wins an arena match this week; b won one 8 days ago.
+	now := time.Now().UTC()
+	for _, m := range []comet.MatchResult{
+		{ID: "m5", RoomID: "r3", Mode: "arena", Started: now.Add(-31 * time.Minute), Ended: now.Add(-30 * time.Minute), Players: []comet.MatchPlayer{
+			{PlayerID: guest.Player.ID, Name: guest.Player.Name, Score: 50, Rank: 1},
+		}},
+		{ID: "m6", RoomID: "r3", Mode: "arena", Started: now.Add(-8 * 24 * time.Hour), Ended: now.Add(-8*24*time.Hour + time.Minute), Players: []comet.MatchPlayer{
+			{PlayerID: b.Player.ID, Name: b.Player.Name, Score: 1, Rank: 1},
+		}},
+	} {
+		if err := ts.DB.SaveMatch(ctx, &m); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	type board struct {
-		Mode string            `json:"mode"`
-		Rows []comet.LeaderRow `json:"rows"`
+		Mode   string            `json:"mode"`
+		Period string            `json:"period"`
+		Rows   []comet.LeaderRow `json:"rows"`
+	}
+	// Claimed players only: the guest's win counts for nobody. All time is
+	// the default; the week leaves out m6. Equal wins: the better best score
+	// first. The bot and the aborted match do not count.
+	rowA := comet.LeaderRow{PlayerID: a.Player.ID, Name: a.Player.Name, Wins: 1, BestScore: 10, Games: 2}
+	for _, q := range []struct {
+		query, period string
+		want          []comet.LeaderRow
+	}{
+		{"", "all", []comet.LeaderRow{{PlayerID: b.Player.ID, Name: b.Player.Name, Wins: 2, BestScore: 12, Games: 3}, rowA}},
+		{"&period=all", "all", []comet.LeaderRow{{PlayerID: b.Player.ID, Name: b.Player.Name, Wins: 2, BestScore: 12, Games: 3}, rowA}},
+		{"&period=week", "week", []comet.LeaderRow{{PlayerID: b.Player.ID, Name: b.Player.Name, Wins: 1, BestScore: 12, Games: 2}, rowA}},
+		{"&period=week&limit=1", "week", []comet.LeaderRow{{PlayerID: b.Player.ID, Name: b.Player.Name, Wins: 1, BestScore: 12, Games: 2}}},
+	} {
+		var got board
+		if code := httpJSON(t, "GET", ts.URL+"/api/leaderboard?mode=arena"+q.query, "", "", &got); code != 200 {
+			t.Fatalf("leaderboard%s: %d", q.query, code)
+		}
+		if got.Mode != "arena" || got.Period != q.period || !slices.Equal(got.Rows, q.want) {
+			t.Fatalf("arena board%s = %+v, want %s %+v", q.query, got, q.period, q.want)
+		}
 	}
 	var got board
-	if code := httpJSON(t, "GET", ts.URL+"/api/leaderboard?mode=arena", "", "", &got); code != 200 {
-		t.Fatalf("leaderboard: %d", code)
-	}
-	// Equal wins: the better best score first. The bot and the aborted match
-	// do not count.
-	want := []comet.LeaderRow{
-		{PlayerID: b.Player.ID, Name: b.Player.Name, Wins: 1, BestScore: 12, Games: 2},
-		{PlayerID: a.Player.ID, Name: a.Player.Name, Wins: 1, BestScore: 10, Games: 2},
-	}
-	if got.Mode != "arena" || !slices.Equal(got.Rows, want) {
-		t.Fatalf("arena board %+v, want %+v", got, want)
-	}
 	var raw struct{ Rows []json.RawMessage }
 	httpJSON(t, "GET", ts.URL+"/api/leaderboard?mode=arena", "", "", &raw)
 	wantKeys(t, "leaderboard row", raw.Rows[0], "id", "name", "wins", "best_score", "games")
@@ -85,11 +116,12 @@ func TestLeaderboard(t *testing.T) {
 	}
 
 	for _, q := range []struct{ query, msg string }{
-		{"mode=chess", "mode must be one of arena, snake, tag"},
+		{"mode=chess", "mode must be one of arena, koth, snake, tag"},
 		{"", "mode must be one of"},
 		{"mode=arena&limit=0", "limit must be 1 to 100"},
 		{"mode=arena&limit=101", "limit must be 1 to 100"},
 		{"mode=arena&limit=x", "limit must be 1 to 100"},
+		{"mode=arena&period=month", "period must be week or all"},
 	} {
 		var e errorBody
 		if code := httpJSON(t, "GET", ts.URL+"/api/leaderboard?"+q.query, "", "", &e); code != 400 || !strings.Contains(e.Error, q.msg) {

@@ -308,7 +308,7 @@ func (s *Store) SaveMatch(_ context.Context, r *comet.MatchResult) error {
 }
 
 // Leaderboard is not kept.
-func (s *Store) Leaderboard(context.Context, string, int) ([]comet.LeaderRow, error) {
+func (s *Store) Leaderboard(context.Context, comet.LeaderQuery) ([]comet.LeaderRow, error) {
 	return nil, comet.Errorf(comet.ENOTFOUND, "no leaderboard in modetest.Store")
 }
 

@@ -85,33 +85,47 @@ func (db *DB) SaveMatch(ctx context.Context, r *comet.MatchResult) error {
 	})
 }
 
-// Leaderboard ranks the human players of mode over its matches that were not
-// aborted: by wins, then best score, then games, then id. A row's name is the
-// player's current name, or the name it last played under if it has no
-// player record (a bot never has a row; a purged guest keeps its row).
-// EINVALID if limit is not positive; limit is capped at MaxLimit.
-func (db *DB) Leaderboard(ctx context.Context, mode string, limit int) ([]comet.LeaderRow, error) {
-	limit, err := checkLimit(limit)
+// Leaderboard ranks the claimed players of q.Mode over its matches that were
+// not aborted, all of them or those ended at or after q.Since: by wins, then
+// best score, then games, then id. All time reads the totals SaveMatch keeps;
+// a period sums its matches. EINVALID if q.Limit is not positive; it is capped
+// at MaxLimit.
+func (db *DB) Leaderboard(ctx context.Context, q comet.LeaderQuery) ([]comet.LeaderRow, error) {
+	limit, err := checkLimit(q.Limit)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.pool.Query(ctx, `SELECT b.player_id, b.wins, b.best_score, b.games,
-			COALESCE(p.name, (SELECT l.name FROM match_players l JOIN matches lm ON lm.id = l.match_id
-				WHERE l.player_id = b.player_id ORDER BY lm.ended DESC, lm.id DESC LIMIT 1), '') AS name
-		FROM leaderboard b LEFT JOIN players p ON p.id = b.player_id
-		WHERE b.mode = $1
-		ORDER BY b.wins DESC, b.best_score DESC, b.games DESC, b.player_id
-		LIMIT $2`, mode, limit)
+	var rows pgx.Rows
+	if q.Since.IsZero() {
+		rows, err = db.pool.Query(ctx, `SELECT b.player_id, p.name, b.wins, b.best_score, b.games
+			FROM leaderboard b
+			JOIN claimed_names c ON c.player_id = b.player_id
+			JOIN players p ON p.id = b.player_id
+			WHERE b.mode = $1
+			ORDER BY b.wins DESC, b.best_score DESC, b.games DESC, b.player_id
+			LIMIT $2`, q.Mode, limit)
+	} else {
+		rows, err = db.pool.Query(ctx, `SELECT mp.player_id, p.name,
+				count(*) FILTER (WHERE mp.rank = 1)::int AS wins, max(mp.score) AS best_score, count(*)::int AS games
+			FROM matches m
+			JOIN match_players mp ON mp.match_id = m.id AND NOT mp.bot
+			JOIN claimed_names c ON c.player_id = mp.player_id
+			JOIN players p ON p.id = mp.player_id
+			WHERE m.mode = $1 AND m.ended >= $2 AND NOT m.aborted
+			GROUP BY mp.player_id, p.name
+			ORDER BY wins DESC, best_score DESC, games DESC, mp.player_id
+			LIMIT $3`, q.Mode, q.Since, limit)
+	}
 	if err != nil {
-		return nil, wrap(fmt.Sprintf("leaderboard of %q", mode), err)
+		return nil, wrap(fmt.Sprintf("leaderboard of %q", q.Mode), err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (comet.LeaderRow, error) {
 		var r comet.LeaderRow
-		err := row.Scan(&r.PlayerID, &r.Wins, &r.BestScore, &r.Games, &r.Name)
+		err := row.Scan(&r.PlayerID, &r.Name, &r.Wins, &r.BestScore, &r.Games)
 		return r, err
 	})
 	if err != nil {
-		return nil, wrap(fmt.Sprintf("leaderboard of %q", mode), err)
+		return nil, wrap(fmt.Sprintf("leaderboard of %q", q.Mode), err)
 	}
 	if out == nil {
 		out = []comet.LeaderRow{}

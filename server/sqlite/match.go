@@ -83,27 +83,39 @@ func (db *DB) SaveMatch(ctx context.Context, r *comet.MatchResult) error {
 	})
 }
 
-// Leaderboard ranks the human players of mode over its matches that were not
-// aborted: by wins (rank 1), then best score, then games played, then id so
-// ties have a stable order. It reads the totals SaveMatch keeps. A row's name is the player's current name, or the
-// name it last played under if it has no player record. EINVALID if limit is
-// not positive; limit is capped at MaxLimit.
-func (db *DB) Leaderboard(ctx context.Context, mode string, limit int) ([]comet.LeaderRow, error) {
-	limit, err := checkLimit(limit)
+// Leaderboard ranks the claimed players of q.Mode over its matches that were
+// not aborted, all of them or those ended at or after q.Since: by wins, then
+// best score, then games, then id. All time reads the totals SaveMatch keeps;
+// a period sums its matches. EINVALID if q.Limit is not positive; it is capped
+// at MaxLimit.
+func (db *DB) Leaderboard(ctx context.Context, q comet.LeaderQuery) ([]comet.LeaderRow, error) {
+	limit, err := checkLimit(q.Limit)
 	if err != nil {
 		return nil, err
 	}
 	rows := []comet.LeaderRow{}
-	// The name fallback runs only for the rows kept.
-	err = db.r.SelectContext(ctx, &rows, `SELECT b.player_id, b.wins, b.best_score, b.games,
-			COALESCE(p.name, (SELECT l.name FROM match_players l JOIN matches lm ON lm.id = l.match_id
-				WHERE l.player_id = b.player_id ORDER BY lm.ended DESC, lm.id DESC LIMIT 1), '') AS name
-		FROM leaderboard b LEFT JOIN players p ON p.id = b.player_id
-		WHERE b.mode = ?
-		ORDER BY b.wins DESC, b.best_score DESC, b.games DESC, b.player_id
-		LIMIT ?`, mode, limit)
+	if q.Since.IsZero() {
+		err = db.r.SelectContext(ctx, &rows, `SELECT b.player_id, p.name, b.wins, b.best_score, b.games
+			FROM leaderboard b
+			JOIN claimed_names c ON c.player_id = b.player_id
+			JOIN players p ON p.id = b.player_id
+			WHERE b.mode = ?
+			ORDER BY b.wins DESC, b.best_score DESC, b.games DESC, b.player_id
+			LIMIT ?`, q.Mode, limit)
+	} else {
+		err = db.r.SelectContext(ctx, &rows, `SELECT mp.player_id, p.name,
+				SUM(mp.rank = 1) AS wins, MAX(mp.score) AS best_score, COUNT(*) AS games
+			FROM matches m
+			JOIN match_players mp ON mp.match_id = m.id AND mp.bot = 0
+			JOIN claimed_names c ON c.player_id = mp.player_id
+			JOIN players p ON p.id = mp.player_id
+			WHERE m.mode = ? AND m.ended >= ? AND m.aborted = 0
+			GROUP BY mp.player_id, p.name
+			ORDER BY wins DESC, best_score DESC, games DESC, mp.player_id
+			LIMIT ?`, q.Mode, millis(q.Since), limit)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("leaderboard of %q: %w", mode, err)
+		return nil, fmt.Errorf("leaderboard of %q: %w", q.Mode, err)
 	}
 	return rows, nil
 }

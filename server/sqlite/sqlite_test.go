@@ -228,7 +228,7 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	if len(hist) != 1 || hist[0] != *m {
 		t.Errorf("history = %+v, want %+v", hist, *m)
 	}
-	board, err := db.Leaderboard(ctx, "race", 10)
+	board, err := db.Leaderboard(ctx, comet.LeaderQuery{Mode: "race", Limit: 10})
 	mustNil(t, err)
 	if len(board) != 1 || board[0] != (comet.LeaderRow{PlayerID: "p1", Name: "Ann", Wins: 1, BestScore: 9, Games: 1}) {
 		t.Errorf("leaderboard = %+v", board)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"comet"
 )
@@ -29,6 +30,10 @@ func testConcurrentWriters(t *testing.T, e *env) {
 		wg.Go(func() {
 			id := fmt.Sprintf("p%d", w)
 			if err := e.CreatePlayer(ctx, &comet.Player{ID: id, Name: id}, []byte(id)); err != nil {
+				errs <- err
+				return
+			}
+			if err := e.ClaimName(ctx, id, id, []byte("pw")); err != nil {
 				errs <- err
 				return
 			}
@@ -59,7 +64,7 @@ func testConcurrentWriters(t *testing.T, e *env) {
 	if len(hist) != workers*each {
 		t.Errorf("chat lines = %d, want %d", len(hist), workers*each)
 	}
-	board, err := e.Leaderboard(ctx, "race", 1000)
+	board, err := e.Leaderboard(ctx, comet.LeaderQuery{Mode: "race", Limit: 1000})
 	mustNil(t, err)
 	if len(board) != workers {
 		t.Fatalf("leaderboard rows = %d, want %d", len(board), workers)
@@ -132,6 +137,8 @@ func testConcurrentClaims(t *testing.T, e *env) {
 // lost update, no deadlock escaping as an error).
 func testConcurrentSharedMatches(t *testing.T, e *env) {
 	ctx := e.ctx
+	names := map[string]string{"a": "Na", "b": "Nb", "c": "Nc"}
+	claim(t, e, names)
 	const workers, each = 8, 10
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each)
@@ -160,9 +167,9 @@ func testConcurrentSharedMatches(t *testing.T, e *env) {
 	for err := range errs {
 		t.Error(err)
 	}
-	got, err := e.Leaderboard(ctx, "race", 10)
+	got, err := e.Leaderboard(ctx, comet.LeaderQuery{Mode: "race", Limit: 10})
 	mustNil(t, err)
-	want := refBoard(saved, "race")
+	want := refBoard(saved, "race", time.Time{}, names)
 	if len(got) != 3 || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("leaderboard = %+v, want %+v", got, want)
 	}

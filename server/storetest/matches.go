@@ -38,6 +38,7 @@ func match(id, mode string, minutes int, aborted bool, players ...string) *comet
 
 func testSaveMatch(t *testing.T, e *env) {
 	ctx := e.ctx
+	claim(t, e, map[string]string{"a": "Na", "b": "Nb"})
 	r := match("m1", "race", 0, false, "a:10:1", "bot-1:20:2", "b:5:3")
 	r.Players[0].Stats = map[string]int{"laps": 3, "crashes": 1}
 	r.Players[2].Bot = true // a bot without the prefix still counts as a bot
@@ -62,7 +63,7 @@ func testSaveMatch(t *testing.T, e *env) {
 		})
 	}
 	// Only a counts on the board: b is flagged a bot, bot-1 is one by id.
-	board, err := e.Leaderboard(ctx, "race", 10)
+	board, err := e.Leaderboard(ctx, comet.LeaderQuery{Mode: "race", Limit: 10})
 	mustNil(t, err)
 	if want := []comet.LeaderRow{{PlayerID: "a", Name: "Na", Wins: 1, BestScore: 10, Games: 1}}; !slices.Equal(board, want) {
 		t.Fatalf("leaderboard = %+v, want %+v", board, want)
@@ -81,23 +82,32 @@ func testSaveMatch(t *testing.T, e *env) {
 	}
 }
 
-// refBoard computes the leaderboard of mode from the matches saved: the
-// reference the store's totals must equal. Names are each player's name in
-// its latest match (the tests using it store no player records).
-func refBoard(saved []*comet.MatchResult, mode string) []comet.LeaderRow {
+// claim creates each player of names (id to name) and claims its name.
+func claim(t *testing.T, e *env, names map[string]string) {
+	t.Helper()
+	for id, name := range names {
+		mustNil(t, e.CreatePlayer(e.ctx, &comet.Player{ID: id, Name: "guest-" + id}, []byte("t"+id)))
+		mustNil(t, e.ClaimName(e.ctx, id, name, []byte("pw")))
+	}
+}
+
+// refBoard computes the leaderboard of mode from the matches saved that ended
+// at or after since: the reference the store must equal. Only the players of
+// claimed (id to current name) are ranked.
+func refBoard(saved []*comet.MatchResult, mode string, since time.Time, claimed map[string]string) []comet.LeaderRow {
 	rows := map[string]*comet.LeaderRow{}
-	latest := map[string]*comet.MatchResult{}
 	for _, r := range saved {
+		if r.Mode != mode || r.Aborted || r.Ended.Before(since) {
+			continue
+		}
 		for _, p := range r.Players {
-			if l := latest[p.PlayerID]; l == nil || r.Ended.After(l.Ended) || (r.Ended.Equal(l.Ended) && r.ID > l.ID) {
-				latest[p.PlayerID] = r
-			}
-			if r.Mode != mode || r.Aborted || p.Bot || strings.HasPrefix(p.PlayerID, "bot-") {
+			name, ok := claimed[p.PlayerID]
+			if !ok || p.Bot || strings.HasPrefix(p.PlayerID, "bot-") {
 				continue
 			}
 			row := rows[p.PlayerID]
 			if row == nil {
-				row = &comet.LeaderRow{PlayerID: p.PlayerID, BestScore: p.Score}
+				row = &comet.LeaderRow{PlayerID: p.PlayerID, Name: name, BestScore: p.Score}
 				rows[p.PlayerID] = row
 			}
 			row.Games++
@@ -108,12 +118,7 @@ func refBoard(saved []*comet.MatchResult, mode string) []comet.LeaderRow {
 		}
 	}
 	out := []comet.LeaderRow{}
-	for id, row := range rows {
-		for _, p := range latest[id].Players {
-			if p.PlayerID == id {
-				row.Name = p.Name
-			}
-		}
+	for _, row := range rows {
 		out = append(out, *row)
 	}
 	slices.SortFunc(out, func(a, b comet.LeaderRow) int {
@@ -125,9 +130,9 @@ func refBoard(saved []*comet.MatchResult, mode string) []comet.LeaderRow {
 
 func testLeaderboard(t *testing.T, e *env) {
 	ctx := e.ctx
-	// a and c have player records; b and d only appear in matches.
-	mustNil(t, e.CreatePlayer(ctx, &comet.Player{ID: "a", Name: "Alice"}, []byte("ta")))
-	mustNil(t, e.CreatePlayer(ctx, &comet.Player{ID: "c", Name: "Carol"}, []byte("tc")))
+	// a and c claimed their names; b is a guest with a record; d has none.
+	claim(t, e, map[string]string{"a": "Alice", "c": "Carol"})
+	seedPlayers(t, e, "b")
 	for _, r := range []*comet.MatchResult{
 		match("m1", "race", 1, false, "a:10:1", "b:8:2", "bot-x:99:3"),
 		match("m2", "race", 2, false, "b:12:1", "a:9:2", "c:30:3"),
@@ -135,40 +140,42 @@ func testLeaderboard(t *testing.T, e *env) {
 		match("m4", "race", 4, true, "b:100:1", "c:100:1"), // aborted: not counted
 		match("m5", "arena", 5, false, "d:7:1", "c:3:2"),   // other mode
 		match("m6", "race", 6, false, "d:12:1"),
+		match("m7", "race", 7, false, "b:1:2", "c:1:1"),
 	} {
 		mustNil(t, e.SaveMatch(ctx, r))
 	}
-	// b played last under a new name; d has no player record.
-	last := match("m7", "race", 7, false, "b:1:2", "c:1:1")
-	last.Players[0].Name = "Bobby"
-	mustNil(t, e.SaveMatch(ctx, last))
 
 	row := func(id, name string, wins, best, games int) comet.LeaderRow {
 		return comet.LeaderRow{PlayerID: id, Name: name, Wins: wins, BestScore: best, Games: games}
 	}
+	at := func(minutes int) time.Time { return T0.Add(time.Duration(minutes) * time.Minute) }
 	race := []comet.LeaderRow{
 		row("a", "Alice", 2, 11, 3),
-		row("c", "Carol", 1, 30, 3), // wins 1, best 30 beats b's and d's 12
-		row("b", "Bobby", 1, 12, 3), // same wins and best as d, more games
-		row("d", "Nd", 1, 12, 1),
+		row("c", "Carol", 1, 30, 3), // the guests b and d have wins too, but no claim
 	}
 	tests := []struct {
-		name  string
-		mode  string
-		limit int
-		want  []comet.LeaderRow
-		code  string
+		name string
+		q    comet.LeaderQuery
+		want []comet.LeaderRow
+		code string
 	}{
-		{"race", "race", 10, race, ""},
-		{"race top 2", "race", 2, race[:2], ""},
-		{"huge limit is capped, not refused", "race", 1 << 30, race, ""},
-		{"arena", "arena", 10, []comet.LeaderRow{row("d", "Nd", 1, 7, 1), row("c", "Carol", 0, 3, 1)}, ""},
-		{"unknown mode", "nope", 10, []comet.LeaderRow{}, ""},
-		{"zero limit", "race", 0, nil, comet.EINVALID},
+		{"race", comet.LeaderQuery{Mode: "race", Limit: 10}, race, ""},
+		{"race top 1", comet.LeaderQuery{Mode: "race", Limit: 1}, race[:1], ""},
+		{"huge limit is capped, not refused", comet.LeaderQuery{Mode: "race", Limit: 1 << 30}, race, ""},
+		{"arena", comet.LeaderQuery{Mode: "arena", Limit: 10}, []comet.LeaderRow{row("c", "Carol", 0, 3, 1)}, ""},
+		{"unknown mode", comet.LeaderQuery{Mode: "nope", Limit: 10}, []comet.LeaderRow{}, ""},
+		{"zero limit", comet.LeaderQuery{Mode: "race"}, nil, comet.EINVALID},
+		// Since counts the matches ended at or after it: m3 on (m4 is aborted).
+		{"since m3", comet.LeaderQuery{Mode: "race", Since: at(3), Limit: 10}, []comet.LeaderRow{row("a", "Alice", 1, 11, 1), row("c", "Carol", 1, 2, 2)}, ""},
+		{"since m3 top 1", comet.LeaderQuery{Mode: "race", Since: at(3), Limit: 1}, []comet.LeaderRow{row("a", "Alice", 1, 11, 1)}, ""},
+		{"since just after m3", comet.LeaderQuery{Mode: "race", Since: at(3).Add(time.Millisecond), Limit: 10}, []comet.LeaderRow{row("c", "Carol", 1, 1, 1)}, ""},
+		{"since after the last", comet.LeaderQuery{Mode: "race", Since: at(8), Limit: 10}, []comet.LeaderRow{}, ""},
+		{"since, other mode", comet.LeaderQuery{Mode: "arena", Since: at(1), Limit: 10}, []comet.LeaderRow{row("c", "Carol", 0, 3, 1)}, ""},
+		{"since, zero limit", comet.LeaderQuery{Mode: "race", Since: at(1)}, nil, comet.EINVALID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := e.Leaderboard(ctx, tt.mode, tt.limit)
+			got, err := e.Leaderboard(ctx, tt.q)
 			wantCode(t, err, tt.code)
 			if tt.code != "" {
 				return
@@ -178,12 +185,22 @@ func testLeaderboard(t *testing.T, e *env) {
 			}
 		})
 	}
-	// Renaming a player shows on the board.
+	// A guest who claims a name joins the board with its past matches, under
+	// its claimed name; renaming a player shows on the board.
+	mustNil(t, e.ClaimName(ctx, "b", "Bob", []byte("pw")))
 	mustNil(t, e.RenamePlayer(ctx, "a", "Alicia"))
-	got, err := e.Leaderboard(ctx, "race", 1)
-	mustNil(t, err)
-	if len(got) != 1 || got[0].Name != "Alicia" {
-		t.Fatalf("after rename: %+v", got)
+	for _, tt := range []struct {
+		since time.Time
+		want  []comet.LeaderRow
+	}{
+		{time.Time{}, []comet.LeaderRow{row("a", "Alicia", 2, 11, 3), row("c", "Carol", 1, 30, 3), row("b", "Bob", 1, 12, 3)}},
+		{at(2), []comet.LeaderRow{row("c", "Carol", 1, 30, 3), row("b", "Bob", 1, 12, 2), row("a", "Alicia", 1, 11, 2)}},
+	} {
+		got, err := e.Leaderboard(ctx, comet.LeaderQuery{Mode: "race", Since: tt.since, Limit: 10})
+		mustNil(t, err)
+		if !slices.Equal(got, tt.want) {
+			t.Fatalf("since %v after claim and rename:\n%+v\nwant\n%+v", tt.since, got, tt.want)
+		}
 	}
 }
 
@@ -240,9 +257,15 @@ func testPlayerMatches(t *testing.T, e *env) {
 }
 
 // testLeaderboardMatchesRecomputed saves random matches (both modes, aborted
-// ones, bots, ties) and checks the kept totals against refBoard.
+// ones, bots, ties, guests and claimed players) and checks the board, all
+// time and since several cutoffs, against refBoard.
 func testLeaderboardMatchesRecomputed(t *testing.T, e *env) {
 	rng := rand.New(rand.NewPCG(1, 2))
+	claimed := map[string]string{}
+	for id := 0; id < 10; id += 2 {
+		claimed[fmt.Sprintf("p%d", id)] = fmt.Sprintf("Claim%d", id)
+	}
+	claim(t, e, claimed)
 	var saved []*comet.MatchResult
 	for i := range 150 {
 		r := &comet.MatchResult{ID: fmt.Sprintf("m%03d", i), Mode: []string{"race", "arena"}[rng.IntN(2)],
@@ -258,10 +281,12 @@ func testLeaderboardMatchesRecomputed(t *testing.T, e *env) {
 		saved = append(saved, r)
 	}
 	for _, mode := range []string{"race", "arena"} {
-		got, err := e.Leaderboard(e.ctx, mode, 1000)
-		mustNil(t, err)
-		if want := refBoard(saved, mode); !slices.Equal(got, want) {
-			t.Fatalf("leaderboard of %s =\n%+v\nrecomputed from matches =\n%+v", mode, got, want)
+		for _, since := range []time.Time{{}, T0.Add(300 * time.Second), T0.Add(900 * time.Second)} {
+			got, err := e.Leaderboard(e.ctx, comet.LeaderQuery{Mode: mode, Since: since, Limit: 1000})
+			mustNil(t, err)
+			if want := refBoard(saved, mode, since, claimed); !slices.Equal(got, want) || len(want) == 0 {
+				t.Fatalf("leaderboard of %s since %v =\n%+v\nrecomputed from matches =\n%+v", mode, since, got, want)
+			}
 		}
 	}
 }

@@ -645,3 +645,29 @@ func TestFeelCreateFormLimits(t *testing.T) {
 	}
 	noErrors(t, p)
 }
+
+// The leaderboard ranks claimed players, over all time or this week: a
+// player who claimed a name and finished a match is on both tabs.
+func TestFeelLeaderboardPeriods(t *testing.T) {
+	s := newSite(t, siteOptions{settings: map[string]gameloop.Settings{
+		"tag": {MinPlayers: 2, Countdown: 200 * time.Millisecond, Duration: 2 * time.Second, Intermission: 1500 * time.Millisecond},
+	}})
+	a := openGame(t, s, "")
+	a.SetTimeout(45 * time.Second) // bcrypt under -race
+	setName(t, a, "Cleo")
+	click(t, a, "claim-open")
+	typeInto(t, a, "claim-password", "correct horse")
+	typeInto(t, a, "claim-password2", "correct horse")
+	click(t, a, "claim-submit")
+	waitText(t, a, selAccountStatus, "✓ claimed")
+	a.Do(t, "quick play", clickQuickPlay("tag"))
+	a.WaitVisible(t, selResult)
+	a.Do(t, "leave", chromedp.Click(chromedp.CSS(`[data-testid="leave-room"]`)))
+	Eval[bool](t, a, `document.querySelector('[data-testid="leaderboard-tab"][data-mode="tag"]').click(), true`)
+	for _, period := range []string{"week", "all"} {
+		Eval[bool](t, a, fmt.Sprintf(`document.querySelector('[data-testid="leaderboard-period"][data-period=%q]').click(), true`, period))
+		a.WaitFor(t, fmt.Sprintf(`document.querySelector('[data-testid="leaderboard-period"][data-period=%q]').getAttribute("aria-selected") === "true"`, period))
+		a.WaitFor(t, `[...document.querySelectorAll('[data-testid="leaderboard-row"]')].some(r => r.textContent.includes("Cleo"))`)
+	}
+	noErrors(t, a)
+}

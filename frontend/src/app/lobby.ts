@@ -20,6 +20,8 @@ export class Lobby {
   private readonly list = byTestID("room-list");
   private readonly nameInput = byTestID<HTMLInputElement>("name-input");
   private board = MODES[0].name;
+  /** the leaderboard's period: all time or the last 7 days */
+  private period: "all" | "week" = "all";
   private boardTimer = 0;
   /** what the server declared of each mode (GET /api/modes) */
   private declared = new Map<string, ModeInfo>();
@@ -79,6 +81,12 @@ export class Lobby {
       if (code) client.send("room.join", { room: code });
     });
     byTestID<HTMLSelectElement>("create-mode").addEventListener("change", () => this.fitCreateForm(true));
+    for (const b of byTestID("leaderboard-periods").querySelectorAll<HTMLElement>("[data-period]")) {
+      b.addEventListener("click", () => {
+        this.period = b.dataset.period === "week" ? "week" : "all";
+        this.loadBoard();
+      });
+    }
     this.loadBoard();
     this.renderRooms();
     void fetchModes().then((list) => {
@@ -182,20 +190,22 @@ export class Lobby {
 
   private async fetchBoard(): Promise<void> {
     const mode = this.board;
+    const period = this.period;
     for (const t of byTestID("leaderboard-tabs").children) t.setAttribute("aria-selected", String((t as HTMLElement).dataset.mode === mode));
+    for (const t of byTestID("leaderboard-periods").children) t.setAttribute("aria-selected", String((t as HTMLElement).dataset.period === period));
     let rows: LeaderRow[] = [];
     try {
-      const res = await fetch(`/api/leaderboard?mode=${encodeURIComponent(mode)}&limit=10`, { cache: "no-store" });
+      const res = await fetch(`/api/leaderboard?mode=${encodeURIComponent(mode)}&period=${period}&limit=10`, { cache: "no-store" });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       rows = ((await res.json()) as { rows: LeaderRow[] }).rows ?? [];
     } catch {
       rows = [];
     }
-    if (mode !== this.board) return;
+    if (mode !== this.board || period !== this.period) return;
     const body = byTestID("leaderboard").querySelector("tbody") as HTMLElement;
     body.replaceChildren(
       ...(rows.length === 0
-        ? [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No finished matches yet."))]
+        ? [el("tr", {}, el("td", { colspan: 5, class: "muted" }, period === "week" ? "Nobody ranked this week yet." : "Nobody ranked yet.", " Claim your name to be ranked."))]
         : rows.map((r, i) =>
             el(
               "tr",

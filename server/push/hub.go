@@ -67,6 +67,14 @@ type Config struct {
 	// OnExpire is called once when a session ends (expiry, Remove, Close):
 	// release what it held. The session is already out of the registry.
 	OnExpire func(ctx context.Context, s *Session)
+	// OnMessage takes one text message a client sent upstream on its
+	// WebSocket (the same body as an upstream POST), in order per session,
+	// on a task worker; msg is valid only during the call. Nil: no
+	// WebSocket transport.
+	OnMessage func(ctx context.Context, s *Session, msg []byte)
+	// MaxMessage caps an upstream WebSocket message (16 KiB, the POST limit).
+	MaxMessage int
+
 	// Filter decides whether a message flagged comet.Filtered reaches s (the
 	// application's per-session delivery rules); nil delivers every message.
 	Filter func(s *Session, m *comet.Message) bool
@@ -95,6 +103,7 @@ func (c *Config) setDefaults() {
 	defInt(&c.ReplayBytes, 512<<10)
 	defInt(&c.ReplayKeep, 64)
 	defInt(&c.Workers, 4)
+	defInt(&c.MaxMessage, WSDefaultMaxMessage)
 	c.ReplayEvents = min(c.ReplayEvents, 1<<20) // the ring counts in int32
 	c.ReplayBytes = min(c.ReplayBytes, 1<<30)
 	defInt(&c.Writers, runtime.GOMAXPROCS(0))
@@ -126,6 +135,7 @@ type Hub struct {
 	sessions map[string]*Session
 	users    map[string]*Session // each user's newest session; Session.nextTab links the rest
 	draining atomic.Bool         // Drain began: no downstream attaches any more
+	closing  atomic.Bool         // Close began: streams end with EndShutdown
 
 	// detached holds the sessions with no receiver, so the reaper looks at
 	// those few instead of every session each round. Taken under Session.mu.
@@ -344,6 +354,7 @@ func (h *Hub) Flush(ctx context.Context) {
 // stream and stops the hub's goroutines; callbacks still queued when ctx
 // ends are dropped, so Close returns soon after ctx's deadline.
 func (h *Hub) Close(ctx context.Context) {
+	h.closing.Store(true) // streams stopped from here on end with "shutdown"
 	for _, s := range h.Sessions() {
 		if ctx.Err() != nil {
 			s.end()
@@ -352,6 +363,11 @@ func (h *Hub) Close(ctx context.Context) {
 		}
 		h.Remove(ctx, s)
 	}
+	// Let the writers put out the end frames the removals queued (briefly:
+	// a stream that cannot take them is closed without).
+	flushCtx, cancel := context.WithTimeout(ctx, time.Second)
+	h.writers.drain(flushCtx)
+	cancel()
 	h.writers.closeAll()
 	h.cancel()
 	release := h.tasks.stop(ctx)

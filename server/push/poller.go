@@ -10,6 +10,9 @@ type poller interface {
 	watch(st *stream) error
 	// armWrite asks for one report when st's socket has room; st.mu is held.
 	armWrite(st *stream) error
+	// rearm registers st again for what it waits for now (hang-up, room to
+	// write while stalled, bytes to read for a WebSocket); st.mu is held.
+	rearm(st *stream) error
 	// run delivers reports until ctx ends.
 	run(ctx context.Context)
 }

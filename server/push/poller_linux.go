@@ -45,9 +45,28 @@ const (
 	evWritable = evHangup | unix.EPOLLOUT
 )
 
-func (e *epoller) watch(st *stream) error { return e.ctl(st, unix.EPOLL_CTL_ADD, evHangup) }
+func (e *epoller) watch(st *stream) error { return e.ctl(st, unix.EPOLL_CTL_ADD, e.mask(st)) }
 
-func (e *epoller) armWrite(st *stream) error { return e.ctl(st, unix.EPOLL_CTL_MOD, evWritable) }
+func (e *epoller) armWrite(st *stream) error {
+	return e.ctl(st, unix.EPOLL_CTL_MOD, e.mask(st)|evWritable)
+}
+
+func (e *epoller) rearm(st *stream) error { return e.ctl(st, unix.EPOLL_CTL_MOD, e.mask(st)) }
+
+// mask is what st waits for now: a hang-up always, room to write while
+// stalled, and bytes to read for a WebSocket no worker is reading or about
+// to read (that read re-arms it). The caller holds st.mu, or st is not yet
+// visible to anyone else.
+func (e *epoller) mask(st *stream) uint32 {
+	m := uint32(evHangup)
+	if st.awaitOut {
+		m |= unix.EPOLLOUT
+	}
+	if st.wsOf() != nil && !st.reading && !st.readQueued {
+		m |= unix.EPOLLIN
+	}
+	return m
+}
 
 // ctl registers st's socket. The stream owns the descriptor and closes it
 // only when no writer is on it, and closing drops it from the epoll set.
@@ -92,20 +111,40 @@ func (e *epoller) run(ctx context.Context) {
 
 // event acts on one report: a hang-up closes the stream, room to write
 // re-arms the hang-up watch and queues the stream.
+// A WebSocket with bytes to read is read first even when the peer also
+// hung up: its last messages (and a close frame) still count, and
+// the read finds the end.
 func (e *epoller) event(st *stream, events uint32) {
-	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		st.close(errPeerGone)
+	ws := st.wsOf() != nil
+	in := events&unix.EPOLLIN != 0 && ws
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && !in {
+		st.mu.Lock()
+		reading := ws && (st.reading || st.readQueued)
+		st.mu.Unlock()
+		if !reading { // else the read under way finds the end after the last bytes
+			st.close(errPeerGone)
+		}
 		return
 	}
-	if events&unix.EPOLLOUT != 0 {
-		st.mu.Lock()
-		if !st.closed {
-			if err := e.ctl(st, unix.EPOLL_CTL_MOD, evHangup); err != nil {
-				e.pool.hub.log.Debug("re-arm hang-up watch", "err", err)
-			}
+	out := events&unix.EPOLLOUT != 0
+	st.mu.Lock()
+	if in {
+		st.readQueued = true
+	}
+	if out {
+		st.awaitOut = false
+	}
+	if !st.closed {
+		if err := e.rearm(st); err != nil {
+			e.pool.hub.log.Debug("re-arm poller watch", "err", err)
 		}
-		st.mu.Unlock()
-		e.pool.roomAgain(st)
+	}
+	st.mu.Unlock()
+	if in {
+		e.pool.hub.tasks.read(st)
+	}
+	if out {
+		e.pool.schedule(st, markNone)
 	}
 }
 

@@ -197,6 +197,9 @@ func (s *Session) attach(r receiver, last uint64) (cursor uint64, reset bool, ol
 	if old == r {
 		old = nil
 	}
+	if old != nil {
+		endFor(old, EndReplaced)
+	}
 	if keyframe && !reset {
 		s.hub.requestFresh(s, FreshKeyframe)
 	}
@@ -408,6 +411,13 @@ func (s *Session) end() bool {
 	r := s.recv
 	s.recv = nil
 	s.mu.Unlock()
+	if r != nil {
+		why := EndEnded
+		if s.hub.closing.Load() {
+			why = EndShutdown
+		}
+		endFor(r, why)
+	}
 	s.closeAll(subs, r)
 	return true
 }

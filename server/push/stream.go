@@ -33,23 +33,26 @@ type stream struct {
 	gen     uint32   // tells a reused slot's poller events apart
 	chunked bool
 
-	lastWrite atomic.Int64 // unix nanos, read by the sweeper
+	lastWrite atomic.Int64  // unix nanos, read by the sweeper
+	endWhy    atomic.Uint32 // EndReason set by whoever stops the stream (first wins); unset: shutdown
 
-	mu        sync.Mutex
-	cursor    uint64 // seq of the last event written (or pending)
-	written   int    // event bytes written, for recycling
-	pend      []byte // bytes the socket has not taken yet
-	pendAt    int64  // unix nanos of the last progress while pend is non-empty
-	queued    bool   // in the writer queue
-	writing   bool   // a writer is on it now
-	again     bool   // work arrived while writing
-	awaitOut  bool   // pend is waiting for the poller to report room
-	hbDue     bool
-	ending    bool // write the end marker and close
-	endQueued bool // the end marker is in pend: close once it is out
-	closed    bool
-	shutLater bool // closed while a writer was on it: the writer shuts the socket
-	shutClean bool
+	mu         sync.Mutex
+	cursor     uint64 // seq of the last event written (or pending)
+	written    int    // event bytes written, for recycling
+	pend       []byte // bytes the socket has not taken yet
+	pendAt     int64  // unix nanos of the last progress while pend is non-empty
+	queued     bool   // in the writer queue
+	writing    bool   // a writer is on it now
+	reading    bool   // a task worker is reading it now (WebSocket)
+	readQueued bool   // the poller queued a read: the read re-arms it
+	again      bool   // work arrived while writing
+	awaitOut   bool   // pend is waiting for the poller to report room
+	hbDue      bool
+	ending     bool // write the end marker and close
+	endQueued  bool // the end marker is in pend: close once it is out
+	closed     bool
+	shutLater  bool // closed while a writer was on it: the writer shuts the socket
+	shutClean  bool
 
 	// Written events may be trimmed to ReplayKeep only once they were
 	// written ReplayKeepFor ago: a client that cuts its stream with events
@@ -71,6 +74,14 @@ func (st *stream) wake() { st.hub.writers.schedule(st, markNone) }
 
 // stop ends the stream cleanly: a newer downstream replaced it or the session ended.
 func (st *stream) stop() { st.hub.writers.schedule(st, markEnding) }
+
+// endFor records why r is about to be stopped, for its end frame; the first
+// reason given wins. Receivers other than held streams have no end frame.
+func endFor(r receiver, why EndReason) {
+	if st, ok := r.(*stream); ok {
+		st.endWhy.CompareAndSwap(uint32(endUnset), uint32(why))
+	}
+}
 
 func markNone(*stream)      {}
 func markEnding(st *stream) { st.ending = true }
@@ -100,6 +111,12 @@ func (st *stream) flush(w *writerScratch) {
 
 	buf := append(w.buf[:0], make([]byte, chunkReserve)...)
 	body := chunkReserve
+	ws := st.wsOf()
+	if ws != nil { // pongs go out before the batch
+		st.mu.Lock()
+		buf = append(buf, ws.takeCtrl()...)
+		st.mu.Unlock()
+	}
 	var last uint64
 	var more bool
 	{ // an ending stream still writes what is queued (a kick's reason, a restart notice)
@@ -120,9 +137,13 @@ func (st *stream) flush(w *writerScratch) {
 		}
 	}
 	eventBytes := len(buf) - body
-	recycle := !ending && (st.written+eventBytes >= st.hub.cfg.RecycleBytes || time.Now().UnixNano()-st.started >= st.hub.cfg.RecycleAge.Nanoseconds())
+	recycle := !ending && ws == nil && (st.written+eventBytes >= st.hub.cfg.RecycleBytes || time.Now().UnixNano()-st.started >= st.hub.cfg.RecycleAge.Nanoseconds())
 	if ending || recycle {
-		buf = st.t.appendEnd(buf)
+		why := EndReason(st.endWhy.Load())
+		if recycle {
+			why = EndRecycle
+		}
+		buf = st.t.appendEnd(buf, why)
 	}
 	buf = slices.Grow(buf, 2) // the chunk's CRLF, so write appends it in place
 	w.buf = buf
@@ -294,7 +315,7 @@ func (st *stream) close(err error) {
 	st.closed = true
 	clean := err == nil && len(st.pend) == 0 && !st.awaitOut
 	st.pend = nil
-	later := st.writing
+	later := st.writing || st.reading
 	st.shutLater, st.shutClean = later, clean
 	st.mu.Unlock()
 	if err != nil {

@@ -24,7 +24,8 @@ type tasks struct {
 
 type task struct {
 	s      *Session
-	expire bool // OnExpire; otherwise OnFresh with the session's pending bits
+	expire bool    // OnExpire; otherwise OnFresh with the session's pending bits
+	read   *stream // a WebSocket to read (s is nil)
 }
 
 // freshRunning marks a session whose OnFresh is running; the low bits are
@@ -71,7 +72,15 @@ func (t *tasks) fresh(s *Session, why Fresh) {
 
 func (t *tasks) expire(s *Session) { t.push(task{s: s, expire: true}) }
 
+// read queues a WebSocket stream the poller found readable.
+func (t *tasks) read(st *stream) { t.push(task{read: st}) }
+
+// wsReadBuf is what one worker reads a socket into; the bytes of a frame
+// left unfinished are kept by the stream's decoder, not here.
+const wsReadBuf = 16 << 10
+
 func (t *tasks) work() {
+	var buf []byte // made on the first WebSocket read
 	for {
 		t.mu.Lock()
 		for len(t.queue) == 0 && !t.closing {
@@ -88,6 +97,13 @@ func (t *tasks) work() {
 			t.queue = nil // let a burst's array go
 		}
 		t.mu.Unlock()
+		if tk.read != nil {
+			if buf == nil {
+				buf = make([]byte, wsReadBuf)
+			}
+			tk.read.readWS(buf)
+			continue
+		}
 		t.run(tk)
 	}
 }

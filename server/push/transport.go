@@ -20,8 +20,42 @@ type Transport interface {
 	appendPrelude(dst []byte) []byte
 	// appendBatch appends one batch; evs == nil is a heartbeat (empty batch).
 	appendBatch(dst []byte, evs []event) []byte
-	// appendEnd appends what closes the body cleanly.
-	appendEnd(dst []byte) []byte
+	// appendEnd appends the end frame, which says why the stream ends, and
+	// what closes the body cleanly.
+	appendEnd(dst []byte, why EndReason) []byte
+}
+
+// EndReason says why a held stream ended; the end frame carries it as
+// {"end":"<reason>"} (docs/PROTOCOL.md, "End frames").
+type EndReason uint32
+
+const (
+	endUnset EndReason = iota
+	// EndRecycle: the stream reached its byte or age budget; reconnect at once.
+	EndRecycle
+	// EndReplaced: a newer downstream of the same session attached.
+	EndReplaced
+	// EndEnded: the session ended (removed or expired); its sid is gone.
+	EndEnded
+	// EndShutdown: the server is stopping or handing over to a successor.
+	EndShutdown
+)
+
+var endNames = [...]string{endUnset: "shutdown", EndRecycle: "recycle", EndReplaced: "replaced", EndEnded: "ended", EndShutdown: "shutdown"}
+
+// String returns the reason as the end frame names it.
+func (r EndReason) String() string {
+	if int(r) < len(endNames) {
+		return endNames[r]
+	}
+	return "shutdown"
+}
+
+// appendEndObject appends the end frame's payload, {"end":"<reason>"}.
+func appendEndObject(dst []byte, why EndReason) []byte {
+	dst = append(dst, `{"end":"`...)
+	dst = append(dst, why.String()...)
+	return append(dst, `"}`...)
 }
 
 // appendJSONBatch appends the batch `[{"seq":N,...},...]`. Message frames are
@@ -41,7 +75,7 @@ func appendJSONBatch(dst []byte, evs []event) []byte {
 var padding = strings.Repeat(" ", 2048)
 
 // TransportNames lists the downstream transports in the order a client tries them.
-var TransportNames = []string{"multipart", "sse", "iframe", "longpoll", "poll"}
+var TransportNames = []string{"ws", "multipart", "sse", "iframe", "longpoll", "poll"}
 
 // NewTransport returns the framing of a held-stream transport by name
 // (multipart, sse, iframe) for session sid; false for any other name.

@@ -42,7 +42,7 @@ func TestTransportFramingGolden(t *testing.T) {
 		b = tr.appendPrelude(b)
 		b = tr.appendBatch(b, goldenEvents())
 		b = tr.appendBatch(b, nil)
-		b = tr.appendEnd(b)
+		b = tr.appendEnd(b, EndRecycle)
 		// The prelude's padding is long and blank; fold it for readable goldens.
 		got := regexp.MustCompile(` {64,}`).ReplaceAllFunc(b, func(p []byte) []byte {
 			return []byte("<" + strconv.Itoa(len(p)) + " spaces>")

@@ -40,8 +40,10 @@ func (f *iframe) appendBatch(dst []byte, evs []event) []byte {
 	return append(dst, ")</script>\n"...)
 }
 
-// appendEnd tells the parent the stream ended cleanly (batch null).
-func (f *iframe) appendEnd(dst []byte) []byte {
+// appendEnd tells the parent why the stream ends ({"end":"<reason>"} in
+// place of a batch) and closes the document.
+func (f *iframe) appendEnd(dst []byte, why EndReason) []byte {
 	dst = f.call(dst)
-	return append(dst, "null)</script></body></html>\n"...)
+	dst = appendEndObject(dst, why)
+	return append(dst, ")</script></body></html>\n"...)
 }

@@ -30,8 +30,13 @@ func (m *multipart) appendBatch(dst []byte, evs []event) []byte {
 	return append(dst, "\r\n"...)
 }
 
-func (m *multipart) appendEnd(dst []byte) []byte {
+// appendEnd sends the end frame as a last part, then the close delimiter.
+func (m *multipart) appendEnd(dst []byte, why EndReason) []byte {
 	dst = append(dst, "--"...)
+	dst = append(dst, m.boundary...)
+	dst = append(dst, "\r\nContent-Type: application/json\r\n\r\n"...)
+	dst = appendEndObject(dst, why)
+	dst = append(dst, "\r\n--"...)
 	dst = append(dst, m.boundary...)
 	return append(dst, "--\r\n"...)
 }

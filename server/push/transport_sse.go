@@ -33,4 +33,10 @@ func (sse) appendBatch(dst []byte, evs []event) []byte {
 	return append(dst, "\n\n"...)
 }
 
-func (sse) appendEnd(dst []byte) []byte { return dst }
+// appendEnd sends the end frame as an event without an id, so a resumed
+// Last-Event-ID still names the last batch.
+func (sse) appendEnd(dst []byte, why EndReason) []byte {
+	dst = append(dst, "data: "...)
+	dst = appendEndObject(dst, why)
+	return append(dst, "\n\n"...)
+}

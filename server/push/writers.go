@@ -202,15 +202,6 @@ func (p *writerPool) markStalled(st *stream, on bool) {
 	p.mu.Unlock()
 }
 
-// roomAgain is the poller's report that a stalled stream's socket can take
-// bytes: it is queued to write what is pending.
-func (p *writerPool) roomAgain(st *stream) {
-	st.mu.Lock()
-	st.awaitOut = false
-	st.mu.Unlock()
-	p.schedule(st, markNone)
-}
-
 func (p *writerPool) work() {
 	w := &writerScratch{}
 	batch := make([]*stream, 0, popBatch)
@@ -275,8 +266,10 @@ func (p *writerPool) flushOne(st *stream, w *writerScratch) {
 	st.writing = false
 	again := st.again && !st.closed
 	st.again = false
-	shut, clean := st.shutLater, st.shutClean
-	st.shutLater = false
+	shut, clean := st.shutLater && !st.reading, st.shutClean // a reader still on it shuts it
+	if shut {
+		st.shutLater = false
+	}
 	st.mu.Unlock()
 	if shut {
 		st.shut(clean)

@@ -8,6 +8,7 @@ func allChecks() []check {
 		{name: "session.version", cite: "Sessions: v 2 is 400 {error, code unsupported_version, versions}; no body is v 1; the Bearer scheme in any case", run: checkVersion},
 		{name: "session.token", cite: "Players: a valid token or cookie keeps the player, a presented cookie gets no new cookie, an unknown cookie a new guest", run: checkSessionToken},
 		{name: "session.name", cite: "Players: POST /comet/session with {\"name\"} renames first; a refused name is 400 or 409 with {\"error\"}", run: checkSessionName},
+		{name: "session.expiry", cite: "Session states: a session nobody attaches to expires after grace_ms; every /comet/{sid}/… is then 404", run: checkExpiry},
 		{name: "session.auth", cite: "Sessions: 401 without a valid token, 403 with another player's, 404 {\"error\":\"session not found\"} for an unknown sid, another 404 for an unknown transport", run: checkSessionAuth},
 	}
 	for _, tr := range streamingTransports {
@@ -53,4 +54,11 @@ func allChecks() []check {
 		check{name: "game.errors", cite: "Game: the room requests' error table; Room names: 1–40 characters of letters, digits, spaces and _ - ' . ! ? # : , ( ), trimmed, and the two texts", run: checkGameErrors},
 	)
 	return cs
+}
+
+// adminChecks need the server's admin token (Config.AdminToken).
+func adminChecks() []check {
+	return []check{
+		{name: "session.kicked", cite: "Session states and Moderation: a kick sends sys.error forbidden \"you were removed by a moderator\" ref 0, the stream ends with {\"end\":\"ended\"}, the sid is 404; a banned player's POST /comet/session is 403", run: checkKick},
+	}
 }

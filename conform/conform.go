@@ -25,6 +25,8 @@ type Config struct {
 	Timeout time.Duration  // each check's deadline beyond the heartbeat it may wait for (default 30 s)
 	Only    *regexp.Regexp // runs only the checks whose names match; nil runs all
 	Client  *http.Client   // nil uses a client without compression or redirects
+	// AdminToken, when the server's, adds the moderation checks (kick, ban).
+	AdminToken string
 }
 
 // Result is one check's outcome.
@@ -117,6 +119,9 @@ func Run(ctx context.Context, cfg Config) Report {
 	fmt.Fprintf(cfg.Out, "conform %s (seed %d)\n", cfg.Base, cfg.Seed)
 	var rep Report
 	checks := allChecks()
+	if cfg.AdminToken != "" {
+		checks = append(checks, adminChecks()...)
+	}
 	if cfg.Only != nil {
 		kept := checks[:0]
 		for _, c := range checks {

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"time"
 
 	"comet/conform"
 )
 
-const conformUsage = `comet conform --base URL [--run REGEXP] [--seed N] [--timeout D]
+const conformUsage = `comet conform --base URL [--run REGEXP] [--seed N] [--timeout D] [--admin-token T]
     check a Comet server against docs/PROTOCOL.md: PASS|FAIL per check, then "N passed, M failed"
 comet conform --serve ADDR [--heartbeat D]
     serve a scripted mock server for a client to be checked against; findings on stdout and GET /conform/report
@@ -30,6 +31,7 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	seed := fs.Uint64("seed", 0, "seed of the random cut offsets (0: a random one, printed)")
 	timeout := fs.Duration("timeout", 30*time.Second, "each check's deadline, beyond four heartbeats")
 	heartbeat := fs.Duration("heartbeat", time.Second, "--serve: heartbeat_ms of the mock's sessions")
+	admin := fs.String("admin-token", "", "the server's admin token: adds the moderation checks (kick, ban) (env COMET_ADMIN_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -50,7 +52,10 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		return 0
 	}
-	cfg := conform.Config{Base: *base, Out: stdout, Seed: *seed, Timeout: *timeout}
+	if *admin == "" {
+		*admin = os.Getenv("COMET_ADMIN_TOKEN")
+	}
+	cfg := conform.Config{Base: *base, Out: stdout, Seed: *seed, Timeout: *timeout, AdminToken: *admin}
 	if *run != "" {
 		re, err := regexp.Compile(*run)
 		if err != nil {

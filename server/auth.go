@@ -68,16 +68,23 @@ func (s *Server) authSession(c echo.Context) (*tab, error) {
 // page, so no ambient cookie can have been abused and it is allowed.
 func (s *Server) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		r := c.Request()
-		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-			return comet.Errorf(comet.EFORBIDDEN, "cross-site request refused")
-		}
-		if o := r.Header.Get("Origin"); o != "" {
-			u, err := url.Parse(o)
-			if err != nil || o == "null" || !strings.EqualFold(u.Host, r.Host) {
-				return comet.Errorf(comet.EFORBIDDEN, "cross-origin request refused")
-			}
+		if err := checkSameOrigin(c.Request()); err != nil {
+			return err
 		}
 		return next(c)
 	}
+}
+
+// checkSameOrigin refuses a request a browser sent from another site (403).
+func checkSameOrigin(r *http.Request) error {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return comet.Errorf(comet.EFORBIDDEN, "cross-site request refused")
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || o == "null" || !strings.EqualFold(u.Host, r.Host) {
+			return comet.Errorf(comet.EFORBIDDEN, "cross-origin request refused")
+		}
+	}
+	return nil
 }

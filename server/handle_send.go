@@ -45,6 +45,14 @@ func (s *Server) handleSend(c echo.Context) error {
 	// cancelling it half way (a claim's bcrypt and write) would lose it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), eventTimeout)
 	defer cancel()
+	s.takeEvents(ctx, sess, evs)
+	return c.NoContent(http.StatusNoContent)
+}
+
+// takeEvents runs a decoded batch of client events in order, from a POST or
+// a WebSocket message: each new seq once (a resent one is ignored), each
+// charged to its cost budget, each refusal a sys.error on the stream.
+func (s *Server) takeEvents(ctx context.Context, sess *tab, evs []clientEvent) {
 	for _, ev := range evs {
 		if !sess.TakeUpstream(ev.Seq) {
 			s.metrics.upstream.WithLabelValues("duplicate").Inc()
@@ -64,7 +72,6 @@ func (s *Server) handleSend(c echo.Context) error {
 		}
 		s.metrics.upstream.WithLabelValues("ok").Inc()
 	}
-	return c.NoContent(http.StatusNoContent)
 }
 
 func (s *Server) dispatch(ctx context.Context, sess *tab, ev clientEvent) (err error) {

@@ -27,12 +27,15 @@ func (s *Server) handleStream(c echo.Context) error {
 	}
 	name := c.Param("transport")
 	t, held := push.NewTransport(name, sess.ID())
-	if !held && name != "poll" {
+	if !held && name != "poll" && name != "ws" {
 		return echo.ErrNotFound
 	}
 	release, err := s.limits.acquireStream(c.Request())
 	if err != nil {
 		return err
+	}
+	if name == "ws" {
+		return s.holdWS(c, sess, last, release)
 	}
 	if !held {
 		defer release()

@@ -110,6 +110,7 @@ func New(cfg Config) (*Server, error) {
 	hc.OnFresh = s.onFresh
 	hc.OnExpire = s.onExpire
 	hc.Filter = deliver
+	hc.OnMessage = s.onMessage
 	s.hub = push.NewHub(hc)
 	s.lobby = newLobby(cfg.Bus, s.allTabs, s.tabsOf)
 	s.limits = newLimiter(cfg.Limits, cfg.Metrics)

@@ -110,6 +110,9 @@ func (s *Server) handlePoll(c echo.Context, sess *tab, last uint64) error {
 		wait = n
 	}
 	body, err := s.hub.Poll(c.Request().Context(), sess.Session, last, time.Duration(wait)*time.Second)
+	if errors.Is(err, push.ErrDraining) {
+		return unavailable(c) // a restart: the session lives on in the next process
+	}
 	if err != nil {
 		return comet.Errorf(comet.ENOTFOUND, "session not found")
 	}

@@ -49,6 +49,10 @@ type Config struct {
 	// AdminToken guards /api/admin/*; empty disables the admin endpoints.
 	// New refuses one shorter than MinAdminToken bytes.
 	AdminToken string
+	// Handover makes Shutdown a graceful restart: it drains and saves every
+	// session with its state in the store, for the next process's Restore
+	// (handover.go). cmd/comet enables it (--handover).
+	Handover bool
 	// Game tunes the game rooms; Modes is required (cmd/comet passes every
 	// compiled-in mode), and Bus, Store, Logger, Registerer and OnRoomChange
 	// are filled in by New.
@@ -76,6 +80,7 @@ type Server struct {
 	history    historyCache
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
+	drain      drainGate // closed by a hand-over (handover.go)
 }
 
 // New builds the application and starts its hub. Close (or Shutdown) stops it.
@@ -129,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 
 	s.handlers = s.eventHandlers()
 	s.e = s.routes()
+	s.http = s.httpServer()
 	return s, nil
 }
 
@@ -144,7 +150,16 @@ func (s *Server) Handler() http.Handler { return s.e }
 // Serve accepts connections on ln until Shutdown. Streams manage their own
 // write deadlines, so the server has no WriteTimeout that would cut them.
 func (s *Server) Serve(ln net.Listener) error {
-	s.http = &http.Server{
+	if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// httpServer is the net/http server Serve runs, made by New so that a
+// Shutdown racing a Serve just started finds it.
+func (s *Server) httpServer() *http.Server {
+	return &http.Server{
 		Handler:           s.e,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -153,16 +168,15 @@ func (s *Server) Serve(ln net.Listener) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	return nil
 }
 
 // Shutdown tells every client to reconnect, stops accepting, records
 // unfinished matches as aborted, lets in-flight requests and writes finish,
 // then ends every session. It returns when done or when ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.cfg.Handover {
+		return s.handOver(ctx)
+	}
 	var errs []error
 	if s.http != nil {
 		s.http.SetKeepAlivesEnabled(false)
@@ -216,6 +230,7 @@ func (s *Server) routes() *echo.Echo {
 		},
 	}))
 	e.Use(clientBodies)
+	e.Use(s.drainMiddleware)
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection:      "0",
 		ContentTypeNosniff: "nosniff",

@@ -49,6 +49,10 @@ type Main struct {
 	Hub         push.Config
 	Game        gameloop.ManagerConfig
 
+	// Handover makes SIGTERM a graceful restart: sessions are saved in the
+	// database for the next process, which restores them before serving.
+	Handover bool
+
 	Stdout, Stderr io.Writer
 	Logger         *slog.Logger
 
@@ -64,7 +68,7 @@ type Main struct {
 // NewMain returns a Main with the defaults of `comet serve`.
 func NewMain() *Main {
 	return &Main{
-		Addr: ":8080", DBPath: "data/comet.db", LogLevel: "info", ShutdownIn: 10 * time.Second,
+		Addr: ":8080", DBPath: "data/comet.db", LogLevel: "info", ShutdownIn: 10 * time.Second, Handover: true,
 		Stdout: os.Stdout, Stderr: os.Stderr,
 	}
 }
@@ -93,6 +97,7 @@ func (m *Main) ParseFlags(name string, args []string) error {
 		m.LogLevel = v
 		return nil
 	})
+	fs.BoolVar(&m.Handover, "handover", m.Handover, "on SIGTERM save every session in the database, and restore saved ones at start, so clients resume on the same session across a restart (env COMET_HANDOVER)")
 	fs.BoolVar(&m.Secure, "secure-cookies", false, "mark cookies Secure: set when served over TLS or behind a TLS proxy (env COMET_SECURE_COOKIES)")
 	fs.IntVar(&m.Limits.SessionsPerMinute, "sessions-per-minute", 100, "new sessions per client address per minute; -1 for no limit (env COMET_SESSIONS_PER_MINUTE)")
 	fs.IntVar(&m.Limits.StreamsPerIP, "streams-per-ip", 50, "downstreams held at once per client address; -1 for no limit (env COMET_STREAMS_PER_IP)")
@@ -358,13 +363,19 @@ func (m *Main) Open(ctx context.Context) error {
 	srv, err := server.New(server.Config{
 		Store: db, Bus: bus.New(), Frontend: fe, Logger: log, Version: Version, Metrics: metrics,
 		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: game, Limits: m.Limits, Abuse: m.Abuse, Hub: m.Hub,
-		PrivateMetrics: m.MetricsAddr != "",
+		PrivateMetrics: m.MetricsAddr != "", Handover: m.Handover,
 	})
 	if err != nil {
 		m.Close()
 		return err
 	}
 	m.Server = srv
+	// A predecessor's hand-over is taken before serving, so a client never
+	// finds its session missing here.
+	if _, err := srv.Restore(ctx); err != nil {
+		m.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
 		m.Close()

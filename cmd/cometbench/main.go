@@ -7,6 +7,7 @@
 //	cometbench short        every scenario, small (about two minutes; make bench)
 //	cometbench full         the measurement run (15,000 streams, a 1,000-player room)
 //	cometbench idle|broadcast|throughput|game [--short] [flags]
+//	cometbench restart      a graceful restart's hand-over and the gap clients see
 //
 // It also runs as its own helpers: `agent` (a client process, driven over
 // stdin/stdout), `naive-server` (the goroutine-per-stream baseline) and
@@ -53,6 +54,7 @@ const usage = `cometbench — load tool for the Comet server
   cometbench full [flags]                  15,000 streams, a 1,000-player room (about 15 minutes)
   cometbench idle|broadcast|throughput|game [--short] [flags]
   cometbench soak [--duration 10m --streams 3000 --rooms 20]   memory, goroutines, files over time
+  cometbench restart [--sessions 200 --rounds 3]   a graceful restart: save, restore, the gap clients see
   cometbench naive-server --addr A         the goroutine-per-stream baseline server
   cometbench raw-writer --addr A           the no-framework throughput limit
 
@@ -74,6 +76,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return serveMode(ctx, "raw-writer", args, stderr)
 	case "soak":
 		return runSoakCmd(ctx, args, stdout, stderr)
+	case "restart":
+		return runRestartCmd(ctx, args, stdout, stderr)
 	case "short", "full", "idle", "broadcast", "throughput", "game":
 		return runSuite(ctx, cmd, args, stdout, stderr)
 	case "help", "-h", "--help":

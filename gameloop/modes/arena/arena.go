@@ -2,7 +2,8 @@
 // aim, shoot; projectiles, hit points and respawns; the first to the frag
 // limit (20) or the most frags after 5 minutes wins. It scales to 1,000
 // players in one room: collisions use a spatial grid and each player sees
-// only the area around it (at least 450 units in every direction).
+// only the area around it (at least 450 units in every direction). The field
+// grows with the players who join, and a few humans spawn near each other.
 package arena
 
 import (
@@ -49,7 +50,12 @@ const (
 	bulletLife   = 800 * time.Millisecond
 	fireInterval = 200 * time.Millisecond
 	respawnTime  = 2 * time.Second
-	protectTime  = time.Second // spawn protection: cannot be hit
+	protectTime  = time.Second   // spawn protection: cannot be hit
+	MinField     = 12000         // the field's side for a few players
+	MaxField     = 13 * ViewCell // and its largest
+	fieldPer     = 3500          // side per √player: about the same space each
+	nearHumans   = 8             // at most this many humans spawn near each other
+	SpawnNear    = 3000          // how far from another human, on each axis
 )
 
 // Player states on the wire.
@@ -59,12 +65,15 @@ const (
 	StateProtected = 2 // just spawned, cannot be hit
 )
 
-// FieldSize is the side of the square field for a room of max players: about
-// the same space per player whatever the room's size.
-func FieldSize(maxPlayers int) int32 {
-	s := int32(math.Sqrt(float64(maxPlayers)) * 2800)
-	s = max(12000, min(s, 120000))
-	return (s + ViewCell - 1) / ViewCell * ViewCell
+// FieldSize is the side of the square field for a match of n players: about
+// the same space per player, within MinField and MaxField. Beyond two view
+// cells it is a whole number of them, so every view cell is a full one.
+func FieldSize(n int) int32 {
+	s := max(MinField, min(int32(math.Sqrt(float64(n))*fieldPer), MaxField))
+	if s > 2*ViewCell {
+		s = s / ViewCell * ViewCell
+	}
+	return s
 }
 
 type player struct {
@@ -74,9 +83,10 @@ type player struct {
 	aim       int16 // degrees clockwise from east
 	fire      bool
 	hp        int32
-	cooldown  int // ticks until the next shot
-	dead      int // ticks until respawn while dead
-	protected int // ticks of spawn protection left
+	cooldown  int    // ticks until the next shot
+	dead      int    // ticks until respawn while dead
+	protected int    // ticks of spawn protection left
+	killer    uint32 // who fragged it last (0: nobody yet)
 	frags     int
 	deaths    int
 	shots     int
@@ -126,30 +136,40 @@ type Game struct {
 	digest  []byte
 }
 
-// New starts an empty field sized for the room.
+// New starts an empty field of the smallest size; joins grow it.
 func New(env gameloop.Env) gameloop.Game[Input] {
-	size := FieldSize(env.Settings.MaxPlayers)
 	g := &Game{
-		env: env, size: size, byNum: make(map[uint32]*player), nextID: firstBullet,
+		env: env, byNum: make(map[uint32]*player), nextID: firstBullet,
 		speed:    int32(PlayerSpeed / env.TickHz),
 		bspeed:   int32(BulletSpeed / env.TickHz),
 		life:     env.Ticks(bulletLife),
 		interval: env.Ticks(fireInterval),
 		respawn:  env.Ticks(respawnTime),
 		protect:  env.Ticks(protectTime),
-		gridDim:  (size + CellSize - 1) / CellSize,
-		viewDim:  size / ViewCell,
 		viewGen:  1,
 	}
-	g.grid = make([]*player, g.gridDim*g.gridDim)
-	g.viewP = make([]*player, g.viewDim*g.viewDim)
-	g.viewB = make([]int32, g.viewDim*g.viewDim)
+	g.resize(FieldSize(0))
 	return g
 }
 
-// Join spawns a player at a random spot.
+// resize sets the field's side and sizes the grids for it.
+func (g *Game) resize(size int32) {
+	g.size = size
+	g.gridDim = (size + CellSize - 1) / CellSize
+	g.viewDim = size / ViewCell
+	g.grid = make([]*player, g.gridDim*g.gridDim)
+	g.viewP = make([]*player, g.viewDim*g.viewDim)
+	g.viewB = make([]int32, g.viewDim*g.viewDim)
+	g.viewGen++
+}
+
+// Join grows the field to FieldSize of the players now in the match (it
+// never shrinks within a match) and spawns the player.
 func (g *Game) Join(p gameloop.Player) {
 	pl := &player{Player: p}
+	if s := FieldSize(len(g.players) + 1); s > g.size {
+		g.resize(s)
+	}
 	g.spawn(pl)
 	g.players = append(g.players, pl)
 	g.byNum[p.Num] = pl
@@ -176,9 +196,55 @@ func (g *Game) Leave(num uint32) {
 }
 
 func (g *Game) spawn(pl *player) {
-	pl.x = Radius + g.env.Rand.Int32N(g.size-2*Radius)
-	pl.y = Radius + g.env.Rand.Int32N(g.size-2*Radius)
+	pl.x, pl.y = g.spawnSpot(pl)
 	pl.hp, pl.dead, pl.protected, pl.cooldown = MaxHP, 0, g.protect, 0
+}
+
+// spawnSpot is a random spot on the field, except for a human in a match of
+// at most nearHumans humans: it lands beside a living human other than the
+// one that last fragged it, at least 2·Radius and at most SpawnNear away on
+// each axis, so a few friends see each other on one screen.
+func (g *Game) spawnSpot(pl *player) (int32, int32) {
+	rnd := g.env.Rand
+	if !pl.Bot {
+		humans, near := 1, 0
+		for _, o := range g.players {
+			if o != pl && !o.Bot {
+				humans++
+				if o.dead == 0 && o.Num != pl.killer {
+					near++
+				}
+			}
+		}
+		if humans <= nearHumans && near > 0 {
+			k := rnd.IntN(near)
+			for _, o := range g.players {
+				if o == pl || o.Bot || o.dead > 0 || o.Num == pl.killer {
+					continue
+				}
+				if k--; k >= 0 {
+					continue
+				}
+				// One axis at least 2·Radius off so they do not overlap;
+				// away from a wall when the anchor is against one.
+				a := 2*Radius + rnd.Int32N(SpawnNear-2*Radius+1)
+				b := rnd.Int32N(2*SpawnNear+1) - SpawnNear
+				if rnd.IntN(2) == 0 {
+					a, b = b, a
+				}
+				return g.beside(o.x, a), g.beside(o.y, b)
+			}
+		}
+	}
+	return Radius + rnd.Int32N(g.size-2*Radius), Radius + rnd.Int32N(g.size-2*Radius)
+}
+
+// beside offsets v by d, or by -d when v+d is off the field.
+func (g *Game) beside(v, d int32) int32 {
+	if w := v + d; w >= Radius && w <= g.size-Radius {
+		return w
+	}
+	return clamp(v-d, Radius, g.size-Radius)
 }
 
 // Tick applies inputs, moves players, fires, moves bullets and resolves hits.
@@ -301,6 +367,7 @@ func (g *Game) hit(b *bullet, victim *player) bool {
 	}
 	victim.hp, victim.dead = 0, g.respawn // fire stays held: a browser sends changes only
 	victim.deaths++
+	victim.killer = b.owner
 	if shooter == nil {
 		return false
 	}
@@ -454,12 +521,12 @@ func (g *Game) Digest(h hash.Hash) {
 	for _, pl := range g.players {
 		b = appendInts(b, int64(pl.Num), int64(pl.x), int64(pl.y), int64(pl.move), int64(pl.aim), b2i(pl.fire),
 			int64(pl.hp), int64(pl.cooldown), int64(pl.dead), int64(pl.protected), int64(pl.frags), int64(pl.deaths),
-			int64(pl.shots), int64(pl.hits))
+			int64(pl.shots), int64(pl.hits), int64(pl.killer))
 	}
 	for _, bl := range g.bullets {
 		b = appendInts(b, int64(bl.id), int64(bl.x0), int64(bl.y0), int64(bl.dx), int64(bl.dy), int64(bl.t0), int64(bl.owner))
 	}
-	b = appendInts(b, int64(g.nextID), int64(g.tick))
+	b = appendInts(b, int64(g.nextID), int64(g.tick), int64(g.size))
 	g.digest = b
 	h.Write(b)
 }

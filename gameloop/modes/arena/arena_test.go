@@ -338,3 +338,124 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// TestFieldScalesWithPlayers: the field grows with the players who join,
+// within MinField and MaxField, and the world entity says its size.
+func TestFieldScalesWithPlayers(t *testing.T) {
+	if FieldSize(0) != MinField || FieldSize(2) != MinField || FieldSize(1<<20) != MaxField {
+		t.Fatalf("bounds: %d players %d, 2 players %d, a million %d", 0, FieldSize(0), FieldSize(2), FieldSize(1<<20))
+	}
+	last := int32(0)
+	for n := range 1001 {
+		s := FieldSize(n)
+		if s < last || s < MinField || s > MaxField || (s > 2*ViewCell && s%ViewCell != 0) {
+			t.Fatalf("FieldSize(%d) = %d after %d", n, s, last)
+		}
+		last = s
+	}
+	size := func(n int) int32 {
+		g := newGame(12, 64, 20)
+		for i := range uint32(n) {
+			g.Join(gameloop.Player{Num: i + 1, Name: "P", Bot: i >= 2})
+		}
+		var w gameloop.World
+		g.Render(0, &w)
+		w.Each(func(id uint32, _, _ string, v []int32) {
+			if id == WorldID && (v[0] != g.size || v[1] != g.size) {
+				t.Fatalf("world entity %v, field %d", v, g.size)
+			}
+		})
+		for _, pl := range g.players {
+			if pl.x < Radius || pl.y < Radius || pl.x > g.size-Radius || pl.y > g.size-Radius {
+				t.Fatalf("player %d at (%d,%d) off a field of %d", pl.Num, pl.x, pl.y, g.size)
+			}
+		}
+		return g.size
+	}
+	two, sixteen, sixtyFour := size(2), size(16), size(64)
+	if two != MinField || sixteen <= two || sixtyFour <= sixteen {
+		t.Fatalf("field for 2, 16, 64 players: %d, %d, %d; want growing from %d", two, sixteen, sixtyFour, MinField)
+	}
+	// Within a match it never shrinks: leaving keeps the field.
+	g := newGame(13, 64, 20)
+	for i := range uint32(16) {
+		g.Join(gameloop.Player{Num: i + 1, Name: "P"})
+	}
+	for i := range uint32(15) {
+		g.Leave(i + 1)
+	}
+	tick(g)
+	if g.size != sixteen {
+		t.Fatalf("field %d after 15 of 16 left, want %d", g.size, sixteen)
+	}
+}
+
+// near reports whether a and b are on one screen: within SpawnNear on both
+// axes, and not on top of each other.
+func near(a, b *player) bool {
+	return abs(a.x-b.x) <= SpawnNear && abs(a.y-b.y) <= SpawnNear &&
+		(abs(a.x-b.x) >= 2*Radius || abs(a.y-b.y) >= 2*Radius)
+}
+
+// TestFewHumansSpawnNearEachOther: in a fresh room of two humans and bots
+// the humans start on one screen; a respawn lands by a human other than its
+// killer; in a room of many humans spawns are spread over the field.
+func TestFewHumansSpawnNearEachOther(t *testing.T) {
+	for seed := range uint64(200) {
+		g := newGame(seed, 64, 20)
+		g.Join(gameloop.Player{Num: 1, Name: "Bot1", Bot: true})
+		g.Join(gameloop.Player{Num: 2, Name: "Ada"})
+		g.Join(gameloop.Player{Num: 3, Name: "Bot2", Bot: true})
+		g.Join(gameloop.Player{Num: 4, Name: "Bob"})
+		for n := uint32(5); n <= 8; n++ {
+			g.Join(gameloop.Player{Num: n, Name: "Bot", Bot: true})
+		}
+		ada, bob := g.byNum[2], g.byNum[4]
+		if !near(ada, bob) {
+			t.Fatalf("seed %d: Ada at (%d,%d), Bob at (%d,%d) in a field of %d", seed, ada.x, ada.y, bob.x, bob.y, g.size)
+		}
+		if d := abs(ada.x-bob.x) + abs(ada.y-bob.y); d > ViewCell {
+			t.Fatalf("seed %d: %d apart", seed, d)
+		}
+	}
+
+	// Ada frags Bob; Bob comes back by Cy, the other human.
+	g := newGame(14, 64, 20)
+	a, b := duel(g, 1500)
+	g.Join(gameloop.Player{Num: 3, Name: "Cy"})
+	c := g.byNum[3]
+	c.x, c.y = g.size-1000, g.size-1000
+	for b.dead == 0 {
+		if g.tick > 200 {
+			t.Fatal("no frag")
+		}
+		b.x, b.y, b.protected = a.x+1500, a.y, 0
+		tick(g, in(1, 0, 0, true))
+	}
+	for b.dead > 0 {
+		tick(g, in(1, 0, 0, false))
+	}
+	if b.killer != 1 || !near(b, c) {
+		t.Fatalf("Bob (killed by %d) respawned at (%d,%d); Cy at (%d,%d)", b.killer, b.x, b.y, c.x, c.y)
+	}
+
+	// Twelve humans: the twelfth lands anywhere, not beside someone.
+	far := 0
+	for seed := range uint64(50) {
+		g := newGame(seed, 64, 20)
+		for n := range uint32(12) {
+			g.Join(gameloop.Player{Num: n + 1, Name: "P"})
+		}
+		last := g.byNum[12]
+		alone := true
+		for _, o := range g.players[:11] {
+			alone = alone && !near(last, o)
+		}
+		if alone {
+			far++
+		}
+	}
+	if far == 0 {
+		t.Fatal("in 50 rooms of twelve humans, the last always spawned beside another")
+	}
+}

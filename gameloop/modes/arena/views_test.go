@@ -55,3 +55,40 @@ func TestCrowdedArenaStreams(t *testing.T) {
 
 // FuzzKitDecode fuzzes the decoder with the kit's seeds from the declaration.
 func FuzzKitDecode(f *testing.F) { modetest.FuzzDecoder(f, Mode) }
+
+// TestFreshRoomSeatsHumansTogether: two humans who join a fresh quick-play
+// room see each other on one screen in the first snapshot of the match,
+// on the smallest field.
+func TestFreshRoomSeatsHumansTogether(t *testing.T) {
+	for i := range 20 {
+		m := gameloop.NewManager(gameloop.ManagerConfig{
+			Bus: modetest.NewBus(), Modes: []gameloop.Mode{Mode},
+			Clock: gameloop.NewManualClock(time.Date(2026, 11, 24, 0, 0, i, 0, time.UTC), false),
+		})
+		room := gameloop.NewHandRoom(m, "arena", 0)
+		for _, id := range []string{"ada", "bob"} {
+			if err := room.Join(gameloop.Participant{ID: id, Name: id, Sink: modetest.NewSink()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		room.Start()
+		room.Step()
+		var w gameloop.Replica
+		if err := w.ApplySnapshot(room.SnapshotFor("ada")); err != nil {
+			t.Fatal(err)
+		}
+		pos := map[string][]int32{}
+		for _, e := range w.Ents {
+			if e.Kind == "p" {
+				pos[e.Label] = e.Vals
+			}
+		}
+		if room.Players() < 2 || w.Ents[WorldID].Vals[0] != MinField {
+			t.Fatalf("room %d: %d players on a field of %v", i, room.Players(), w.Ents[WorldID].Vals)
+		}
+		a, b := pos["ada"], pos["bob"]
+		if a == nil || b == nil || abs(a[0]-b[0]) > SpawnNear || abs(a[1]-b[1]) > SpawnNear {
+			t.Fatalf("room %d: ada at %v, bob at %v", i, a, b)
+		}
+	}
+}

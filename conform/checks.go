@@ -11,9 +11,9 @@ func allChecks() []check {
 		{name: "session.expiry", cite: "Session states: a session nobody attaches to expires after grace_ms; every /comet/{sid}/… is then 404", run: checkExpiry},
 		{name: "session.auth", cite: "Sessions: 401 without a valid token, 403 with another player's, 404 {\"error\":\"session not found\"} for an unknown sid, another 404 for an unknown transport", run: checkSessionAuth},
 	}
-	for _, tr := range streamingTransports {
+	for _, tr := range heldTransports {
 		cs = append(cs,
-			check{name: "transport." + tr + ".framing", cite: "Downstream transports: " + tr + "'s headers, prelude and framing byte by byte, an empty batch at once, seq 1 lobby.rooms, seq 2 lobby.presence, HTML-safe one-line batches", run: checkFraming(tr)},
+			check{name: "transport." + tr + ".framing", cite: "Downstream transports: " + tr + "'s headers (or handshake), prelude and framing byte by byte, an empty batch at once, seq 1 lobby.rooms, seq 2 lobby.presence, HTML-safe one-line batches", run: checkFraming(tr)},
 			check{name: "transport." + tr + ".heartbeat", cite: "Liveness: a held stream that sent nothing for heartbeat_ms sends a heartbeat; no silence beyond heartbeat_ms × 1.5 (+1 s for scheduling)", quiet: true, run: checkHeartbeat(tr)},
 			check{name: "transport." + tr + ".end", cite: "At most one downstream per session: opening a new one ends the older one cleanly (end marker, chunked terminator)", run: checkEnd(tr)},
 		)
@@ -21,9 +21,10 @@ func allChecks() []check {
 	cs = append(cs,
 		check{name: "transport.poll.framing", cite: "Long-poll and poll: 200 application/json, one batch; the first events of a new session", run: checkFraming("poll")},
 		check{name: "transport.longpoll", cite: "Long-poll: wait=S holds until an event with seq > N, S seconds (then []), or a newer downstream replaces it; acknowledged events are never sent again", run: checkPoll},
+		check{name: "transport.ws.handshake", cite: "WebSocket: 426 without Upgrade (Sec-WebSocket-Version: 13), 405 for POST (Allow: GET), 400 without a key; upstream messages as POST bodies, a non-array answered sys.error invalid ref 0", run: checkWSHandshake},
 		check{name: "transport.sse.last-event-id", cite: "SSE: Last-Event-ID is accepted as last and wins over the query parameter", run: checkLastEventID},
 	)
-	for _, tr := range allTransports {
+	for _, tr := range append([]string{"ws"}, allTransports...) {
 		cs = append(cs, check{name: "resume." + tr + ".cuts", cite: "Events: no gaps, no duplicates across every reconnect — cuts at random byte offsets, resumed with last", run: checkResumeCuts(tr)})
 	}
 	for _, tr := range streamingTransports {

@@ -101,6 +101,8 @@ func checkResumeCuts(tr string) func(*T) {
 				span += 2100 // the prelude
 			} else if tr == "iframe" {
 				span += 1150
+			} else if tr == "ws" {
+				span += 250 // the 101 head
 			}
 			cut := 1 + t.rnd.Int64N(span)
 			st := t.open(s, tr, last, streamOpt{cut: cut})

@@ -15,7 +15,7 @@ func checkFraming(tr string) func(*T) {
 		s := t.session()
 		start := time.Now()
 		st := t.open(s, tr, 0, streamOpt{})
-		if tr != "poll" && tr != "longpoll" {
+		if tr != "poll" && tr != "longpoll" && tr != "ws" { // ws: its empty batch is checked with the handshake
 			f, err := st.next()
 			if err != nil || !f.heartbeat() {
 				t.Fatalf("first batch after the prelude %.80q (%v), want [] (problems: %v)", f.raw, err, st.problems())

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -19,6 +20,9 @@ import (
 
 // streamingTransports are the transports that hold one response open.
 var streamingTransports = []string{"multipart", "sse", "iframe"}
+
+// heldTransports are the held connections: the WebSocket and the streaming responses.
+var heldTransports = []string{"ws", "multipart", "sse", "iframe"}
 
 // allTransports are the documented transport names, in fallback order.
 var allTransports = []string{"multipart", "sse", "iframe", "longpoll", "poll"}
@@ -48,9 +52,10 @@ type stream struct {
 	cnt      *cutReader
 	boundary string
 	nonce    string
-	last     int64   // poll: the cursor the next request sends
-	seen     int64   // the newest seq read; each event must be the next
-	rest     []Event // events of a batch that readUntil has not handed out yet
+	last     int64    // poll: the cursor the next request sends
+	seen     int64    // the newest seq read; each event must be the next
+	rest     []Event  // events of a batch that readUntil has not handed out yet
+	conn     net.Conn // ws: the upgraded connection
 	wait     int
 	bad      []string
 	done     bool
@@ -123,6 +128,9 @@ func (s *session) open(ctx context.Context, tr string, last int64, o streamOpt) 
 	if tr == "poll" || tr == "longpoll" {
 		st.cnt = &cutReader{limit: o.cut}
 		return st, nil
+	}
+	if tr == "ws" {
+		return st, s.openWS(ctx, st, last, o)
 	}
 	u := fmt.Sprintf("%s/comet/%s/%s?last=%d%s", s.r.cfg.Base, s.Sid, tr, last, o.query)
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
@@ -286,6 +294,11 @@ func (st *stream) next1() (frame, error) {
 		st.done = true
 		return f, err
 	}
+	if f.end && st.tr == "ws" {
+		st.done = true
+		_, _ = st.conn.Write([]byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8}) // the client's close, 1000
+		return f, nil
+	}
 	if f.end {
 		st.done = true
 		// After the end marker only the chunked terminator may follow.
@@ -304,6 +317,8 @@ func (st *stream) next1() (frame, error) {
 
 func (st *stream) read() (frame, error) {
 	switch st.tr {
+	case "ws":
+		return st.readWS()
 	case "multipart":
 		l, err := st.line()
 		if err != nil {
@@ -518,7 +533,7 @@ func (st *stream) reopen() error {
 		return err
 	}
 	n.bad = append(st.problems(), n.bad...)
-	*st = stream{tr: n.tr, s: n.s, ctx: n.ctx, resp: n.resp, body: n.body, br: n.br, cnt: n.cnt,
+	*st = stream{tr: n.tr, s: n.s, ctx: n.ctx, resp: n.resp, body: n.body, br: n.br, cnt: n.cnt, conn: n.conn,
 		boundary: n.boundary, nonce: n.nonce, last: n.last, seen: n.seen, wait: n.wait, bad: n.bad, stop: n.stop}
 	return nil
 }
@@ -527,6 +542,9 @@ func (st *stream) reopen() error {
 func (st *stream) Close() {
 	if st.body != nil {
 		st.body.Close()
+	}
+	if st.conn != nil {
+		st.conn.Close()
 	}
 	if st.stop != nil {
 		st.stop()

@@ -283,3 +283,61 @@ func TestExpiredSessionFreesSeat(t *testing.T) {
 		t.Fatalf("joined %s", j.Room)
 	}
 }
+
+// TestSpectatorTakesFreeSeat: a spectator's room.join on the room it watches
+// seats it when a seat is free (a new room.joined with its number); when
+// none is, it is refused as full and keeps watching, and it is seated once
+// a player leaves.
+func TestSpectatorTakesFreeSeat(t *testing.T) {
+	ts := startGameServer(t, func(c *Config) { c.Game.EmptyTimeout = time.Minute })
+	p := openTab(t, ts.URL, "")
+	s := openTab(t, ts.URL, "")
+	w := openTab(t, ts.URL, "")
+	p.send("room.create", map[string]any{"mode": "snake", "max": 2})
+	id := p.joined(t).Room
+
+	type joined struct {
+		Room      string `json:"room"`
+		You       uint32 `json:"you"`
+		Spectator bool   `json:"spectator"`
+	}
+	join := func(tb *testTab) joined {
+		t.Helper()
+		tb.send("room.join", map[string]string{"room": id})
+		return decodeAs[joined](t, tb.waitFor(t, func(ev wireEvent) bool {
+			return ev.Type == "room.joined" || ev.Type == "sys.error" && decodeAs[sysError](t, ev).Ref == tb.seq
+		}))
+	}
+	for _, tb := range []*testTab{s, w} {
+		tb.send("room.spectate", map[string]string{"room": id})
+		if j := tb.joined(t); !j.Spectator || j.Room != id {
+			t.Fatalf("spectate %+v", j)
+		}
+	}
+	// A seat is free: the spectator sits down in the room it watches.
+	if j := join(s); j.Room != id || j.Spectator || j.You == 0 {
+		t.Fatalf("spectator's join: %+v", j)
+	}
+	p.roomUpdate(t, id, func(info *gameloop.RoomInfo) bool {
+		return info != nil && info.Players == 2 && info.Spectators == 1
+	})
+
+	// Full of humans: refused, and still watching (no room.left, still in).
+	w.expectRefused(t, "room.join", map[string]string{"room": id}, comet.ECONFLICT, "is full")
+	w.fence(t, ofType("room.left"))
+	if info, in := ts.Games().RoomOf(w.Player.ID); !in || info.ID != id {
+		t.Fatalf("refused spectator is in %+v (%v), want still watching %s", info, in, id)
+	}
+	p.send("chat.say", map[string]string{"channel": "room:" + id, "text": "still there?"})
+	w.chatText(t, "still there?")
+
+	// A player leaves: the seat is the spectator's.
+	s.send("room.leave", struct{}{})
+	s.waitFor(t, ofType("room.left"))
+	if j := join(w); j.Room != id || j.Spectator || j.You == 0 {
+		t.Fatalf("join after a seat was freed: %+v", j)
+	}
+	p.roomUpdate(t, id, func(info *gameloop.RoomInfo) bool {
+		return info != nil && info.Players == 2 && info.Spectators == 0
+	})
+}

@@ -175,7 +175,8 @@ func (r *room) result(now time.Time, aborted bool) *comet.MatchResult {
 	slices.SortStableFunc(st, func(a, b Standing) int { return cmp.Compare(b.Score, a.Score) })
 	res := &comet.MatchResult{
 		ID: m.id, RoomID: r.id, Mode: r.mode.Name(), Seed: m.seed,
-		Started: m.started, Ended: now, Aborted: aborted,
+		// UTC to the millisecond: what the stores keep and /api answers.
+		Started: m.started.UTC().Truncate(time.Millisecond), Ended: now.UTC().Truncate(time.Millisecond), Aborted: aborted,
 		Players: make([]comet.MatchPlayer, 0, len(st)+len(m.leavers)),
 	}
 	add := func(mb *member, s Standing, rank int) {

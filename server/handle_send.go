@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"comet"
+	"comet/server/push"
 )
 
 // eventTimeout bounds one POST's events once taken (database waits included).
@@ -22,8 +23,9 @@ const eventTimeout = 30 * time.Second
 // sys.error on the session's stream.
 type eventHandler func(ctx context.Context, s *tab, data json.RawMessage) error
 
-// handleSend takes a batch of client events. Each new client seq runs once;
-// resent ones are ignored, so a retried POST is safe.
+// handleSend takes a batch of client events. Each new client seq runs once,
+// in any order within push.UpstreamWindow; resent ones are ignored, so a
+// retried POST is safe; one fallen below the window is refused on the stream.
 func (s *Server) handleSend(c echo.Context) error {
 	sess, err := s.authSession(c)
 	if err != nil {
@@ -54,8 +56,16 @@ func (s *Server) handleSend(c echo.Context) error {
 // charged to its cost budget, each refusal a sys.error on the stream.
 func (s *Server) takeEvents(ctx context.Context, sess *tab, evs []clientEvent) {
 	for _, ev := range evs {
-		if !sess.TakeUpstream(ev.Seq) {
+		switch sess.TakeUpstreamSeq(ev.Seq) {
+		case push.UpstreamDuplicate:
 			s.metrics.upstream.WithLabelValues("duplicate").Inc()
+			continue
+		case push.UpstreamTooOld:
+			// Two POSTs in flight, or a retry queue, let a seq fall behind:
+			// say so rather than drop it (whether it ran is not known).
+			s.metrics.upstream.WithLabelValues("error").Inc()
+			sess.SendError(ev.Seq, comet.Errorf(comet.EINVALID,
+				"seq %d is more than %d below the highest seq taken: it may have run; send one POST at a time", ev.Seq, push.UpstreamWindow))
 			continue
 		}
 		err := s.chargeEvent(sess, ev.Type)

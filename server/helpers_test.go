@@ -177,6 +177,7 @@ type tstream struct {
 	raw     *bytes.Buffer
 	rawMu   sync.Mutex
 	pending []wireEvent
+	endWhy  string // the end frame's reason, set before done on a clean end
 }
 
 func (c *client) open(transport string, last uint64) *tstream {
@@ -225,23 +226,34 @@ func (s *tstream) read(transport string) {
 		switch transport {
 		case "multipart":
 			if strings.HasPrefix(line, "--comet-") && strings.HasSuffix(line, "--") {
-				clean = true
-			} else if strings.HasPrefix(line, "[") {
+				clean = s.endWhy != ""
+			} else if strings.HasPrefix(line, "[") || strings.HasPrefix(line, "{") {
 				payload = line
 			}
 		case "sse":
 			payload, _ = strings.CutPrefix(line, "data: ")
-			if !strings.HasPrefix(payload, "[") {
+			if !strings.HasPrefix(payload, "[") && !strings.HasPrefix(payload, "{") {
 				payload = ""
 			}
 		case "iframe":
 			if m := iframeCall.FindStringSubmatch(line); m != nil {
-				if m[1] == "null" {
-					clean = true
-				} else {
-					payload = m[1]
+				payload = m[1]
+				if strings.HasPrefix(payload, "{") && m[2] == "" {
+					s.done <- fmt.Errorf("iframe end frame %q does not close the document", line)
+					return
 				}
 			}
+		}
+		if strings.HasPrefix(payload, "{") { // the end frame: {"end":"<reason>"}
+			var end struct {
+				End string `json:"end"`
+			}
+			if jerr := json.Unmarshal([]byte(payload), &end); jerr != nil || end.End == "" {
+				s.done <- fmt.Errorf("bad end frame %q: %v", payload, jerr)
+				return
+			}
+			s.endWhy, payload = end.End, ""
+			clean = transport != "multipart" // multipart: once the close delimiter follows
 		}
 		if payload != "" {
 			if first {
@@ -256,7 +268,7 @@ func (s *tstream) read(transport string) {
 			s.batches <- evs
 		}
 		if err != nil {
-			if err == io.EOF && (clean || transport == "sse") {
+			if err == io.EOF && clean {
 				s.done <- nil
 			} else {
 				s.done <- err

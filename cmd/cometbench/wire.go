@@ -429,13 +429,17 @@ func boundaryParam(params string) string {
 	return ""
 }
 
+// isEndFrame reports whether a frame's payload is the end frame,
+// {"end":"<reason>"} (every held transport sends one before it ends).
+func isEndFrame(b []byte) bool { return bytes.HasPrefix(b, []byte(`{"end":`)) }
+
 type multipartFramer struct{ end []byte }
 
 func (f multipartFramer) frame(line []byte) ([]byte, bool, error) {
 	switch {
 	case len(line) > 0 && line[0] == '[':
 		return line, true, nil
-	case bytes.Equal(line, f.end):
+	case isEndFrame(line), bytes.Equal(line, f.end):
 		return nil, false, errStreamEnd
 	}
 	return nil, false, nil
@@ -445,6 +449,9 @@ type sseFramer struct{}
 
 func (sseFramer) frame(line []byte) ([]byte, bool, error) {
 	if b, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
+		if isEndFrame(b) {
+			return nil, false, errStreamEnd
+		}
 		return b, true, nil
 	}
 	return nil, false, nil
@@ -469,7 +476,7 @@ func (iframeFramer) frame(line []byte) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("iframe: malformed script line %.60q", line)
 	}
 	b := rest[j+2 : k]
-	if string(b) == "null" {
+	if string(b) == "null" || isEndFrame(b) {
 		return nil, false, errStreamEnd
 	}
 	return b, true, nil

@@ -141,6 +141,14 @@ func TestFramers(t *testing.T) {
 			`<script nonce="n1">parent.__comet("s_x",[])</script>`,
 			`<script nonce="n1">parent.__comet("s_x",null)</script></body></html>`},
 			[]string{`[{"seq":1,"type":"a","data":"\u003c/script\u003e"}]`, "[]"}, true},
+		// Protocol v1's end frames: {"end":"<reason>"} in place of a batch.
+		{"multipart", mp, []string{"--comet-00ff", "Content-Type: application/json", "", "[]", "--comet-00ff", "Content-Type: application/json", "", `{"end":"recycle"}`},
+			[]string{"[]"}, true},
+		{"sse", respHead{ContentType: "text/event-stream; charset=utf-8"}, []string{"data: []", "", `data: {"end":"replaced"}`},
+			[]string{"[]"}, true},
+		{"iframe", respHead{ContentType: "text/html; charset=utf-8"}, []string{`<script nonce="n1">parent.__comet("s_x",[])</script>`,
+			`<script nonce="n1">parent.__comet("s_x",{"end":"shutdown"})</script></body></html>`},
+			[]string{"[]"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.transport, func(t *testing.T) {

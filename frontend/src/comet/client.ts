@@ -439,6 +439,8 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
     const fault = (reason: string, eligible: boolean): Outcome => ({ kind: "fault", reason, eligible, progressed });
     switch (e.kind) {
       case "clean":
+        // The session is gone (kicked, expired): renew it without a 404 first.
+        if (e.reason === "ended") return this.gone();
         // A clean end right after opening, again and again, must not spin.
         return progressed ? { kind: "clean" } : fault("ended cleanly before any batch", false);
       case "eof":

@@ -1,5 +1,16 @@
 import { test, eq, throws } from "../test/harness";
-import { isTransport, parseBatch, toSession, transportFromSearch } from "./protocol";
+import { endOf, isTransport, parseBatch, parseFrame, toSession, transportFromSearch } from "./protocol";
+
+test("protocol: parseFrame tells batches from end frames", () => {
+  eq(parseFrame("[]"), { events: [] });
+  eq(parseFrame('[{"seq":4,"type":"x","data":{}}]'), { events: [{ seq: 4, type: "x", data: {} }] });
+  for (const r of ["recycle", "replaced", "ended", "shutdown"]) eq(parseFrame(`{"end":"${r}"}`), { end: r });
+  throws(() => parseFrame('{"end":""}'), /not a JSON array/);
+  throws(() => parseFrame("{"), /not JSON/);
+  eq(endOf([]), null);
+  eq(endOf(null), null);
+  eq(endOf({ end: 3 }), null);
+});
 
 test("protocol: parseBatch accepts batches and heartbeats", () => {
   eq(parseBatch("[]"), []);

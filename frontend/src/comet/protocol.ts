@@ -79,6 +79,31 @@ export function parseBatch(text: string): CometEvent[] {
   return toEvents(v);
 }
 
+/**
+ * endOf returns the reason of an end frame, {"end": "<reason>"} (recycle,
+ * replaced, ended, shutdown; others may come), or null when v is not one.
+ */
+export function endOf(v: unknown): string | null {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
+  const end = (v as { end?: unknown }).end;
+  return typeof end === "string" && end !== "" ? end : null;
+}
+
+/** A frame's payload: a batch, or the end frame that closes a stream. */
+export type Frame = { events: CometEvent[] } | { end: string };
+
+/** parseFrame decodes one frame's payload (one line of JSON): a batch or an end frame. */
+export function parseFrame(text: string): Frame {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new ProtocolError(`frame is not JSON: ${(e as Error).message}`);
+  }
+  const end = endOf(v);
+  return end !== null ? { end } : { events: toEvents(v) };
+}
+
 /** toSession checks the body of POST /comet/session. */
 export function toSession(v: unknown): SessionInfo {
   const s = v as Partial<SessionInfo> | null;

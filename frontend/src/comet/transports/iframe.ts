@@ -1,9 +1,10 @@
 // The hidden-iframe forever frame: the server's document calls
-// parent.__comet(sid, batch) once per batch, and (sid, null) on a clean end.
+// parent.__comet(sid, batch) once per batch, and (sid, {"end": reason}) on a
+// clean end (null from servers before protocol v1).
 // The function name is fixed by the server; calls are routed by sid so several
 // clients can share a page.
 
-import { toEvents } from "../protocol";
+import { endOf, toEvents } from "../protocol";
 import { errorMessage, streamURL, type Stream, type StreamHandlers, type StreamParams } from "./transport";
 
 type Receiver = (batch: unknown) => void;
@@ -73,6 +74,11 @@ export function openIframe(p: StreamParams, h: StreamHandlers): Stream {
     if (closed) return;
     if (batch === null) {
       end({ kind: "clean" });
+      return;
+    }
+    const reason = endOf(batch);
+    if (reason !== null) {
+      end({ kind: "clean", reason });
       return;
     }
     // The frame hands over a parsed value; estimate the bytes of its <script>.

@@ -2,7 +2,7 @@
 // longer render multipart/x-mixed-replace documents, so this reads the bytes.
 
 import { boundaryOf, MultipartParser } from "../multipart";
-import { parseBatch } from "../protocol";
+import { parseFrame } from "../protocol";
 import { errorMessage, streamURL, type Stream, type StreamHandlers, type StreamParams } from "./transport";
 
 export function openMultipart(p: StreamParams, h: StreamHandlers): Stream {
@@ -39,6 +39,7 @@ export function openMultipart(p: StreamParams, h: StreamHandlers): Stream {
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     const parser = new MultipartParser(boundary);
+    let reason: string | undefined; // from the end frame, before the close delimiter
     for (;;) {
       let r: ReadableStreamReadResult<Uint8Array>;
       try {
@@ -49,14 +50,16 @@ export function openMultipart(p: StreamParams, h: StreamHandlers): Stream {
       }
       if (closed) return;
       if (r.done) {
-        end(parser.closed ? { kind: "clean" } : { kind: "eof" });
+        end(parser.closed || reason !== undefined ? { kind: "clean", reason } : { kind: "eof" });
         return;
       }
       h.bytes(r.value.byteLength);
       h.opened();
       try {
         for (const body of parser.push(decoder.decode(r.value, { stream: true }))) {
-          h.batch(parseBatch(body));
+          const f = parseFrame(body);
+          if ("end" in f) reason = f.end;
+          else h.batch(f.events);
           if (closed) return;
         }
       } catch (e) {
@@ -64,7 +67,7 @@ export function openMultipart(p: StreamParams, h: StreamHandlers): Stream {
         return;
       }
       if (parser.closed) {
-        end({ kind: "clean" });
+        end({ kind: "clean", reason });
         return;
       }
     }

@@ -2,7 +2,7 @@
 // must resume with its own last seq, back off, and learn about 404s), so the
 // EventSource is closed on its first error instead of left to retry.
 
-import { parseBatch } from "../protocol";
+import { parseFrame } from "../protocol";
 import { errorMessage, streamURL, type Stream, type StreamHandlers, type StreamParams } from "./transport";
 
 export function openSSE(p: StreamParams, h: StreamHandlers): Stream {
@@ -23,14 +23,16 @@ export function openSSE(p: StreamParams, h: StreamHandlers): Stream {
     // EventSource hides the raw bytes; count the data line and its framing.
     h.bytes(m.data.length + (m.lastEventId ? m.lastEventId.length + 5 : 0) + 8);
     try {
-      h.batch(parseBatch(m.data));
+      const f = parseFrame(m.data);
+      if ("end" in f) end({ kind: "clean", reason: f.end });
+      else h.batch(f.events);
     } catch (e) {
       end({ kind: "protocol", message: errorMessage(e) });
     }
   };
   es.onerror = () => {
     // CLOSED: the response was not a 200 event stream (status hidden).
-    // CONNECTING: the connection ended, cleanly or not; SSE has no end marker.
+    // CONNECTING: the connection ended without an end frame (a cut).
     end(es.readyState === EventSource.CLOSED ? { kind: "unknown" } : { kind: "eof" });
   };
   return {

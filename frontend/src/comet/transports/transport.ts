@@ -5,9 +5,13 @@ import type { CometEvent, TransportName } from "../protocol";
 
 /** How a downstream ended. */
 export type StreamEnd =
-  /** The server ended the response at a batch boundary (recycle): reconnect at once. */
-  | { kind: "clean" }
-  /** The connection ended without the clean marker (network cut, or SSE, which has no marker). */
+  /**
+   * The server ended the response at a batch boundary, saying why in its end
+   * frame (recycle, replaced, ended, shutdown): reconnect at once, or for
+   * "ended" open a new session.
+   */
+  | { kind: "clean"; reason?: string }
+  /** The connection ended without the end frame (a network cut, a slow consumer cut off). */
   | { kind: "eof" }
   /** The server answered with a status other than 200. */
   | { kind: "status"; status: number }

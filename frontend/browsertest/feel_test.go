@@ -331,7 +331,7 @@ func TestFeelLayoutFits(t *testing.T) {
 		}
 	}
 	check("lobby at 1024", false)
-	Eval[bool](t, p, `document.querySelector('[data-testid="create-mode"]').value = "tag", true`)
+	Eval[bool](t, p, `(s => (s.value = "tag", s.dispatchEvent(new Event("change"))))(document.querySelector('[data-testid="create-mode"]')), true`)
 	p.Do(t, "create a room with a long name",
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="create-name"]`), "Friday Night Tag for the Whole Office!!"),
 		chromedp.Click(chromedp.CSS(`[data-testid="create-room"]`)))
@@ -584,7 +584,7 @@ func TestFeelEachModeDraws(t *testing.T) {
 func TestFeelInviteLink(t *testing.T) {
 	s := newSite(t, siteOptions{})
 	a := openGame(t, s, "")
-	Eval[bool](t, a, `document.querySelector('[data-testid="create-mode"]').value = "tag", true`)
+	Eval[bool](t, a, `(s => (s.value = "tag", s.dispatchEvent(new Event("change"))))(document.querySelector('[data-testid="create-mode"]')), true`)
 	a.Do(t, "create a private room",
 		chromedp.Click(chromedp.CSS(`[data-testid="create-private"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="create-room"]`)))

@@ -3,6 +3,8 @@ package browsertest
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,7 +160,8 @@ func TestGameTwoPlayers(t *testing.T) {
 
 // A private tag room: created with a name, joined by its code from another
 // page, played to the end; both see the ranked result, the next match
-// starts, the leaderboard has the players, and a whisper reaches the other.
+// starts, the leaderboard ranks the player who claimed a name (and not the
+// guest), and a whisper reaches the other.
 func TestGamePrivateRoomMatch(t *testing.T) {
 	t.Parallel()
 	s := newSite(t, siteOptions{settings: map[string]gameloop.Settings{
@@ -168,8 +171,16 @@ func TestGamePrivateRoomMatch(t *testing.T) {
 	b := openGame(t, s, "?transport=sse")
 	setName(t, a, "Cleo")
 	setName(t, b, "Dan")
+	// Only claimed players are ranked: Cleo claims her name, Dan stays a guest.
+	a.SetTimeout(45 * time.Second) // bcrypt under -race
+	click(t, a, "claim-open")
+	typeInto(t, a, "claim-password", "correct horse")
+	typeInto(t, a, "claim-password2", "correct horse")
+	click(t, a, "claim-submit")
+	waitText(t, a, selAccountStatus, "✓ claimed")
+	a.SetTimeout(DefaultTimeout)
 
-	Eval[bool](t, a, `document.querySelector('[data-testid="create-mode"]').value = "tag", document.querySelector('[data-testid="create-max"]').value = "4", true`)
+	Eval[bool](t, a, `(s => (s.value = "tag", s.dispatchEvent(new Event("change"))))(document.querySelector('[data-testid="create-mode"]')), document.querySelector('[data-testid="create-max"]').value = "4", true`)
 	a.Do(t, "create room",
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="create-name"]`), "Friday"),
 		chromedp.Click(chromedp.CSS(`[data-testid="create-private"]`)),
@@ -198,9 +209,13 @@ func TestGamePrivateRoomMatch(t *testing.T) {
 	screenshot(t, a, "result.png")
 	// The next match starts and the result goes away.
 	a.WaitNotVisible(t, selResult)
-	// The leaderboard (fetched after a result) lists the players.
+	// The leaderboard (fetched after a result) ranks Cleo; in the same
+	// answer, the guest Dan is not.
 	Eval[bool](t, a, `document.querySelector('[data-testid="leaderboard-tab"][data-mode="tag"]').click(), true`)
 	a.WaitFor(t, `[...document.querySelectorAll('[data-testid="leaderboard-row"]')].some(r => r.textContent.includes("Cleo"))`)
+	if board := Eval[[]string](t, a, `[...document.querySelectorAll('[data-testid="leaderboard-row"]')].map(r => r.textContent)`); slices.ContainsFunc(board, func(r string) bool { return strings.Contains(r, "Dan") }) {
+		t.Errorf("the guest Dan is ranked: %v", board)
+	}
 
 	// A whisper opens a direct tab on the other side.
 	say(t, a, "/w Dan psst")

@@ -219,6 +219,7 @@ type faults struct {
 	silent      map[string]bool // transport -> headers pass, body never does
 	notFound    map[string]bool // transport -> 404
 	down        bool            // every /comet/ request fails (502)
+	unreachable bool            // every /comet/ connection is dropped unanswered (a server between processes)
 	failSends   int             // the next n POSTs fail with 503
 	refuse      int             // the next n POSTs are refused with 400
 	sendDelay   time.Duration
@@ -242,6 +243,12 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.sessions++
 		f.mu.Unlock()
+	}
+	if f.isUnreachable() && parts[0] == "comet" {
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			_ = conn.Close() // the browser sees a network error, as for a refused connection
+		}
+		return
 	}
 	if len(parts) != 3 || parts[0] != "comet" {
 		if f.isDown() && parts[0] == "comet" {
@@ -280,6 +287,12 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		f.next.ServeHTTP(w, r)
 	}
+}
+
+func (f *faults) isUnreachable() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.unreachable
 }
 
 func (f *faults) isDown() bool {

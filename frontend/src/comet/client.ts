@@ -153,6 +153,9 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
   private order: TransportName[] = [];
   private idx = 0;
   private failures = 0; // failed attempts in a row on the current transport
+  // sys.restart came and no batch since: the server is between processes, so
+  // the same session and transport are retried (with backoff), never left.
+  private restarting = false;
   private readonly proven = new Set<TransportName>();
   private current: { finish(o: Outcome): void } | null = null;
   private pingTimer = 0;
@@ -292,6 +295,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
           if (this.goneStreak > 0) await this.sleep(this.backoff.next());
           break;
         case "restart":
+          this.restarting = true;
           this.setStatus("reconnecting");
           this.backoff.reset();
           await this.sleep(jittered(o.ms));
@@ -316,7 +320,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
 
   /** A transport that never worked here is left after one failure; one that did, after three in a row. */
   private shouldFallBack(name: TransportName, o: Extract<Outcome, { kind: "fault" }>): boolean {
-    if (this.forced || !o.eligible || o.progressed || this.idx >= this.order.length - 1) return false;
+    if (this.forced || this.restarting || !o.eligible || o.progressed || this.idx >= this.order.length - 1) return false;
     return !this.proven.has(name) || this.failures >= PROVEN_FAILURES;
   }
 
@@ -410,6 +414,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
           progressed = true;
           this.proven.add(name);
           this.failures = 0;
+          this.restarting = false;
           this.backoff.reset();
           arm(hbDeadline, `silent for ${hbDeadline} ms`);
           const restart = this.deliver(evs);

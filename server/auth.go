@@ -15,12 +15,21 @@ import (
 // cookieName holds a browser's player token (HttpOnly, so page scripts never see it).
 const cookieName = "comet_token"
 
+// bearerToken returns the credentials of an "Authorization: Bearer <token>"
+// header; the scheme is case-insensitive (RFC 7235 section 2.1): bearer, BEARER.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(cred), true
+}
+
 // tokenOf returns the player token a request presents: the Bearer header
 // (non-browser clients) or the cookie (browsers).
 func tokenOf(r *http.Request) string {
-	// The scheme is case-insensitive (RFC 7235 section 2.1): bearer, BEARER.
-	if scheme, cred, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		return strings.TrimSpace(cred)
+	if tok, ok := bearerToken(r); ok {
+		return tok
 	}
 	if c, err := r.Cookie(cookieName); err == nil {
 		return c.Value

@@ -121,8 +121,7 @@ func (s *Server) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 		if ok, retry := g.adminFailPerIP.check(addr); !ok {
 			return g.refuse(g.adminFailPerIP, retry, "too many wrong admin tokens from your address; try again in %s", retryText(retry))
 		}
-		h := c.Request().Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(h, "Bearer ")
+		tok, ok := bearerToken(c.Request())
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) != 1 {
 			g.adminFailPerIP.take(addr)
 			return comet.Errorf(comet.EUNAUTHORIZED, "admin token required")

@@ -319,6 +319,10 @@ func TestProtocolDocErrorCatalogue(t *testing.T) {
 		many = append(many, fmt.Sprintf(`{"seq":%d,"type":"sys.ping","data":{"t":1}}`, i))
 	}
 	evil := []string{"Origin", "http://evil.example"}
+	adm := startServer(t, func(c *Config) { c.AdminToken = "secret-admin-token" })
+	admin := func(action, token, body string) answer {
+		return do("POST", adm.URL+"/api/admin/"+action, token, body, "Content-Type", "application/json")
+	}
 
 	scenarios := map[string]map[string]func() answer{
 		"POST /comet/session": {
@@ -393,6 +397,16 @@ func TestProtocolDocErrorCatalogue(t *testing.T) {
 			"seq 2 is more than 64 below the highest seq taken: it may have run; send one POST at a time": func() answer {
 				return sysError(2, `[{"seq":200,"type":"sys.ping","data":{"t":1}},{"seq":2,"type":"sys.ping","data":{"t":1}}]`)
 			},
+		},
+		"POST /api/admin/{action}": {
+			"not found":            func() answer { return do("POST", ts.URL+"/api/admin/kick", "secret-admin-token", `{"player":"id:p_x"}`) },
+			"admin token required": func() answer { return admin("kick", "wrong", `{"player":"id:p_x"}`) },
+			`body must be {"player": "id:<player id>"} or {"player": "name:<player name>"}`: func() answer {
+				return admin("kick", "secret-admin-token", `{"player":"Troll"}`)
+			},
+			"action must be mute, unmute, kick, ban or unban": func() answer { return admin("smite", "secret-admin-token", `{"player":"id:p_x"}`) },
+			`no player with id "p_nobody"`:                    func() answer { return admin("kick", "secret-admin-token", `{"player":"id:p_nobody"}`) },
+			`no player named "Nobody" online or claimed`:      func() answer { return admin("kick", "secret-admin-token", `{"player":"name:Nobody"}`) },
 		},
 		"any path": {
 			"Method Not Allowed": func() answer { return do("GET", ts.URL+"/comet/session", "", "") },

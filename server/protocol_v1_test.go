@@ -72,4 +72,18 @@ func TestBearerSchemeAnyCase(t *testing.T) {
 			t.Fatalf("%s: %d %s", scheme, resp.StatusCode, raw)
 		}
 	}
+	adm := startServer(t, func(c *Config) { c.AdminToken = "secret-admin-token" })
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER"} {
+		req, _ := http.NewRequest("POST", adm.URL+"/api/admin/kick", strings.NewReader(`{"player":"id:p_nobody"}`))
+		req.Header.Set("Authorization", scheme+" secret-admin-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 { // past the token check: the player is unknown
+			t.Fatalf("admin with %s: %d %s, want 404 for the unknown player", scheme, resp.StatusCode, raw)
+		}
+	}
 }

@@ -341,3 +341,32 @@ func TestSpectatorTakesFreeSeat(t *testing.T) {
 		return info != nil && info.Players == 2 && info.Spectators == 0
 	})
 }
+
+// TestPrivateSpectatorJoinsByCode: a spectator of a private room takes a
+// free seat with the room's code; by the room's id it is refused, as anyone
+// is, and keeps watching.
+func TestPrivateSpectatorJoinsByCode(t *testing.T) {
+	ts := startGameServer(t, func(c *Config) { c.Game.EmptyTimeout = time.Minute })
+	p := openTab(t, ts.URL, "")
+	s := openTab(t, ts.URL, "")
+	p.send("room.create", map[string]any{"mode": "snake", "max": 2, "private": true})
+	j := p.joined(t)
+	s.send("room.spectate", map[string]string{"room": j.Code})
+	if sj := s.joined(t); !sj.Spectator || sj.Room != j.Room {
+		t.Fatalf("spectate by code %+v", sj)
+	}
+	s.expectRefused(t, "room.join", map[string]string{"room": j.Room}, comet.EFORBIDDEN, "join it with its code")
+	if info, in := ts.Games().RoomOf(s.Player.ID); !in || info.ID != j.Room {
+		t.Fatalf("refused spectator is in %+v (%v), want still watching %s", info, in, j.Room)
+	}
+	s.send("room.join", map[string]string{"room": strings.ToLower(j.Code)})
+	ev := s.waitFor(t, func(ev wireEvent) bool { return ev.Type == "room.joined" || ev.Type == "sys.error" })
+	sj := decodeAs[struct {
+		Room      string `json:"room"`
+		You       uint32 `json:"you"`
+		Spectator bool   `json:"spectator"`
+	}](t, ev)
+	if ev.Type != "room.joined" || sj.Room != j.Room || sj.Spectator || sj.You == 0 {
+		t.Fatalf("join by code from the spectators: %s %s", ev.Type, ev.Data)
+	}
+}

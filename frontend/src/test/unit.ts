@@ -14,6 +14,7 @@ import "../game/interp.test";
 import "../game/predict.test";
 import "../game/view.test";
 import "../modes/draw.test";
+import "../modes/snake/index.test";
 import { run, type Result } from "./harness";
 
 declare global {

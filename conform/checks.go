@@ -51,8 +51,8 @@ func allChecks() []check {
 		check{name: "player.rename", cite: "player.rename: player.renamed {id, name}; the name rules' codes and messages; player.claim's password length", run: checkRename},
 		check{name: "login.errors", cite: "Logging in: 400 body must be {\"name\", \"password\"} for a body not an object or mistyped members, 401 wrong name or password, also for a missing member", run: checkLoginErrors},
 		check{name: "records", cite: "Records: /api/modes, /api/leaderboard and /api/players/{id}/matches and their error tables", run: checkRecords},
-		check{name: "game.snapshot-diffs", cite: "Game: room.joined, room.state, room.snapshot; a snapshot plus every diff applied as applyDiff equals the fresh snapshot after room.resync", run: checkGame},
-		check{name: "game.errors", cite: "Game: the room requests' error table; Room names: 1–40 characters of letters, digits, spaces and _ - ' . ! ? # : , ( ), trimmed, and the two texts", run: checkGameErrors},
+		check{name: "game.snapshot-diffs", cite: "Game: room.create with a name of every allowed punctuation mark (trimmed); room.joined, room.state, room.snapshot; a snapshot plus every diff applied as applyDiff equals the snapshot another player gets of that tick after room.resync", run: checkGame},
+		check{name: "game.errors", cite: "Game: the room requests' error table; Room names: the two texts for a name over 40 characters and a character outside the set", run: checkGameErrors},
 	)
 	return cs
 }

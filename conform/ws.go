@@ -60,7 +60,7 @@ func (s *session) openWS(ctx context.Context, st *stream, last int64, o streamOp
 	st.cnt = &cutReader{r: conn, limit: o.cut}
 	st.br = bufio.NewReaderSize(st.cnt, 64<<10)
 	resp, err := http.ReadResponse(st.br, req)
-	if errors.Is(err, errCut) {
+	if errors.Is(err, errCut) || (err != nil && st.cnt.limit > 0 && st.cnt.n >= st.cnt.limit) {
 		st.done = true // cut inside the handshake's answer: the stream ends at once
 		return nil
 	}

@@ -1,7 +1,7 @@
 import { Effects } from "../game/fx";
 import { View, type Entity } from "../game/view";
 import { eq, ok, test } from "../test/harness";
-import { edgeMarkers } from "./draw";
+import { colorOf, edgeMarkers, IT } from "./draw";
 import type { DrawContext } from "./mode";
 
 function context(ents: Entity[]): DrawContext {
@@ -31,4 +31,20 @@ test("edgeMarkers points at players off the canvas, on the edge towards them", (
   ok(right[0] > 150 && right[1] < 60, `a red arrow at the right edge: ${right}`);
   eq(pixel(dc, 100, 50), [0, 0, 0, 0], "nothing on the on-screen player");
   eq(pixel(dc, 14, 50), [0, 0, 0, 0], "nothing on the left edge");
+});
+
+test("no player's colour is red, the colour of danger (tag's it)", () => {
+  const hue = (hex: string) => {
+    const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
+    const max = Math.max(r, g, b);
+    const min = Math.min(r, g, b);
+    if (max === min) return 0;
+    const h = max === r ? (g - b) / (max - min) : max === g ? 2 + (b - r) / (max - min) : 4 + (r - g) / (max - min);
+    return ((h * 60) + 360) % 360;
+  };
+  ok(hue(IT) < 10 || hue(IT) > 350, `IT is red: hue ${hue(IT)}`);
+  for (let n = 1; n <= 2000; n++) {
+    const h = hue(colorOf(n));
+    ok(h > 15 && h < 330, `player ${n} gets ${colorOf(n)} (hue ${h.toFixed(0)}), too close to red`);
+  }
 });

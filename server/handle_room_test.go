@@ -370,3 +370,33 @@ func TestPrivateSpectatorJoinsByCode(t *testing.T) {
 		t.Fatalf("join by code from the spectators: %s %s", ev.Type, ev.Data)
 	}
 }
+
+// TestSpectatorTakesBotSeat: a room whose seats are all taken, one by a
+// server bot, still seats a spectator's room.join: the bot yields. The lobby
+// counts bots in players, so "players = max" does not mean no seat.
+func TestSpectatorTakesBotSeat(t *testing.T) {
+	ts := startGameServer(t, func(c *Config) {
+		c.Game.EmptyTimeout = time.Minute
+		c.Game.BotFillDelay = 50 * time.Millisecond
+	})
+	p := openTab(t, ts.URL, "")
+	s := openTab(t, ts.URL, "")
+	p.send("room.create", map[string]any{"mode": "arena", "max": 2})
+	id := p.joined(t).Room
+	p.roomUpdate(t, id, func(info *gameloop.RoomInfo) bool { return info != nil && info.Players == 2 })
+	if info, _ := ts.Games().RoomOf(p.Player.ID); info.Bots != 1 {
+		t.Fatalf("room %+v: want one bot beside the creator", info)
+	}
+	s.send("room.spectate", map[string]string{"room": id})
+	s.joined(t)
+	s.send("room.join", map[string]string{"room": id})
+	if j := s.joined(t); j.Spectator || j.Room != id {
+		t.Fatalf("join a room full with a bot: %+v", j)
+	}
+	p.roomUpdate(t, id, func(info *gameloop.RoomInfo) bool {
+		return info != nil && info.Players == 2 && info.Spectators == 0
+	})
+	if info, _ := ts.Games().RoomOf(p.Player.ID); info.Bots != 0 {
+		t.Fatalf("room %+v: the bot kept its seat", info)
+	}
+}

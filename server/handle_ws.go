@@ -59,6 +59,11 @@ func (s *Server) holdWS(c echo.Context, sess *tab, last uint64, release func()) 
 // POST would answer with a status go to the stream as sys.error (ref 0).
 func (s *Server) onMessage(ctx context.Context, ps *push.Session, msg []byte) {
 	sess := tabOf(ps)
+	if !s.enterGate() { // a hand-over saves the session: nothing may run after
+		sess.SendError(0, errRestarting)
+		return
+	}
+	defer s.exitGate()
 	evs, err := decodeUpstream(msg)
 	if err != nil {
 		s.metrics.upstream.WithLabelValues("error").Inc()

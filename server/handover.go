@@ -102,6 +102,26 @@ func (s *Server) drainMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// enterGate counts one piece of client work (an upstream WebSocket
+// message) that a hand-over must wait for; false once draining, when it
+// must not run. exitGate ends it.
+func (s *Server) enterGate() bool {
+	s.drain.mu.RLock()
+	defer s.drain.mu.RUnlock()
+	if s.drain.draining {
+		return false
+	}
+	s.drain.inflight.Add(1)
+	return true
+}
+
+func (s *Server) exitGate() { s.drain.inflight.Done() }
+
+// errRestarting refuses client events that arrive on a WebSocket while the
+// server drains for a restart: they did not run; send them again (same seqs)
+// to the successor.
+var errRestarting = comet.Errorf("unavailable", "the server is restarting: this message did not run; send it again after reconnecting")
+
 // unavailable is the answer to a request that came while the server drains
 // for a restart: 503, code unavailable, Retry-After: 1.
 func unavailable(c echo.Context) error {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"comet"
 	"comet/gameloop"
 	"comet/gameloop/modes"
@@ -110,6 +112,7 @@ type rtab struct {
 	evs    []wireEvent
 	fail   error // a status other than 200 or 503
 	cur    *tstream
+	wsc    *websocket.Conn
 	seq    uint64 // client seq
 	stop   chan struct{}
 	done   chan struct{}
@@ -136,6 +139,9 @@ func (r *rtab) close() {
 	r.mu.Lock()
 	if r.cur != nil {
 		r.cur.close()
+	}
+	if r.wsc != nil {
+		r.wsc.CloseNow()
 	}
 	r.mu.Unlock()
 	<-r.done
@@ -176,6 +182,9 @@ func (r *rtab) run() {
 
 // once opens one downstream and reads it to its end; false: refused.
 func (r *rtab) once() bool {
+	if r.transport == "ws" {
+		return r.onceWS()
+	}
 	path := r.transport
 	if path == "longpoll" {
 		path = "poll"
@@ -227,6 +236,41 @@ func (r *rtab) once() bool {
 	}
 	resp.Body.Close()
 	return true
+}
+
+// onceWS is once on the WebSocket transport: a text message per batch.
+func (r *rtab) onceWS() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	url := strings.Replace(r.base, "http://", "ws://", 1) + fmt.Sprintf("/comet/%s/ws?last=%d", r.sid, r.last())
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + r.tok}}})
+	cancel()
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != 0 {
+			r.setFail(fmt.Errorf("websocket answered %d", resp.StatusCode))
+		} else if resp != nil && resp.Header.Get("Retry-After") != "1" && resp.StatusCode == http.StatusServiceUnavailable {
+			r.setFail(fmt.Errorf("503 without Retry-After: 1"))
+		}
+		return false
+	}
+	conn.SetReadLimit(8 << 20)
+	r.mu.Lock()
+	r.wsc = conn
+	r.opened++
+	r.mu.Unlock()
+	defer conn.CloseNow()
+	for {
+		_, data, err := conn.Read(context.Background())
+		if err != nil {
+			return true
+		}
+		if len(data) == 0 || data[0] != '[' {
+			continue // the end frame
+		}
+		var evs []wireEvent
+		if json.Unmarshal(data, &evs) == nil {
+			r.add(evs)
+		}
+	}
 }
 
 func (r *rtab) setFail(err error) {
@@ -347,7 +391,7 @@ func TestHandoverRestoresSessions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "comet.db")
 	one := startNode(t, path, "", 0)
 	base := "http://" + one.addr
-	transports := []string{"iframe", "multipart", "sse", "longpoll", "poll"}
+	transports := []string{"iframe", "multipart", "sse", "longpoll", "poll", "ws"}
 	tabs := make([]*rtab, len(transports))
 	for i, tr := range transports {
 		tabs[i] = newRTab(t, base, tr)
@@ -679,5 +723,39 @@ func TestHandoverTabInRoom(t *testing.T) {
 	tb := tabOf(mustSession(t, two.srv, r.sid))
 	if tb.Room() != "" || tb.Subscribed(comet.ChatTopic("room:"+room)) {
 		t.Fatalf("restored tab: room %q, on the room's chat %v", tb.Room(), tb.Subscribed(comet.ChatTopic("room:"+room)))
+	}
+}
+
+// TestDrainRefusesWebSocketEvents: an event arriving on a WebSocket once
+// the hand-over began does not run (its seq stays free for the successor);
+// the client is told on the stream.
+func TestDrainRefusesWebSocketEvents(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.Handover = true })
+	c := newClient(t, ts.URL)
+	conn, _, err := dialWS(t, c, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ts.beginDrain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	up, _ := json.Marshal([]map[string]any{{"seq": 1, "type": "chat.say", "data": map[string]string{"channel": "lobby", "text": "late"}}})
+	if err := conn.Write(ctx, websocket.MessageText, up); err != nil {
+		t.Fatal(err)
+	}
+	for got := false; !got; {
+		for _, ev := range readBatch(t, conn) {
+			if ev.Type == "chat.msg" {
+				t.Fatalf("an event sent while draining ran: %s", ev.Data)
+			}
+			if ev.Type == "sys.error" && strings.Contains(string(ev.Data), `"code":"unavailable"`) {
+				got = true
+			}
+		}
+	}
+	if !tabOf(mustSession(t, ts.Server, c.SID)).TakeUpstream(1) {
+		t.Fatal("a refused WebSocket event took its seq")
 	}
 }

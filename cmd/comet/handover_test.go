@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"comet/internal/check"
 	"comet/server/sqlite"
 )
@@ -172,6 +174,9 @@ func (tb *tab) run() {
 }
 
 func (tb *tab) once() bool {
+	if tb.transport == "ws" {
+		return tb.onceWS()
+	}
 	path, wait := tb.transport, ""
 	switch tb.transport {
 	case "longpoll":
@@ -230,6 +235,45 @@ func (tb *tab) once() bool {
 	}
 	return true
 }
+
+// onceWS is once on the WebSocket transport: a text message per batch.
+func (tb *tab) onceWS() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	url := strings.Replace(tb.url, "http://", "ws://", 1) + fmt.Sprintf("/comet/%s/ws?last=%d", tb.sid, tb.last())
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{
+		"Authorization": {"Bearer " + tb.token}, "X-Forwarded-For": {tb.xff}}})
+	cancel()
+	if err != nil {
+		if resp != nil && resp.StatusCode != 0 {
+			tb.mu.Lock()
+			tb.statuses[resp.StatusCode]++
+			tb.mu.Unlock()
+		}
+		return false
+	}
+	conn.SetReadLimit(8 << 20)
+	tb.mu.Lock()
+	tb.cur = closerFunc(func() error { return conn.CloseNow() })
+	tb.mu.Unlock()
+	defer conn.CloseNow()
+	for {
+		_, data, err := conn.Read(context.Background())
+		if err != nil {
+			return true
+		}
+		if len(data) == 0 || data[0] != '[' {
+			continue // the end frame
+		}
+		var batch []ev
+		if json.Unmarshal(data, &batch) == nil {
+			tb.add(batch)
+		}
+	}
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // say sends a chat line with the next client seq and retries that seq
 // until the server takes the POST (204): false if it never did.
@@ -295,7 +339,7 @@ func TestHandoverAcrossProcesses(t *testing.T) {
 	addr := freeAddr(t)
 	p := startAt(t, db, addr)
 	url := "http://" + addr
-	transports := []string{"iframe", "multipart", "sse", "longpoll", "poll"}
+	transports := []string{"iframe", "multipart", "sse", "longpoll", "poll", "ws"}
 	tabs := make([]*tab, len(transports))
 	for i, tr := range transports {
 		tabs[i] = openTab(t, url, tr, fmt.Sprintf("198.51.100.%d", i+1))

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"comet"
+	"comet/gameloop"
 	"comet/server/push"
 )
 
@@ -40,7 +41,12 @@ type handoverBlob struct {
 	Count    int             `json:"count"`    // len(sessions)
 	Sessions json.RawMessage `json:"sessions"` // []savedTab
 	Checksum string          `json:"checksum"` // SHA-256 of Sessions, hex
-	Complete bool            `json:"complete"`
+	// Rooms are the frozen rooms ([]gameloop.SavedRoom), checked apart: a
+	// bad rooms part costs the rooms (their tabs are told room.closed
+	// {"reason":"restart"}), not the sessions.
+	Rooms         json.RawMessage `json:"rooms,omitempty"`
+	RoomsChecksum string          `json:"rooms_checksum,omitempty"` // SHA-256 of Rooms, hex
+	Complete      bool            `json:"complete"`
 }
 
 // savedTab is one session with the application's state of it (tab.go).
@@ -176,14 +182,22 @@ func (s *Server) handOver(ctx context.Context) error {
 	} else {
 		httpDone <- nil
 	}
-	rooms := make(map[string]string) // sid -> room, before the rooms close
+	// Rooms freeze between two ticks and go on in the successor; one that
+	// cannot (hung, a log too long) closes in Shutdown as on a plain stop,
+	// and its tabs hear room.closed and leave it before the save.
+	frozen, err := s.games.Freeze(ctx)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("freeze rooms: %w", err))
+	}
+	if err := s.games.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop games: %w", err))
+	}
+	frozeAt := time.Now()
+	rooms := make(map[string]string) // sid -> room, after the rooms stopped
 	for _, t := range s.allTabs() {
 		if r := t.Room(); r != "" {
 			rooms[t.ID()] = r
 		}
-	}
-	if err := s.games.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop games: %w", err))
 	}
 	s.cancel() // the lobby stops publishing
 	s.done.Wait()
@@ -203,7 +217,7 @@ func (s *Server) handOver(ctx context.Context) error {
 			return nil, false
 		}
 		return tabOf(ps), true
-	}, rooms)
+	}, rooms, frozen)
 	encoded := time.Now()
 	if err == nil {
 		err = s.store.SaveHandover(ctx, blob)
@@ -212,7 +226,8 @@ func (s *Server) handOver(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("save hand-over: %w", err))
 		s.log.Error("hand-over not saved; clients will renew their sessions", "err", err)
 	} else {
-		s.log.Info("hand-over saved", "sessions", len(saved), "bytes", len(blob),
+		s.log.Info("hand-over saved", "sessions", len(saved), "rooms", len(frozen), "bytes", len(blob),
+			"freeze", frozeAt.Sub(start).Round(time.Millisecond),
 			"drain", drained.Sub(start).Round(time.Millisecond), "snapshot", encStart.Sub(drained).Round(time.Millisecond),
 			"encode", encoded.Sub(encStart).Round(time.Millisecond), "write", time.Since(encoded).Round(time.Millisecond),
 			"save", time.Since(drained).Round(time.Millisecond))
@@ -226,7 +241,7 @@ func (s *Server) handOver(ctx context.Context) error {
 
 // encodeHandover builds the blob for the saved sessions; tabOf finds each
 // one's application state, rooms the room each tab was in.
-func encodeHandover(version string, saved []push.SavedSession, find func(string) (*tab, bool), rooms map[string]string) ([]byte, error) {
+func encodeHandover(version string, saved []push.SavedSession, find func(string) (*tab, bool), rooms map[string]string, frozen []gameloop.SavedRoom) ([]byte, error) {
 	tabs := make([]savedTab, 0, len(saved))
 	for _, sv := range saved {
 		t, ok := find(sv.ID)
@@ -244,10 +259,18 @@ func encodeHandover(version string, saved []push.SavedSession, find func(string)
 		return nil, err
 	}
 	sum := sha256.Sum256(body)
-	return json.Marshal(handoverBlob{
+	h := handoverBlob{
 		Format: handoverFormat, Binary: version, SavedAt: time.Now().UTC(), Count: len(tabs),
 		Sessions: body, Checksum: hex.EncodeToString(sum[:]), Complete: true,
-	})
+	}
+	if len(frozen) > 0 {
+		if h.Rooms, err = json.Marshal(frozen); err != nil {
+			return nil, fmt.Errorf("encode rooms: %w", err)
+		}
+		rs := sha256.Sum256(h.Rooms)
+		h.RoomsChecksum = hex.EncodeToString(rs[:])
+	}
+	return json.Marshal(h)
 }
 
 // decodeHandover checks the whole blob — complete, this format, the checksum,
@@ -354,6 +377,7 @@ func (s *Server) Restore(ctx context.Context) (int, error) {
 	}
 	registered := time.Since(start)
 	mutes := s.restoreMutes(ctx, restored)
+	thawed := s.thawRooms(ctx, h, restored) // before the lobby's lock: a thawed room is listed
 	events, cleared := 0, 0
 	s.lobby.pub.Lock() // as welcome: no lobby update overtakes the full list
 	rooms := s.lobby.roomsMessage()
@@ -364,7 +388,7 @@ func (s *Server) Restore(ctx context.Context) (int, error) {
 			t.setMuted(ids)
 			t.Send(comet.MustMessage("chat.muted", map[string][]string{"players": slices.Clone(ids)}))
 		}
-		if t.Room() != "" {
+		if r := t.Room(); r != "" && !s.seatedIn(t, r) {
 			s.leaveRestoredRoom(t)
 			cleared++
 		}
@@ -377,7 +401,7 @@ func (s *Server) Restore(ctx context.Context) (int, error) {
 	}
 	s.lobby.pub.Unlock()
 	s.lobby.publishPresence() // who is online now, to every lobby session at once
-	s.log.Info("hand-over restored", "sessions", len(restored), "events", events, "rooms_cleared", cleared,
+	s.log.Info("hand-over restored", "sessions", len(restored), "events", events, "rooms", thawed, "rooms_cleared", cleared,
 		"bytes", len(blob), "from", h.Binary, "saved_at", h.SavedAt,
 		"take", took.Round(time.Millisecond), "decode", (decoded - took).Round(time.Millisecond),
 		"register", (registered - decoded).Round(time.Millisecond), "state", (time.Since(start) - registered).Round(time.Millisecond),
@@ -415,8 +439,8 @@ func (s *Server) restoreMutes(ctx context.Context, tabs []*tab) map[string][]str
 	return out
 }
 
-// leaveRestoredRoom settles a restored tab that was in a room. Rooms are not
-// handed over yet: the tab leaves it and is told room.closed
+// leaveRestoredRoom settles a restored tab whose room did not come back
+// (handover_rooms.go): the tab leaves it and is told room.closed
 // {"room": id, "reason": "restart"}.
 func (s *Server) leaveRestoredRoom(t *tab) {
 	id := t.setRoom("")

@@ -675,9 +675,10 @@ func TestHandoverDiscardedWhole(t *testing.T) {
 	}
 }
 
-// TestHandoverTabInRoom: rooms are not handed over yet, so a tab that was in
-// a room resumes in the lobby, told room.closed {"reason": "restart"} after
-// sys.restart, and off the room's chat channel.
+// TestHandoverTabInRoom: when the hand-over's rooms cannot be restored (here
+// their checksum fails), a tab that was in a room resumes in the lobby, told
+// room.closed {"reason": "restart"} after sys.restart, and off the room's
+// chat channel (TestHandoverRoomGoesOn is the room that comes back).
 func TestHandoverTabInRoom(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "comet.db")
 	one := startNode(t, path, "", 0)
@@ -700,6 +701,7 @@ func TestHandoverTabInRoom(t *testing.T) {
 		t.Fatal("room.joined names no room")
 	}
 	one.stop(t)
+	spoilRooms(t, path)
 	two := startNode(t, path, one.addr, 1)
 	checkFor(t, 10*time.Second, func() error {
 		evs, _ := r.snapshot()
@@ -757,5 +759,33 @@ func TestDrainRefusesWebSocketEvents(t *testing.T) {
 	}
 	if !tabOf(mustSession(t, ts.Server, c.SID)).TakeUpstream(1) {
 		t.Fatal("a refused WebSocket event took its seq")
+	}
+}
+
+// spoilRooms makes the rooms part of the saved hand-over at path fail its
+// checksum, the sessions left sound.
+func spoilRooms(t *testing.T, path string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	db, err := sqlite.Open(ctx, path, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	blob, err := db.TakeHandover(ctx)
+	if err != nil {
+		t.Fatalf("no hand-over saved: %v", err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(blob, &m); err != nil || len(m["rooms"]) == 0 {
+		t.Fatalf("no rooms in the hand-over (%v)", err)
+	}
+	m["rooms_checksum"], _ = json.Marshal(strings.Repeat("0", 64))
+	if blob, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveHandover(ctx, blob); err != nil {
+		t.Fatal(err)
 	}
 }

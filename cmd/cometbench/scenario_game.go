@@ -69,12 +69,18 @@ func gameModes(ctx context.Context, t *target) ([]string, error) {
 		return nil, fmt.Errorf("modes: status %d: %.100s", resp.StatusCode, body)
 	}
 	var m struct {
-		Modes []string `json:"modes"`
+		Modes []struct {
+			Name string `json:"name"`
+		} `json:"modes"`
 	}
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("modes: %w", err)
 	}
-	return m.Modes, nil
+	names := make([]string, len(m.Modes))
+	for i, md := range m.Modes {
+		names[i] = md.Name
+	}
+	return names, nil
 }
 
 // runGame fills the rooms with bots through room.create and room.join, waits

@@ -162,9 +162,9 @@ func (s *Server) beginDrain(ctx context.Context) error {
 }
 
 // handOver is Shutdown with the hand-over enabled. In order: close the gate
-// (new sessions, events and downstreams get 503) and the listener, stop the
-// rooms and the lobby's publishing, wait for the events already taken, tell
-// every client sys.restart, write what is queued, end every downstream, then
+// (new sessions, events and downstreams get 503) and the listener, wait for
+// the events already taken, freeze the rooms, stop the lobby's publishing,
+// tell every client sys.restart, write what is queued, end every downstream, then
 // save the sessions with their state in one blob. Nothing is numbered after
 // the save.
 func (s *Server) handOver(ctx context.Context) error {
@@ -181,6 +181,11 @@ func (s *Server) handOver(ctx context.Context) error {
 		go func() { httpDone <- s.http.Shutdown(ctx) }()
 	} else {
 		httpDone <- nil
+	}
+	// The events already taken run first, rooms alive: an input in flight
+	// reaches its room's queue and goes over with it.
+	if err := s.beginDrain(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("drain: %w", err))
 	}
 	// Rooms freeze between two ticks and go on in the successor; one that
 	// cannot (hung, a log too long) closes in Shutdown as on a plain stop,
@@ -201,9 +206,6 @@ func (s *Server) handOver(ctx context.Context) error {
 	}
 	s.cancel() // the lobby stops publishing
 	s.done.Wait()
-	if err := s.beginDrain(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("drain: %w", err))
-	}
 	s.hub.Broadcast(comet.MustMessage("sys.restart", map[string]int{"reconnect_ms": 1000}))
 	s.hub.Flush(ctx)
 	s.hub.Drain()

@@ -312,12 +312,14 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	t.Logf("%d acknowledged chat lines, %d finished matches, %d claims survived 3 SIGKILLs", len(acked), len(finished), len(claimed))
 }
 
-// TestGracefulRestart sends SIGTERM during a match: clients are told to
-// reconnect, the unfinished match is saved as aborted, and the process exits
-// cleanly within its shutdown budget.
+// TestGracefulRestart sends SIGTERM during a match to a server without the
+// hand-over (--handover=false: a plain stop; with it the room is frozen for
+// the successor, handover_test.go): clients are told to reconnect, the
+// unfinished match is saved as aborted, and the process exits cleanly within
+// its shutdown budget.
 func TestGracefulRestart(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "term.db")
-	p := startProc(t, db, "--match-length", "60s")
+	p := startProc(t, db, "--match-length", "60s", "--handover=false")
 	a := join(t, p.url)
 	a.send("room.join", map[string]string{"mode": "arena"})
 	a.waitFor(t, "room.joined", 5*time.Second)

@@ -381,6 +381,13 @@ func checkLoginErrors(t *T) {
 // checkRecords: /api/modes, the leaderboard and match history and their errors.
 func checkRecords(t *T) {
 	modes := t.modes()
+	_, b, _ := t.c.do(t.ctx, "GET", "/api/modes", "", nil, nil)
+	var names struct {
+		Modes []string `json:"modes"`
+	}
+	if err := json.Unmarshal(b, &names); err != nil {
+		t.Errorf("GET /api/modes: %.120s…, want {\"modes\": [\"<name>\", …]} (%v)", b, err)
+	}
 	resp, b, _ := t.c.do(t.ctx, "GET", "/api/leaderboard?mode="+query(modes[0]), "", nil, nil)
 	var lb struct {
 		Mode string            `json:"mode"`

@@ -141,6 +141,12 @@ func checkPoll(t *T) {
 	case <-t.ctx.Done():
 		t.Fatalf("deadline")
 	}
+	// Other sessions' presence may answer first; the pong must follow at once.
+	for len(ofType(f.batch, "sys.pong")) == 0 && time.Since(start) < 5*time.Second {
+		if f, err = lp.next(); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
 	if d := time.Since(start); d > 5*time.Second || len(ofType(f.batch, "sys.pong")) != 1 {
 		t.Errorf("wait=10 with a pong due: %.80q after %s, want the pong at once", f.raw, d)
 	}

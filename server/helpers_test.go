@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"comet/gameloop/modes"
+	"comet/internal/check"
 	"comet/server/bus"
 	"comet/server/sqlite"
 )
@@ -319,18 +320,7 @@ func (s *tstream) waitType(t testing.TB, typ string, timeout time.Duration) wire
 	}
 }
 
-// checkFor polls fn until it returns nil or timeout passes.
-func checkFor(t testing.TB, timeout time.Duration, fn func() error) {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// checkFor polls fn until it returns nil or timeout passes: the one polling
+// helper, internal/check's For. To show that something did not happen, use
+// fence (protocol_helpers_test.go), never a sleep.
+var checkFor = check.For

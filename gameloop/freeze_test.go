@@ -230,3 +230,79 @@ func TestThawedRoomsFreezeAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestThawKeepsQueueRenamesAndLeavers: a player waiting in a mode's queue
+// comes back queued (and takes a seat freed for the next match), a player renamed
+// during the match keeps its new label, and one who left the match is still
+// in its result.
+func TestThawKeepsQueueRenamesAndLeavers(t *testing.T) {
+	f := modetest.NewFleet(t, []gameloop.Mode{walk, duel})
+	f.Open("w", walk, 4, 2, false)
+	f.Open("d", duel, 2, 2, false)
+	w, d := f.Room("w"), f.Room("d")
+	for f.Status(w).State != gameloop.StateRunning || f.Status(d).State != gameloop.StateRunning {
+		f.Tick()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	q := modetest.NewSink()
+	if _, err := f.M.Join(ctx, d.ID, gameloop.Participant{ID: "q", Name: "Queued", Sink: q}); err != nil {
+		t.Fatalf("join during the duel: %v", err)
+	}
+	f.Sinks["q"] = q
+	f.M.Rename(w.Humans[0], "Renamed")
+	if err := f.M.Leave(ctx, w.Humans[1]); err != nil {
+		t.Fatal(err)
+	}
+	delete(f.Sinks, w.Humans[1])
+	for range 5 {
+		f.Tick()
+	}
+	saved := f.Freeze()
+	c := f.Successor()
+	if err := c.Thaw(f, saved); err != nil {
+		t.Fatalf("thaw: %v", err)
+	}
+	if info, ok := c.M.RoomOf("q"); !ok || info.ID != d.ID || info.Queued != 1 {
+		t.Fatalf("queued player after the thaw: %+v (%v)", info, ok)
+	}
+	raw, _ := c.Sinks["q"].Last("room.joined")
+	if j := decode[map[string]any](t, raw); j["queued"] != true || j["spectator"] != true {
+		t.Errorf("queued player told %s", raw)
+	}
+	snap, _ := c.Sinks[w.Humans[0]].Last("room.snapshot")
+	if !strings.Contains(string(snap), `"Renamed"`) {
+		t.Errorf("renamed player's snapshot after the thaw: %s", snap)
+	}
+	for i := 0; c.Status(c.Room("w")).State != gameloop.StateEnded || c.Status(c.Room("d")).State != gameloop.StateEnded; i++ {
+		if i > 1000 {
+			t.Fatal("the matches do not end")
+		}
+		c.Tick()
+	}
+	raw, _ = c.Sinks[w.Humans[0]].Last("match.result")
+	res := decode[comet.MatchResult](t, raw)
+	left := false
+	for _, p := range res.Players {
+		left = left || (p.PlayerID == w.Humans[1] && p.Stats["left"] == 1)
+		if p.PlayerID == w.Humans[0] && p.Name != "Renamed" {
+			t.Errorf("renamed player in the result as %q", p.Name)
+		}
+	}
+	if !left || res.Aborted {
+		t.Errorf("result after the thaw: %s", raw)
+	}
+	if err := c.M.Leave(ctx, d.Humans[1]); err != nil { // a seat for the queue at the next duel
+		t.Fatal(err)
+	}
+	for i := 0; c.Status(c.Room("d")).State == gameloop.StateEnded; i++ {
+		if i > 1000 {
+			t.Fatal("no next duel")
+		}
+		c.Tick()
+	}
+	raw, _ = c.Sinks["q"].Last("room.joined")
+	if j := decode[map[string]any](t, raw); j["spectator"] != false || j["queued"] != nil {
+		t.Errorf("the queued player at the next match was told %s", raw)
+	}
+}

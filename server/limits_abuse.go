@@ -98,15 +98,17 @@ func (g *guards) refuse(k *keyedLimiter, retry time.Duration, format string, arg
 		retryAfter: strconv.Itoa(int(retry/time.Second) + 1)}
 }
 
-// hash runs fn (a bcrypt hash or comparison) once a hashing slot is free,
-// or returns ctx's error wrapped if ctx ends first.
+// hash runs fn (a bcrypt hash or comparison) once a hashing slot is free.
+// If ctx ends first the server is too busy hashing: the client is told to
+// retry (429 rate_limited, Retry-After), which is the truth, not a 500.
 func (g *guards) hash(ctx context.Context, fn func()) error {
 	if g.hashing != nil {
 		select {
 		case g.hashing <- struct{}{}:
 			defer func() { <-g.hashing }()
 		case <-ctx.Done():
-			return fmt.Errorf("wait for a password hashing slot: %w", ctx.Err())
+			g.metrics.limited.WithLabelValues("hash_busy").Inc()
+			return &limitError{err: comet.Errorf(comet.ERATELIMIT, "the server is busy checking passwords; try again shortly"), retryAfter: "2"}
 		}
 	}
 	fn()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"comet"
+	"comet/frontend"
 	"comet/gameloop"
 )
 
@@ -336,6 +337,32 @@ func TestAdminAPIDisabledWithoutToken(t *testing.T) {
 		}
 		if code := httpJSON(t, "POST", ts.URL+"/api/admin/"+action, "anything", `{"name":"x"}`, &e); code != 404 {
 			t.Fatalf("%s with a bearer but no configured token: %d", action, code)
+		}
+	}
+}
+
+// TestJoinLinkRedirects: an invite link /join/CODE leads to the page with
+// ?join=CODE; anything that is not a join code is 404, never a redirect.
+func TestJoinLinkRedirects(t *testing.T) {
+	ts := startGameServer(t, func(c *Config) { c.Frontend = Static{B: &frontend.Bundle{Script: "app.js", Files: map[string][]byte{"app.js": nil}}} })
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		path, location string
+		status         int
+	}{
+		{"/join/ab12cd", "/?join=AB12CD", http.StatusFound},
+		{"/join/AB12CD", "/?join=AB12CD", http.StatusFound},
+		{"/join/evil.example", "", http.StatusNotFound},
+		{"/join/%2F%2Fevil", "", http.StatusNotFound},
+		{"/join/ab12cde", "", http.StatusNotFound},
+	} {
+		resp, err := noFollow.Get(ts.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("Location") != tc.location {
+			t.Errorf("%s: %d Location %q, want %d %q", tc.path, resp.StatusCode, resp.Header.Get("Location"), tc.status, tc.location)
 		}
 	}
 }

@@ -34,8 +34,23 @@ func (s *Server) staticRoutes(e *echo.Echo) {
 		return
 	}
 	e.GET("/", s.handlePage)
+	e.GET("/join/:code", handleJoinLink)
 	e.GET("/static/:name", s.handleBundleFile)
 	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets/", assetServer{fs: assets.Files()})))
+}
+
+// handleJoinLink turns an invite link /join/CODE into the page with
+// ?join=CODE, which seats the visitor in that private room. A code is six
+// letters or digits; anything else is 404 (the link is not an open redirect).
+func handleJoinLink(c echo.Context) error {
+	code := c.Param("code")
+	if len(code) != 6 || strings.IndexFunc(code, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}) >= 0 {
+		return echo.ErrNotFound
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusFound, "/?join="+strings.ToUpper(code))
 }
 
 // handlePage renders the HTML shell. It is never cached, so a new release's

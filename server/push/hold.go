@@ -83,11 +83,17 @@ func (h *Hub) Hold(o Hold) error {
 	st.lastWrite.Store(time.Now().UnixNano())
 
 	h.writers.register(st)
-	// The cursor is set under the stream's lock in the same step as attaching:
-	// a Send from another goroutine can wake the stream the moment it is
-	// attached, and its flush must not see the zero cursor and resend from 1.
+	return h.attachStream(st, o.Last)
+}
+
+// attachStream makes a registered stream its session's downstream, resuming
+// after last, and starts it. The cursor is set under the stream's lock in
+// the same step as attaching: a Send from another goroutine can wake the
+// stream the moment it is attached, and its flush must not see the zero
+// cursor and resend from 1.
+func (h *Hub) attachStream(st *stream, last uint64) error {
 	st.mu.Lock()
-	cursor, reset, old, ok := o.Session.attach(st, o.Last)
+	cursor, reset, old, ok := st.sess.attach(st, last)
 	st.cursor = cursor
 	st.mu.Unlock()
 	if old != nil {
@@ -101,7 +107,7 @@ func (h *Hub) Hold(o Hold) error {
 		return ErrSessionEnded
 	}
 	if reset {
-		h.requestFresh(o.Session, FreshReset)
+		h.requestFresh(st.sess, FreshReset)
 	}
 	st.wake()
 	return nil

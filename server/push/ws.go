@@ -119,25 +119,7 @@ func (h *Hub) HoldWS(o HoldWS) error {
 		st.close(errors.New("websocket needs a plain socket"))
 		return errors.New("websocket needs a plain socket")
 	}
-	st.mu.Lock()
-	cursor, reset, old, ok := o.Session.attach(st, o.Last)
-	st.cursor = cursor
-	st.mu.Unlock()
-	if old != nil {
-		old.stop()
-	}
-	if !ok {
-		st.close(nil)
-		if h.Draining() {
-			return ErrDraining
-		}
-		return ErrSessionEnded
-	}
-	if reset {
-		h.requestFresh(o.Session, FreshReset)
-	}
-	st.wake()
-	return nil
+	return h.attachStream(st, o.Last)
 }
 
 // wsOf returns the stream's WebSocket state, nil for the HTTP transports.

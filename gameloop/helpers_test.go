@@ -11,52 +11,11 @@ import (
 
 	"comet"
 	"comet/gameloop"
+	"comet/gameloop/modetest"
 )
 
-// memBus is a minimal in-process comet.Bus for tests.
-type memBus struct {
-	mu     sync.Mutex
-	topics map[string][]comet.Sink
-}
-
-func newMemBus() *memBus { return &memBus{topics: make(map[string][]comet.Sink)} }
-
-func (b *memBus) Publish(topic string, m *comet.Message) {
-	b.mu.Lock()
-	sinks := slices.Clone(b.topics[topic])
-	b.mu.Unlock()
-	for _, s := range sinks {
-		s.Send(m)
-	}
-}
-
-func (b *memBus) Subscribe(topic string, s comet.Sink) comet.Subscription {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !slices.Contains(b.topics[topic], s) {
-		b.topics[topic] = append(b.topics[topic], s)
-	}
-	return &memSub{b: b, topic: topic, s: s}
-}
-
-func (b *memBus) Subscribers(topic string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.topics[topic])
-}
-
-type memSub struct {
-	b     *memBus
-	topic string
-	s     comet.Sink
-}
-
-func (s *memSub) Topic() string { return s.topic }
-func (s *memSub) Close() {
-	s.b.mu.Lock()
-	defer s.b.mu.Unlock()
-	s.b.topics[s.topic] = slices.DeleteFunc(s.b.topics[s.topic], func(x comet.Sink) bool { return x == s.s })
-}
+// newMemBus is the test kit's in-process bus.
+func newMemBus() *modetest.Bus { return modetest.NewBus() }
 
 // recSink records every message a session gets and keeps a Replica of the
 // view, failing the test at the end if a diff did not apply.

@@ -10,13 +10,14 @@ import (
 	"comet"
 	"comet/gameloop"
 	"comet/gameloop/modes"
+	"comet/gameloop/modetest"
 )
 
 // short are match rules that make a whole match take a moment of CPU.
 var short = gameloop.Settings{Duration: 20 * time.Second, Countdown: 500 * time.Millisecond, Intermission: time.Second}
 
 // fastManager runs rooms of every mode on a virtual clock with short matches.
-func fastManager(t *testing.T, store comet.MatchStore, tweak ...func(*gameloop.ManagerConfig)) (*gameloop.Manager, *memBus) {
+func fastManager(t *testing.T, store comet.MatchStore, tweak ...func(*gameloop.ManagerConfig)) (*gameloop.Manager, *modetest.Bus) {
 	t.Helper()
 	bus := newMemBus()
 	cfg := gameloop.ManagerConfig{

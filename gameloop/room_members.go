@@ -2,7 +2,6 @@ package gameloop
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -288,7 +287,7 @@ func (r *room) matchJoin(mb *member) {
 	r.match.rec.join(r.tick, pl)
 	mb.bot = nil
 	if pl.Bot {
-		mb.bot = r.match.game.newBot(pl, rand.New(rand.NewPCG(uint64(r.match.seed), uint64(mb.num))))
+		mb.bot = r.match.game.newBot(pl, botRand(r.match.seed, mb.num))
 	}
 }
 

@@ -135,6 +135,7 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 	msg.Flags |= comet.Filtered // muters drop it (deliver)
 	if dmTo != "" {
 		for _, o := range append(s.tabsOf(sess.playerID), s.tabsOf(dmTo)...) {
+			o.sawDM(channel)
 			o.Send(msg)
 		}
 		return nil

@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"maps"
 	"math"
 	"slices"
 	"strings"
 
 	"comet"
+	"comet/gameloop"
 	"comet/server/push"
 )
 
@@ -55,24 +57,41 @@ func (s *Server) onFresh(ctx context.Context, ps *push.Session, why push.Fresh) 
 }
 
 // onReset sends a session that was sent sys.reset fresh state for everything
-// it is subscribed to, in the order a new session gets it: the lobby lists,
-// each chat channel's history (lobby first), and its room's snapshot.
+// it holds, in the order docs/PROTOCOL.md gives ("Fresh state after
+// sys.reset"): the lobby lists, the mute list, each chat channel's history
+// (lobby first), the history of each direct channel the tab was sent a line
+// of, the room's last match.result while the room shows it, and the room's
+// fresh start (room.joined, room.state, room.scores, room.snapshot).
 func (s *Server) onReset(ctx context.Context, sess *tab) {
 	topics := sess.Topics()
 	slices.SortFunc(topics, func(a, b string) int {
 		return cmp.Or(cmp.Compare(resetRank(a), resetRank(b)), strings.Compare(a, b))
 	})
+	if slices.Contains(topics, comet.TopicLobby) {
+		s.lobby.welcome(sess)
+	}
+	if ids := slices.Sorted(maps.Keys(sess.mutedSet())); len(ids) > 0 {
+		sess.Send(comet.MustMessage("chat.muted", map[string][]string{"players": ids}))
+	}
 	for _, t := range topics {
-		switch {
-		case t == comet.TopicLobby:
-			s.lobby.welcome(sess)
-		case strings.HasPrefix(t, "chat:"):
+		if strings.HasPrefix(t, "chat:") {
 			s.sendHistory(ctx, sess, strings.TrimPrefix(t, "chat:"))
 		}
 	}
-	if sess.Room() != "" {
-		s.games.Resync(sess.playerID)
+	for _, ch := range sess.dmChannels() {
+		s.sendHistory(ctx, sess, ch)
 	}
+	if sess.Room() == "" {
+		return
+	}
+	if info, ok := s.games.RoomOf(sess.playerID); ok && info.State == gameloop.StateEnded {
+		if res := s.results.of(info.ID); res != nil {
+			if msg, err := comet.NewMessage("match.result", res); err == nil {
+				sess.Send(msg)
+			}
+		}
+	}
+	s.games.Resync(sess.playerID)
 }
 
 // resetRank orders a reset's fresh state: lobby, lobby chat, other chat.

@@ -78,6 +78,7 @@ type Server struct {
 	games      *gameloop.Manager
 	chatLimits sync.Map // player id -> *rate.Limiter
 	history    historyCache
+	results    *lastResults // each room's last match result, for a reset
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
 	drain      drainGate // closed by a hand-over (handover.go)
@@ -122,8 +123,14 @@ func New(cfg Config) (*Server, error) {
 	s.guards = newGuards(cfg.Abuse, cfg.Metrics)
 
 	gc := cfg.Game
-	gc.Bus, gc.Store, gc.Logger, gc.Registerer = cfg.Bus, cfg.Store, cfg.Logger, cfg.Metrics.Registry
-	gc.OnRoomChange = s.lobby.roomChanged
+	s.results = newLastResults(cfg.Store)
+	gc.Bus, gc.Store, gc.Logger, gc.Registerer = cfg.Bus, s.results, cfg.Logger, cfg.Metrics.Registry
+	gc.OnRoomChange = func(info gameloop.RoomInfo, closed bool) {
+		if closed {
+			s.results.forget(info.ID)
+		}
+		s.lobby.roomChanged(info, closed)
+	}
 	gc.OnLeave = s.onRoomLeft
 	s.games = gameloop.NewManager(gc)
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -27,7 +28,33 @@ type tab struct {
 	cost atomic.Pointer[tabCosts]
 
 	mu   sync.Mutex
-	room string // the room this tab joined through, "" in the lobby
+	room string   // the room this tab joined through, "" in the lobby
+	dms  []string // the direct channels this tab was sent a line of, most recent last
+}
+
+// maxTabDMs bounds the direct channels a tab remembers for a reset.
+const maxTabDMs = 16
+
+// sawDM records that the tab was sent a line of a direct channel, so a reset
+// sends that channel's history again (the line may be in the lost range).
+func (t *tab) sawDM(channel string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dms = slices.DeleteFunc(t.dms, func(c string) bool { return c == channel })
+	if len(t.dms) == maxTabDMs {
+		t.dms = t.dms[1:]
+	}
+	t.dms = append(t.dms, channel)
+}
+
+// dmChannels returns the direct channels the tab was sent lines of, the most
+// recently used first.
+func (t *tab) dmChannels() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := slices.Clone(t.dms)
+	slices.Reverse(out)
+	return out
 }
 
 // costs returns the tab's cost buckets, made on first use.

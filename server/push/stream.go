@@ -123,7 +123,10 @@ func (st *stream) flush(w *writerScratch) {
 		var reset bool
 		// Keep within the recycle budget so a stream ends near it, not a
 		// whole batch past it (collect always takes at least one event).
-		budget := min(batchBytes, st.hub.cfg.RecycleBytes-st.written)
+		budget := batchBytes
+		if ws == nil { // a WebSocket is never recycled
+			budget = min(budget, st.hub.cfg.RecycleBytes-st.written)
+		}
 		w.evs, cursor, reset, more = st.sess.collect(st, w.evs[:0], cursor, trimTo, budget)
 		if reset {
 			st.hub.requestFresh(st.sess, FreshReset)

@@ -265,3 +265,36 @@ func TestWebSocketLastMessageBeforeHangup(t *testing.T) {
 		return nil
 	})
 }
+
+// TestWebSocketIsNeverRecycled: past the recycle budget a WebSocket keeps
+// going, and a burst still goes out in full batches, not one event each.
+func TestWebSocketIsNeverRecycled(t *testing.T) {
+	rec := &wsRecorder{got: make(chan string, 64)}
+	h := newTestHub(t, Config{OnMessage: rec.onMessage, RecycleBytes: 4 << 10})
+	s := h.NewSession("p", nil)
+	c := holdWSConn(t, h, s, 0)
+	for i := range 100 { // 100 events of ~120 bytes: past the budget
+		s.Send(comet.MustMessage("test.n", map[string]any{"i": i, "pad": strings.Repeat("x", 100)}))
+	}
+	seen, batches := 0, 0
+	for seen < 100 {
+		seen += len(c.events(t))
+		batches++
+	}
+	h.Flush(context.Background())
+	for i := range 50 { // a second burst, all buffered before the writer runs
+		s.Send(comet.MustMessage("test.m", i))
+	}
+	got := 0
+	batches = 0
+	for got < 50 {
+		got += len(c.events(t))
+		batches++
+	}
+	if batches > 10 {
+		t.Fatalf("50 queued events came in %d batches past the recycle budget", batches)
+	}
+	if !s.Stats().Attached {
+		t.Fatal("the WebSocket was recycled")
+	}
+}

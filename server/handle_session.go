@@ -169,6 +169,21 @@ func (s *Server) handleSession(c echo.Context) error {
 	})
 }
 
+// handleClose ends a session at its client's request: POST
+// /comet/{sid}/close, sent by a page that goes away (navigator.sendBeacon on
+// pagehide), with the player token as a cookie or bearer. The tab leaves its
+// room and the online list at once instead of after a grace period.
+func (s *Server) handleClose(c echo.Context) error {
+	sess, err := s.authSession(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), eventTimeout)
+	defer cancel()
+	s.hub.Remove(ctx, sess.Session)
+	return c.NoContent(http.StatusNoContent)
+}
+
 func (s *Server) setTokenCookie(c echo.Context, tok string) {
 	c.SetCookie(&http.Cookie{
 		Name: cookieName, Value: tok, Path: "/", HttpOnly: true,

@@ -372,6 +372,13 @@ func TestProtocolDocErrorCatalogue(t *testing.T) {
 			},
 			"wait must be 0 to 30 seconds": func() answer { return stream(b.SID+"/poll?last=0&wait=1.5", b.Token) },
 		},
+		"POST /comet/{sid}/close": {
+			"cross-origin request refused":      func() answer { return do("POST", ts.URL+"/comet/"+b.SID+"/close", b.Token, "", evil...) },
+			"session not found":                 func() answer { return do("POST", ts.URL+"/comet/s_nope/close", b.Token, "") },
+			"missing player token":              func() answer { return do("POST", ts.URL+"/comet/"+b.SID+"/close", "", "") },
+			"invalid player token":              func() answer { return do("POST", ts.URL+"/comet/"+b.SID+"/close", "t_nope", "") },
+			"session belongs to another player": func() answer { return do("POST", ts.URL+"/comet/"+b.SID+"/close", a.Token, "") },
+		},
 		"POST /comet/{sid}/send": {
 			"cross-origin request refused":        func() answer { return send(a.SID, a.Token, `[]`, evil...) },
 			"session not found":                   func() answer { return send("s_nope", a.Token, `[]`) },

@@ -257,6 +257,7 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/comet/session", s.handleSession, limit, s.sameOrigin)
 	e.POST("/comet/login", s.handleLogin, limit, s.sameOrigin)
 	e.POST("/comet/:sid/send", s.handleSend, s.sameOrigin)
+	e.POST("/comet/:sid/close", s.handleClose, s.sameOrigin)
 	e.GET("/comet/:sid/:transport", s.handleStream)
 	e.GET("/api/modes", s.handleModes)
 	e.GET("/api/rooms", s.handleRooms)

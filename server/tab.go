@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"comet"
 	"comet/server/push"
@@ -104,10 +105,21 @@ func (t *tab) PlayerName() string { return *t.name.Load() }
 
 func (t *tab) setName(n string) { t.name.Store(&n) }
 
+// roomHangupGrace is how long a tab in a room keeps its seat after its
+// client hung up (closed the connection, as a closed tab does): a ghost
+// leaves the room within seconds. A tab whose connection was only lost (no
+// hang-up seen) keeps the hub's grace; a tab in the lobby too.
+const roomHangupGrace = 3 * time.Second
+
 // setRoom records the room this tab is in and returns the previous one.
 func (t *tab) setRoom(id string) (prev string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if id != "" {
+		t.SetHangupGrace(roomHangupGrace)
+	} else {
+		t.SetHangupGrace(0)
+	}
 	prev, t.room = t.room, id
 	return prev
 }

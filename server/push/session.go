@@ -42,9 +42,12 @@ type Session struct {
 	upMax     uint64 // highest client seq taken
 	upMissing uint64 // bit i: client seq upMax-1-i was never taken (zero: all were)
 	detached  int64  // unix nanos when the last receiver went; 0 while one is attached
+	hungUp    bool   // the last receiver went because its peer hung up (see SetHangupGrace)
 	ring      replay
 	recv      receiver
 	subs      []comet.Subscription // a handful of topics
+
+	hangupGrace atomic.Int64 // nanos; 0: a hung-up session gets the hub's Grace like any other
 
 	stale atomic.Uint32 // staleBacklog | staleDropped; changed under mu, read without
 	fresh atomic.Uint32 // pending Fresh reasons | freshRunning (tasks.go)
@@ -225,12 +228,23 @@ func (s *Session) resumeLocked(last uint64) (cursor uint64, reset bool) {
 	return s.seq - 1, true
 }
 
+// SetHangupGrace sets how long the session lives unattached when its last
+// receiver went because the peer hung up (closed its connection: a closed
+// tab), when d is shorter than the hub's Grace; a receiver cut for any other
+// reason (a write that stalled, a poll that ended) still gets the Grace.
+// 0 restores the Grace for hang-ups too.
+func (s *Session) SetHangupGrace(d time.Duration) { s.hangupGrace.Store(int64(d)) }
+
 // detach removes r if it is still the attached receiver and starts the grace
 // period after which an unattached session expires. Its backlog goes with it.
-func (s *Session) detach(r receiver) {
+func (s *Session) detach(r receiver) { s.detachAs(r, false) }
+
+// detachAs is detach; hungUp tells that the peer hung up.
+func (s *Session) detachAs(r receiver, hungUp bool) {
 	s.mu.Lock()
 	if s.recv == r {
 		s.recv = nil
+		s.hungUp = hungUp
 		s.detached = time.Now().UnixNano()
 		s.hub.detachedNow(s)
 		s.setStaleLocked(false) // a keyframe, if due, is asked for on the next attach
@@ -427,6 +441,9 @@ func (s *Session) end() bool {
 // either comes first (no expiry) or finds the session ended.
 func (s *Session) endIfExpired(now time.Time, grace time.Duration) bool {
 	s.mu.Lock()
+	if hg := time.Duration(s.hangupGrace.Load()); s.hungUp && hg > 0 {
+		grace = min(grace, hg)
+	}
 	if s.ended || s.recv != nil || s.detached == 0 || now.UnixNano()-s.detached <= grace.Nanoseconds() {
 		s.mu.Unlock()
 		return false

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -35,6 +36,7 @@ type stream struct {
 
 	lastWrite atomic.Int64  // unix nanos, read by the sweeper
 	endWhy    atomic.Uint32 // EndReason set by whoever stops the stream (first wins); unset: shutdown
+	goingAway atomic.Bool   // a WebSocket client closed with 1001 going away: a hang-up
 
 	mu         sync.Mutex
 	cursor     uint64 // seq of the last event written (or pending)
@@ -334,8 +336,15 @@ func (st *stream) close(err error) {
 	if st.release != nil {
 		st.release()
 	}
-	st.sess.detach(st) // clears the session's backlog if st still had it
+	// clears the session's backlog if st still had it
+	st.sess.detachAs(st, peerHungUp(err) || st.goingAway.Load())
 	st.hub.writers.remove(st)
+}
+
+// peerHungUp reports whether a stream's end error means the client closed
+// its connection (a closed tab) rather than went silent.
+func peerHungUp(err error) bool {
+	return errors.Is(err, errPeerGone) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // shut ends the HTTP body (the last chunk, on a clean end) and closes the socket.

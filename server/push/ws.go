@@ -122,6 +122,9 @@ func (h *Hub) HoldWS(o HoldWS) error {
 	return h.attachStream(st, o.Last)
 }
 
+// wsClientClosed is the reason of the close a client's close frame asked for.
+const wsClientClosed = "closed by the client"
+
 // wsOf returns the stream's WebSocket state, nil for the HTTP transports.
 func (st *stream) wsOf() *wsConn {
 	ws, _ := st.t.(*wsConn)
@@ -174,6 +177,9 @@ func (st *stream) readWS(buf []byte) {
 	st.reading = false
 	if fail != nil && ws.closeCode == 0 {
 		ws.closeCode, ws.closeWhy = fail.Code, fail.Reason
+	}
+	if fail != nil && fail.Code == WSCloseGoingAway && fail.Reason == wsClientClosed {
+		st.goingAway.Store(true) // the page went away: a hang-up, not a lost connection
 	}
 	shut, clean := st.shutLater && !st.writing, st.shutClean
 	if shut {
@@ -230,7 +236,7 @@ func (st *stream) takeFrames(ws *wsConn, p []byte) *WSCloseError {
 			if code == WSCloseNoStatus {
 				code = WSCloseNormal
 			}
-			return &WSCloseError{code, "closed by the client"}
+			return &WSCloseError{code, wsClientClosed}
 		}
 	}
 	return nil

@@ -1,7 +1,6 @@
 package conform
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -20,12 +19,8 @@ func (t *T) admin(action, id string) (*http.Response, []byte) {
 		}
 		return resp, out
 	}
-	resp, b := post(map[string]string{"name": id})
-	if resp.StatusCode == http.StatusBadRequest {
-		t.Errorf("POST /api/admin/%s {\"name\": %q}: 400 %s, want 200 (a player id is a name Moderation accepts)", action, id, bytes.TrimSpace(b))
-		resp, b = post(map[string]string{"player": "id:" + id})
-	}
-	return resp, b
+	// Moderation: the target is named explicitly, {"player": "id:<id>"}.
+	return post(map[string]string{"player": "id:" + id})
 }
 
 // checkKick: a kicked session gets sys.error forbidden (ref 0), its stream

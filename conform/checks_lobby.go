@@ -382,11 +382,24 @@ func checkLoginErrors(t *T) {
 func checkRecords(t *T) {
 	modes := t.modes()
 	_, b, _ := t.c.do(t.ctx, "GET", "/api/modes", "", nil, nil)
-	var names struct {
-		Modes []string `json:"modes"`
+	var decls struct {
+		Modes []struct {
+			Name       string            `json:"name"`
+			Title      string            `json:"title"`
+			TickHz     int               `json:"tick_hz"`
+			MinPlayers int               `json:"min_players"`
+			DefaultMax int               `json:"default_max"`
+			MaxPlayers int               `json:"max_players"`
+			Input      []json.RawMessage `json:"input"`
+		} `json:"modes"`
 	}
-	if err := json.Unmarshal(b, &names); err != nil {
-		t.Errorf("GET /api/modes: %.120s…, want {\"modes\": [\"<name>\", …]} (%v)", b, err)
+	if err := json.Unmarshal(b, &decls); err != nil {
+		t.Errorf("GET /api/modes: %.120s…, want {\"modes\": [{\"name\", \"title\", …}]} (%v)", b, err)
+	}
+	for _, d := range decls.Modes { // Records: each mode's declaration
+		if d.Title == "" || d.TickHz <= 0 || d.MinPlayers < 1 || d.DefaultMax < d.MinPlayers || d.MaxPlayers < d.DefaultMax || len(d.Input) == 0 {
+			t.Errorf("GET /api/modes: %s's declaration %+v is incomplete or out of order (min ≤ default_max ≤ max, inputs listed)", d.Name, d)
+		}
 	}
 	resp, b, _ := t.c.do(t.ctx, "GET", "/api/leaderboard?mode="+query(modes[0]), "", nil, nil)
 	var lb struct {

@@ -65,14 +65,7 @@ var summaryRE = regexp.MustCompile(`(?m)^(\d+) passed, (\d+) failed$`)
 // knownDivergent names the checks the real server fails because it and
 // PROTOCOL.md disagree, with a text every one of their failures holds; the
 // test requires exactly those failures (so a fix, or a new failure, shows).
-var knownDivergent = map[string]string{
-	// The admin API takes {"player": "id:<id>"} since c791af2; Moderation still shows {"name"}.
-	"session.kicked": "want 200 (a player id is a name Moderation accepts)",
-	// GET /api/modes answers each mode's declaration since f6ef378; Records still shows names.
-	"records": "want {\"modes\": [\"<name>\", …]}",
-	// The WebSocket section says a POST is 405 with Allow: GET; the server's 405 has no Allow.
-	"transport.ws.handshake": "want 405 with Allow: GET",
-}
+var knownDivergent = map[string]string{}
 
 // TestConformRealServer runs every check against the real server: none may
 // fail but the known divergences.

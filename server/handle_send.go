@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -33,7 +35,7 @@ func (s *Server) handleSend(c echo.Context) error {
 	}
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxSendBytes+1))
 	if err != nil {
-		return comet.Errorf(comet.EINVALID, "read body: %v", err)
+		return fmt.Errorf("send: %w", err) // a bodyError: 400 invalid, the client's fault
 	}
 	if len(body) > maxSendBytes {
 		return comet.Errorf(comet.ETOOLARGE, "body over %d bytes", maxSendBytes)
@@ -91,8 +93,7 @@ func (s *Server) dispatch(ctx context.Context, sess *tab, ev clientEvent) (err e
 	}
 	defer func() { // one bad handler must not take the session (or server) down
 		if r := recover(); r != nil {
-			s.log.Error("event handler panicked", "type", ev.Type, "panic", r)
-			err = comet.Errorf(comet.EINTERNAL, "internal error")
+			err = &panicError{value: r, stack: debug.Stack()} // logged once, with its stack, by takeEvents
 		}
 	}()
 	return h(ctx, sess, ev.Data)

@@ -77,7 +77,12 @@ func TestRecv(t *testing.T) {
 		wantErr string
 	}{
 		{"a value", func(c chan int) { c <- 7 }, 7, true, ""},
-		{"a value sent later", func(c chan int) { go func() { time.Sleep(5 * time.Millisecond); c <- 8 }() /* pacing: it comes after Recv waits */ }, 8, true, ""},
+		{"a value sent later", func(c chan int) {
+			go func() {
+				time.Sleep(5 * time.Millisecond) // pacing, not an assertion: it comes after Recv waits
+				c <- 8
+			}()
+		}, 8, true, ""},
 		{"closed", func(c chan int) { close(c) }, 0, false, ""},
 		{"nothing", func(chan int) {}, 0, false, "no the answer within 30ms"},
 	}

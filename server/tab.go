@@ -109,7 +109,7 @@ func (t *tab) setName(n string) { t.name.Store(&n) }
 // client hung up (closed the connection, as a closed tab does): a ghost
 // leaves the room within seconds. A tab whose connection was only lost (no
 // hang-up seen) keeps the hub's grace; a tab in the lobby too.
-const roomHangupGrace = 3 * time.Second
+const roomHangupGrace = 2 * time.Second
 
 // setRoom records the room this tab is in and returns the previous one.
 func (t *tab) setRoom(id string) (prev string) {

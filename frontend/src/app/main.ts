@@ -79,6 +79,15 @@ function main(): void {
     refresh();
   });
   client.on("sys.pong", refresh);
+
+  // A page that goes away (closed, reloaded, navigated elsewhere) ends its
+  // session at once, so its player leaves the room now instead of standing
+  // in it until the grace runs out. The token travels as the cookie. A page
+  // restored from the back/forward cache finds its session gone and renews it.
+  window.addEventListener("pagehide", () => {
+    const sid = client.sessionInfo?.sid;
+    if (sid) navigator.sendBeacon(`/comet/${encodeURIComponent(sid)}/close`);
+  });
   hud.status(client.status);
   refresh();
   window.setInterval(refresh, 500);

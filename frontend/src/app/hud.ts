@@ -6,6 +6,7 @@ import { byTestID, setText } from "./dom";
 import type { RoomDebug } from "./room";
 
 const RECOVERED_MS = 1500;
+const NOTICE_MS = 8000;
 
 export class HUD {
   private readonly transport = byTestID("hud-transport");
@@ -67,6 +68,19 @@ export class HUD {
     } else {
       this.banner.hidden = true;
     }
+  }
+
+  /**
+   * notice shows what a recovery did (the room the player was put back in,
+   * or that it is gone) in the banner for a few seconds.
+   */
+  notice(text: string, ok: boolean): void {
+    window.clearTimeout(this.hideTimer);
+    this.troubled = false;
+    this.banner.classList.toggle("ok", ok);
+    setText(this.banner, text);
+    this.banner.hidden = false;
+    this.hideTimer = window.setTimeout(() => (this.banner.hidden = true), NOTICE_MS);
   }
 }
 

@@ -32,6 +32,7 @@ function main(): void {
 
   lobby.onNames = (names) => (chat.names = names);
   room.onRoom = (id) => chat.setRoom(id);
+  room.onNotice = (text, ok) => hud.notice(text, ok);
   client.on("room.joined", (j) => (tickHz = j.tick_hz));
   client.on("room.left", () => (tickHz = room.inRoom ? tickHz : null));
   client.on("room.closed", () => (tickHz = room.inRoom ? tickHz : null));
@@ -41,6 +42,7 @@ function main(): void {
   });
   client.on("sys.error", (e) => {
     if (account.claimError(e.ref, e.message || e.code)) return; // shown in the claim form
+    if (room.handles(e.ref)) return; // a room gone after a restart: the room shows what it did instead
     if (e.code !== "invalid" || !/input/.test(e.message)) toast(e.message || e.code);
   });
 

@@ -63,6 +63,18 @@ export class Room {
   private predictor = new Predictor(50);
   private rejoin: Out["room.join"] | Out["room.spectate"] | null = null;
   private rejoinSpectate = false;
+  // A renewal's way back: the room the tab was in, and the seq of the
+  // room.join (or room.spectate, or the quick play after it) that asked.
+  private recovering: {
+    room: string;
+    mode: string;
+    title: string;
+    private: boolean;
+    code: string | null;
+    seq: number;
+    quick: boolean; // seq is the quick play that follows a room that is gone
+  } | null = null;
+  private handledRef = 0; // the last sys.error ref the recovery dealt with
   private cam: Camera = { scale: 1, ox: 0, oy: 0 };
   private lastFrame = 0;
   private lastInput = "";
@@ -97,6 +109,8 @@ export class Room {
     join: byTestID("spectator-join"),
     invite: byTestID("invite-copy"),
   };
+  /** called with what happened to the room when a renewed session comes back (the HUD's banner) */
+  onNotice: (text: string, ok: boolean) => void = () => undefined;
   /** called with the room id on entering, null on leaving */
   onRoom: (id: string | null) => void = () => undefined;
 
@@ -165,6 +179,10 @@ export class Room {
     });
     client.on("sys.error", (e) => {
       if (this.inputSeqs.has(e.ref)) this.dropped++;
+      if (this.recovering && e.ref === this.recovering.seq) {
+        this.handledRef = e.ref;
+        this.recoverFailed();
+      }
     });
     // Spectators: arrows (or a click on the field) switch whom the camera follows; Join takes a free seat.
     window.addEventListener("keydown", (e) => {
@@ -189,11 +207,45 @@ export class Room {
     return this.joined !== null;
   }
 
-  /** renewed re-enters the room after the server forgot the session. */
+  /**
+   * renewed re-enters the room after the server forgot the session (it
+   * restarted, or crashed): the same room if it is there, else a room of the
+   * same mode by quick play; a private room that is gone leaves the tab in
+   * the lobby with its join code in the join field. onNotice says which.
+   */
   renewed(): void {
     if (!this.rejoin) return;
-    if (this.rejoinSpectate) this.client.send("room.spectate", this.rejoin as Out["room.spectate"]);
-    else this.client.send("room.join", this.rejoin);
+    const j = this.joined;
+    const seq = this.rejoinSpectate
+      ? this.client.send("room.spectate", this.rejoin as Out["room.spectate"])
+      : this.client.send("room.join", this.rejoin);
+    const code = j?.private && "room" in this.rejoin ? this.rejoin.room : null;
+    this.recovering = j ? { room: j.room, mode: j.mode, title: this.mode?.title ?? j.mode, private: j.private, code, seq, quick: false } : null;
+  }
+
+  /** handles reports whether a sys.error answers an event the room deals with itself. */
+  handles(ref: number): boolean {
+    return ref !== 0 && (ref === this.handledRef || ref === this.recovering?.seq);
+  }
+
+  /** recoverFailed: the room of a renewed session is gone. */
+  private recoverFailed(): void {
+    const r = this.recovering;
+    if (!r) return;
+    if (!r.private && !this.rejoinSpectate && !r.quick) {
+      r.quick = true;
+      r.seq = this.client.send("room.join", { mode: r.mode });
+      return;
+    }
+    this.recovering = null;
+    this.exit();
+    if (r.private && r.code) byTestID<HTMLInputElement>("join-code").value = r.code;
+    this.onNotice(
+      r.private
+        ? `The server restarted and your private room is gone — you are in the lobby${r.code ? `; its join code ${r.code} is in the join field, should the room be back` : ""}`
+        : `The server restarted and your ${r.title} room is gone — you are in the lobby`,
+      false,
+    );
   }
 
   debug(): RoomDebug {
@@ -233,6 +285,16 @@ export class Room {
 
   private enter(j: Joined): void {
     const switching = this.joined?.room !== j.room;
+    const r = this.recovering;
+    if (r) {
+      this.recovering = null;
+      this.onNotice(
+        r.room === j.room
+          ? `The server restarted — you are back in your ${r.title} room`
+          : `The server restarted — you were put back in a ${r.title} room`,
+        true,
+      );
+    }
     this.joined = j;
     this.mode = modeOf(j.mode) ?? fallback(j.mode);
     this.rejoinSpectate = j.spectator;
@@ -488,7 +550,18 @@ export class Room {
     this.lastInputAt = now;
     if (aim !== null) this.lastAim = aim;
     else if (this.lastAim !== null && mode.pointer) data.a = this.lastAim;
-    const seq = this.client.send("room.input", data);
+    let seq: number;
+    try {
+      seq = this.client.send("room.input", data);
+    } catch (e) {
+      // A full outbox (RangeError) while upstream is down: this input is
+      // stale by the time it could go, so it is dropped, never thrown into
+      // the render loop; the next change of controls is sent afresh.
+      if (!(e instanceof RangeError)) throw e;
+      this.dropped++;
+      this.lastInput = "";
+      return;
+    }
     this.inputs++;
     this.inputSeqs.add(seq);
     if (this.inputSeqs.size > 256) this.inputSeqs.delete(this.inputSeqs.values().next().value as number);

@@ -45,8 +45,9 @@ export class Stage {
   private readonly tick = (now: number) => {
     this.frame = 0;
     if (!this.drawFn) return;
-    this.paint(now);
+    // The next frame is asked for first: whatever a frame throws, drawing goes on.
     this.frame = requestAnimationFrame(this.tick);
+    this.paint(now);
   };
 
   // A (resolution: Ndppx) query fires once when the ratio changes (zoom,
@@ -81,6 +82,20 @@ export class Stage {
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.fillStyle = "#070b16";
     ctx.fillRect(0, 0, this.cssWidth, this.cssHeight);
-    this.drawFn?.(ctx, this.cssWidth, this.cssHeight, now);
+    try {
+      this.drawFn?.(ctx, this.cssWidth, this.cssHeight, now);
+    } catch (e) {
+      // A frame that throws is logged (once a second at most, with a count)
+      // and the loop keeps drawing: one bad entity must not freeze the game.
+      this.frameErrors++;
+      if (now - this.lastErrorLog >= 1000) {
+        this.lastErrorLog = now;
+        console.error(`stage: a frame failed (${this.frameErrors} so far):`, e);
+      }
+    }
   }
+
+  /** frameErrors counts the frames whose drawing threw. */
+  frameErrors = 0;
+  private lastErrorLog = -Infinity;
 }

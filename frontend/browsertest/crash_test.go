@@ -1,0 +1,174 @@
+package browsertest
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// These tests run the real binary (go build comet/cmd/comet) and kill it.
+
+var cometBinary struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// binary builds the comet command once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	cometBinary.Do(func() {
+		dir, err := os.MkdirTemp("", "comet-browsertest-bin-")
+		if err != nil {
+			cometBinary.err = err
+			return
+		}
+		cometBinary.path = filepath.Join(dir, "comet")
+		if out, err := exec.Command("go", "build", "-o", cometBinary.path, "comet/cmd/comet").CombinedOutput(); err != nil {
+			cometBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if cometBinary.err != nil {
+		t.Fatal(cometBinary.err)
+	}
+	return cometBinary.path
+}
+
+// proc is the binary running as a child process.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs strings.Builder
+	done chan struct{}
+}
+
+func (p *proc) Write(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.logs.Write(b) }
+func (p *proc) log() string                 { p.mu.Lock(); defer p.mu.Unlock(); return p.logs.String() }
+
+// startProc starts the binary on addr with db and waits until /healthz
+// answers; the process is killed when the test ends.
+func startProc(t *testing.T, addr, db string) *proc {
+	t.Helper()
+	p := &proc{done: make(chan struct{})}
+	p.cmd = exec.Command(binary(t), "serve", "--addr", addr, "--db", db, "--bot-delay", "100ms",
+		"--countdown", "100ms", "--match-length", "5m")
+	p.cmd.Stderr = p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Error("the server process did not exit after SIGKILL")
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not come up on %s: %v\n%s", addr, err, p.log())
+		}
+		time.Sleep(50 * time.Millisecond) // polling a process that is starting
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server process did not exit after SIGKILL")
+	}
+}
+
+// A crash (SIGKILL) and a start on the same address and database: sessions
+// and rooms are gone. Three players in a tag room (iframe, multipart and the
+// default transport) each renew their session, keep the name they chose
+// (guests: the token cookie keeps the player, the store keeps the name), are
+// playing in a tag room again within 10 s of the server answering, read in
+// the banner what happened, and are on a streaming transport.
+func TestCrashRecovery(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	db := filepath.Join(t.TempDir(), "comet.db")
+	srv := startProc(t, addr, db)
+
+	players := []struct{ name, query string }{{"Ada", "?transport=iframe"}, {"Bob", "?transport=multipart"}, {"Cy", ""}}
+	pages := make([]*Page, len(players))
+	var room string
+	for i, pl := range players {
+		p := testBrowser(t).NewPage(t, "http://"+addr+"/"+pl.query)
+		p.SetTimeout(15 * time.Second)
+		p.WaitFor(t, `window.comet && comet.client.status === "open" && document.querySelector('[data-testid="name-input"]').value !== ""`)
+		setName(t, p, pl.name)
+		p.Do(t, "quick play", chromedp.Click(chromedp.CSS(`[data-testid="quick-play"][data-mode="tag"]`)))
+		p.WaitFor(t, `comet.state().room !== "" && comet.state().tick > 0`)
+		if r := roomOf(t, p).Room; room == "" {
+			room = r
+		} else if r != room {
+			t.Fatalf("%s is in %q, want %q with the others", pl.name, r, room)
+		}
+		pages[i] = p
+	}
+	sids := make([]string, len(pages))
+	for i, p := range pages {
+		sids[i] = Eval[string](t, p, `comet.client.sessionInfo.sid`)
+	}
+
+	srv.kill(t)
+	startProc(t, addr, db)
+	answered := time.Now()
+
+	for i, p := range pages {
+		name := players[i].name
+		p.WaitFor(t, fmt.Sprintf(`comet.client.sessionInfo && comet.client.sessionInfo.sid !== %q && comet.state().room !== "" && comet.state().room !== %q && comet.state().mode === "tag" && comet.state().tick > 0`, sids[i], room))
+		if d := time.Since(answered); d > 10*time.Second {
+			t.Errorf("%s playing again %v after the server answered, want within 10 s", name, d)
+		} else {
+			t.Logf("%s playing again %v after the server answered", name, d.Round(time.Millisecond))
+		}
+		if got := Eval[string](t, p, `comet.client.sessionInfo.player.name`); got != name {
+			t.Errorf("after the crash the player is %q, want the name it chose, %q", got, name)
+		}
+		p.WaitFor(t, fmt.Sprintf(`document.querySelector('[data-testid="name-input"]').value === %q`, name))
+		p.WaitFor(t, `document.querySelector('[data-testid="reconnect-banner"]').textContent.includes("The server restarted")`)
+	}
+	for i, p := range pages {
+		p.WaitFor(t, `["ws", "multipart", "sse", "iframe"].includes(comet.client.transport) && comet.client.status === "open"`)
+		if d := time.Since(answered); d > 10*time.Second {
+			t.Errorf("%s back on a streaming transport (%s) %v after the server answered, want within 10 s",
+				players[i].name, Eval[string](t, pages[i], `comet.client.transport`), d)
+		}
+	}
+	for _, p := range pages {
+		for _, e := range appErrors(p) {
+			if !strings.Contains(e, "404") && !strings.Contains(e, "Failed to load") {
+				t.Errorf("page error: %s", e)
+			}
+		}
+	}
+}

@@ -60,7 +60,7 @@ type site struct {
 	URL    string
 	srv    *server.Server
 	faults *faults
-	conns  *trackListener
+	conns  *cutProxy
 }
 
 // testHeartbeat is short so a silent stream is noticed within seconds.
@@ -106,26 +106,31 @@ func newSite(t testing.TB, o siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := &trackListener{Listener: ln, conns: map[net.Conn]bool{}}
+	front, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &cutProxy{ln: front, target: ln.Addr().String(), conns: map[net.Conn]bool{}}
+	go tl.serve()
 	f := &faults{next: srv.Handler(), sends: map[string][]sentEvent{}}
 	mux := http.NewServeMux()
 	mux.Handle("/t/", http.StripPrefix("/t", testPages(t)))
 	mux.Handle("/", f)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := hs.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("serve: %v", err)
 		}
 	}()
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		tl.cut()
+		tl.close()
 		_ = hs.Shutdown(sctx)
 		srv.Close()
 		_ = db.Close()
 	})
-	return &site{URL: "http://" + ln.Addr().String(), srv: srv, faults: f, conns: tl}
+	return &site{URL: "http://" + front.Addr().String(), srv: srv, faults: f, conns: tl}
 }
 
 // testPages serves the unit-test and e2e bundles, each under /<name>/ with its
@@ -161,45 +166,70 @@ func (w tlogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// trackListener remembers open connections so a test can cut them all, like
-// a network failure (hijacked streams included).
-type trackListener struct {
-	net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]bool
+// cutProxy stands between the browser and the server: it forwards each
+// connection to the server's listener, so the server gets plain TCP sockets
+// (the push core detaches them into its poller, which a WebSocket needs), and
+// a test can cut every connection at once, like a network failure (held
+// streams and sockets included).
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  map[net.Conn]bool
 }
 
-func (l *trackListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		go p.pipe(c)
 	}
-	l.mu.Lock()
-	l.conns[c] = true
-	l.mu.Unlock()
-	return &trackedConn{Conn: c, l: l}, nil
 }
 
-// cut closes every open connection.
-func (l *trackListener) cut() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for c := range l.conns {
+// pipe copies both ways; each side's end is passed on as a half-close, and
+// both sockets close once both ways are done (or the test cuts them).
+func (p *cutProxy) pipe(c net.Conn) {
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[s] = true, true
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(s, c)
+		_ = s.(*net.TCPConn).CloseWrite()
+		close(done)
+	}()
+	_, _ = io.Copy(c, s)
+	_ = c.(*net.TCPConn).CloseWrite()
+	<-done
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, s)
+	p.mu.Unlock()
+	c.Close()
+	s.Close()
+}
+
+// cut closes every open connection, on both sides.
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
 		c.Close()
 	}
-	clear(l.conns)
+	clear(p.conns)
 }
 
-type trackedConn struct {
-	net.Conn
-	l *trackListener
-}
-
-func (c *trackedConn) Close() error {
-	c.l.mu.Lock()
-	delete(c.l.conns, c.Conn)
-	c.l.mu.Unlock()
-	return c.Conn.Close()
+// close stops accepting and cuts what is open.
+func (p *cutProxy) close() {
+	p.ln.Close()
+	p.cut()
 }
 
 // sentEvent is one client event as the server received it.
@@ -220,6 +250,7 @@ type faults struct {
 	notFound    map[string]bool // transport -> 404
 	down        bool            // every /comet/ request fails (502)
 	unreachable bool            // every /comet/ connection is dropped unanswered (a server between processes)
+	noUpgrade   bool            // a proxy that does not pass WebSocket upgrades: it drops Upgrade, the server answers 426
 	failSends   int             // the next n POSTs fail with 503
 	refuse      int             // the next n POSTs are refused with 400
 	sendDelay   time.Duration
@@ -261,6 +292,9 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sid, what := parts[1], parts[2]
 	f.mu.Lock()
 	down, silent, notFound := f.down, f.silent[what], f.notFound[what]
+	if what == "ws" && f.noUpgrade {
+		r.Header.Del("Upgrade")
+	}
 	if f.opens == nil {
 		f.opens = map[string]int{}
 	}

@@ -2,15 +2,19 @@
 // keeps one downstream attached (falling back through the transports when one
 // does not work here), resumes with the last seq after every break, delivers
 // each event once and in order, and sends events upstream in batches, one POST
-// at a time.
+// at a time. Once an HTTP stream has given the first paint it probes a
+// WebSocket in the background and moves to it without losing or repeating an
+// event (the socket opens at the last seq applied and replaces the stream);
+// upstream then goes over the socket. After a fallback it climbs back to a
+// better transport, with backoff.
 
 import { Backoff, jittered, type BackoffOptions } from "./backoff";
 import { Outbox } from "./outbox";
 import {
+  HTTP_TRANSPORTS,
   parseBatch,
   PROTOCOL_VERSION,
   toSession,
-  TRANSPORTS,
   type CometEvent,
   type SessionInfo,
   type SysEvents,
@@ -22,6 +26,7 @@ import { openIframe } from "./transports/iframe";
 import { openMultipart } from "./transports/multipart";
 import { openPoll } from "./transports/poll";
 import { openSSE } from "./transports/sse";
+import { openWS } from "./transports/ws";
 import { isStreaming, type Opener, type Stream, type StreamEnd, type StreamHandlers } from "./transports/transport";
 
 /** Connection state, for the UI. */
@@ -56,6 +61,14 @@ export interface CometOptions {
   backoff?: BackoffOptions;
   /** Start connecting right away (default true); otherwise call start(). */
   autoStart?: boolean;
+  /** Delay from an HTTP stream's first batch to the first WebSocket probe (default 100). */
+  probeMs?: number;
+  /**
+   * First delay before a fallen-back tab tries a better transport again, and
+   * before a refused WebSocket is probed again; doubles on each failed try up
+   * to 2 min (default 5000).
+   */
+  climbMs?: number;
 }
 
 /** Counters for a debug HUD. Rates are over the last 5 s. */
@@ -87,6 +100,8 @@ type NoEvents = Record<never, never>;
 
 type Outcome =
   | { kind: "clean" } // reconnect now
+  | { kind: "upgraded"; relay: Relay } // a probed WebSocket took over: go on on it
+  | { kind: "climb" } // a fallen-back transport works again: try a better one
   | { kind: "gone" } // the session is unknown or not ours: open a new one
   | { kind: "restart"; ms: number } // sys.restart: reconnect after about ms
   | { kind: "closed" }
@@ -96,14 +111,74 @@ type Outcome =
 const SEND_TIMEOUT_MS = 15000;
 /** Attempts on a transport that worked before, failing in a row, before falling back anyway. */
 const PROVEN_FAILURES = 3;
+/** Longest wait between tries of a better transport. */
+const CLIMB_MAX_MS = 120000;
+/** Events sent over the socket wait at most this long for a ping that acknowledges them. */
+const FENCE_MS = 250;
+/** Unacknowledged socket events that call for a ping at once (half the window). */
+const FENCE_EVENTS = 32;
 
 const openers: Record<TransportName, Opener> = {
+  ws: openWS,
   multipart: openMultipart,
   sse: openSSE,
   iframe: openIframe,
   longpoll: (p, h) => openPoll(p, h, p.wait),
   poll: (p, h) => openPoll(p, h, 0),
 };
+
+/**
+ * Relay stands between a WebSocket opened as a probe and the connection loop:
+ * it holds what the socket says until an attempt takes it over (bind), and
+ * reports its first message (the socket works: take it over) or its end
+ * before any (the probe failed).
+ */
+class Relay implements StreamHandlers {
+  stream: Stream | null = null;
+  private target: StreamHandlers | null = null;
+  private held: Array<(h: StreamHandlers) => void> = [];
+  private seen = false;
+
+  constructor(
+    private readonly first: () => void,
+    private readonly failed: () => void,
+  ) {}
+
+  private pass(f: (h: StreamHandlers) => void): void {
+    if (this.target) f(this.target);
+    else this.held.push(f);
+  }
+
+  bytes(n: number): void {
+    this.pass((h) => h.bytes(n));
+  }
+  opened(): void {
+    this.pass((h) => h.opened());
+  }
+  batch(evs: CometEvent[]): void {
+    this.pass((h) => h.batch(evs));
+    if (!this.seen) {
+      this.seen = true;
+      if (!this.target) this.first();
+    }
+  }
+  ended(e: StreamEnd): void {
+    if (this.seen || this.target) this.pass((h) => h.ended(e));
+    else this.failed();
+  }
+  bind(h: StreamHandlers): void {
+    this.target = h;
+    for (const f of this.held.splice(0)) f(h);
+  }
+}
+
+/** A probe in progress: the attempt it belongs to, and its result (the relay, or null if it failed). */
+interface Probe {
+  owner: object;
+  relay: Relay;
+  result: Promise<Relay | null>;
+  cancel(): void;
+}
 
 function isAuthStatus(s: number): boolean {
   return s === 401 || s === 403 || s === 404;
@@ -160,6 +235,24 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
   private current: { finish(o: Outcome): void } | null = null;
   private pingTimer = 0;
 
+  // WebSocket: offered by the server and not ruled out by ?transport=.
+  private wsOffered = false;
+  private useWS = false; // the loop runs ws instead of order[idx]
+  private wsFailed = false; // the last probe or attempt of ws failed
+  private readonly wsBackoff: Backoff;
+  private nextProbeAt = 0; // performance.now() before which no probe starts
+  private probing: Probe | null = null;
+  private handoff: Relay | null = null; // a probed socket for the next attempt
+  private climbFrom = -1; // order index the current climb came from, or -1
+  private readonly climbBackoff: Backoff;
+  // Upstream over the socket: the open ws, the pings that acknowledge what
+  // went before them (t → client seq), the newest such ping unanswered.
+  private upSocket: Stream | null = null;
+  private readonly pings = new Map<number, number>();
+  private fenceSeq = 0;
+  private fenceTimer = 0;
+  private sinceFence = 0; // events queued since the last ping
+
   private readonly eventRate = new RateMeter();
   private readonly byteRate = new RateMeter();
   private reconnects = 0;
@@ -173,9 +266,13 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
       pingIntervalMs: opts.pingIntervalMs ?? 5000,
       pollIntervalMs: opts.pollIntervalMs ?? 1000,
       longPollWaitS: opts.longPollWaitS ?? 25,
+      probeMs: opts.probeMs ?? 100,
+      climbMs: opts.climbMs ?? 5000,
     };
     this.backoff = new Backoff(opts.backoff);
     this.upBackoff = new Backoff(opts.backoff);
+    this.wsBackoff = new Backoff({ baseMs: this.o.climbMs, maxMs: CLIMB_MAX_MS, jitter: 0.25 });
+    this.climbBackoff = new Backoff({ baseMs: this.o.climbMs, maxMs: CLIMB_MAX_MS, jitter: 0.25 });
     if (opts.autoStart ?? true) queueMicrotask(() => this.start());
   }
 
@@ -216,13 +313,16 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
   send<K extends string>(type: K, data: DataOf<Out, K>): number {
     if (this.closed) throw new Error("comet: client is closed");
     const seq = this.outbox.push(type, data);
+    // Where a socket may carry them, a ping follows every FENCE_EVENTS
+    // events, so a burst longer than the window still meets a fence in it.
+    if ((this.wsOffered || this.forced === "ws") && ++this.sinceFence >= FENCE_EVENTS) this.ping();
     this.kick();
     return seq;
   }
 
   /** The transport in use (or being tried). */
   get transport(): TransportName | null {
-    return this.order[this.idx] ?? this.forced;
+    return this.useWS ? "ws" : (this.order[this.idx] ?? this.forced);
   }
 
   get status(): Status {
@@ -269,7 +369,9 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
     this.life.abort();
     this.wake?.();
     this.current?.finish({ kind: "closed" });
+    this.handoff?.stream?.close();
     window.clearInterval(this.pingTimer);
+    window.clearTimeout(this.fenceTimer);
     window.removeEventListener("online", this.onOnline);
     this.setStatus("closed");
   }
@@ -283,11 +385,27 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
       if (!this.session || this.sessionGone) {
         if (!(await this.openSession())) return;
       }
-      const name = this.order[this.idx];
-      const o = await this.attempt(name);
-      if (this.closed) return;
+      const name = this.transport as TransportName;
+      const relay = this.handoff;
+      this.handoff = null;
+      const o = await this.attempt(name, relay);
+      if (this.closed) {
+        if (o.kind === "upgraded") o.relay.stream?.close();
+        return;
+      }
       switch (o.kind) {
         case "clean":
+          break;
+        case "upgraded":
+          this.useWS = true;
+          this.handoff = o.relay;
+          break;
+        case "climb":
+          // A better transport: ws unless it just failed, else the first HTTP one.
+          this.climbFrom = this.idx;
+          if (this.wsOffered && !this.wsFailed) this.useWS = true;
+          else this.idx = 0;
+          this.failures = 0;
           break;
         case "gone":
           this.sessionGone = true;
@@ -304,7 +422,20 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
           this.reconnects++;
           if (o.progressed) this.failures = 0;
           else this.failures++;
-          if (this.shouldFallBack(name, o)) {
+          if (name === "ws" && !o.progressed) this.wsFailed = true;
+          if (this.climbFrom >= 0 && !o.progressed) {
+            // A climb that failed goes straight back to where it came from.
+            this.useWS = false;
+            this.idx = this.climbFrom;
+            this.climbFrom = -1;
+            this.failures = 0;
+          } else if (this.useWS && !this.forced && this.leaveWS(o)) {
+            // Back to the HTTP transport the socket came from; probed again later.
+            this.useWS = false;
+            this.failures = 0;
+            this.nextProbeAt = performance.now() + this.wsBackoff.next();
+            this.backoff.reset();
+          } else if (this.shouldFallBack(name, o)) {
             this.idx++;
             this.failures = 0;
             this.backoff.reset();
@@ -316,6 +447,12 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
           return;
       }
     }
+  }
+
+  /** The socket is left like any transport: after one failure if it never worked, three in a row if it did. */
+  private leaveWS(o: Extract<Outcome, { kind: "fault" }>): boolean {
+    if (this.restarting || !o.eligible || o.progressed) return false;
+    return !this.proven.has("ws") || this.failures >= PROVEN_FAILURES;
   }
 
   /** A transport that never worked here is left after one failure; one that did, after three in a row. */
@@ -347,8 +484,14 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
           this.sessionGone = false;
           this.sessionOpened = false;
           this.seq.reset();
-          if (renewed) this.outbox.renumber();
-          else this.order = this.forced ? [this.forced] : this.pickOrder(s);
+          if (renewed) {
+            this.outbox.renumber();
+            this.pings.clear();
+            this.fenceSeq = 0;
+          } else {
+            this.order = this.forced ? [this.forced] : this.pickOrder(s);
+            this.wsOffered = !this.forced && s.transports.includes("ws") && typeof WebSocket === "function";
+          }
           if (renewed) this.setStatus("renewed");
           this.kick();
           return true;
@@ -362,12 +505,15 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
   }
 
   private pickOrder(s: SessionInfo): TransportName[] {
-    const offered = TRANSPORTS.filter((t) => s.transports.includes(t));
-    return offered.length > 0 ? offered : [...TRANSPORTS];
+    const offered = HTTP_TRANSPORTS.filter((t) => s.transports.includes(t));
+    return offered.length > 0 ? offered : [...HTTP_TRANSPORTS];
   }
 
-  /** attempt runs one downstream from open to end and says how it ended. */
-  private attempt(name: TransportName): Promise<Outcome> {
+  /**
+   * attempt runs one downstream from open to end and says how it ended. With
+   * a relay it takes over a socket a probe already opened.
+   */
+  private attempt(name: TransportName, relay: Relay | null = null): Promise<Outcome> {
     const s = this.session as SessionInfo;
     const streaming = isStreaming(name);
     const hbDeadline = Math.round(s.heartbeat_ms * 1.5);
@@ -376,12 +522,17 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
       let opened = false;
       let progressed = false;
       let timer = 0;
+      let later = 0; // the next probe or climb
+      let greeted = false; // ws: its first message came
       let stream: Stream | null = null;
       const finish = (o: Outcome) => {
         if (done) return;
         done = true;
         window.clearTimeout(timer);
+        window.clearTimeout(later);
+        if (this.probing?.owner === cur && o.kind !== "upgraded") this.probing.cancel();
         stream?.close();
+        if (this.upSocket === stream && stream) this.dropSocket();
         if (this.current === cur) this.current = null;
         resolve(o);
       };
@@ -392,6 +543,20 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
         if (!streaming || done) return;
         window.clearTimeout(timer);
         timer = window.setTimeout(() => finish({ kind: "fault", reason: why, eligible: true, progressed }), ms);
+      };
+      // Once flowing: a held HTTP stream probes ws in the background; a
+      // fallen-back transport tries a better one after a while.
+      const plan = () => {
+        if (done || this.forced || later) return;
+        if (this.wsOffered && (name === "multipart" || name === "sse" || name === "iframe")) {
+          if (this.probing) return;
+          later = window.setTimeout(() => {
+            later = 0;
+            if (!done) this.startProbe(cur, plan);
+          }, Math.max(this.o.probeMs, this.nextProbeAt - performance.now()));
+        } else if (name !== "ws" && this.idx > 0) {
+          later = window.setTimeout(() => finish({ kind: "climb" }), this.climbBackoff.next());
+        }
       };
       const h: StreamHandlers = {
         bytes: (n) => {
@@ -404,6 +569,10 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
           this.everOpen = true;
           this.sessionOpened = true;
           this.goneStreak = 0;
+          if (name === "ws" && stream?.send) {
+            this.upSocket = stream;
+            this.kick();
+          }
           this.setStatus("open");
           this.startPings();
           arm(hbDeadline, `no heartbeat within ${hbDeadline} ms`);
@@ -411,7 +580,25 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
         batch: (evs) => {
           if (done) return;
           h.opened();
-          progressed = true;
+          // A socket's first message is the empty batch that follows the
+          // 101: it shows the socket opened, not that it carries events (a
+          // server that cannot hold sockets closes right after it).
+          if (name === "ws" && !greeted) {
+            greeted = true;
+            if (evs.length === 0) return arm(hbDeadline, `silent for ${hbDeadline} ms`);
+          }
+          if (!progressed) {
+            progressed = true;
+            if (this.climbFrom >= 0 && (name !== "ws" || this.useWS)) {
+              this.climbFrom = -1; // the climb worked
+              this.climbBackoff.reset();
+            }
+            if (name === "ws") {
+              this.wsFailed = false;
+              this.wsBackoff.reset();
+            }
+            plan();
+          }
           this.proven.add(name);
           this.failures = 0;
           this.restarting = false;
@@ -422,22 +609,89 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
         },
         ended: (e) => {
           window.clearTimeout(timer);
-          if (!done) void this.classify(e, progressed).then(finish);
+          if (done) return;
+          // While a probed socket is taking over, the stream's end (replaced,
+          // or a recycle) waits for it: reconnecting here would replace it.
+          const p = this.probing;
+          if (p && p.owner === cur && e.kind === "clean" && e.reason !== "ended") {
+            void p.result.then((r) => finish(r ? { kind: "upgraded", relay: r } : { kind: "clean" }));
+            return;
+          }
+          void this.classify(e, progressed).then(finish);
         },
       };
       this.current = cur;
-      stream = openers[name](
-        {
-          base: this.base,
-          sid: s.sid,
-          last: () => this.seq.last,
-          wait: this.o.longPollWaitS,
-          pollIntervalMs: this.o.pollIntervalMs,
-        },
-        h,
-      );
       arm(this.o.openTimeoutMs, `no bytes within ${this.o.openTimeoutMs} ms`);
+      if (relay) {
+        stream = relay.stream;
+        relay.bind(h);
+      } else {
+        stream = openers[name](
+          {
+            base: this.base,
+            sid: s.sid,
+            last: () => this.seq.last,
+            wait: this.o.longPollWaitS,
+            pollIntervalMs: this.o.pollIntervalMs,
+          },
+          h,
+        );
+      }
     });
+  }
+
+  /**
+   * startProbe opens a WebSocket beside the running HTTP stream, at the
+   * newest seq applied. The server attaches it in the stream's place (the
+   * stream ends "replaced"); at its first message the attempt hands over to
+   * it, and events both carried are applied once (the seq filter). A probe
+   * that ends before its first message, or shows nothing within
+   * openTimeoutMs, failed: the stream goes on, and the next probe waits
+   * longer. again is called to plan that next one.
+   */
+  private startProbe(owner: { finish(o: Outcome): void }, again: () => void): void {
+    const s = this.session;
+    if (!s || this.probing || this.closed) return;
+    let settle: (r: Relay | null) => void = () => undefined;
+    const result = new Promise<Relay | null>((r) => (settle = r));
+    let timer = 0;
+    const end = (r: Relay | null) => {
+      window.clearTimeout(timer);
+      if (this.probing === probe) this.probing = null;
+      settle(r);
+    };
+    const failed = () => {
+      end(null);
+      this.wsFailed = true;
+      this.nextProbeAt = performance.now() + this.wsBackoff.next();
+      if (this.current === owner) again();
+    };
+    const relay = new Relay(
+      () => {
+        end(relay);
+        if (this.current === owner) owner.finish({ kind: "upgraded", relay });
+        else relay.stream?.close();
+      },
+      failed,
+    );
+    const probe: Probe = {
+      owner,
+      relay,
+      result,
+      cancel: () => {
+        relay.stream?.close();
+        end(null);
+      },
+    };
+    this.probing = probe;
+    timer = window.setTimeout(() => {
+      relay.stream?.close();
+      failed();
+    }, this.o.openTimeoutMs);
+    relay.stream = openWS(
+      { base: this.base, sid: s.sid, last: () => this.seq.last, wait: 0, pollIntervalMs: 0 },
+      relay,
+    );
   }
 
   private async classify(e: StreamEnd, progressed: boolean): Promise<Outcome> {
@@ -517,6 +771,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
       if (ev.type === "sys.pong" && d && typeof d.t === "number") {
         const rtt = performance.now() - d.t;
         if (rtt >= 0) this._rtt = rtt;
+        this.acked(d.t);
       } else if (ev.type === "sys.restart") {
         restart = d && typeof d.reconnect_ms === "number" && d.reconnect_ms >= 0 ? d.reconnect_ms : 1000;
       }
@@ -561,16 +816,60 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
     if (this.pingTimer || this.o.pingIntervalMs <= 0) return;
     const ping = () => {
       // Only while flowing, and never piling up behind a stuck POST.
-      if (this._status === "open" && this.outbox.pending === 0) {
-        this.outbox.push("sys.ping", { t: performance.now() });
-        this.kick();
-      }
+      if (this._status === "open" && this.outbox.pending === 0) this.ping();
     };
     ping();
     this.pingTimer = window.setInterval(ping, this.o.pingIntervalMs);
   }
 
   // ---- upstream ----
+
+  /** ping queues a sys.ping; its pong acknowledges every event sent before it. */
+  private ping(): void {
+    let t = performance.now();
+    while (this.pings.has(t)) t += 0.001;
+    this.pings.set(t, this.outbox.push("sys.ping", { t }));
+    this.sinceFence = 0;
+    if (this.pings.size > 256) this.pings.delete(this.pings.keys().next().value as number);
+    this.kick();
+  }
+
+  /** acked hears a pong: the events sent over the socket up to its ping were taken. */
+  private acked(t: number): void {
+    const seq = this.pings.get(t);
+    if (seq === undefined) return;
+    this.pings.delete(t);
+    this.outbox.ack(seq);
+    if (seq >= this.fenceSeq) this.fenceSeq = 0;
+    if (this.upSocket) this.fence(this.outbox.unacked >= FENCE_EVENTS);
+    this.kick();
+  }
+
+  /** fence asks for an acknowledgement of what the socket carried, unless one is on its way. */
+  private fence(now: boolean): void {
+    if (this.fenceSeq || this.fenceTimer || this.outbox.unacked === 0) return;
+    const go = () => {
+      this.fenceTimer = 0;
+      if (this.fenceSeq || this.outbox.unacked === 0 || this.closed) return;
+      this.ping();
+    };
+    if (now) go();
+    else this.fenceTimer = window.setTimeout(go, FENCE_MS);
+  }
+
+  /**
+   * dropSocket stops sending upstream over a socket that ended: what it left
+   * unacknowledged is queued again, same seqs, for a POST or the next socket
+   * (the server ignores the copies it took).
+   */
+  private dropSocket(): void {
+    this.upSocket = null;
+    this.fenceSeq = 0;
+    window.clearTimeout(this.fenceTimer);
+    this.fenceTimer = 0;
+    this.outbox.requeue();
+    this.kick();
+  }
 
   private kick(): void {
     if (!this.pumping && this.session && !this.sessionGone && !this.closed) void this.pump();
@@ -581,6 +880,21 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
     this.pumping = true;
     try {
       while (!this.closed && this.session && !this.sessionGone) {
+        const sock = this.upSocket;
+        if (sock?.send) {
+          // Over the socket: no waiting for answers, up to the window.
+          const m = this.outbox.takeMessage();
+          if (!m) return;
+          if (!sock.send(m.body)) {
+            this.dropSocket();
+            continue;
+          }
+          for (const ev of m.events) {
+            if (ev.type === "sys.ping" && this.pings.has((ev.data as { t: number }).t)) this.fenceSeq = ev.seq;
+          }
+          this.fence(this.outbox.unacked >= FENCE_EVENTS);
+          continue;
+        }
         const batch = this.outbox.take();
         if (!batch) return;
         const epoch = this.outbox.epoch;

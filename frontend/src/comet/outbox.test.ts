@@ -96,3 +96,59 @@ test("utf8Length", () => {
     eq(utf8Length(s), new TextEncoder().encode(s).length, JSON.stringify(s));
   }
 });
+
+test("outbox: socket messages go out without waiting, up to 64 unacknowledged events", () => {
+  const o = new Outbox();
+  for (let i = 0; i < 100; i++) o.push("n", i);
+  const m1 = o.takeMessage();
+  eq(m1?.events.length, 64, "first message fills the window");
+  eq(o.takeMessage(), null, "window full until acknowledged");
+  eq([o.unacked, o.pending, o.newestUnacked], [64, 100, 64]);
+  o.ack(10);
+  const m2 = o.takeMessage();
+  eq(m2?.events.map((e) => e.seq), [65, 66, 67, 68, 69, 70, 71, 72, 73, 74], "ten acknowledged, ten more sent");
+  o.ack(74);
+  eq(o.unacked, 0);
+  eq(o.takeMessage()?.events.map((e) => e.seq)[0], 75);
+});
+
+test("outbox: what a broken socket left unacknowledged is sent again first, same seqs", () => {
+  const o = new Outbox();
+  o.push("a", 1);
+  o.push("b", 2);
+  const m = o.takeMessage();
+  o.push("c", 3);
+  o.requeue();
+  const again = o.take(); // now over POST
+  eq(again?.events.map((e) => e.seq), [1, 2, 3]);
+  ok(again?.body.startsWith(m?.body.slice(0, -1) ?? "x"), "same encoding of 1 and 2");
+  o.settle(false);
+  // The socket is back: the failed POST's batch goes first, as one message.
+  eq(o.takeMessage()?.events.map((e) => e.seq), [1, 2, 3]);
+  eq(o.take(), null, "nothing left for a POST while the socket holds it");
+  o.ack(3);
+  eq(o.pending, 0);
+});
+
+test("outbox: no socket message while a POST is in flight", () => {
+  const o = new Outbox();
+  o.push("a", 1);
+  ok(o.take(), "POST out");
+  o.push("b", 2);
+  eq(o.takeMessage(), null);
+  o.settle(true);
+  eq(o.takeMessage()?.events.map((e) => e.seq), [2]);
+});
+
+test("outbox: renumber keeps unacknowledged socket events, oldest first", () => {
+  const o = new Outbox();
+  o.push("a", 1);
+  o.takeMessage();
+  o.push("b", 2);
+  o.renumber();
+  eq(o.unacked, 0);
+  eq(o.take()?.events.map((e) => [e.seq, e.type]), [
+    [1, "a"],
+    [2, "b"],
+  ]);
+});

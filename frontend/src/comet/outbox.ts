@@ -1,6 +1,9 @@
 // The upstream batcher: events the app sends wait here until they fit in the
 // one POST allowed in flight. A POST that fails is retried as is, with the same
-// client seqs, so the server can ignore the copies it already took.
+// client seqs, so the server can ignore the copies it already took. Over a
+// WebSocket, messages go out without waiting, up to a window of events sent and
+// not yet acknowledged (a sys.pong for a ping sent after them); what a socket
+// that broke left unacknowledged is sent again, same seqs.
 
 import { MAX_SEND_BYTES, MAX_SEND_EVENTS, type CometEvent } from "./protocol";
 
@@ -11,6 +14,12 @@ export interface OutboxOptions {
   maxBytes?: number;
   /** Events waiting at most; push throws beyond (default 1024). */
   maxQueued?: number;
+  /**
+   * Events sent over a socket and not yet acknowledged, at most (default 64,
+   * the server's send_window): a resend after a broken socket then never
+   * reaches below the window, where the server would refuse it.
+   */
+  maxUnacked?: number;
 }
 
 /** A POST body ready to send, with the events in it. */
@@ -43,6 +52,10 @@ export function utf8Length(s: string): number {
   return n;
 }
 
+function body(qs: Queued[]): OutBatch {
+  return { events: qs.map((q) => q.ev), body: "[" + qs.map((q) => q.json).join(",") + "]" };
+}
+
 function encode(ev: CometEvent): Queued {
   const json = JSON.stringify(ev);
   return { ev, json, bytes: utf8Length(json) };
@@ -56,11 +69,13 @@ function encode(ev: CometEvent): Queued {
 export class Outbox {
   private queue: Queued[] = [];
   private batch: Queued[] | null = null; // taken and not yet acknowledged
+  private sent: Queued[] = []; // sent over a socket, not yet acknowledged, in seq order
   private inFlight = false;
   private nextSeq = 1;
   private readonly maxEvents: number;
   private readonly maxBytes: number;
   private readonly maxQueued: number;
+  private readonly maxUnacked: number;
   /** Bumped by renumber, so the result of a POST to an old session can be recognised and ignored. */
   epoch = 0;
 
@@ -68,11 +83,22 @@ export class Outbox {
     this.maxEvents = o.maxEvents ?? MAX_SEND_EVENTS;
     this.maxBytes = o.maxBytes ?? MAX_SEND_BYTES;
     this.maxQueued = o.maxQueued ?? 1024;
+    this.maxUnacked = o.maxUnacked ?? MAX_SEND_EVENTS;
   }
 
   /** Events not yet acknowledged by the server (queued or in a batch). */
   get pending(): number {
-    return this.queue.length + (this.batch ? this.batch.length : 0);
+    return this.queue.length + (this.batch ? this.batch.length : 0) + this.sent.length;
+  }
+
+  /** Events sent over a socket and not yet acknowledged. */
+  get unacked(): number {
+    return this.sent.length;
+  }
+
+  /** The seq of the newest event sent over a socket and not yet acknowledged, or 0. */
+  get newestUnacked(): number {
+    return this.sent.length ? this.sent[this.sent.length - 1].ev.seq : 0;
   }
 
   /** Whether a batch is out and its result not yet settled. */
@@ -103,18 +129,57 @@ export class Outbox {
     if (this.inFlight) return null;
     if (!this.batch) {
       if (this.queue.length === 0) return null;
-      let bytes = 2; // "[" and "]"
-      let n = 0;
-      while (n < this.queue.length && n < this.maxEvents) {
-        const add = this.queue[n].bytes + (n > 0 ? 1 : 0);
-        if (bytes + add > this.maxBytes) break;
-        bytes += add;
-        n++;
-      }
-      this.batch = this.queue.splice(0, n);
+      this.batch = this.queue.splice(0, this.fit(this.maxEvents));
     }
     this.inFlight = true;
-    return { events: this.batch.map((q) => q.ev), body: "[" + this.batch.map((q) => q.json).join(",") + "]" };
+    return body(this.batch);
+  }
+
+  /** fit counts the queued events, at most max, that fit in one body. */
+  private fit(max: number): number {
+    let bytes = 2; // "[" and "]"
+    let n = 0;
+    while (n < this.queue.length && n < max) {
+      const add = this.queue[n].bytes + (n > 0 ? 1 : 0);
+      if (bytes + add > this.maxBytes) break;
+      bytes += add;
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * takeMessage returns the next WebSocket message: queued events, oldest
+   * first, as many as fit in one body and in the window of unacknowledged
+   * events; null when nothing waits, the window is full, or a POST is in
+   * flight (its result comes first). A batch whose POST failed goes first.
+   * The events count as sent until ack or requeue.
+   */
+  takeMessage(): OutBatch | null {
+    if (this.inFlight) return null;
+    if (this.batch) {
+      this.queue = this.batch.concat(this.queue);
+      this.batch = null;
+    }
+    const n = this.fit(Math.min(this.maxEvents, this.maxUnacked - this.sent.length));
+    if (n === 0) return null;
+    const m = this.queue.splice(0, n);
+    this.sent.push(...m);
+    return body(m);
+  }
+
+  /** ack drops the events sent over a socket with seq <= seq: the server took them. */
+  ack(seq: number): void {
+    let n = 0;
+    while (n < this.sent.length && this.sent[n].ev.seq <= seq) n++;
+    if (n > 0) this.sent.splice(0, n);
+  }
+
+  /** requeue puts what a socket that ended left unacknowledged back in front, to be sent again as is. */
+  requeue(): void {
+    if (this.sent.length === 0) return;
+    this.queue = this.sent.concat(this.queue);
+    this.sent = [];
   }
 
   /** settle ends the POST in flight: ok drops the batch, otherwise the next take resends it. */
@@ -136,7 +201,8 @@ export class Outbox {
    * the batch first, gets a new seq from 1, and epoch changes.
    */
   renumber(): void {
-    const all = (this.batch ?? []).concat(this.queue);
+    const all = this.sent.concat(this.batch ?? [], this.queue);
+    this.sent = [];
     this.batch = null;
     this.inFlight = false;
     this.nextSeq = 1;

@@ -1,5 +1,5 @@
 import { test, eq, throws } from "../test/harness";
-import { endOf, isTransport, parseBatch, parseFrame, toSession, transportFromSearch } from "./protocol";
+import { endOf, HTTP_TRANSPORTS, isTransport, parseBatch, parseFrame, toSession, transportFromSearch } from "./protocol";
 
 test("protocol: parseFrame tells batches from end frames", () => {
   eq(parseFrame("[]"), { events: [] });
@@ -42,6 +42,8 @@ test("protocol: transport from the page URL", () => {
   eq(transportFromSearch("?a=1&transport=longpoll"), "longpoll");
   eq(transportFromSearch("?transport=websocket"), null);
   eq(transportFromSearch(""), null);
+  eq(transportFromSearch("?transport=ws"), "ws");
+  eq(HTTP_TRANSPORTS, ["multipart", "sse", "iframe", "longpoll", "poll"], "ws is not in the HTTP fallback chain");
   eq(isTransport("sse"), true);
   eq(isTransport("SSE"), false);
 });

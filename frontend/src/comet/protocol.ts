@@ -4,9 +4,15 @@
 /** The protocol version this client speaks (docs/PROTOCOL.md, "Versions"). */
 export const PROTOCOL_VERSION = 1;
 
-/** The five downstream transports, in fallback order. */
-export const TRANSPORTS = ["multipart", "sse", "iframe", "longpoll", "poll"] as const;
+/**
+ * The six downstream transports: ws first (the client moves to it once a
+ * stream has given the first paint), then the HTTP ones in fallback order.
+ */
+export const TRANSPORTS = ["ws", "multipart", "sse", "iframe", "longpoll", "poll"] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
+
+/** The HTTP transports (every one but ws), in fallback order. */
+export const HTTP_TRANSPORTS = TRANSPORTS.filter((t) => t !== "ws");
 
 /** One event. Server events carry the session's seq; client events the client's own counter. */
 export interface CometEvent<D = unknown> {

@@ -50,13 +50,19 @@ export interface StreamParams {
 /** An open downstream. */
 export interface Stream {
   close(): void;
+  /**
+   * send hands one upstream message (the body of a POST /send) to the same
+   * connection: only ws has it. False when the socket is not open, so the
+   * caller keeps the events and sends them another way.
+   */
+  send?(body: string): boolean;
 }
 
 export type Opener = (p: StreamParams, h: StreamHandlers) => Stream;
 
 /** The streaming transports get prelude and heartbeat deadlines; the polling ones time out per request. */
 export function isStreaming(t: TransportName): boolean {
-  return t === "multipart" || t === "sse" || t === "iframe";
+  return t === "ws" || t === "multipart" || t === "sse" || t === "iframe";
 }
 
 /** url builds /comet/{sid}/{path}?last=N[&wait=S]. */

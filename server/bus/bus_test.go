@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"comet"
+	"comet/server/bustest"
 )
 
 type countSink struct {
@@ -180,4 +181,12 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestConformance runs the behaviour every comet.Bus shares (server/bustest).
+func TestConformance(t *testing.T) {
+	bustest.Run(t, func(t *testing.T) bustest.Nodes {
+		b := New()
+		return bustest.Nodes{Pub: b, Sub: b}
+	})
 }

@@ -318,6 +318,7 @@ func untilText(next func() wireEvent, text string) {
 // connection a client holds a multipart, an SSE and an iframe stream and a
 // long-poll at once (four tabs), sends events, and each stream gets its
 // events and heartbeats while it is still open (nginx does not buffer);
+// nine more tabs' streams join them on the same connection;
 // the WebSocket upgrade goes through over TLS on HTTP/1.1; plain HTTP is
 // redirected to HTTPS.
 func TestNginxTLSHTTP2(t *testing.T) {
@@ -403,6 +404,35 @@ func TestNginxTLSHTTP2(t *testing.T) {
 			t.Fatalf("%s ended (%v): events were not incremental", tr, err)
 		default:
 		}
+	}
+
+	// Nine more tabs, three on each held transport, on the same connection:
+	// what a browser cannot do over HTTP/1.1 (six connections per host),
+	// each tab's stream live at once beside the four above.
+	more := []*h2Tab{}
+	moreStreams := []*tstream{}
+	for i := range 9 {
+		tr := streamTransports[i%len(streamTransports)]
+		tb := openH2Tab(t, ngx.HTTPS, h2)
+		more = append(more, tb)
+		moreStreams = append(moreStreams, tb.open(tr, 0))
+	}
+	for i, st := range moreStreams {
+		st.waitType(t, "lobby.rooms", 5*time.Second)
+		more[i].send("sys.ping", map[string]any{"t": 100 + i})
+		if ev := st.waitType(t, "sys.pong", 3*time.Second); string(ev.Data) != fmt.Sprintf(`{"t":%d}`, 100+i) {
+			t.Fatalf("tab %d: pong %s", i, ev.Data)
+		}
+	}
+	for i, st := range append(moreStreams, streams["multipart"], streams["sse"], streams["iframe"]) {
+		select {
+		case err := <-st.done:
+			t.Fatalf("stream %d ended (%v) while nine more were held", i, err)
+		default:
+		}
+	}
+	for i, tb := range more {
+		tabs[fmt.Sprint("more", i)] = tb // counted below
 	}
 
 	// One TCP (TLS) connection carried every request, all of them HTTP/2.

@@ -154,7 +154,9 @@ type h2Tab struct {
 }
 
 func (tb *h2Tab) do(req *http.Request) (*http.Response, error) {
-	req.Header.Set("Authorization", "Bearer "+tb.token)
+	if tb.token != "" { // none yet while the session is being made
+		req.Header.Set("Authorization", "Bearer "+tb.token)
+	}
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		tb.mu.Lock()
 		tb.conns[info.Conn.LocalAddr().String()]++

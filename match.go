@@ -66,12 +66,34 @@ type MatchStore interface {
 	PlayerMatches(ctx context.Context, playerID string, limit int) ([]PlayerMatch, error)
 }
 
+// MatchStart is a match under way, recorded when it starts so that one a
+// crash interrupts is saved as aborted at the next start.
+type MatchStart struct {
+	ID      string
+	RoomID  string
+	Mode    string
+	Started time.Time
+}
+
+// MatchStartStore records the matches under way.
+type MatchStartStore interface {
+	// StartMatch records that m began; SaveMatch drops the record. A match
+	// already saved is not recorded again. EINVALID without an id or mode.
+	StartMatch(ctx context.Context, m *MatchStart) error
+	// AbortUnfinished saves every recorded match whose room is not in
+	// keepRooms (rooms a restart hand-over carried on) as an aborted match
+	// that ended at ended, without players, drops their records, and
+	// returns how many it saved.
+	AbortUnfinished(ctx context.Context, ended time.Time, keepRooms []string) (int, error)
+}
+
 // Store is everything Comet persists. The default implementation is SQLite
 // (server/sqlite); server/postgres is the other.
 type Store interface {
 	PlayerStore
 	ChatStore
 	MatchStore
+	MatchStartStore
 	ModerationStore
 	RetentionStore
 	HandoverStore

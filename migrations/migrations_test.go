@@ -77,7 +77,7 @@ func TestApplyEmbedded(t *testing.T) {
 	if !slices.Equal(applied, all) {
 		t.Fatalf("applied = %v", applied)
 	}
-	want := []string{"chat_messages", "claimed_names", "handover", "leaderboard", "match_players", "matches", "mutes", "player_tokens", "players", "schema_migrations"}
+	want := []string{"chat_messages", "claimed_names", "handover", "leaderboard", "match_players", "match_starts", "matches", "mutes", "player_tokens", "players", "schema_migrations"}
 	if got := tables(t, db); !slices.Equal(got, want) {
 		t.Fatalf("tables = %v, want %v", got, want)
 	}

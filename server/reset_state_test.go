@@ -16,7 +16,9 @@ import (
 // fresh start — in the documented order.
 func TestResetRebuildsEverything(t *testing.T) {
 	ts := startGameServer(t, func(c *Config) {
-		c.Hub.ReplayEvents = 16
+		// Small enough to lose the resume point, large enough that the live
+		// stream never overflows during play (a reset of its own).
+		c.Hub.ReplayEvents = 64
 		c.Game.BotFillDelay = 10 * time.Millisecond
 		c.Game.Settings = map[string]gameloop.Settings{"tag": {MinPlayers: 2, Countdown: 50 * time.Millisecond,
 			Duration: 1500 * time.Millisecond, Intermission: time.Minute}}
@@ -41,7 +43,7 @@ func TestResetRebuildsEverything(t *testing.T) {
 	if !ok {
 		t.Fatal("a's session is gone")
 	}
-	for i := range 40 {
+	for i := range 200 {
 		sess.Send(comet.MustMessage("test.n", i))
 	}
 	a.st = a.open("sse", last)

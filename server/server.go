@@ -78,7 +78,7 @@ type Server struct {
 	games      *gameloop.Manager
 	chatLimits sync.Map // player id -> *rate.Limiter
 	history    historyCache
-	results    *lastResults // each room's last match result, for a reset
+	results    *matchRecords // each room's last match result (for a reset) and match start records
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
 	drain      drainGate // closed by a hand-over (handover.go)
@@ -123,12 +123,11 @@ func New(cfg Config) (*Server, error) {
 	s.guards = newGuards(cfg.Abuse, cfg.Metrics)
 
 	gc := cfg.Game
-	s.results = newLastResults(cfg.Store)
+	s.results = newMatchRecords(cfg.Store, cfg.Logger)
 	gc.Bus, gc.Store, gc.Logger, gc.Registerer = cfg.Bus, s.results, cfg.Logger, cfg.Metrics.Registry
+	gc.RecordTo = s.results.recordTo(gc.RecordTo)
 	gc.OnRoomChange = func(info gameloop.RoomInfo, closed bool) {
-		if closed {
-			s.results.forget(info.ID)
-		}
+		s.results.roomChanged(info, closed)
 		s.lobby.roomChanged(info, closed)
 	}
 	gc.OnLeave = s.onRoomLeft

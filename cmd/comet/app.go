@@ -376,6 +376,12 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Close()
 		return err
 	}
+	// Matches a crashed predecessor left running are saved as aborted (those
+	// of the rooms the hand-over carried on go on).
+	if _, err := srv.AbortUnfinishedMatches(ctx); err != nil {
+		m.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
 		m.Close()

@@ -62,6 +62,7 @@ func (db *DB) SaveMatch(ctx context.Context, r *comet.MatchResult) error {
 			return err
 		}
 		var batch pgx.Batch
+		batch.Queue(`DELETE FROM match_starts WHERE id = $1`, r.ID)
 		for _, i := range order {
 			p := r.Players[i]
 			bot := p.Bot || strings.HasPrefix(p.PlayerID, "bot-")

@@ -66,7 +66,7 @@ func TestOpenMigratesOnce(t *testing.T) {
 	mustNil(t, err)
 	tables, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	mustNil(t, err)
-	want := []string{"chat_messages", "claimed_names", "handover", "leaderboard", "match_players", "matches", "mutes", "player_tokens", "players", "schema_migrations"}
+	want := []string{"chat_messages", "claimed_names", "handover", "leaderboard", "match_players", "match_starts", "matches", "mutes", "player_tokens", "players", "schema_migrations"}
 	if !slices.Equal(tables, want) {
 		t.Fatalf("tables = %v, want %v", tables, want)
 	}

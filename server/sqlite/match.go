@@ -51,6 +51,9 @@ func (db *DB) SaveMatch(ctx context.Context, r *comet.MatchResult) error {
 		if err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM match_starts WHERE id = ?`, r.ID); err != nil {
+			return err
+		}
 		insert, err := tx.PreparexContext(ctx, `INSERT INTO match_players (match_id, player_id, name, score, rank, bot, stats)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {

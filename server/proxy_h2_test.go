@@ -157,6 +157,11 @@ func (tb *h2Tab) do(req *http.Request) (*http.Response, error) {
 	if tb.token != "" { // none yet while the session is being made
 		req.Header.Set("Authorization", "Bearer "+tb.token)
 	}
+	// As a browser on the page at base: Comet refuses a POST whose Origin
+	// is not the host it was asked for, so nginx must pass the Host on
+	// with its port.
+	req.Header.Set("Origin", tb.base)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		tb.mu.Lock()
 		tb.conns[info.Conn.LocalAddr().String()]++
@@ -470,7 +475,7 @@ func TestNginxTLSHTTP2(t *testing.T) {
 		url := strings.Replace(ngx.HTTPS, "https://", "wss://", 1) + "/comet/" + tab.sid + "/ws?last=0"
 		conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
 			HTTPClient: h1.Client,
-			HTTPHeader: http.Header{"Authorization": {"Bearer " + tab.token}},
+			HTTPHeader: http.Header{"Authorization": {"Bearer " + tab.token}, "Origin": {ngx.HTTPS}},
 		})
 		if err != nil {
 			if resp != nil {

@@ -3,22 +3,15 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,84 +23,6 @@ import (
 
 	"comet/internal/nginxtest"
 )
-
-// deployedNginx is nginx running docs/deploy/nginx.conf, the configuration
-// DEPLOY.md tells a host to use, with only its ports, certificate and
-// upstream replaced, terminating TLS (HTTP/2 and HTTP/1.1) for a Comet
-// server at upstream ("127.0.0.1:port").
-type deployedNginx struct {
-	HTTPS, HTTP string // https://127.0.0.1:port, http://127.0.0.1:port
-	Cert        *x509.Certificate
-	*nginxtest.Nginx
-}
-
-func startDeployedNginx(t *testing.T, upstream string) *deployedNginx {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "docs", "deploy", "nginx.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certDir := t.TempDir()
-	cert, certFile, keyFile := selfSignedCert(t, certDir)
-	tlsAddr := fmt.Sprintf("127.0.0.1:%d", nginxtest.FreePort(t))
-	plainAddr := fmt.Sprintf("127.0.0.1:%d", nginxtest.FreePort(t))
-	conf := string(raw)
-	for _, r := range []struct{ old, new string }{
-		{"listen 443 ssl http2;", "listen " + tlsAddr + " ssl http2;"},
-		{"listen 80;", "listen " + plainAddr + ";"},
-		{"server 127.0.0.1:8080;", "server " + upstream + ";"},
-		{"/etc/letsencrypt/live/game.example.com/fullchain.pem", certFile},
-		{"/etc/letsencrypt/live/game.example.com/privkey.pem", keyFile},
-	} {
-		if strings.Count(conf, r.old) != 1 {
-			t.Fatalf("docs/deploy/nginx.conf should hold %q once (the test replaces it); update the test with the file", r.old)
-		}
-		conf = strings.Replace(conf, r.old, r.new, 1)
-	}
-	n := nginxtest.Start(t, conf, tlsAddr, plainAddr)
-	return &deployedNginx{HTTPS: "https://" + tlsAddr, HTTP: "http://" + plainAddr, Cert: cert, Nginx: n}
-}
-
-// selfSignedCert writes a P-256 certificate for 127.0.0.1 and localhost,
-// signed by its own key, and its key, as PEM files in dir.
-func selfSignedCert(t *testing.T, dir string) (cert *x509.Certificate, certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "comet test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cert, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cert, certFile, keyFile
-}
 
 // tlsClient is an HTTPS client trusting only cert that speaks only proto
 // ("h2" or "http/1.1"), from the loopback address local (nil: any), and
@@ -334,7 +249,7 @@ func TestNginxTLSHTTP2(t *testing.T) {
 		c.SecureCookies = true
 		c.Limits.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	})
-	ngx := startDeployedNginx(t, strings.TrimPrefix(ts.URL, "http://"))
+	ngx := nginxtest.StartDeployed(t, strings.TrimPrefix(ts.URL, "http://"))
 	h2 := newTLSClient(ngx.Cert, "h2", nil)
 	defer h2.CloseIdleConnections()
 
@@ -544,7 +459,7 @@ func TestNginxForwardsClientAddress(t *testing.T) {
 		c.Limits.SessionsPerMinute = 2
 		c.Limits.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	})
-	ngx := startDeployedNginx(t, strings.TrimPrefix(ts.URL, "http://"))
+	ngx := nginxtest.StartDeployed(t, strings.TrimPrefix(ts.URL, "http://"))
 	from := func(ip string) *tlsClient {
 		c := newTLSClient(ngx.Cert, "h2", &net.TCPAddr{IP: net.ParseIP(ip)})
 		t.Cleanup(c.CloseIdleConnections)
@@ -591,7 +506,7 @@ func TestNginxForwardsClientAddress(t *testing.T) {
 func TestNginxRollingRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "comet.db")
 	first := startNode(t, path, "", 0)
-	ngx := startDeployedNginx(t, first.addr)
+	ngx := nginxtest.StartDeployed(t, first.addr)
 	h2 := newTLSClient(ngx.Cert, "h2", nil)
 	defer h2.CloseIdleConnections()
 	tab := openH2Tab(t, ngx.HTTPS, h2)

@@ -1,19 +1,28 @@
 // Package nginxtest runs a real nginx for tests: Debian's binary in the
 // foreground, one process, its configuration, logs, pid file and temp paths
 // in a temp dir, listening only where the test says, and stopped when the
-// test ends.
+// test ends. StartDeployed runs the site file docs/deploy/nginx.conf as it
+// is, with TLS, so the documented configuration is the tested one.
 //
 // When nginx is not installed the test fails naming the Debian package
 // (`make deps` installs it as root).
 package nginxtest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -144,4 +153,108 @@ func (n *Nginx) stop(exited chan error) {
 		_ = n.cmd.Process.Kill()
 		<-exited
 	}
+}
+
+// Deployed is nginx running docs/deploy/nginx.conf, the site DEPLOY.md tells
+// a host to use, with only its ports, certificate and upstream replaced:
+// TLS with HTTP/2 (and HTTP/1.1) on HTTPS, the redirect on HTTP.
+type Deployed struct {
+	*Nginx
+	HTTPS, HTTP string            // https://127.0.0.1:port, http://127.0.0.1:port
+	Cert        *x509.Certificate // the self-signed certificate nginx serves (127.0.0.1, localhost)
+}
+
+// DeployedConf is the site file's path inside the module.
+const DeployedConf = "docs/deploy/nginx.conf"
+
+// StartDeployed runs DeployedConf in front of the Comet server at upstream
+// ("127.0.0.1:port"), with a fresh self-signed certificate. The test fails
+// if the file no longer holds, once each, the lines it replaces.
+func StartDeployed(t testing.TB, upstream string) *Deployed {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, DeployedConf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, certFile, keyFile := SelfSignedCert(t, t.TempDir())
+	tlsAddr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	plainAddr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	conf := string(raw)
+	for _, r := range []struct{ old, new string }{
+		{"listen 443 ssl http2;", "listen " + tlsAddr + " ssl http2;"},
+		{"listen 80;", "listen " + plainAddr + ";"},
+		{"server 127.0.0.1:8080;", "server " + upstream + ";"},
+		{"/etc/letsencrypt/live/game.example.com/fullchain.pem", certFile},
+		{"/etc/letsencrypt/live/game.example.com/privkey.pem", keyFile},
+	} {
+		if strings.Count(conf, r.old) != 1 {
+			t.Fatalf("%s should hold %q once (the tests replace it); update nginxtest.StartDeployed with the file", DeployedConf, r.old)
+		}
+		conf = strings.Replace(conf, r.old, r.new, 1)
+	}
+	n := Start(t, conf, tlsAddr, plainAddr)
+	return &Deployed{Nginx: n, HTTPS: "https://" + tlsAddr, HTTP: "http://" + plainAddr, Cert: cert}
+}
+
+// moduleRoot is the nearest folder above the working directory holding go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("nginxtest: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// SelfSignedCert writes a P-256 certificate for 127.0.0.1 and localhost,
+// signed by its own key, and the key, as PEM files in dir.
+func SelfSignedCert(t testing.TB, dir string) (cert *x509.Certificate, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "comet test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert, err = x509.ParseCertificate(der); err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, certFile, keyFile
 }

@@ -60,11 +60,19 @@ var benchMsg = comet.MustMessage("chat.msg", map[string]string{
 
 // BenchmarkPublishDeliver is one message in flight at a time: ns/op is the
 // publish→deliver latency, with p50 and p99 beside it.
-func BenchmarkPublishDeliver(b *testing.B) {
+func BenchmarkPublishDeliver(b *testing.B) { benchPublishDeliver(b, 1) }
+
+// BenchmarkPublishDeliver1000 is the same to the last of 1000 sinks (a lobby).
+func BenchmarkPublishDeliver1000(b *testing.B) { benchPublishDeliver(b, 1000) }
+
+func benchPublishDeliver(b *testing.B, sinks int) {
 	for _, name := range []string{"inprocess", "nats-local", "nats-remote"} {
 		b.Run(name, func(b *testing.B) {
 			buses := benchBuses(b)[name]
-			sk := newSignalSink()
+			for i := 1; i < sinks; i++ {
+				buses[1].Subscribe("lobby", newSignalSink())
+			}
+			sk := newSignalSink() // subscribed last, so delivered to last
 			buses[1].Subscribe("lobby", sk)
 			if nb, ok := buses[1].(*natsbus.Bus); ok {
 				sync2(nb)(b)

@@ -40,11 +40,31 @@ func payloadSize(m *comet.Message) int {
 	return 2 + 8 + binary.MaxVarintLen64*2 + len(m.Type) + len(m.From) + len(m.Frame)
 }
 
-// decodeMessage reads a payload. The frame is a sub-slice of data (nats.go
-// gives every message its own copy); types pass through intern so a node's
-// few event types are not allocated again per message. A frame that is not a
-// complete, HTML-safe event body is refused: a transport writes it verbatim.
-func decodeMessage(data []byte, intern func([]byte) string) (origin uint64, m *comet.Message, err error) {
+// decoder reads payloads on one goroutine: it keeps the node's few event
+// types so they are not allocated again per message, and a scratch buffer.
+type decoder struct {
+	types   map[string]string
+	scratch []byte
+}
+
+func (d *decoder) intern(t []byte) string {
+	if s, ok := d.types[string(t)]; ok {
+		return s
+	}
+	s := string(t)
+	if d.types == nil {
+		d.types = make(map[string]string)
+	}
+	if len(d.types) < 1024 {
+		d.types[s] = s
+	}
+	return s
+}
+
+// decode reads a payload. The frame is a sub-slice of data (nats.go gives
+// every message its own copy). A frame that is not a complete, HTML-safe
+// event body is refused: a transport writes it verbatim.
+func (d *decoder) decode(data []byte) (origin uint64, m *comet.Message, err error) {
 	if len(data) < 10 || data[0] != format {
 		return 0, nil, errPayload
 	}
@@ -56,10 +76,10 @@ func decodeMessage(data []byte, intern func([]byte) string) (origin uint64, m *c
 		return 0, nil, errPayload
 	}
 	from, frame, ok := field(rest)
-	if !ok || !wellFormed(frame) {
+	if !ok || !d.wellFormed(frame) {
 		return 0, nil, errPayload
 	}
-	m = &comet.Message{Type: intern(typ), Frame: frame, Flags: flags}
+	m = &comet.Message{Type: d.intern(typ), Frame: frame, Flags: flags}
 	if len(from) > 0 {
 		m.From = string(from)
 	}
@@ -77,11 +97,14 @@ func field(b []byte) (v, rest []byte, ok bool) {
 // wellFormed reports whether frame is what comet.Message promises: the JSON
 // members after the seq, closing brace included, with no raw '<', '>', '&',
 // U+2028 or U+2029.
-func wellFormed(frame []byte) bool {
+func (d *decoder) wellFormed(frame []byte) bool {
 	if !bytes.HasPrefix(frame, []byte(`"type":`)) || bytes.ContainsAny(frame, "<>&\u2028\u2029") {
 		return false
 	}
-	obj := make([]byte, 0, len(frame)+1) // small frames stay on the stack
-	obj = append(obj, '{')
-	return json.Valid(append(obj, frame...))
+	d.scratch = append(append(d.scratch[:0], '{'), frame...)
+	ok := json.Valid(d.scratch)
+	if cap(d.scratch) > 64<<10 {
+		d.scratch = nil // keep no large frame's buffer
+	}
+	return ok
 }

@@ -29,8 +29,8 @@ import (
 // when the bus's NATS connection is lost or closed.
 var ErrDisconnected = errors.New("natsbus: NATS connection lost")
 
-// ErrDropped is reported (wrapped) when publishes to other nodes are dropped:
-// once per run of drops, again after a publish gets through.
+// ErrDropped is reported (wrapped) when publishes to other nodes are dropped,
+// at most once a second; Stats counts every one.
 var ErrDropped = errors.New("natsbus: publishes to other nodes dropped")
 
 // Config is what New needs. Conn and Local are required.
@@ -97,6 +97,9 @@ type Bus struct {
 	onRecon func()
 	origin  uint64
 
+	// Lock order: a topic's stripe, then mu, the local bus's locks or
+	// nats.go's; mu is a leaf. Publish and the dispatchers deliver holding
+	// none of these.
 	stripes [64]sync.Mutex // serialise Subscribe and Close per topic
 	seed    maphash.Seed
 	mu      sync.RWMutex // guards subs and topics
@@ -104,16 +107,17 @@ type Bus struct {
 	topics  map[*nats.Subscription]string
 	inboxes []chan *nats.Msg
 
-	out      outbox
-	healthy  atomic.Bool
-	closed   atomic.Bool
-	dropping atomic.Bool
-	errs     chan error
-	status   chan nats.Status
-	done     chan struct{}
-	sent     chan struct{} // closed when the sender has sent everything queued
-	wg       sync.WaitGroup
-	stats    counters
+	out            outbox
+	healthy        atomic.Bool
+	closed         atomic.Bool
+	dropReported   atomic.Int64 // unix nanos of the last ErrDropped report
+	refuseReported atomic.Int64 // and of the last refused message's
+	errs           chan error
+	status         chan nats.Status
+	done           chan struct{}
+	sent           chan struct{} // closed when the sender has sent everything queued
+	wg             sync.WaitGroup
+	stats          counters
 }
 
 var _ comet.Bus = (*Bus)(nil)
@@ -331,17 +335,7 @@ func (b *Bus) shard(topic string) int {
 // the server sent them.
 func (b *Bus) dispatch(in <-chan *nats.Msg) {
 	defer b.wg.Done()
-	types := make(map[string]string)
-	intern := func(t []byte) string {
-		if s, ok := types[string(t)]; ok {
-			return s
-		}
-		s := string(t)
-		if len(types) < 1024 {
-			types[s] = s
-		}
-		return s
-	}
+	var d decoder
 	for {
 		select {
 		case <-b.done:
@@ -353,10 +347,12 @@ func (b *Bus) dispatch(in <-chan *nats.Msg) {
 			if !ok { // the node left the topic after this was queued
 				continue
 			}
-			origin, m, err := decodeMessage(msg.Data, intern)
+			origin, m, err := d.decode(msg.Data)
 			if err != nil {
-				b.stats.refused.Add(1)
-				b.report(fmt.Errorf("%w on %s (%d bytes)", err, msg.Subject, len(msg.Data)))
+				n := b.stats.refused.Add(1)
+				if b.limit(&b.refuseReported) {
+					b.report(fmt.Errorf("%w on %s (%d bytes; %d refused so far)", err, msg.Subject, len(msg.Data), n))
+				}
 				continue
 			}
 			if origin == b.origin { // our own echo: delivered locally at Publish
@@ -385,7 +381,6 @@ func (b *Bus) send() {
 				b.drop(err)
 			} else {
 				b.stats.sent.Add(1)
-				b.dropping.Store(false)
 			}
 			*o = outMsg{}
 		}
@@ -435,17 +430,23 @@ func (b *Bus) watch() {
 }
 
 func (b *Bus) drop(why error) {
-	b.stats.dropped.Add(1)
-	if !b.dropping.Swap(true) {
-		b.report(fmt.Errorf("%w: %w", ErrDropped, why))
+	n := b.stats.dropped.Add(1)
+	if b.limit(&b.dropReported) {
+		b.report(fmt.Errorf("%w (%d so far): %w", ErrDropped, n, why))
 	}
 }
 
-// report hands err to the watcher for OnError without ever blocking.
+// limit reports whether a second has passed since *last, and if so restarts it.
+func (b *Bus) limit(last *atomic.Int64) bool {
+	now, prev := time.Now().UnixNano(), last.Load()
+	return now-prev >= int64(time.Second) && last.CompareAndSwap(prev, now)
+}
+
+// report hands err to the watcher for OnError without ever blocking; with
+// the watcher behind, err is only counted (Stats).
 func (b *Bus) report(err error) {
 	select {
 	case b.errs <- err:
 	default:
-		b.log.Warn("natsbus error not reported (callback behind)", "err", err)
 	}
 }

@@ -7,6 +7,8 @@ import type { RoomDebug } from "./room";
 
 const RECOVERED_MS = 1500;
 const NOTICE_MS = 8000;
+/** Outgoing events waiting this long with none taken: the HUD says sending is failing. */
+export const UPSTREAM_STALL_MS = 1000;
 
 export class HUD {
   private readonly transport = byTestID("hud-transport");
@@ -17,6 +19,7 @@ export class HUD {
   private readonly debugBox = byTestID("debug");
   private hideTimer = 0;
   private troubled = false;
+  private upstreamWarned = false;
 
   constructor(readonly debug: boolean) {
     this.debugBox.hidden = !debug;
@@ -28,6 +31,7 @@ export class HUD {
     setText(this.ping, rtt === null ? "–" : String(Math.round(rtt)));
     setText(this.tick, tickHz === null ? "–" : String(tickHz));
     setText(this.eps, s.eventsPerSec.toFixed(s.eventsPerSec < 10 ? 1 : 0));
+    this.upstream(s);
     if (!this.debug) return;
     const lines = [
       `status    ${s.status}`,
@@ -52,6 +56,7 @@ export class HUD {
    */
   status(s: Status): void {
     window.clearTimeout(this.hideTimer);
+    this.banner.dataset.kind = "status";
     if (s === "reconnecting" || s === "renewed") {
       this.troubled = true;
       this.banner.classList.remove("ok");
@@ -71,12 +76,33 @@ export class HUD {
   }
 
   /**
+   * upstream warns while the stream flows but what the player sends does not
+   * get through (POSTs failing, a socket taking nothing), and clears the
+   * warning once the server takes events again.
+   */
+  private upstream(s: CometStats): void {
+    const stalled = s.status === "open" && s.upstreamStallMs >= UPSTREAM_STALL_MS;
+    if (stalled === this.upstreamWarned) return;
+    this.upstreamWarned = stalled;
+    if (stalled) {
+      window.clearTimeout(this.hideTimer);
+      this.banner.classList.remove("ok");
+      this.banner.dataset.kind = "upstream";
+      setText(this.banner, "Sending is failing — your moves are not reaching the server. Retrying…");
+      this.banner.hidden = false;
+    } else if (this.banner.dataset.kind === "upstream") {
+      this.banner.hidden = true;
+    }
+  }
+
+  /**
    * notice shows what a recovery did (the room the player was put back in,
    * or that it is gone) in the banner for a few seconds.
    */
   notice(text: string, ok: boolean): void {
     window.clearTimeout(this.hideTimer);
     this.troubled = false;
+    this.banner.dataset.kind = "notice";
     this.banner.classList.toggle("ok", ok);
     setText(this.banner, text);
     this.banner.hidden = false;

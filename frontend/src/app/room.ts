@@ -15,6 +15,7 @@ import { fallback } from "../modes/fallback";
 import type { Camera, Changes, ModeClient } from "../modes/mode";
 import { byTestID, el, isTyping, setText, toast } from "./dom";
 import type { In, Joined, MatchResult, Out, RoomState, Scores } from "./events";
+import { UPSTREAM_STALL_MS } from "./hud";
 import type { Input } from "./input";
 import type { Sound } from "./sound";
 import type { Stage } from "./stage";
@@ -538,6 +539,14 @@ export class Room {
    * only 8 inputs per player per tick.
    */
   private sendInput(mode: ModeClient, c: ReturnType<Input["controls"]>, me: Entity | undefined, now: number): void {
+    if (this.client.stats.upstreamStallMs >= UPSTREAM_STALL_MS) {
+      // Upstream is failing: what waits is stale by the time it could go.
+      // Queued inputs are dropped (chat keeps its place and order), and the
+      // controls are sent afresh once the server takes events again.
+      this.dropped += this.client.dropQueued("room.input");
+      this.lastInput = "";
+      return;
+    }
     const data = mode.input(c, me);
     if (!data) return;
     const aim = typeof data.a === "number" ? data.a : null;

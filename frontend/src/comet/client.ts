@@ -84,6 +84,8 @@ export interface CometStats {
   reconnects: number;
   /** Outgoing events not yet acknowledged. */
   pending: number;
+  /** How long outgoing events have waited with none taken by the server, in ms (0: none wait). */
+  upstreamStallMs: number;
 }
 
 /** An upstream batch the server refused for good (400 or 413); its events are dropped. */
@@ -320,6 +322,15 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
     return seq;
   }
 
+  /**
+   * dropQueued drops the events of type that wait to go out and have not
+   * been sent yet (stale movement inputs while upstream is failing), and
+   * returns how many. Other events keep their order.
+   */
+  dropQueued(type: string): number {
+    return this.outbox.dropQueued(type);
+  }
+
   /** The transport in use (or being tried). */
   get transport(): TransportName | null {
     return this.useWS ? "ws" : (this.order[this.idx] ?? this.forced);
@@ -351,6 +362,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
       duplicates: this.seq.duplicates,
       reconnects: this.reconnects,
       pending: this.outbox.pending,
+      upstreamStallMs: this.outbox.stalledMs(),
     };
   }
 

@@ -152,3 +152,46 @@ test("outbox: renumber keeps unacknowledged socket events, oldest first", () => 
     [2, "b"],
   ]);
 });
+
+test("outbox: stalledMs counts from the last progress while events wait", () => {
+  let now = 1000;
+  const o = new Outbox({ now: () => now });
+  eq(o.stalledMs(), 0, "nothing waits");
+  o.push("a", 1);
+  now += 300;
+  eq(o.stalledMs(), 300, "waiting since it was queued");
+  o.take();
+  o.settle(false); // a POST that failed is no progress
+  now += 900;
+  eq(o.stalledMs(), 1200);
+  o.take();
+  o.settle(true);
+  eq(o.stalledMs(), 0, "taken: nothing waits");
+  o.push("b", 2);
+  o.push("c", 3);
+  o.takeMessage();
+  now += 500;
+  o.ack(2); // the socket's acknowledgement is progress
+  eq(o.stalledMs(), 0, "c still waits, but the server just took b");
+  now += 700;
+  eq(o.stalledMs(), 700);
+});
+
+test("outbox: dropQueued drops queued events of one type, never what is out, and keeps the rest in order", () => {
+  const o = new Outbox();
+  o.push("room.input", { x: 1 });
+  const out = o.take();
+  o.push("room.input", { x: 2 });
+  o.push("chat.say", { text: "hi" });
+  o.push("room.input", { x: 3 });
+  o.push("chat.say", { text: "again" });
+  eq(o.dropQueued("room.input"), 2);
+  eq(o.pending, 3);
+  o.settle(false);
+  eq(o.take()?.body, out?.body, "the batch out is resent as is");
+  o.settle(true);
+  eq(o.take()?.events.map((e) => [e.seq, e.type]), [
+    [3, "chat.say"],
+    [5, "chat.say"],
+  ]);
+});

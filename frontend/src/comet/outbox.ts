@@ -20,6 +20,8 @@ export interface OutboxOptions {
    * reaches below the window, where the server would refuse it.
    */
   maxUnacked?: number;
+  /** The clock stalledMs reads, in ms (default performance.now). */
+  now?: () => number;
 }
 
 /** A POST body ready to send, with the events in it. */
@@ -84,6 +86,33 @@ export class Outbox {
     this.maxBytes = o.maxBytes ?? MAX_SEND_BYTES;
     this.maxQueued = o.maxQueued ?? 1024;
     this.maxUnacked = o.maxUnacked ?? MAX_SEND_EVENTS;
+    this.now = o.now ?? (() => performance.now());
+  }
+
+  private readonly now: () => number;
+  // When the outbox last made progress: an event queued into an empty
+  // outbox, a batch the server took, events it acknowledged.
+  private progressAt = 0;
+
+  /**
+   * stalledMs is how long events have been waiting with none taken by the
+   * server (0 when nothing waits): POSTs failing, or a socket that takes
+   * nothing, while the stream may still flow.
+   */
+  stalledMs(): number {
+    return this.pending === 0 ? 0 : Math.max(0, this.now() - this.progressAt);
+  }
+
+  /**
+   * dropQueued drops the queued events of type that have not gone out yet
+   * (never a batch being sent or resent, nor events sent over a socket) and
+   * returns how many: stale inputs are not replayed seconds late. Their seqs
+   * are simply never sent.
+   */
+  dropQueued(type: string): number {
+    const before = this.queue.length;
+    this.queue = this.queue.filter((q) => q.ev.type !== type);
+    return before - this.queue.length;
   }
 
   /** Events not yet acknowledged by the server (queued or in a batch). */
@@ -116,6 +145,7 @@ export class Outbox {
     const q = encode({ seq: this.nextSeq, type, data: data === undefined ? {} : data });
     if (q.bytes + 2 > this.maxBytes)
       throw new RangeError(`comet: event ${type} is ${q.bytes} bytes, over the ${this.maxBytes}-byte limit`);
+    if (this.pending === 0) this.progressAt = this.now();
     this.nextSeq++;
     this.queue.push(q);
     return q.ev.seq;
@@ -172,7 +202,10 @@ export class Outbox {
   ack(seq: number): void {
     let n = 0;
     while (n < this.sent.length && this.sent[n].ev.seq <= seq) n++;
-    if (n > 0) this.sent.splice(0, n);
+    if (n > 0) {
+      this.sent.splice(0, n);
+      this.progressAt = this.now();
+    }
   }
 
   /** requeue puts what a socket that ended left unacknowledged back in front, to be sent again as is. */
@@ -185,7 +218,10 @@ export class Outbox {
   /** settle ends the POST in flight: ok drops the batch, otherwise the next take resends it. */
   settle(ok: boolean): void {
     this.inFlight = false;
-    if (ok) this.batch = null;
+    if (ok) {
+      this.batch = null;
+      this.progressAt = this.now();
+    }
   }
 
   /** discard drops the batch the server refused for good (400/413) and returns its events. */
@@ -193,6 +229,7 @@ export class Outbox {
     const b = this.batch ?? [];
     this.batch = null;
     this.inFlight = false;
+    this.progressAt = this.now(); // the server answered
     return b.map((q) => q.ev);
   }
 

@@ -34,6 +34,8 @@ func TestImportsFlowOneWay(t *testing.T) {
 		{"comet", nil},
 		{"comet/server/push", []string{"comet"}},
 		{"comet/server/bus", []string{"comet"}},
+		{"comet/server/natsbus", []string{"comet"}},
+		{"comet/server/bustest", []string{"comet"}},
 		{"comet/server/sqlite", []string{"comet", "comet/migrations"}},
 		{"comet/server/postgres", []string{"comet", "comet/migrations"}},
 		{"comet/server/retention", []string{"comet"}},

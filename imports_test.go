@@ -35,7 +35,7 @@ func TestImportsFlowOneWay(t *testing.T) {
 		{"comet/server/push", []string{"comet"}},
 		{"comet/server/bus", []string{"comet"}},
 		{"comet/server/natsbus", []string{"comet"}},
-		{"comet/server/bustest", []string{"comet"}},
+		{"comet/server/bustest", []string{"comet", "comet/internal/check"}},
 		{"comet/server/sqlite", []string{"comet", "comet/migrations"}},
 		{"comet/server/postgres", []string{"comet", "comet/migrations"}},
 		{"comet/server/retention", []string{"comet"}},

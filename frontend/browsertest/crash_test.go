@@ -172,3 +172,54 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 }
+
+// A private room after a crash: it is gone, and quick play would seat its
+// players with strangers, so each tab goes back to the lobby, reads why in
+// the banner, and finds the room's join code in the join field.
+func TestCrashRecoveryPrivateRoom(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	db := filepath.Join(t.TempDir(), "comet.db")
+	srv := startProc(t, addr, db)
+
+	open := func() *Page {
+		p := testBrowser(t).NewPage(t, "http://"+addr+"/")
+		p.SetTimeout(15 * time.Second)
+		p.WaitFor(t, `window.comet && comet.client.status === "open" && document.querySelector('[data-testid="name-input"]').value !== ""`)
+		return p
+	}
+	a, b := open(), open()
+	Eval[bool](t, a, `(s => (s.value = "tag", s.dispatchEvent(new Event("change"))))(document.querySelector('[data-testid="create-mode"]')), true`)
+	a.Do(t, "create room",
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="create-name"]`), "Friday"),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-private"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-room"]`)))
+	a.WaitFor(t, `/^code [A-Z0-9]{6}$/.test(document.querySelector('[data-testid="room-code"]').textContent)`)
+	code := Eval[string](t, a, `document.querySelector('[data-testid="room-code"]').textContent.slice(5)`)
+	b.Do(t, "join by code",
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="join-code"]`), code),
+		chromedp.Click(chromedp.CSS(`[data-testid="join-code-submit"]`)))
+	b.WaitFor(t, `comet.state().room !== ""`)
+	Eval[bool](t, b, `document.querySelector('[data-testid="join-code"]').value = "", true`)
+
+	srv.kill(t)
+	startProc(t, addr, db)
+	answered := time.Now()
+	for _, p := range []*Page{a, b} {
+		p.WaitFor(t, `document.getElementById("app").dataset.screen === "lobby" && comet.state().room === ""`)
+		p.WaitFor(t, `document.querySelector('[data-testid="reconnect-banner"]').textContent.includes("private room is gone")`)
+		if d := time.Since(answered); d > 10*time.Second {
+			t.Errorf("back in the lobby %v after the server answered, want within 10 s", d)
+		}
+		if got := Eval[string](t, p, `document.querySelector('[data-testid="join-code"]').value`); got != code {
+			t.Errorf("join field %q after the private room was lost, want its code %q", got, code)
+		}
+		if n := Eval[int](t, p, `[...document.querySelectorAll('[data-testid="toast"]')].filter(e => /not found/i.test(e.textContent)).length`); n != 0 {
+			t.Errorf("%d \"not found\" toasts: the room shows what happened instead", n)
+		}
+	}
+}

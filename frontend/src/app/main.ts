@@ -74,6 +74,7 @@ function main(): void {
     const invite = params.get("join");
     if (s === "open" && invite && !joinedInvite) {
       joinedInvite = true;
+      room.joining(invite);
       client.send("room.join", { room: invite });
       params.delete("join");
       history.replaceState(null, "", location.pathname + (params.size ? `?${params}` : "") + location.hash);

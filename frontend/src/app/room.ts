@@ -76,6 +76,7 @@ export class Room {
     quick: boolean; // seq is the quick play that follows a room that is gone
   } | null = null;
   private handledRef = 0; // the last sys.error ref the recovery dealt with
+  private askedCode: string | null = null; // the join code the player just asked for
   private cam: Camera = { scale: 1, ox: 0, oy: 0 };
   private lastFrame = 0;
   private lastInput = "";
@@ -198,6 +199,7 @@ export class Room {
       if (this.joined?.spectator) client.send("room.join", { room: this.joined.room });
     });
     this.els.invite.addEventListener("click", () => void this.copyInvite());
+    byTestID("join-form").addEventListener("submit", () => this.joining(byTestID<HTMLInputElement>("join-code").value));
     byTestID("leave-room").addEventListener("click", () => {
       client.send("room.leave", {});
       this.exit();
@@ -222,6 +224,11 @@ export class Room {
       : this.client.send("room.join", this.rejoin);
     const code = j?.private && "room" in this.rejoin ? this.rejoin.room : null;
     this.recovering = j ? { room: j.room, mode: j.mode, title: this.mode?.title ?? j.mode, private: j.private, code, seq, quick: false } : null;
+  }
+
+  /** joining notes the join code (or room id) the player asks to join with. */
+  joining(ref: string): void {
+    this.askedCode = ref.trim() || null;
   }
 
   /** handles reports whether a sys.error answers an event the room deals with itself. */
@@ -300,7 +307,11 @@ export class Room {
     this.mode = modeOf(j.mode) ?? fallback(j.mode);
     this.rejoinSpectate = j.spectator;
     if (switching || !j.spectator) this.follow = 0;
-    this.rejoin = { room: j.code ?? (j.private ? this.rejoin && "room" in this.rejoin ? this.rejoin.room : j.room : j.room) };
+    const kept = this.rejoin && "room" in this.rejoin ? this.rejoin.room : null;
+    // A private room is joined by its code only: keep the code the player
+    // came in with (the creator is told it; a guest typed it or followed an invite).
+    this.rejoin = { room: j.code ?? (j.private ? (this.askedCode ?? kept ?? j.room) : j.room) };
+    this.askedCode = null;
     const tickMs = 1000 / j.tick_hz;
     this.view.clear();
     this.interp.reset(tickMs);

@@ -16,7 +16,8 @@ func TestClientKeepsTransportAcrossRestart(t *testing.T) {
 	s := newSite(t, siteOptions{})
 	p := startClient(t, s, `{pingIntervalMs: 0, backoff: {baseMs: 50, maxMs: 200}}`)
 	p.SetTimeout(20 * time.Second)
-	p.WaitFor(t, `cometTest.state().status === "open"`)
+	// On the socket the default client moves to (not on the stream it starts on).
+	p.WaitFor(t, `cometTest.state().status === "open" && cometTest.state().transport === "ws"`)
 	before := state(t, p)
 	publishN(t, s, before.SID, 0, 2)
 	waitCount(t, p, "test.n", 2)

@@ -9,6 +9,7 @@ import "../comet/outbox.test";
 import "../comet/protocol.test";
 import "../comet/rate.test";
 import "../comet/seq.test";
+import "../comet/transports/ws.test";
 import "../game/fx.test";
 import "../game/interp.test";
 import "../game/predict.test";

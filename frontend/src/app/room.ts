@@ -298,7 +298,7 @@ export class Room {
       this.recovering = null;
       this.onNotice(
         r.room === j.room
-          ? `The server restarted — you are back in your ${r.title} room`
+          ? `Reconnected — you are back in your ${r.title} room`
           : `The server restarted — you were put back in a ${r.title} room`,
         true,
       );

@@ -120,10 +120,10 @@ func waitCount(t *testing.T, p *Page, typ string, n int) {
 // that is renewed.
 func TestClientOverEachTransport(t *testing.T) {
 	t.Parallel()
-	for _, tr := range allTransports {
+	for _, tr := range append(slices.Clone(allTransports), "ws") { // ws forced: ?transport=ws
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
-			streaming := tr == "multipart" || tr == "sse" || tr == "iframe"
+			streaming := tr == "multipart" || tr == "sse" || tr == "iframe" // recycled; a socket is not
 			path := tr // the URL's last segment: long-poll is /poll?wait=
 			if tr == "longpoll" {
 				path = "poll"

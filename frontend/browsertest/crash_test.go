@@ -223,3 +223,24 @@ func TestCrashRecoveryPrivateRoom(t *testing.T) {
 		}
 	}
 }
+
+// A session lost while its room lives on (it expired: a laptop asleep past
+// the grace): the page renews it and is seated again in the same room, and
+// says so.
+func TestRenewedSessionBackInSameRoom(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, siteOptions{})
+	a := openGame(t, s, "?transport=multipart")
+	b := openGame(t, s, "")
+	a.Do(t, "quick play", chromedp.Click(chromedp.CSS(`[data-testid="quick-play"][data-mode="tag"]`)))
+	a.WaitFor(t, `comet.state().room !== "" && comet.state().tick > 0`)
+	room := roomOf(t, a).Room
+	// b keeps the room open while a is out of it.
+	b.Do(t, "quick play", chromedp.Click(chromedp.CSS(`[data-testid="quick-play"][data-mode="tag"]`)))
+	b.WaitFor(t, fmt.Sprintf(`comet.state().room === %q`, room))
+	sid := Eval[string](t, a, `comet.client.sessionInfo.sid`)
+
+	s.expire(t, sid)
+	a.WaitFor(t, fmt.Sprintf(`comet.client.sessionInfo.sid !== %q && comet.state().room === %q && comet.state().tick > 0`, sid, room))
+	a.WaitFor(t, `document.querySelector('[data-testid="reconnect-banner"]').textContent.includes("you are back in your Tag room")`)
+}

@@ -68,7 +68,16 @@ func TestNineTabsOnePlayer(t *testing.T) {
 		t.Fatalf("%d sessions for %d tabs: each tab is its own session", len(sids), n)
 	}
 
-	posts := s.faults.posts("chat.say")
+	// Chat goes by POST only while a tab's socket is down (a reconnect; the
+	// test heartbeat is 1 s, tight on a loaded machine): none when none was.
+	reconnects := func() int {
+		n := 0
+		for _, p := range tabs {
+			n += Eval[int](t, p, `comet.client.stats.reconnects`)
+		}
+		return n
+	}
+	posts, before := s.faults.posts("chat.say"), reconnects()
 	for i, p := range tabs {
 		if i >= 5 {
 			time.Sleep(1100 * time.Millisecond) // chat allows 5 lines at once, then one a second per player (pacing, not a wait)
@@ -87,8 +96,10 @@ func TestNineTabsOnePlayer(t *testing.T) {
 			t.Errorf("tab %d on %s after chatting", i+1, got)
 		}
 	}
-	if got := s.faults.posts("chat.say"); got != posts {
-		t.Errorf("%d POSTs carried chat: on a socket, chat goes up the socket", got-posts)
+	if got, r := s.faults.posts("chat.say")-posts, reconnects()-before; r == 0 && got != 0 {
+		t.Errorf("%d POSTs carried chat: on a socket, chat goes up the socket", got)
+	} else if r > 0 {
+		t.Logf("%d reconnects while chatting, %d chat POSTs", r, got)
 	}
 
 	// One tab plays: its inputs go up the socket too, and the server moves it.
@@ -99,12 +110,12 @@ func TestNineTabsOnePlayer(t *testing.T) {
 	a.Do(t, "focus chat", chromedp.Focus(chromedp.CSS(selChatInput)))
 	key(t, a, "Escape", "Escape", 27, true)
 	key(t, a, "Escape", "Escape", 27, false)
-	me := roomOf(t, a).You
+	me, r := roomOf(t, a).You, Eval[int](t, a, `comet.client.stats.reconnects`)
 	start := posOf(t, a, me) // as the server says (room.diff), not as predicted
 	key(t, a, "KeyD", "d", 68, true)
 	a.WaitFor(t, fmt.Sprintf(`(() => { const e = comet.room.view.ents.get(%d); return e && e.f[0] >= %v + 300; })()`, me, start[0]))
 	key(t, a, "KeyD", "d", 68, false)
-	if got := s.faults.posts("room.input"); got != 0 {
+	if got := s.faults.posts("room.input"); got != 0 && Eval[int](t, a, `comet.client.stats.reconnects`) == r {
 		t.Errorf("%d POSTs carried inputs: on a socket, inputs go up the socket", got)
 	}
 	if got := Eval[string](t, a, `comet.client.transport`); got != "ws" {

@@ -3,8 +3,11 @@ package browsertest
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -251,6 +254,7 @@ type faults struct {
 	down        bool            // every /comet/ request fails (502)
 	unreachable bool            // every /comet/ connection is dropped unanswered (a server between processes)
 	noUpgrade   bool            // a proxy that does not pass WebSocket upgrades: it drops Upgrade, the server answers 426
+	silentWS    bool            // a proxy that completes the WebSocket handshake itself and then passes nothing
 	failSends   int             // the next n POSTs fail with 503
 	refuse      int             // the next n POSTs are refused with 400
 	sendDelay   time.Duration
@@ -291,7 +295,7 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sid, what := parts[1], parts[2]
 	f.mu.Lock()
-	down, silent, notFound := f.down, f.silent[what], f.notFound[what]
+	down, silent, notFound, silentWS := f.down, f.silent[what], f.notFound[what], f.silentWS && what == "ws"
 	if what == "ws" && f.noUpgrade {
 		r.Header.Del("Upgrade")
 	}
@@ -316,6 +320,16 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
+	case silentWS:
+		sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			base64.StdEncoding.EncodeToString(sum[:]))
+		_, _ = io.Copy(io.Discard, conn) // until the client gives up
 	case what == "send" && r.Method == http.MethodPost:
 		f.send(w, r, sid)
 	default:

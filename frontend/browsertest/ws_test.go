@@ -192,3 +192,35 @@ func TestClientClimbsBackAfterOutage(t *testing.T) {
 		t.Errorf("sid %q, want %q: the climb keeps the session", st.SID, sid)
 	}
 }
+
+// A proxy that answers the WebSocket handshake itself and then passes
+// nothing (buffering, or a broken upgrade): the probe shows no message within
+// the open deadline, so the tab stays on its HTTP stream, undisturbed.
+func TestClientStaysOnStreamWhenWebSocketSilent(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, siteOptions{})
+	s.faults.set(func(f *faults) { f.silentWS = true })
+	p := startClient(t, s, `{pingIntervalMs: 0, probeMs: 50, openTimeoutMs: 500, climbMs: 300, backoff: {baseMs: 50}}`)
+	p.SetTimeout(20 * time.Second)
+	p.WaitFor(t, `cometTest.state().status === "open"`)
+	sid := state(t, p).SID
+	check.For(t, 10*time.Second, func() error {
+		if n := s.faults.openCount("ws"); n < 2 {
+			return fmt.Errorf("%d WebSocket probes, want 2", n)
+		}
+		return nil
+	})
+	publishN(t, s, sid, 0, 3)
+	waitCount(t, p, "test.n", 3)
+	st := state(t, p)
+	if st.Transport != "multipart" || st.Status != "open" {
+		t.Fatalf("behind a silent socket: transport %q, status %q; want multipart, open", st.Transport, st.Status)
+	}
+	checkDelivery(t, st, 3, 1)
+	if n := s.faults.openCount("multipart"); n != 1 || slices.Contains(st.Log.Statuses, "reconnecting") {
+		t.Errorf("%d multipart requests, statuses %v: a silent probe must not disturb the stream", n, st.Log.Statuses)
+	}
+	if errs := p.Errors(); len(errs) > 0 {
+		t.Errorf("page errors: %v (the socket opened and said nothing: no handshake error)", errs)
+	}
+}

@@ -344,7 +344,9 @@ func TestAdminAPIDisabledWithoutToken(t *testing.T) {
 // TestJoinLinkRedirects: an invite link /join/CODE leads to the page with
 // ?join=CODE; anything that is not a join code is 404, never a redirect.
 func TestJoinLinkRedirects(t *testing.T) {
-	ts := startGameServer(t, func(c *Config) { c.Frontend = Static{B: &frontend.Bundle{Script: "app.js", Files: map[string][]byte{"app.js": nil}}} })
+	ts := startGameServer(t, func(c *Config) {
+		c.Frontend = Static{B: &frontend.Bundle{Script: "app.js", Files: map[string][]byte{"app.js": nil}}}
+	})
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, tc := range []struct {
 		path, location string

@@ -406,7 +406,9 @@ func TestProtocolDocErrorCatalogue(t *testing.T) {
 			},
 		},
 		"POST /api/admin/{action}": {
-			"not found":            func() answer { return do("POST", ts.URL+"/api/admin/kick", "secret-admin-token", `{"player":"id:p_x"}`) },
+			"not found": func() answer {
+				return do("POST", ts.URL+"/api/admin/kick", "secret-admin-token", `{"player":"id:p_x"}`)
+			},
 			"admin token required": func() answer { return admin("kick", "wrong", `{"player":"id:p_x"}`) },
 			`body must be {"player": "id:<player id>"} or {"player": "name:<player name>"}`: func() answer {
 				return admin("kick", "secret-admin-token", `{"player":"Troll"}`)

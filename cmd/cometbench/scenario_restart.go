@@ -167,7 +167,7 @@ func runRestartCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		rd.StartToReady, rd.TermToServing = took, time.Since(t0)
 		_, rd.Restore, rd.Restored = handoverLog(logPath, "hand-over restored")
 		fmt.Fprintf(stderr, "restart %d: exit %v, ready %v, restored %d\n", r+1, rd.TermToExit.Round(time.Millisecond), rd.StartToReady.Round(time.Millisecond), rd.Restored)
-		if err := waitAll(ctx, clients, func(c *rclient) bool { return c.afterRestart(r+1) }, 60*time.Second); err != nil {
+		if err := waitAll(ctx, clients, func(c *rclient) bool { return c.afterRestart(r + 1) }, 60*time.Second); err != nil {
 			return fmt.Errorf("round %d: clients did not resume: %w", r+1, err)
 		}
 		for i, c := range clients {

@@ -124,7 +124,7 @@ func TestClientOverEachTransport(t *testing.T) {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			streaming := tr == "multipart" || tr == "sse" || tr == "iframe" // recycled; a socket is not
-			path := tr // the URL's last segment: long-poll is /poll?wait=
+			path := tr                                                      // the URL's last segment: long-poll is /poll?wait=
 			if tr == "longpoll" {
 				path = "poll"
 			}

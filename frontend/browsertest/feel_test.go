@@ -231,7 +231,7 @@ func TestFeelPhoneAim(t *testing.T) {
 
 	type layout struct {
 		StageH, Inner, InnerW, StageW float64
-		Topbar, Chat, Aim, Stick       bool
+		Topbar, Chat, Aim, Stick      bool
 	}
 	l := Eval[layout](t, p, `(() => { const r = document.querySelector('.stage-wrap').getBoundingClientRect();
 	  const shown = (sel) => { const e = document.querySelector(sel); return !!e && e.getClientRects().length > 0 && getComputedStyle(e).display !== "none"; };

@@ -79,6 +79,8 @@ func (s *Server) rename(ctx context.Context, p *comet.Player, name string) error
 	}
 	s.lobby.names.Lock()
 	defer s.lobby.names.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, namesTimeout)
+	defer cancel()
 	for _, id := range s.onlineByKey(name) {
 		if id != p.ID {
 			return comet.Errorf(comet.ECONFLICT, "%q is in use by another player online (or one that looks like it)", name)

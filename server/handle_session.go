@@ -91,7 +91,8 @@ type sessionPlayer struct {
 // handleSession opens a session: for the player whose token the request
 // presents, or for a new guest player whose token is set as a cookie.
 func (s *Server) handleSession(c echo.Context) error {
-	ctx := c.Request().Context()
+	ctx, cancel := context.WithTimeout(c.Request().Context(), sessionTimeout)
+	defer cancel()
 	if err := s.limits.allowSession(c.Request()); err != nil {
 		return err
 	}
@@ -192,11 +193,21 @@ func (s *Server) setTokenCookie(c echo.Context, tok string) {
 	})
 }
 
+// sessionTimeout bounds opening a session (store look-ups, a guest's name).
+const sessionTimeout = 10 * time.Second
+
+// namesTimeout bounds a store call made while lobby.names is held, so a
+// slow database cannot hold every rename and new guest behind it for long
+// (locksordering.txt).
+const namesTimeout = 3 * time.Second
+
 // guestName picks a "Guest-NNNN" name that no player online uses and nobody
 // claimed; after a few collisions it widens to six digits.
 func (s *Server) guestName(ctx context.Context) string {
 	s.lobby.names.Lock()
 	defer s.lobby.names.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, namesTimeout)
+	defer cancel()
 	for i := 0; ; i++ {
 		name := fmt.Sprintf("Guest-%04d", rand.IntN(10000))
 		if i >= 8 {

@@ -58,6 +58,11 @@ func (s *Server) holdWS(c echo.Context, sess *tab, last uint64, release func()) 
 // POST carries, with the same seqs, de-duplication and errors — errors that a
 // POST would answer with a status go to the stream as sys.error (ref 0).
 func (s *Server) onMessage(ctx context.Context, ps *push.Session, msg []byte) {
+	// The same budget as a POST's events (a claim's bcrypt and write under
+	// load can outlast the core's callback timeout): an event taken runs to
+	// its end, as on POST.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
+	defer cancel()
 	sess := tabOf(ps)
 	if !s.enterGate() { // a hand-over saves the session: nothing may run after
 		sess.SendError(0, errRestarting)

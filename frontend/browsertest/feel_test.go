@@ -598,6 +598,18 @@ func TestFeelInviteLink(t *testing.T) {
 	a.Do(t, "copy invite", chromedp.Click(chromedp.CSS(`[data-testid="invite-copy"]`)))
 	a.WaitFor(t, fmt.Sprintf(`[...document.querySelectorAll('[data-testid="toast"]')].some(e => e.textContent.includes(%q))`, link))
 
+	// A stranger's lobby never lists the private room: another player's
+	// public room, opened after it, is the fence (the lobby publishes in order).
+	stranger := openGame(t, s, "")
+	d := openGame(t, s, "")
+	d.Do(t, "quick play", clickQuickPlay("tag"))
+	d.WaitFor(t, `comet.state().room !== ""`)
+	public := roomOf(t, d).Room
+	stranger.WaitFor(t, fmt.Sprintf(`!!document.querySelector('[data-testid="room-item"][data-room-id=%q]')`, public))
+	if n := Eval[int](t, stranger, fmt.Sprintf(`document.querySelectorAll('[data-testid="room-item"][data-room-id=%q]').length`, roomOf(t, a).Room)); n != 0 {
+		t.Fatalf("a stranger's lobby lists the private room")
+	}
+
 	b := testBrowser(t).NewPage(t, link+"&transport=sse")
 	b.WaitFor(t, `window.comet && comet.client.status === "open"`)
 	room := roomOf(t, a).Room
@@ -605,7 +617,7 @@ func TestFeelInviteLink(t *testing.T) {
 	if got := Eval[string](t, b, `location.search`); got != "?transport=sse" {
 		t.Errorf("after joining the address's query is %q, want ?transport=sse", got)
 	}
-	noErrors(t, a, b)
+	noErrors(t, a, b, stranger, d)
 }
 
 // The create-room form knows each mode's room sizes from GET /api/modes:

@@ -219,7 +219,11 @@ func touch(t *testing.T, p *Page, typ input.DispatchTouchEventType, x, y float64
 // no chat), and the right-hand stick aims: pushed left, the player's shots
 // fly left.
 func TestFeelPhoneAim(t *testing.T) {
-	s := newSite(t, siteOptions{})
+	// A room of one (no bots to shoot the player down before it has fired
+	// twice: arena's field is small when few play, so bots are close).
+	s := newSite(t, siteOptions{settings: map[string]gameloop.Settings{
+		"arena": {MinPlayers: 1, Countdown: 200 * time.Millisecond},
+	}})
 	p := testBrowser(t).OpenPage(t)
 	p.Do(t, "emulate phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch))
 	p.Navigate(t, s.URL+"/")

@@ -315,6 +315,9 @@ func TestEmptyRoomClosesAfterTimeout(t *testing.T) {
 	if waited := h.Now().Sub(left); waited < 30*time.Second {
 		t.Errorf("closed after %v, want the 30 s empty timeout", waited)
 	}
+	// The room leaves the list before its closing is reported: wait for
+	// the report, then check it names this room alone.
+	h.until(t, "room close reported", func() bool { return len(h.closedRooms()) > 0 })
 	if got := h.closedRooms(); !slices.Equal(got, []string{info.ID}) {
 		t.Errorf("OnRoomChange closed %v, want %s", got, info.ID)
 	}

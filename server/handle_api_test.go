@@ -117,7 +117,7 @@ func TestLeaderboard(t *testing.T) {
 	}
 
 	for _, q := range []struct{ query, msg string }{
-		{"mode=chess", "mode must be one of arena, koth, snake, tag"},
+		{"mode=chess", "mode must be one of " + strings.Join(ts.Games().Modes(), ", ")},
 		{"", "mode must be one of"},
 		{"mode=arena&limit=0", "limit must be 1 to 100"},
 		{"mode=arena&limit=101", "limit must be 1 to 100"},

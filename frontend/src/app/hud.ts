@@ -55,6 +55,12 @@ export class HUD {
    * for a moment once it is back.
    */
   status(s: Status): void {
+    // A recovery's notice (where the player was put back) outlives the
+    // "open" that follows it: only trouble replaces it.
+    if (s === "open" && this.banner.dataset.kind === "notice" && !this.banner.hidden) {
+      this.troubled = false;
+      return;
+    }
     window.clearTimeout(this.hideTimer);
     this.banner.dataset.kind = "status";
     if (s === "reconnecting" || s === "renewed") {

@@ -257,8 +257,9 @@ func (s *Server) handleLogin(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"player": playerView{ID: p.ID, Name: p.Name}, "token": tok})
 }
 
-// loginTimeout bounds a login, its wait for a hashing slot included.
-const loginTimeout = 10 * time.Second
+// loginTimeout bounds a login, its wait for a hashing slot included: the
+// same budget as a claim's (eventTimeout), since both wait for bcrypt.
+const loginTimeout = eventTimeout
 
 // retryText says a Retry-After delay the way a person reads it.
 func retryText(d time.Duration) string {

@@ -94,19 +94,30 @@ func TestGameTwoPlayers(t *testing.T) {
 	if Eval[bool](t, a, `document.activeElement === document.querySelector('`+selChatInput+`')`) {
 		t.Error("Escape left the focus in chat")
 	}
+	// The field is small when few play, so each walks towards the middle
+	// (a spawn near an edge has no room to walk 500 away from it).
+	field := Eval[[2]float64](t, b, `(() => { const w = comet.room.view.ents.get(1048576); return w ? [w.f[0], w.f[1]] : [0, 0]; })()`)
 	start := posOf(t, b, ra.You)
-	key(t, a, "KeyD", "d", 68, true)
-	b.WaitFor(t, fmt.Sprintf(`(() => { const e = comet.room.view.ents.get(%d); return e && e.f[0] >= %v + 500; })()`, ra.You, start[0]))
-	da := roomOf(t, a)
-	if da.Drawn == nil || da.Drawn[0] < start[0]+300 {
-		t.Errorf("A's predicted position %v did not move right from %v", da.Drawn, start)
+	dirX, kCode, kKey, kNum := 1.0, "KeyD", "d", int64(68)
+	if start[0] > field[0]/2 {
+		dirX, kCode, kKey, kNum = -1, "KeyA", "a", 65
 	}
-	key(t, a, "KeyD", "d", 68, false)
-	// B walks down: A sees it.
+	key(t, a, kCode, kKey, kNum, true)
+	b.WaitFor(t, fmt.Sprintf(`(() => { const e = comet.room.view.ents.get(%d); return e && (e.f[0] - %v) * %v >= 500; })()`, ra.You, start[0], dirX))
+	da := roomOf(t, a)
+	if da.Drawn == nil || (da.Drawn[0]-start[0])*dirX < 300 {
+		t.Errorf("A's predicted position %v did not move from %v the way it walked", da.Drawn, start)
+	}
+	key(t, a, kCode, kKey, kNum, false)
+	// B walks down (or up, from the lower half): A sees it.
 	startB := posOf(t, a, rb.You)
-	key(t, b, "ArrowDown", "ArrowDown", 40, true)
-	a.WaitFor(t, fmt.Sprintf(`(() => { const e = comet.room.view.ents.get(%d); return e && e.f[1] >= %v + 500; })()`, rb.You, startB[1]))
-	key(t, b, "ArrowDown", "ArrowDown", 40, false)
+	dirY, bCode, bNum := 1.0, "ArrowDown", int64(40)
+	if startB[1] > field[1]/2 {
+		dirY, bCode, bNum = -1, "ArrowUp", 38
+	}
+	key(t, b, bCode, bCode, bNum, true)
+	a.WaitFor(t, fmt.Sprintf(`(() => { const e = comet.room.view.ents.get(%d); return e && (e.f[1] - %v) * %v >= 500; })()`, rb.You, startB[1], dirY))
+	key(t, b, bCode, bCode, bNum, false)
 	// Typing in chat never moves the player.
 	before := posOf(t, a, ra.You)
 	inputs := roomOf(t, a).Inputs

@@ -109,6 +109,7 @@ export class HUD {
     window.clearTimeout(this.hideTimer);
     this.troubled = false;
     this.banner.dataset.kind = "notice";
+    this.banner.dataset.lastNotice = text; // kept after the banner hides, for tests and the debug overlay
     this.banner.classList.toggle("ok", ok);
     setText(this.banner, text);
     this.banner.hidden = false;

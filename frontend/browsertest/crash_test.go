@@ -67,6 +67,9 @@ func startProc(t *testing.T, addr, db string) *proc {
 	}
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log (%s):\n%s", addr, p.log())
+		}
 		_ = p.cmd.Process.Kill()
 		select {
 		case <-p.done:

@@ -18,7 +18,14 @@ import { Stage } from "./stage";
 function main(): void {
   const params = new URLSearchParams(location.search);
   const canvas = byTestID<HTMLCanvasElement>("game-canvas");
-  const client = new CometClient<In, Out>({ transport: transportFromSearch(location.search) });
+  const client = new CometClient<In, Out>({
+    transport: transportFromSearch(location.search),
+    // After a crash, a chat line the lost server may or may not have taken
+    // is sent again (a rare repeat beats a lost line); room events are not:
+    // room.renewed re-seats the tab, and a repeated room.create would open
+    // a second room.
+    resendAfterRenewal: (type) => type.startsWith("chat."),
+  });
   const sound = new Sound();
   const stage = new Stage(canvas);
   const input = new Input(canvas, byTestID("touch-stick"), byTestID("touch-aim"));

@@ -69,6 +69,14 @@ export interface CometOptions {
    * to 2 min (default 5000).
    */
   climbMs?: number;
+  /**
+   * Whether an event of this type left in doubt by a lost session (sent, not
+   * acknowledged: the old server may have run it) is sent again to the new
+   * session, which cannot tell it is a copy. Default: never, so nothing runs
+   * twice; say yes only for events where a repeat is harmless or better than
+   * a loss (a chat line, say).
+   */
+  resendAfterRenewal?: (type: string) => boolean;
 }
 
 /** Counters for a debug HUD. Rates are over the last 5 s. */
@@ -200,7 +208,7 @@ function report(err: unknown): void {
 export class CometClient<In extends object = NoEvents, Out extends object = NoEvents> {
   private readonly base: string;
   private readonly forced: TransportName | null;
-  private readonly o: Required<Omit<CometOptions, "transport" | "base" | "name" | "backoff" | "autoStart">>;
+  private readonly o: Required<Omit<CometOptions, "transport" | "base" | "name" | "backoff" | "autoStart" | "resendAfterRenewal">>;
   private readonly displayName: string | undefined;
 
   private readonly handlers = new Map<string, Set<EventHandler<never>>>();
@@ -255,6 +263,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
   private fenceTimer = 0;
   private sinceFence = 0; // events queued since the last ping
 
+  private readonly resendAfterRenewal: (type: string) => boolean;
   private readonly eventRate = new RateMeter();
   private readonly byteRate = new RateMeter();
   private reconnects = 0;
@@ -263,6 +272,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
     this.base = (opts.base ?? "/comet").replace(/\/+$/, "");
     this.forced = opts.transport ?? null;
     this.displayName = opts.name;
+    this.resendAfterRenewal = opts.resendAfterRenewal ?? (() => false);
     this.o = {
       openTimeoutMs: opts.openTimeoutMs ?? 5000,
       pingIntervalMs: opts.pingIntervalMs ?? 5000,
@@ -497,7 +507,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
           this.sessionOpened = false;
           this.seq.reset();
           if (renewed) {
-            this.outbox.renumber();
+            this.outbox.renumber(this.resendAfterRenewal);
             this.pings.clear();
             this.fenceSeq = 0;
           } else {

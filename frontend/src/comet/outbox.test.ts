@@ -91,6 +91,21 @@ test("outbox: renumber for a new session keeps order and restarts at 1", () => {
   eq(o.push("n", 6), 7);
 });
 
+test("outbox: renumber drops events in doubt unless resend says otherwise, keeps the queue", () => {
+  const o = new Outbox();
+  o.push("room.create", 1);
+  o.push("chat.say", 2);
+  o.takeMessage(); // both sent over a socket, never acknowledged
+  o.push("room.input", 3);
+  o.take(); // in a POST that never got an answer
+  o.push("room.join", 4); // never sent
+  eq(o.renumber((type) => type.startsWith("chat.")), 2);
+  eq(o.take()?.events.map((e) => [e.seq, e.type]), [
+    [1, "chat.say"],
+    [2, "room.join"],
+  ]);
+});
+
 test("utf8Length", () => {
   for (const s of ["", "abc", "é", "€", "😀", "a😀b", "\ud800", "\udc00x"]) {
     eq(utf8Length(s), new TextEncoder().encode(s).length, JSON.stringify(s));

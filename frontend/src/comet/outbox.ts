@@ -234,16 +234,22 @@ export class Outbox {
   }
 
   /**
-   * renumber starts a new session's numbering: every unacknowledged event,
-   * the batch first, gets a new seq from 1, and epoch changes.
+   * renumber starts a new session's numbering: every event still to go gets
+   * a new seq from 1, oldest first, and epoch changes. Events in doubt (sent
+   * to the old session, never acknowledged: it may have run them before it
+   * was lost) are kept only where resend says so, because the new session
+   * cannot recognise them as copies; returns how many were dropped.
    */
-  renumber(): void {
-    const all = this.sent.concat(this.batch ?? [], this.queue);
+  renumber(resend: (type: string) => boolean = () => true): number {
+    const doubt = this.sent.concat(this.batch ?? []);
+    const kept = doubt.filter((q) => resend(q.ev.type));
+    const all = kept.concat(this.queue);
     this.sent = [];
     this.batch = null;
     this.inFlight = false;
     this.nextSeq = 1;
     this.queue = all.map((q) => encode({ seq: this.nextSeq++, type: q.ev.type, data: q.ev.data }));
     this.epoch++;
+    return doubt.length - kept.length;
   }
 }

@@ -72,10 +72,15 @@ const testHeartbeat = time.Second
 func newSite(t testing.TB, o siteOptions) *site {
 	t.Helper()
 	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
+	// Warnings and errors (a 5xx is logged once, with its cause) are kept
+	// and shown when the test fails, so a failure in CI says why.
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "comet.db"), log)
 	if err != nil {
 		t.Fatal(err)
@@ -162,11 +167,22 @@ func testPages(t testing.TB) http.Handler {
 	return mux
 }
 
-type tlogWriter struct{ t testing.TB }
+// logBuffer keeps a server's log lines for the test to show on failure.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
 
-func (w tlogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // cutProxy stands between the browser and the server: it forwards each

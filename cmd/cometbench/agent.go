@@ -87,6 +87,7 @@ type agentStats struct {
 	BotsRunning int64    `json:"bots_running"`
 	Views       int64    `json:"views"` // room.snapshot and room.diff events
 	Inputs      int64    `json:"inputs"`
+	InputsWS    int64    `json:"inputs_ws"` // of which sent up a WebSocket (the rest by POST)
 	InputErrs   int64    `json:"input_errs"`
 	Observed    int64    `json:"observed"`   // inputs seen applied in a view
 	Unobserved  int64    `json:"unobserved"` // inputs never seen (superseded or timed out)
@@ -123,6 +124,7 @@ func (s *agentStats) merge(o agentStats) {
 	s.BotsRunning += o.BotsRunning
 	s.Views += o.Views
 	s.Inputs += o.Inputs
+	s.InputsWS += o.InputsWS
 	s.InputErrs += o.InputErrs
 	s.Observed += o.Observed
 	s.Unobserved += o.Unobserved
@@ -151,7 +153,7 @@ type counters struct {
 	held, opened, openFailed, lost, recycled, reconnects     atomic.Int64
 	events, heartbeats, badBatches, seqGaps, seqDups, resets atomic.Int64
 	sysErrors, tagged, tagDups, views, inputs, inputErrs     atomic.Int64
-	observed, unobserved                                     atomic.Int64
+	observed, unobserved, inputsWS                           atomic.Int64
 }
 
 // agent holds many client streams and bots against one server, in one
@@ -394,7 +396,7 @@ func (a *agent) open(req openReq) error {
 
 func validTransport(t string) bool {
 	switch t {
-	case "multipart", "sse", "iframe", "longpoll":
+	case "multipart", "sse", "iframe", "ws", "longpoll":
 		return true
 	}
 	return false
@@ -463,7 +465,7 @@ func (a *agent) stats(reset bool) agentStats {
 		SeqGaps: ld(&a.c.seqGaps), SeqDups: ld(&a.c.seqDups), Resets: ld(&a.c.resets),
 		SysErrors: ld(&a.c.sysErrors), Tagged: ld(&a.c.tagged), TagDups: ld(&a.c.tagDups),
 		Views: ld(&a.c.views), Inputs: ld(&a.c.inputs), InputErrs: ld(&a.c.inputErrs),
-		Observed: ld(&a.c.observed), Unobserved: ld(&a.c.unobserved),
+		Observed: ld(&a.c.observed), Unobserved: ld(&a.c.unobserved), InputsWS: ld(&a.c.inputsWS),
 		Lat: a.lat.Snapshot(reset), GameLat: a.gameLat.Snapshot(reset), PostLat: a.postLat.Snapshot(reset),
 	}
 	last := -1
@@ -533,8 +535,8 @@ func (a *agent) context() context.Context {
 	return a.ctx
 }
 
-// clientStream is one session's downstream: a held stream or a long-poll
-// loop, resumed with ?last= after every clean end.
+// clientStream is one session's downstream: a held stream, a WebSocket or a
+// long-poll loop, resumed with ?last= after every clean end.
 type clientStream struct {
 	a         *agent
 	sess      *session
@@ -543,6 +545,9 @@ type clientStream struct {
 	last      uint64
 	epoch     uint64
 	seen      []uint64 // tag numbers received since epoch, a bitset
+
+	wsMu sync.Mutex
+	ws   *wsClient // the attached WebSocket (transport ws), for upstream events
 }
 
 // errGone is a 404: the session expired; a real client would open a new one.
@@ -568,9 +573,12 @@ func (s *clientStream) run(ctx context.Context, ready func(error)) {
 	}
 	for {
 		var err error
-		if s.transport == "longpoll" {
+		switch s.transport {
+		case "longpoll":
 			err = s.poll(ctx, onAttach)
-		} else {
+		case "ws":
+			err = s.holdWS(ctx, onAttach)
+		default:
 			err = s.hold(ctx, onAttach)
 		}
 		if held {
@@ -607,20 +615,38 @@ func (s *clientStream) run(ctx context.Context, ready func(error)) {
 	}
 }
 
+// dialStream opens the socket of one attempt; it closes when ctx ends, and
+// the caller defers done.
+func (s *clientStream) dialStream(ctx context.Context) (nc net.Conn, done func(), err error) {
+	nc, err = s.a.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	return nc, func() { stop(); _ = nc.Close() }, nil
+}
+
+// path is the stream's URL path with its resume cursor (the raw writer
+// serves one path per framing and needs no session).
+func (s *clientStream) path() string {
+	p := "/comet/" + s.sess.SID + "/" + s.transport
+	switch {
+	case s.a.cfg.Raw && s.transport == "ws":
+		p = rawWSPath
+	case s.a.cfg.Raw:
+		p = rawPath
+	}
+	return p + "?last=" + strconv.FormatUint(s.last, 10)
+}
+
 // hold runs one held response (multipart, sse, iframe) until it ends.
 func (s *clientStream) hold(ctx context.Context, onAttach func()) error {
-	nc, err := s.a.dial(ctx)
+	nc, done, err := s.dialStream(ctx)
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
-	defer stop()
-	defer nc.Close()
-	path := rawPath
-	if !s.a.cfg.Raw {
-		path = "/comet/" + s.sess.SID + "/" + s.transport
-	}
-	if err := s.writeGet(nc, path+"?last="+strconv.FormatUint(s.last, 10)); err != nil {
+	defer done()
+	if err := s.writeGet(nc, s.path()); err != nil {
 		return err
 	}
 	br := bufio.NewReaderSize(nc, 4096)
@@ -664,13 +690,11 @@ func (s *clientStream) hold(ctx context.Context, onAttach func()) error {
 
 // poll runs long-polls back to back on one keep-alive connection.
 func (s *clientStream) poll(ctx context.Context, onAttach func()) error {
-	nc, err := s.a.dial(ctx)
+	nc, done, err := s.dialStream(ctx)
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
-	defer stop()
-	defer nc.Close()
+	defer done()
 	br := bufio.NewReaderSize(nc, 4096)
 	for {
 		path := fmt.Sprintf("/comet/%s/poll?last=%d&wait=%d", s.sess.SID, s.last, s.a.cfg.PollWait)

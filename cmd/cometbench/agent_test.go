@@ -15,7 +15,7 @@ import (
 // exactly once, in seq order.
 func TestStreamsOnEveryTransport(t *testing.T) {
 	tg := startCometT(t)
-	for _, tr := range []string{"multipart", "sse", "iframe", "longpoll"} {
+	for _, tr := range []string{"multipart", "sse", "iframe", "ws", "longpoll"} {
 		t.Run(tr, func(t *testing.T) {
 			f := fleetT(t, tg, 1, playerT(t, tg))
 			ctx := context.Background()

@@ -12,7 +12,8 @@ import (
 )
 
 // bot is a game player driven by the bench through the public protocol: it
-// joins a room with room.create or room.join, then sends room.input, each
+// joins a room with room.create or room.join, then sends room.input (up its
+// WebSocket on transport ws, else by POST), each
 // with a new aim, and times every input until its own stream shows its
 // player's aim changed (the input → observed diff latency).
 type bot struct {
@@ -170,9 +171,18 @@ func (b *bot) sendInput(ctx context.Context) {
 	at := b.pendingAt
 	b.mu.Unlock()
 	a.c.inputs.Add(1)
-	err := a.send(ctx, b.s.sess, "room.input", map[string]any{"m": rand.IntN(9), "a": aim, "f": false})
-	if err == nil {
-		a.postLat.Record(time.Since(at))
+	in := map[string]any{"m": rand.IntN(9), "a": aim, "f": false}
+	var err error
+	sentWS := false
+	if b.s.transport == "ws" { // up the socket, as the browser client does
+		sentWS, err = b.s.sendWS("room.input", in)
+	}
+	if sentWS {
+		a.c.inputsWS.Add(1)
+	} else { // by POST, as on the other transports (and while a socket is down)
+		if err = a.send(ctx, b.s.sess, "room.input", in); err == nil {
+			a.postLat.Record(time.Since(at))
+		}
 	}
 	if err != nil && ctx.Err() == nil {
 		a.c.inputErrs.Add(1)

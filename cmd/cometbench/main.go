@@ -7,6 +7,7 @@
 //	cometbench short        every scenario, small (about two minutes; make bench)
 //	cometbench full         the measurement run (15,000 streams, a 1,000-player room)
 //	cometbench idle|broadcast|throughput|game [--short] [flags]
+//	cometbench ws [--short]  WebSocket streams beside gorilla/websocket and the raw writer; a room's inputs by POST and up the socket
 //	cometbench restart      a graceful restart's hand-over and the gap clients see
 //
 // It also runs as its own helpers: `agent` (a client process, driven over
@@ -53,9 +54,11 @@ const usage = `cometbench — load tool for the Comet server
   cometbench short [flags]                 every scenario, small (about 2 minutes)
   cometbench full [flags]                  15,000 streams, a 1,000-player room (about 15 minutes)
   cometbench idle|broadcast|throughput|game [--short] [flags]
+  cometbench ws [--short] [flags]          WebSocket streams beside gorilla/websocket and the raw writer,
+                                           and the 1,000-player room with inputs by POST and up the socket
   cometbench soak [--duration 10m --streams 3000 --rooms 20]   memory, goroutines, files over time
   cometbench restart [--sessions 200 --rounds 3]   a graceful restart: save, restore, the gap clients see
-  cometbench naive-server --addr A         the goroutine-per-stream baseline server
+  cometbench naive-server --addr A         the goroutine-per-stream baseline server (gorilla/websocket for ws)
   cometbench raw-writer --addr A           the no-framework throughput limit
 
 Run "cometbench short -h" for the flags.
@@ -78,7 +81,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return runSoakCmd(ctx, args, stdout, stderr)
 	case "restart":
 		return runRestartCmd(ctx, args, stdout, stderr)
-	case "short", "full", "idle", "broadcast", "throughput", "game":
+	case "short", "full", "idle", "broadcast", "throughput", "game", "ws":
 		return runSuite(ctx, cmd, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -126,7 +129,7 @@ func runSuite(ctx context.Context, cmd string, args []string, stdout, stderr io.
 	streams := fs.Int("streams", 0, "lobby streams to hold")
 	rate := fs.Float64("rate", 0, "streams opened per second")
 	hold := fs.Duration("hold", 0, "idle hold")
-	transports := fs.String("transports", "", "held transports, comma-separated (multipart,sse,iframe)")
+	transports := fs.String("transports", "", "held transports, comma-separated (multipart,sse,iframe,ws)")
 	msgRate := fs.Float64("msg-rate", 0, "throughput: chat lines per second")
 	tpDur := fs.Duration("tp-duration", 0, "throughput: publishing time")
 	messages := fs.Int("messages", 0, "broadcast: lines")
@@ -134,6 +137,7 @@ func runSuite(ctx context.Context, cmd string, args []string, stdout, stderr io.
 	longpoll := fs.Int("longpoll", -1, "broadcast: long-poll streams added")
 	history := fs.Int("history", -1, "streams added once the chat history is full")
 	games := fs.String("games", "", "game layouts, e.g. 1x1000,100x10 (rooms x players)")
+	gameTransports := fs.String("game-transports", "", "game: the bots' transports, one run per variant, e.g. multipart+sse+iframe,ws (on ws inputs go up the socket)")
 	inputHz := fs.Float64("input-hz", 0, "game: inputs per second per bot")
 	gameDur := fs.Duration("game-duration", 0, "game: input time per layout")
 	noNaive := fs.Bool("no-naive", false, "skip the naive baseline")
@@ -148,7 +152,10 @@ func runSuite(ctx context.Context, cmd string, args []string, stdout, stderr io.
 	if *short {
 		s = shortSuite()
 	}
-	if cmd != "short" && cmd != "full" {
+	if cmd == "ws" {
+		s = wsSuite(*short)
+	}
+	if cmd != "short" && cmd != "full" && cmd != "ws" {
 		s.Title = "cometbench " + cmd
 		s.Idle, s.Naive = cmd == "idle", cmd == "idle"
 		s.Throughput, s.Raw = cmd == "throughput", cmd == "throughput"
@@ -178,9 +185,16 @@ func runSuite(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		s.Transports = strings.Split(*transports, ",")
 		for _, t := range s.Transports {
 			if !validTransport(t) || t == "longpoll" {
-				return fmt.Errorf("--transports: %q is not a held transport (multipart, sse, iframe)", t)
+				return fmt.Errorf("--transports: %q is not a held transport (multipart, sse, iframe, ws)", t)
 			}
 		}
+	}
+	if *gameTransports != "" {
+		v, err := parseVariants(*gameTransports)
+		if err != nil {
+			return err
+		}
+		s.GameTransports = v
 	}
 	if *games != "" {
 		g, err := parseGames(*games)
@@ -223,6 +237,21 @@ func setIf[T int | float64 | time.Duration](dst *T, v T) {
 	if v > 0 {
 		*dst = v
 	}
+}
+
+// parseVariants reads the game's transport variants, like "multipart+sse,ws".
+func parseVariants(s string) ([][]string, error) {
+	var out [][]string
+	for _, part := range strings.Split(s, ",") {
+		tr := strings.Split(strings.TrimSpace(part), "+")
+		for _, t := range tr {
+			if !validTransport(t) {
+				return nil, fmt.Errorf("--game-transports: %q is not a transport (multipart, sse, iframe, ws, longpoll)", t)
+			}
+		}
+		out = append(out, tr)
+	}
+	return out, nil
 }
 
 // parseGames reads room layouts like "1x1000,100x10".

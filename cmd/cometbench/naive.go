@@ -21,7 +21,8 @@ import (
 // Echo handler writes the headers and prelude, flushes, and then holds the
 // stream in its own goroutine (with net/http's per-connection buffers) on
 // ctx.Done and a heartbeat ticker. It speaks the same framing as the real
-// server so the same client measures both.
+// server so the same client measures both. Its WebSocket is gorilla/websocket
+// (naive_ws.go).
 
 // naivePrelude is the real server's 2 KiB of padding.
 var naivePrelude = strings.Repeat(" ", 2048)
@@ -41,6 +42,9 @@ func serveNaive(ctx context.Context, ln net.Listener, heartbeat time.Duration) e
 			"heartbeat_ms": heartbeat.Milliseconds(),
 		})
 	})
+	gh := newGorillaHub(heartbeat)
+	e.GET("/comet/:sid/ws", gh.serve) // naive_ws.go: gorilla/websocket
+	e.POST("/publish", gh.handlePublish)
 	e.GET("/comet/:sid/:transport", func(c echo.Context) error {
 		return naiveStream(c, heartbeat)
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -16,7 +17,8 @@ import (
 
 // The raw writer is the throughput limit: no framework, no sessions, no bus.
 // It accepts GET rawPath and answers the same response head and prelude as
-// the real multipart transport, then forgets the goroutine; POST
+// the real multipart transport (or GET rawWSPath, the same 101 head and
+// first empty batch as the real WebSocket), then forgets the goroutine; POST
 // /publish?k=K&t=NANOS writes one chat.msg event of the real server's shape
 // and size, in the same chunk and part framing, to every held socket, one
 // write per socket, on GOMAXPROCS goroutines.
@@ -35,6 +37,7 @@ type rawConn struct {
 	c    net.Conn
 	seq  uint64
 	dead bool
+	ws   bool // a WebSocket: text frames instead of chunks and parts
 }
 
 // serveRaw serves the raw writer on ln until ctx ends.
@@ -75,7 +78,8 @@ func (w *rawWriter) serve(c net.Conn) {
 		_ = c.Close()
 		return
 	}
-	for { // headers are not needed
+	wsKey := ""
+	for { // only a WebSocket's key is needed
 		h, err := br.ReadString('\n')
 		if err != nil {
 			_ = c.Close()
@@ -83,6 +87,9 @@ func (w *rawWriter) serve(c net.Conn) {
 		}
 		if strings.TrimSpace(h) == "" {
 			break
+		}
+		if k, v, ok := strings.Cut(h, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Sec-WebSocket-Key") {
+			wsKey = strings.TrimSpace(v)
 		}
 	}
 	_ = c.SetReadDeadline(time.Time{})
@@ -105,6 +112,17 @@ func (w *rawWriter) serve(c net.Conn) {
 		}
 		w.mu.Lock()
 		w.conns = append(w.conns, &rawConn{c: c})
+		w.mu.Unlock()
+	case f[0] == "GET" && path == rawWSPath && wsKey != "":
+		// The 101 head and the first empty batch, as the real server sends them.
+		head := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Accept: " + wsAccept(wsKey) + "\r\n\r\n\x81\x02[]"
+		if _, err := c.Write([]byte(head)); err != nil {
+			_ = c.Close()
+			return
+		}
+		w.mu.Lock()
+		w.conns = append(w.conns, &rawConn{c: c, ws: true})
 		w.mu.Unlock()
 	case f[0] == "POST" && path == "/publish":
 		q, _ := url.ParseQuery(query)
@@ -153,7 +171,11 @@ func (w *rawWriter) publish(k int, t int64) {
 					continue
 				}
 				rc.seq++
-				buf = appendRawFrame(buf[:0], rc.seq, data)
+				if rc.ws {
+					buf = appendRawWSFrame(buf[:0], rc.seq, data)
+				} else {
+					buf = appendRawFrame(buf[:0], rc.seq, data)
+				}
 				if _, err := rc.c.Write(buf); err != nil {
 					rc.dead = true
 					_ = rc.c.Close()
@@ -178,6 +200,26 @@ func appendRawFrame(dst []byte, seq uint64, data []byte) []byte {
 	dst = append(dst, data...)
 	dst = append(dst, "}]\r\n\r\n"...)
 	return dst
+}
+
+// appendRawWSFrame appends one unmasked text frame holding the batch
+// [{"seq":seq,"type":"chat.msg","data":data}], as the real server frames it.
+func appendRawWSFrame(dst []byte, seq uint64, data []byte) []byte {
+	n := len(`[{"seq":,"type":"chat.msg","data":}]`) + decimalLen(seq) + len(data)
+	switch {
+	case n < 126:
+		dst = append(dst, 0x81, byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, 0x81, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x81, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	dst = append(dst, `[{"seq":`...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	dst = append(dst, `,"type":"chat.msg","data":`...)
+	dst = append(dst, data...)
+	return append(dst, "}]"...)
 }
 
 func decimalLen(v uint64) int {

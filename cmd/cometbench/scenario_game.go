@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -26,10 +27,12 @@ type gameParams struct {
 // gameResult is one game measurement.
 type gameResult struct {
 	Rooms, Players int
+	Transports     []string
 	Bots, Running  int64
 	JoinFailed     int
 	JoinTook       time.Duration
 	Inputs         int64
+	InputsWS       int64 // of which sent up a WebSocket
 	Observed       int64
 	Unobserved     int64
 	InputErrs      int64
@@ -87,7 +90,7 @@ func gameModes(ctx context.Context, t *target) ([]string, error) {
 // until every room runs, then has every bot send inputs and times each until
 // its own view shows it; it also reads the game loop's tick metrics.
 func runGame(ctx context.Context, t *target, f *fleet, p gameParams) (gameResult, error) {
-	r := gameResult{Rooms: p.Rooms, Players: p.Players, Duration: p.Duration, InputHz: p.InputHz, TickHz: p.TickHz}
+	r := gameResult{Rooms: p.Rooms, Players: p.Players, Transports: p.Transports, Duration: p.Duration, InputHz: p.InputHz, TickHz: p.TickHz}
 	modes, err := gameModes(ctx, t)
 	if err != nil {
 		return r, err
@@ -154,6 +157,7 @@ func runGame(ctx context.Context, t *target, f *fleet, p gameParams) (gameResult
 		return r, err
 	}
 	r.Inputs, r.Observed, r.Unobserved, r.InputErrs = st.Inputs, st.Observed, st.Unobserved, st.InputErrs
+	r.InputsWS = st.InputsWS
 	r.Lat, r.PostLat, r.Errs = st.GameLat, st.PostLat, st.Errs
 	r.ViewsPerSec = float64(views.Views) / p.Duration.Seconds()
 	r.CPUPct = deltaOf(s0, s1, e0, e1).CPUPct()
@@ -213,17 +217,26 @@ func addRoomBots(ctx context.Context, f *fleet, p gameParams) (rooms []string, f
 
 // gameRows reports one game measurement.
 func gameRows(r gameResult) []row {
-	sc := fmt.Sprintf("game: %d arena room(s) × %d bots, %s, %g inputs/s per bot, %d Hz ticks", r.Rooms, r.Players, r.Duration.Round(time.Second), r.InputHz, r.TickHz)
+	path := "inputs by POST"
+	if contains(r.Transports, "ws") {
+		path = "inputs up the WebSocket"
+	}
+	sc := fmt.Sprintf("game: %d arena room(s) × %d bots on %s (%s), %s, %g inputs/s per bot, %d Hz ticks",
+		r.Rooms, r.Players, strings.Join(r.Transports, "/"), path, r.Duration.Round(time.Second), r.InputHz, r.TickHz)
+	post := fmt.Sprintf("%s / %s", ms(r.PostLat.Quantile(0.5)), ms(r.PostLat.Quantile(0.99)))
+	if r.PostLat.N == 0 {
+		post = "none (no input went by POST)"
+	}
 	budget := time.Second/time.Duration(max(r.TickHz, 1)) + 10*time.Millisecond
 	p99 := r.Lat.Quantile(0.99)
 	tickBudget := 1 / float64(max(r.TickHz, 1))
 	rows := []row{
 		{sc, "bots joined / running / join failures", fmt.Sprintf("%s / %s / %d (joins took %s)", count(r.Bots), count(r.Running), r.JoinFailed, r.JoinTook.Round(100*time.Millisecond)), "all running", verdict(r.Running == r.Bots && r.JoinFailed == 0)},
-		{sc, "inputs sent / seen applied / never seen / failed", fmt.Sprintf("%s / %s / %s / %d", count(r.Inputs), count(r.Observed), count(r.Unobserved), r.InputErrs), "", ""},
+		{sc, "inputs sent (up a WebSocket) / seen applied / never seen / failed", fmt.Sprintf("%s (%s) / %s / %s / %d", count(r.Inputs), count(r.InputsWS), count(r.Observed), count(r.Unobserved), r.InputErrs), "", ""},
 		{sc, "input → observed diff p50", ms(r.Lat.Quantile(0.5)), "", ""},
 		{sc, "input → observed diff p99", ms(p99), fmt.Sprintf("≤ %s (one tick + 10 ms)", ms(budget)), verdictIf(r.Lat.N > 0, p99 <= budget)},
 		{sc, "input → observed diff max", ms(r.Lat.Max()), "", ""},
-		{sc, "input POST round trip p50 / p99 (part of the above)", fmt.Sprintf("%s / %s", ms(r.PostLat.Quantile(0.5)), ms(r.PostLat.Quantile(0.99))), "", ""},
+		{sc, "input POST round trip p50 / p99 (part of the above)", post, "", ""},
 		{sc, "server CPU (client processes)", fmt.Sprintf("%s (%s)", pct(r.CPUPct), pct(100*r.ClientCPU.Seconds()/r.Duration.Seconds())), "", ""},
 		{sc, "tick duration p99 (bucket bound)", tickSeconds(r.TickP99), fmt.Sprintf("< %s (the tick)", ms(time.Duration(tickBudget*float64(time.Second)))), verdictIf(!math.IsNaN(r.TickP99), r.TickP99 < tickBudget)},
 		{sc, "ticks / overruns / skipped", fmt.Sprintf("%s / %s / %s", num(r.Ticks), num(r.Overruns), num(r.Skipped)), "0 overruns", verdict(r.Overruns == 0 && r.Skipped == 0)},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -24,7 +25,8 @@ func TestRunIdle(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tg := tc.start(t)
 			f := fleetT(t, tg, 2, playerT(t, tg))
-			r, err := runIdle(ctx, tg, f, idleParams{Streams: 20, Rate: 200, Hold: time.Second, Transports: []string{"multipart", "sse", "iframe"}, Settle: 200 * time.Millisecond})
+			trs := []string{"multipart", "sse", "iframe", "ws"}
+			r, err := runIdle(ctx, tg, f, idleParams{Streams: 20, Rate: 200, Hold: time.Second, Transports: trs, Settle: 200 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -37,7 +39,10 @@ func TestRunIdle(t *testing.T) {
 			if r.RSS <= 0 || r.CPUPct < 0 {
 				t.Fatalf("no process figures: %+v", r)
 			}
-			rows := idleRows(r, &r, 0)
+			if math.IsNaN(r.RSSRampPer) {
+				t.Fatalf("no RSS right after the ramp: %+v", r)
+			}
+			rows := idleRows(r, &r, 0, trs)
 			if len(rows) < 8 || rows[0].Verdict != "met" {
 				t.Fatalf("rows: %+v", rows)
 			}
@@ -204,6 +209,12 @@ func TestDispatch(t *testing.T) {
 	}
 	if err := dispatch(ctx, []string{"idle", "--transports", "longpoll"}, nil, &out, &errOut); err == nil {
 		t.Fatal("--transports longpoll accepted for held streams")
+	}
+	if err := dispatch(ctx, []string{"ws", "--game-transports", "multipart+carrier-pigeon"}, nil, &out, &errOut); err == nil {
+		t.Fatal("bad --game-transports accepted")
+	}
+	if v, err := parseVariants("multipart+sse+iframe,ws"); err != nil || len(v) != 2 || len(v[0]) != 3 || v[1][0] != "ws" {
+		t.Fatalf("parseVariants = %v, %v", v, err)
 	}
 	if err := dispatch(ctx, []string{"short", "--games", "3"}, nil, &out, &errOut); err == nil {
 		t.Fatal("bad --games accepted")

@@ -34,6 +34,11 @@ type throughputResult struct {
 	SeqGaps   int64
 	SeqDups   int64
 	Errs      []string
+
+	// A baseline's memory (floorOn): RSS per held socket after the ramp
+	// and after the traffic.
+	RSSRampPer  float64
+	RSSAfterPer float64
 }
 
 // runThroughput publishes at a fixed rate through pub and counts the

@@ -35,22 +35,24 @@ type suite struct {
 	HistoryHold time.Duration // how long those are held before measuring
 	Settle      time.Duration // after each ramp, before measuring
 
-	Game         bool
-	Games        []gameParams
-	InputHz      float64
-	GameDuration time.Duration
+	Game           bool
+	Games          []gameParams
+	GameTransports [][]string // each layout runs once per entry: its bots' transports (default multipart, SSE, iframe)
+	InputHz        float64
+	GameDuration   time.Duration
 }
 
 // shortSuite runs every scenario small enough for `make bench` (about two minutes).
 func shortSuite() suite {
 	return suite{
 		Title: "cometbench short", Idle: true, Streams: 2000, Rate: 1000, Hold: 10 * time.Second,
-		Transports: []string{"multipart", "sse", "iframe"}, Naive: true,
+		Transports: []string{"multipart", "sse", "iframe", "ws"}, Naive: true,
 		Throughput: true, MsgRate: 10, TPDuration: 6 * time.Second, Raw: true,
 		Broadcast: true, Messages: 5, Spacing: time.Second, Longpoll: 200,
 		History: 500, HistoryHold: 3 * time.Second, Settle: 2 * time.Second,
 		Game: true, InputHz: 2, GameDuration: 8 * time.Second,
-		Games: []gameParams{{Rooms: 1, Players: 100}, {Rooms: 10, Players: 10}},
+		Games:          []gameParams{{Rooms: 1, Players: 100}, {Rooms: 10, Players: 10}},
+		GameTransports: [][]string{{"multipart", "sse", "iframe"}, {"ws"}},
 	}
 }
 
@@ -71,6 +73,24 @@ func fullSuite() suite {
 	}
 }
 
+// wsSuite is the WebSocket measurement (issue 14): lobby streams all on ws
+// beside the naive gorilla/websocket server and the raw writer's WebSocket,
+// then the 1,000-player room with inputs by POST (bots on the HTTP streams)
+// and with inputs up the WebSocket.
+func wsSuite(short bool) suite {
+	s := fullSuite()
+	s.Games = []gameParams{{Rooms: 1, Players: 1000}}
+	if short {
+		s = shortSuite()
+		s.Games = []gameParams{{Rooms: 1, Players: 100}}
+	}
+	s.Title = "cometbench ws"
+	s.Transports = []string{"ws"}
+	s.History = 0
+	s.GameTransports = [][]string{{"multipart", "sse", "iframe"}, {"ws"}}
+	return s
+}
+
 func (s suite) params() []string {
 	var p []string
 	if s.Idle || s.Broadcast || s.Throughput {
@@ -84,7 +104,7 @@ func (s suite) params() []string {
 		p = append(p, fmt.Sprintf("broadcast: %d lines %s apart, +%d long-poll streams", s.Messages, s.Spacing, s.Longpoll))
 	}
 	if s.Game {
-		p = append(p, fmt.Sprintf("game: arena, bots on multipart/SSE/iframe, one input every %.0f ms per bot (a new aim each), %s per room layout", 1000/s.InputHz, s.GameDuration))
+		p = append(p, fmt.Sprintf("game: arena, bots on %s (inputs up the socket on ws, else by POST), one input every %.0f ms per bot (a new aim each), %s per room layout", variantNames(s.GameTransports), 1000/s.InputHz, s.GameDuration))
 	}
 	return p
 }
@@ -201,33 +221,55 @@ func (b *bench) lobbyParts(ctx context.Context, s suite, fail func(string, error
 		}
 	}
 	if s.Idle {
-		b.add(idleRows(idle, naive, s.Goal)...)
+		b.add(idleRows(idle, naive, s.Goal, s.Transports)...)
 		b.noteErrs("idle", idle.Errs)
+	}
+	// The raw writer serves multipart and WebSocket; a run on ws alone
+	// compares with its WebSocket.
+	floor := "multipart"
+	wsOnly := len(s.Transports) == 1 && s.Transports[0] == "ws"
+	if wsOnly {
+		floor = "ws"
 	}
 	if s.Throughput {
 		var raw *throughputResult
 		if s.Raw {
-			b.progress("throughput limit: raw writer, %d sockets", idle.Added)
-			r, err := b.rawThroughput(ctx, s.Rate, int(idle.Added), throughputParams{MsgRate: s.MsgRate, Duration: s.TPDuration})
+			b.progress("throughput limit: raw writer, %d %s sockets", idle.Added, floor)
+			r, err := b.floorOn(ctx, b.raw, true, floor, s.Rate, int(idle.Added), throughputParams{MsgRate: s.MsgRate, Duration: s.TPDuration})
 			if err != nil {
 				fail("raw writer", err)
 			} else {
 				raw = &r
+				later = append(later, floorMemRows("raw writer ("+floor+")", r)...)
 			}
 		}
 		b.add(throughputRows(tp, raw)...)
 		b.noteErrs("throughput", tp.Errs)
 	}
-	if broadcastDone != nil && s.Raw {
-		// The same lines at the same spacing to as many raw sockets: the
-		// fan-out floor of this machine, clients included.
+	if broadcastDone != nil {
+		// The same lines at the same spacing to as many sockets of the
+		// baselines: the raw writer is the fan-out floor of this machine,
+		// clients included; gorilla/websocket is the usual Go WebSocket server.
 		n := int(broadcastDone.Held)
-		b.progress("broadcast floor: raw writer, %d sockets", n)
-		r, err := b.rawThroughput(ctx, s.Rate, n, throughputParams{MsgRate: 1 / s.Spacing.Seconds(), Duration: time.Duration(s.Messages) * s.Spacing})
-		if err != nil {
-			fail("raw broadcast", err)
-		} else {
-			later = append(later, broadcastFloorRows(*broadcastDone, r)...)
+		bp := throughputParams{MsgRate: 1 / s.Spacing.Seconds(), Duration: time.Duration(s.Messages) * s.Spacing}
+		if s.Raw {
+			b.progress("broadcast floor: raw writer, %d %s sockets", n, floor)
+			r, err := b.floorOn(ctx, b.raw, true, floor, s.Rate, n, bp)
+			if err != nil {
+				fail("raw broadcast", err)
+			} else {
+				later = append(later, broadcastFloorRows(*broadcastDone, "raw writer ("+floor+")", r, wsOnly)...)
+			}
+		}
+		if s.Naive && wsOnly {
+			b.progress("broadcast baseline: gorilla/websocket, %d sockets", n)
+			r, err := b.floorOn(ctx, b.naive, false, "ws", s.Rate, n, bp)
+			if err != nil {
+				fail("gorilla broadcast", err)
+			} else {
+				later = append(later, broadcastFloorRows(*broadcastDone, "naive gorilla/websocket", r, false)...)
+				later = append(later, floorMemRows("naive gorilla/websocket", r)...)
+			}
 		}
 	}
 	return nil
@@ -248,50 +290,95 @@ func (b *bench) idleOn(ctx context.Context, s suite, start func(context.Context)
 	return runIdle(ctx, t, f, idleParams{Streams: s.Streams, Rate: s.Rate, Hold: s.Hold, Transports: s.Transports, Settle: s.Settle})
 }
 
-// rawThroughput measures the raw writer with n sockets, publishing as p says.
-func (b *bench) rawThroughput(ctx context.Context, rate float64, n int, p throughputParams) (throughputResult, error) {
-	t, err := b.raw(ctx)
+// floorOn measures a baseline started by start — the raw writer (raw: its
+// clients need no session) or the naive server's gorilla/websocket — with n
+// sockets of transport, publishing through its POST /publish as p says, and
+// samples the RSS the sockets cost after the ramp and after the traffic.
+func (b *bench) floorOn(ctx context.Context, start func(context.Context) (*target, error), raw bool, transport string, rate float64, n int, p throughputParams) (throughputResult, error) {
+	t, err := start(ctx)
 	if err != nil {
 		return throughputResult{}, err
 	}
 	defer t.Close()
-	f, err := b.fleet(ctx, t, n, true)
+	f, err := b.fleet(ctx, t, n, raw)
 	if err != nil {
 		return throughputResult{}, err
 	}
 	defer f.close()
-	if _, err := f.open(ctx, n, max(rate, 2000), []string{"multipart"}); err != nil {
+	s0, e0 := t.sample()
+	if _, err := f.open(ctx, n, max(rate, 2000), []string{transport}); err != nil {
 		return throughputResult{}, err
 	}
 	if err := sleepCtx(ctx, time.Second); err != nil {
 		return throughputResult{}, err
 	}
+	s1, e1 := t.sample()
 	pub := newRawPublisher(t.Base)
 	defer pub.close()
-	return runThroughput(ctx, t, f, pub, p)
+	r, err := runThroughput(ctx, t, f, pub, p)
+	if err != nil {
+		return r, err
+	}
+	s2, e2 := t.sample()
+	r.RSSRampPer, r.RSSAfterPer = math.NaN(), math.NaN()
+	if d := deltaOf(s0, s1, e0, e1); d.ok && r.Held > 0 {
+		r.RSSRampPer = float64(d.RSS) / float64(r.Held)
+	}
+	if d := deltaOf(s0, s2, e0, e2); d.ok && r.Held > 0 {
+		r.RSSAfterPer = float64(d.RSS) / float64(r.Held)
+	}
+	return r, nil
+}
+
+// floorMemRows report what a baseline's held sockets cost it.
+func floorMemRows(name string, r throughputResult) []row {
+	sc := fmt.Sprintf("idle baseline: %s, %s sockets", name, count(r.Held))
+	return []row{
+		{sc, "RSS per held socket right after the ramp", kib(r.RSSRampPer), "", ""},
+		{sc, fmt.Sprintf("RSS per held socket after the traffic (%d lines each)", r.Messages), kib(r.RSSAfterPer), "", ""},
+	}
 }
 
 // gameParts runs each room layout on a fresh comet server.
 func (b *bench) gameParts(ctx context.Context, s suite, fail func(string, error)) {
-	for _, g := range s.Games {
-		part := fmt.Sprintf("game: %d room(s) × %d bots", g.Rooms, g.Players)
-		g.Duration, g.InputHz, g.TickHz = s.GameDuration, s.InputHz, 20
-		if len(g.Transports) == 0 {
-			g.Transports = []string{"multipart", "sse", "iframe"}
-		}
-		b.progress("%s for %s", part, g.Duration)
-		r, err := b.gameOn(ctx, g)
-		switch {
-		case errors.Is(err, errNoGame):
-			b.add(row{Scenario: part, Metric: "not run", Value: err.Error() + ": cmd/comet does not register the game modes yet", Verdict: "NOT met"})
-			return
-		case err != nil:
-			fail(part, err)
-		default:
-			b.add(gameRows(r)...)
-			b.noteErrs(part, r.Errs)
+	variants := s.GameTransports
+	if len(variants) == 0 {
+		variants = [][]string{{"multipart", "sse", "iframe"}}
+	}
+	for _, layout := range s.Games {
+		for _, tr := range variants {
+			g := layout
+			g.Duration, g.InputHz, g.TickHz = s.GameDuration, s.InputHz, 20
+			if len(g.Transports) == 0 {
+				g.Transports = tr
+			}
+			part := fmt.Sprintf("game: %d room(s) × %d bots on %s", g.Rooms, g.Players, strings.Join(g.Transports, "/"))
+			b.progress("%s for %s", part, g.Duration)
+			r, err := b.gameOn(ctx, g)
+			switch {
+			case errors.Is(err, errNoGame):
+				b.add(row{Scenario: part, Metric: "not run", Value: err.Error() + ": cmd/comet does not register the game modes yet", Verdict: "NOT met"})
+				return
+			case err != nil:
+				fail(part, err)
+			default:
+				b.add(gameRows(r)...)
+				b.noteErrs(part, r.Errs)
+			}
 		}
 	}
+}
+
+// variantNames describes the game's transport variants, e.g. "multipart/sse/iframe, then ws".
+func variantNames(v [][]string) string {
+	if len(v) == 0 {
+		return "multipart/sse/iframe"
+	}
+	names := make([]string, len(v))
+	for i, tr := range v {
+		names[i] = strings.Join(tr, "/")
+	}
+	return strings.Join(names, ", then ")
 }
 
 func (b *bench) gameOn(ctx context.Context, g gameParams) (gameResult, error) {

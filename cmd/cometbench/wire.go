@@ -191,6 +191,8 @@ type respHead struct {
 	ContentLength int64 // -1 when absent
 	Chunked       bool
 	Close         bool
+	Upgrade       bool   // Upgrade: websocket
+	WSAccept      string // Sec-WebSocket-Accept
 }
 
 // readRespHead reads a response's status line and headers.
@@ -238,6 +240,10 @@ func readRespHead(br *bufio.Reader) (respHead, error) {
 			h.Chunked = strings.EqualFold(v, "chunked")
 		case "connection":
 			h.Close = strings.EqualFold(v, "close")
+		case "upgrade":
+			h.Upgrade = strings.EqualFold(v, "websocket")
+		case "sec-websocket-accept":
+			h.WSAccept = v
 		}
 	}
 }

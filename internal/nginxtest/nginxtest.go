@@ -12,6 +12,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -19,9 +20,11 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -180,19 +183,27 @@ func StartDeployed(t testing.TB, upstream string) *Deployed {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startSite(t, DeployedConf, string(raw), []replacement{{"server 127.0.0.1:8080;", "server " + upstream + ";"}})
+}
+
+type replacement struct{ old, new string }
+
+// startSite runs the site conf (read from file) with its listen lines and
+// certificate replaced by free loopback ports and a fresh self-signed
+// certificate, and the extra replacements made.
+func startSite(t testing.TB, file, conf string, extra []replacement) *Deployed {
+	t.Helper()
 	cert, certFile, keyFile := SelfSignedCert(t, t.TempDir())
 	tlsAddr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	plainAddr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	conf := string(raw)
-	for _, r := range []struct{ old, new string }{
+	for _, r := range append([]replacement{
 		{"listen 443 ssl http2;", "listen " + tlsAddr + " ssl http2;"},
 		{"listen 80;", "listen " + plainAddr + ";"},
-		{"server 127.0.0.1:8080;", "server " + upstream + ";"},
 		{"/etc/letsencrypt/live/game.example.com/fullchain.pem", certFile},
 		{"/etc/letsencrypt/live/game.example.com/privkey.pem", keyFile},
-	} {
+	}, extra...) {
 		if strings.Count(conf, r.old) != 1 {
-			t.Fatalf("%s should hold %q once (the tests replace it); update nginxtest.StartDeployed with the file", DeployedConf, r.old)
+			t.Fatalf("%s should hold %q once (the tests replace it); update nginxtest with the file", file, r.old)
 		}
 		conf = strings.Replace(conf, r.old, r.new, 1)
 	}
@@ -257,4 +268,57 @@ func SelfSignedCert(t testing.TB, dir string) (cert *x509.Certificate, certFile,
 		t.Fatal(err)
 	}
 	return cert, certFile, keyFile
+}
+
+// ClusterConf is the cluster site file's path inside the module: nginx
+// round-robin, no stickiness, in front of several Comet nodes.
+const ClusterConf = "docs/deploy/nginx-cluster.conf"
+
+// clusterServer matches one node line of ClusterConf's upstream block:
+// its indentation, its address and its parameters.
+var clusterServer = regexp.MustCompile(`(?m)^([ \t]*)server 10\.0\.0\.\d+:8080((?: [^;\n]*)?);\n`)
+
+// StartCluster runs ClusterConf in front of the Comet nodes at upstreams
+// ("127.0.0.1:port" each, in round-robin order), with a fresh self-signed
+// certificate: the file's node lines are replaced by one line per upstream
+// with the same parameters, and its ports and certificate as in
+// StartDeployed. The test fails if the file no longer holds what is replaced.
+func StartCluster(t testing.TB, upstreams ...string) *Deployed {
+	t.Helper()
+	if len(upstreams) == 0 {
+		t.Fatal("nginxtest.StartCluster: no upstream")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, ClusterConf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(raw)
+	lines := clusterServer.FindAllStringSubmatchIndex(conf, -1)
+	if len(lines) < 2 {
+		t.Fatalf("%s should list at least two nodes as `server 10.0.0.N:8080 …;` in its upstream (the tests replace them); update nginxtest.StartCluster with the file", ClusterConf)
+	}
+	first := clusterServer.FindStringSubmatch(conf)
+	var servers strings.Builder
+	for _, u := range upstreams {
+		fmt.Fprintf(&servers, "%sserver %s%s;\n", first[1], u, first[2])
+	}
+	conf = conf[:lines[0][0]] + servers.String() + clusterServer.ReplaceAllString(conf[lines[0][0]:], "")
+	return startSite(t, ClusterConf, conf, nil)
+}
+
+// HTTP1Client is a client that trusts the site's certificate and speaks
+// HTTP/1.1 over TLS (as a WebSocket must), one connection per request
+// in flight.
+func (d *Deployed) HTTP1Client() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(d.Cert)
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}},
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{}, // no HTTP/2
+		MaxIdleConnsPerHost: 64,
+	}}
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"comet/gameloop"
 	"comet/internal/check"
 	"comet/server/sqlite"
 )
@@ -32,10 +34,10 @@ import (
 // startAt starts the binary on addr (the predecessor's, once it has exited)
 // with the hand-over on (the default) and proxies trusted, so each test
 // client names its own address in X-Forwarded-For and the per-address chat
-// limit does not pool them.
-func startAt(t *testing.T, db, addr string) *proc {
+// limit does not pool them; extra flags follow.
+func startAt(t *testing.T, db, addr string, extra ...string) *proc {
 	t.Helper()
-	args := []string{"serve", "--addr", addr, "--db", db, "--trusted-proxy", "127.0.0.1/32", "--session-grace", "60s"}
+	args := append([]string{"serve", "--addr", addr, "--db", db, "--trusted-proxy", "127.0.0.1/32", "--session-grace", "60s"}, extra...)
 	cmd := exec.Command(binary(t), args...)
 	p := &proc{cmd: cmd, url: "http://" + addr, logs: &strings.Builder{}, mu: &sync.Mutex{}, done: make(chan struct{})}
 	cmd.Stderr = writerFunc(func(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.logs.Write(b) })
@@ -94,7 +96,7 @@ var iframeBatch = regexp.MustCompile(`parent\.__comet\("[^"]*",(.*)\)</script>`)
 // records every event exactly as the server sent it.
 type tab struct {
 	url, transport, xff string
-	sid, token          string
+	sid, token, player  string
 
 	mu       sync.Mutex
 	evs      []ev
@@ -114,11 +116,14 @@ func openTab(t *testing.T, url, transport, xff string) *tab {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var s struct{ SID, Token string }
+	var s struct {
+		SID, Token string
+		Player     struct{ ID string }
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != 201 {
 		t.Fatalf("session: %d %v", resp.StatusCode, err)
 	}
-	tb := &tab{url: url, transport: transport, xff: xff, sid: s.SID, token: s.Token,
+	tb := &tab{url: url, transport: transport, xff: xff, sid: s.SID, token: s.Token, player: s.Player.ID,
 		statuses: map[int]int{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go tb.run()
 	t.Cleanup(tb.close)
@@ -278,11 +283,18 @@ func (f closerFunc) Close() error { return f() }
 // say sends a chat line with the next client seq and retries that seq
 // until the server takes the POST (204): false if it never did.
 func (tb *tab) say(text string) (seq uint64, ok bool) {
+	return tb.send("chat.say", map[string]string{"channel": "lobby", "text": text})
+}
+
+// send posts one event with the next client seq and retries that seq, as a
+// client does, while the server answers 503 or not at all: ok once it
+// answered 204, false if it refused otherwise or never answered in 20 s.
+func (tb *tab) send(typ string, data any) (seq uint64, ok bool) {
 	tb.mu.Lock()
 	tb.upSeq++
 	seq = tb.upSeq
 	tb.mu.Unlock()
-	body, _ := json.Marshal([]map[string]any{{"seq": seq, "type": "chat.say", "data": map[string]string{"channel": "lobby", "text": text}}})
+	body, _ := json.Marshal([]map[string]any{{"seq": seq, "type": typ, "data": data}})
 	end := time.Now().Add(20 * time.Second)
 	for time.Now().Before(end) {
 		req, _ := http.NewRequest("POST", tb.url+"/comet/"+tb.sid+"/send", bytes.NewReader(body))
@@ -326,32 +338,86 @@ func refused(evs []ev) map[uint64]bool {
 	return out
 }
 
-// TestHandoverAcrossProcesses runs tabs on every transport that chat while
+// TestHandoverAcrossProcesses runs tabs on every transport, six in an arena
+// room and six in a tag room, that chat in the lobby and send inputs while
 // the server is restarted with SIGTERM at random moments, each time on the
 // same address and database. Per session the stream's seqs run on without a
-// gap, a repeat or a reset, every chat line acknowledged is received exactly
-// once by every tab, and no tab ever had to open a new session.
+// gap, a repeat or a reset, and no tab ever had to open a new session; every
+// chat line acknowledged is received exactly once by every tab; each tab
+// stays in its room as the same player, in the same match, its view's ticks
+// never going back; and every input acknowledged is in the match's log
+// exactly once, in the order sent (read from the last process's hand-over).
 func TestHandoverAcrossProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary several times")
 	}
 	db := filepath.Join(t.TempDir(), "handover.db")
 	addr := freeAddr(t)
-	p := startAt(t, db, addr)
+	// Six humans fill an arena room, so no bot ever joins and nobody fires:
+	// no match ends by score, and none by time within the test.
+	flags := []string{"--match-length", "10m", "--countdown", "100ms", "--bot-delay", "10m"}
+	p := startAt(t, db, addr, flags...)
 	url := "http://" + addr
 	transports := []string{"iframe", "multipart", "sse", "longpoll", "poll", "ws"}
-	tabs := make([]*tab, len(transports))
-	for i, tr := range transports {
-		tabs[i] = openTab(t, url, tr, fmt.Sprintf("198.51.100.%d", i+1))
+	modes := []string{"arena", "tag"}
+	var tabs []*tab
+	for m := range modes {
+		for i, tr := range transports {
+			tabs = append(tabs, openTab(t, url, tr, fmt.Sprintf("198.51.100.%d", 10*m+i+1)))
+		}
 	}
+	name := func(i int) string { return modes[i/len(transports)] + "/" + tabs[i].transport }
+	check.For(t, 20*time.Second, func() error {
+		for i, tb := range tabs {
+			if tb.last() == 0 {
+				return fmt.Errorf("%s: no event yet", name(i))
+			}
+		}
+		return nil
+	})
+
+	// The first tab of each mode opens a room by quick play; the others
+	// join it by id, and the match runs.
+	rooms := make([]string, len(modes))
+	for m, mode := range modes {
+		first := tabs[m*len(transports)]
+		if _, ok := first.send("room.join", map[string]string{"mode": mode}); !ok {
+			t.Fatalf("%s: room.join refused", name(m*len(transports)))
+		}
+		check.For(t, 20*time.Second, func() error {
+			if rooms[m] = joinedRoom(first.snapshot()); rooms[m] == "" {
+				return fmt.Errorf("%s: no room.joined", mode)
+			}
+			return nil
+		})
+		for _, tb := range tabs[m*len(transports)+1 : (m+1)*len(transports)] {
+			if _, ok := tb.send("room.join", map[string]string{"room": rooms[m]}); !ok {
+				t.Fatalf("%s %s: room.join refused", mode, tb.transport)
+			}
+		}
+	}
+	check.For(t, 30*time.Second, func() error {
+		for i, tb := range tabs {
+			if rs, err := followRoom(tb.snapshot()); err != nil || rs.match == "" || rs.room != rooms[i/len(transports)] {
+				return fmt.Errorf("%s: not playing in %s yet: %+v %v", name(i), rooms[i/len(transports)], rs, err)
+			}
+		}
+		return nil
+	})
 
 	type line struct {
 		from int
 		seq  uint64
 		text string
 	}
+	type input struct {
+		seq uint64
+		raw string
+	}
 	var mu sync.Mutex
 	var acked []line
+	inputs := make([][]input, len(tabs)) // acknowledged, per tab in the order sent
+	var failed []string
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, tb := range tabs {
@@ -362,9 +428,26 @@ func TestHandoverAcrossProcesses(t *testing.T) {
 				select {
 				case <-stop:
 					return
-				case <-time.After(time.Duration(900+rand.IntN(300)) * time.Millisecond): // under 1 line/s a player
+				case <-time.After(time.Duration(200+rand.IntN(100)) * time.Millisecond):
 				}
-				text := fmt.Sprintf("%s line %d", transports[i], n)
+				// A move in turn, and in arena an aim no other input has,
+				// so the log shows which input went where.
+				raw := fmt.Sprintf(`{"m":%d}`, n%9)
+				if i < len(transports) {
+					raw = fmt.Sprintf(`{"m":%d,"a":%d.%04d}`, n%9, 10*i, n)
+				}
+				seq, ok := tb.send("room.input", json.RawMessage(raw))
+				mu.Lock()
+				if ok {
+					inputs[i] = append(inputs[i], input{seq, raw})
+				} else {
+					failed = append(failed, fmt.Sprintf("%s input %d (seq %d)", name(i), n, seq))
+				}
+				mu.Unlock()
+				if n%5 != 4 { // under 1 line/s a player
+					continue
+				}
+				text := fmt.Sprintf("%s line %d", name(i), n/5)
 				if seq, ok := tb.say(text); ok {
 					mu.Lock()
 					acked = append(acked, line{i, seq, text})
@@ -375,36 +458,50 @@ func TestHandoverAcrossProcesses(t *testing.T) {
 	}
 
 	const restarts = 3
+	saved := regexp.MustCompile(`msg="hand-over saved" sessions=(\d+) rooms=(\d+)`)
+	restored := regexp.MustCompile(`msg="hand-over restored" sessions=(\d+) events=\d+ rooms=(\d+)`)
+	want := fmt.Sprintf("%d %d", len(tabs), len(modes))
 	for r := range restarts {
 		time.Sleep(time.Duration(1500+rand.IntN(1500)) * time.Millisecond)
 		start := time.Now()
 		p.term(t)
-		if !strings.Contains(p.log(), "hand-over saved") {
-			t.Fatalf("restart %d: no hand-over saved\n%s", r, p.log())
+		if m := saved.FindStringSubmatch(p.log()); m == nil || m[1]+" "+m[2] != want {
+			t.Fatalf("restart %d: want %s sessions and rooms saved, got %q\n%s", r, want, m, p.log())
 		}
-		p = startAt(t, db, addr)
-		if !strings.Contains(p.log(), fmt.Sprintf("hand-over restored\" sessions=%d", len(tabs))) &&
-			!strings.Contains(p.log(), fmt.Sprintf("hand-over restored sessions=%d", len(tabs))) {
-			t.Fatalf("restart %d: sessions not restored\n%s", r, p.log())
+		p = startAt(t, db, addr, flags...)
+		if m := restored.FindStringSubmatch(p.log()); m == nil || m[1]+" "+m[2] != want {
+			t.Fatalf("restart %d: want %s sessions and rooms restored, got %q\n%s", r, want, m, p.log())
 		}
 		t.Logf("restart %d: SIGTERM to serving again in %v", r, time.Since(start).Round(time.Millisecond))
 	}
 	time.Sleep(1500 * time.Millisecond)
+	// The rooms tick on after the last restart, while the inputs go on.
+	check.For(t, 20*time.Second, func() error {
+		for i, tb := range tabs {
+			if rs, err := followRoom(tb.snapshot()); err != nil || rs.diffsAfter == 0 {
+				return fmt.Errorf("%s: no diff after the last restart (%+v, %v)", name(i), rs, err)
+			}
+		}
+		return nil
+	})
 	close(stop)
 	wg.Wait()
 
 	mu.Lock()
 	defer mu.Unlock()
+	if len(failed) > 0 {
+		t.Fatalf("inputs never acknowledged: %v", failed)
+	}
 	if len(acked) < restarts*len(tabs) {
 		t.Fatalf("only %d lines acknowledged", len(acked))
+	}
+	refusedBy := make([]map[uint64]bool, len(tabs))
+	for j, o := range tabs {
+		refusedBy[j] = refused(o.snapshot())
 	}
 	for i, tb := range tabs {
 		// Every acknowledged line, unless refused on its sender's stream,
 		// reaches every tab exactly once.
-		refusedBy := make([]map[uint64]bool, len(tabs))
-		for j, o := range tabs {
-			refusedBy[j] = refused(o.snapshot())
-		}
 		check.For(t, 20*time.Second, func() error {
 			seen := map[string]int{}
 			for _, e := range tb.snapshot() {
@@ -419,12 +516,12 @@ func TestHandoverAcrossProcesses(t *testing.T) {
 				switch {
 				case refusedBy[l.from][l.seq]:
 					if n != 0 {
-						t.Fatalf("%s: refused line %q delivered %d times", transports[i], l.text, n)
+						t.Fatalf("%s: refused line %q delivered %d times", name(i), l.text, n)
 					}
 				case n == 0:
-					return fmt.Errorf("%s: %q not received", transports[i], l.text)
+					return fmt.Errorf("%s: %q not received", name(i), l.text)
 				case n > 1:
-					t.Fatalf("%s: %q received %d times", transports[i], l.text, n)
+					t.Fatalf("%s: %q received %d times", name(i), l.text, n)
 				}
 			}
 			return nil
@@ -433,28 +530,244 @@ func TestHandoverAcrossProcesses(t *testing.T) {
 		restartsSeen := 0
 		for k, e := range evs {
 			if e.Seq != uint64(k+1) {
-				t.Fatalf("%s: event %d has seq %d (%s): lost or repeated", transports[i], k, e.Seq, e.Type)
+				t.Fatalf("%s: event %d has seq %d (%s): lost or repeated", name(i), k, e.Seq, e.Type)
 			}
 			switch e.Type {
 			case "sys.reset":
-				t.Fatalf("%s: sys.reset at %d", transports[i], e.Seq)
+				t.Fatalf("%s: sys.reset at %d", name(i), e.Seq)
 			case "sys.restart":
 				restartsSeen++
 			}
 		}
 		if restartsSeen != restarts {
-			t.Fatalf("%s: %d sys.restart, want %d", transports[i], restartsSeen, restarts)
+			t.Fatalf("%s: %d sys.restart, want %d", name(i), restartsSeen, restarts)
+		}
+		rs, err := followRoom(evs)
+		switch {
+		case err != nil:
+			t.Fatalf("%s: %v", name(i), err)
+		case rs.room != rooms[i/len(transports)] || rs.joined != restarts+1:
+			t.Fatalf("%s: in room %s, joined %d times; want %s, %d", name(i), rs.room, rs.joined, rooms[i/len(transports)], restarts+1)
+		case rs.match != tabs[i/len(transports)*len(transports)].roomStream(t).match:
+			t.Fatalf("%s: match %s, its room's first tab says another", name(i), rs.match)
+		}
+		for _, in := range inputs[i] {
+			if refusedBy[i][in.seq] {
+				t.Fatalf("%s: input %s (seq %d) acknowledged, then refused on the stream", name(i), in.raw, in.seq)
+			}
 		}
 		tb.mu.Lock()
 		st := tb.statuses
 		tb.mu.Unlock()
 		for code := range st {
 			if code != http.StatusServiceUnavailable {
-				t.Fatalf("%s: downstream answered %d (statuses %v): the session was not kept", transports[i], code, st)
+				t.Fatalf("%s: downstream answered %d (statuses %v): the session was not kept", name(i), code, st)
 			}
 		}
-		t.Logf("%s: %d events, %d lines acknowledged in all, downstream 503s %d", transports[i], len(evs), len(acked), st[503])
+		t.Logf("%s: %d events, %d inputs; %d lines acknowledged in all, downstream 503s %d", name(i), len(evs), len(inputs[i]), len(acked), st[503])
 	}
+
+	// One more hand-over: its rooms hold each match's log from the start,
+	// and the inputs queued for the next tick. Every input acknowledged is
+	// there once, in the order sent, and no tick was stepped twice.
+	p.term(t)
+	logs := savedRooms(t, db)
+	for m, id := range rooms {
+		sv, ok := logs[id]
+		if !ok {
+			t.Fatalf("room %s not in the last hand-over", id)
+		}
+		if first := tabs[m*len(transports)].roomStream(t); sv.Match.ID != first.match {
+			t.Fatalf("room %s: match %s in the hand-over, %s on the streams", id, sv.Match.ID, first.match)
+		}
+		got := matchInputs(t, sv)
+		t.Logf("room %s (%s): match %s at tick %d, %d log bytes, %d inputs queued", id, modes[m], sv.Match.ID, sv.Tick, len(sv.Match.Log), len(sv.Pending))
+		for i := m * len(transports); i < (m+1)*len(transports); i++ {
+			var sent []string
+			for _, in := range inputs[i] {
+				sent = append(sent, in.raw)
+			}
+			if took := got[tabs[i].player]; !slices.Equal(took, sent) {
+				k := 0
+				for k < min(len(took), len(sent)) && took[k] == sent[k] {
+					k++
+				}
+				t.Fatalf("%s: the match took %d inputs, %d were acknowledged; from the %d-th on it took %v, was sent %v",
+					name(i), len(took), len(sent), k+1, took[k:min(len(took), k+4)], sent[k:min(len(sent), k+4)])
+			}
+		}
+	}
+}
+
+// roomStream is followRoom of the tab's stream so far, failing t on an error.
+func (tb *tab) roomStream(t *testing.T) roomStream {
+	t.Helper()
+	rs, err := followRoom(tb.snapshot())
+	if err != nil {
+		t.Fatalf("%s: %v", tb.transport, err)
+	}
+	return rs
+}
+
+// joinedRoom is the room of the first room.joined on a stream, or "".
+func joinedRoom(evs []ev) string {
+	for _, e := range evs {
+		if e.Type == "room.joined" {
+			var d struct{ Room string }
+			_ = json.Unmarshal(e.Data, &d)
+			return d.Room
+		}
+	}
+	return ""
+}
+
+// roomStream is what a tab's stream told it of its room.
+type roomStream struct {
+	room, match string // match: the first running one
+	you         uint32
+	joined      int    // room.joined events
+	tick        uint64 // the view's tick
+	diffsAfter  int    // diffs applied since the last sys.restart
+}
+
+// followRoom applies a tab's stream as a client does and returns an error at
+// what a hand-over must never do to a room: leave or close it, change the
+// room or the player number, end or change the running match, take the
+// view's tick back (a snapshot before the last tick seen) or send a diff
+// that does not apply to the last tick.
+func followRoom(evs []ev) (roomStream, error) {
+	var r roomStream
+	inMatch := false // a snapshot of the running match has come
+	for _, e := range evs {
+		var d struct {
+			Room, State, Match, M string
+			You                   uint32
+			T, B                  uint64
+		}
+		if strings.HasPrefix(e.Type, "room.") {
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				return r, fmt.Errorf("seq %d: %s: %w", e.Seq, e.Type, err)
+			}
+		}
+		switch e.Type {
+		case "sys.restart":
+			r.diffsAfter = 0
+		case "room.left", "room.closed":
+			return r, fmt.Errorf("seq %d: %s %s", e.Seq, e.Type, e.Data)
+		case "room.joined":
+			if r.joined > 0 && (d.Room != r.room || d.You != r.you) {
+				return r, fmt.Errorf("seq %d: room.joined %s as player %d, was %s as %d", e.Seq, d.Room, d.You, r.room, r.you)
+			}
+			r.room, r.you = d.Room, d.You
+			r.joined++
+		case "room.state":
+			switch {
+			case r.match == "" && d.State == "running":
+				r.match = d.Match
+			case r.match != "" && (d.Match != r.match || d.State != "running"):
+				return r, fmt.Errorf("seq %d: room.state %s of match %s; the match was %s", e.Seq, d.State, d.Match, r.match)
+			}
+		case "room.snapshot":
+			switch {
+			case inMatch && d.M != r.match:
+				return r, fmt.Errorf("seq %d: snapshot of match %s; the match was %s", e.Seq, d.M, r.match)
+			case inMatch && d.T < r.tick:
+				return r, fmt.Errorf("seq %d: snapshot of tick %d after tick %d", e.Seq, d.T, r.tick)
+			}
+			inMatch = inMatch || (r.match != "" && d.M == r.match)
+			r.tick = d.T
+		case "room.diff":
+			if d.B != r.tick || d.T <= d.B {
+				return r, fmt.Errorf("seq %d: diff from tick %d to %d on tick %d", e.Seq, d.B, d.T, r.tick)
+			}
+			r.tick = d.T
+			r.diffsAfter++
+		}
+	}
+	return r, nil
+}
+
+// savedRooms takes the hand-over the last process saved in db and returns
+// its rooms by id.
+func savedRooms(t *testing.T, db string) map[string]gameloop.SavedRoom {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	store, err := sqlite.Open(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	blob, err := store.TakeHandover(ctx)
+	if err != nil {
+		t.Fatalf("no hand-over saved: %v", err)
+	}
+	var h struct{ Rooms []gameloop.SavedRoom }
+	if err := json.Unmarshal(blob, &h); err != nil {
+		t.Fatalf("hand-over: %v", err)
+	}
+	out := make(map[string]gameloop.SavedRoom, len(h.Rooms))
+	for _, r := range h.Rooms {
+		out[r.ID] = r
+	}
+	return out
+}
+
+// matchInputs reads a saved room's match log and its queued inputs: every
+// input the match took, by player id in the order taken. It fails t if a
+// step's tick is not after the one before.
+func matchInputs(t *testing.T, sv gameloop.SavedRoom) map[string][]string {
+	t.Helper()
+	ids := make(map[uint32]string)
+	out := make(map[string][]string)
+	take := func(num uint32, raw json.RawMessage) {
+		var b bytes.Buffer
+		if err := json.Compact(&b, raw); err != nil {
+			t.Fatalf("room %s: input %s: %v", sv.ID, raw, err)
+		}
+		out[ids[num]] = append(out[ids[num]], b.String())
+	}
+	var last uint64
+	stepped := false
+	for n, l := range bytes.Split(bytes.TrimSpace(sv.Match.Log), []byte("\n")) {
+		if n == 0 {
+			continue // the header
+		}
+		var rec struct {
+			T    uint64
+			S    int
+			Join *struct {
+				N  uint32
+				ID string
+			}
+			In []json.RawMessage
+		}
+		if err := json.Unmarshal(l, &rec); err != nil {
+			t.Fatalf("room %s: log line %d: %v", sv.ID, n+1, err)
+		}
+		if rec.Join != nil {
+			ids[rec.Join.N] = rec.Join.ID
+		}
+		if rec.S == 0 {
+			continue
+		}
+		if stepped && rec.T <= last {
+			t.Fatalf("room %s: log line %d steps tick %d after tick %d", sv.ID, n+1, rec.T, last)
+		}
+		last, stepped = rec.T, true
+		for _, in := range rec.In {
+			var pair []json.RawMessage
+			var num uint32
+			if json.Unmarshal(in, &pair) != nil || len(pair) != 2 || json.Unmarshal(pair[0], &num) != nil {
+				t.Fatalf("room %s: log line %d: input %s", sv.ID, n+1, in)
+			}
+			take(num, pair[1])
+		}
+	}
+	for _, q := range sv.Pending {
+		take(q.Num, q.Input)
+	}
+	return out
 }
 
 // TestHandoverForeignVersionRenews: a hand-over of another format version is

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -66,18 +67,10 @@ func lastSeq(c echo.Context) (uint64, error) {
 // once, so an idle stream costs no goroutine and no net/http buffers.
 func (s *Server) hold(c echo.Context, sess *tab, t push.Transport, last uint64, release func()) error {
 	r := c.Request()
-	hj, ok := c.Response().Writer.(http.Hijacker)
-	if !ok {
-		release()
-		return comet.Errorf(comet.EINVALID, "streaming transports need HTTP/1.x; use poll")
-	}
-	conn, rw, err := hj.Hijack()
+	conn, err := hijack(c, release)
 	if err != nil {
-		release()
-		return comet.Errorf(comet.EINTERNAL, "hijack: %v", err)
+		return err
 	}
-	c.Response().Committed = true // net/http no longer owns the connection
-	discardBuffered(rw)
 	err = s.hub.Hold(push.Hold{
 		Conn: conn, Session: sess.Session, Transport: t,
 		Header:  c.Response().Header(), // headers set by middleware (security headers)
@@ -87,6 +80,24 @@ func (s *Server) hold(c echo.Context, sess *tab, t push.Transport, last uint64, 
 		s.log.Debug("stream not held", "sid", sess.ID(), "err", err)
 	}
 	return nil // the response is the stream, or the client left before the head
+}
+
+// hijack takes the connection out of net/http for a held stream; on an
+// error, release is called and the error is the answer.
+func hijack(c echo.Context, release func()) (net.Conn, error) {
+	hj, ok := c.Response().Writer.(http.Hijacker)
+	if !ok {
+		release()
+		return nil, comet.Errorf(comet.EINVALID, "streaming transports need HTTP/1.x; use poll")
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		release()
+		return nil, comet.Errorf(comet.EINTERNAL, "hijack: %v", err)
+	}
+	c.Response().Committed = true // net/http no longer owns the connection
+	discardBuffered(rw)
+	return conn, nil
 }
 
 // discardBuffered drops anything net/http read ahead; a streaming request has

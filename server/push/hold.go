@@ -34,6 +34,17 @@ var ErrSessionEnded = errors.New("session ended")
 // stream costs no goroutine and no net/http buffers. The connection is
 // closed (and Release called) on every error.
 func (h *Hub) Hold(o Hold) error {
+	st, err := h.open(o)
+	if err != nil {
+		return err
+	}
+	return h.attachStream(st, o.Last)
+}
+
+// open writes the response head and prelude of o and registers the stream
+// with the writer pool, unattached; the connection is closed (and Release
+// called) on every error.
+func (h *Hub) open(o Hold) (*stream, error) {
 	if h.Draining() {
 		if o.Conn != nil {
 			_ = o.Conn.Close()
@@ -41,7 +52,7 @@ func (h *Hub) Hold(o Hold) error {
 		if o.Release != nil {
 			o.Release()
 		}
-		return ErrDraining
+		return nil, ErrDraining
 	}
 	hd := o.Header
 	if hd == nil {
@@ -75,7 +86,7 @@ func (h *Hub) Hold(o Hold) error {
 		if o.Release != nil {
 			o.Release()
 		}
-		return fmt.Errorf("write stream head: %w", err)
+		return nil, fmt.Errorf("write stream head: %w", err)
 	}
 	// From here on writes never block (the pool leaves what the socket does
 	// not take pending), so the head's deadline must not linger.
@@ -83,7 +94,7 @@ func (h *Hub) Hold(o Hold) error {
 	st.lastWrite.Store(time.Now().UnixNano())
 
 	h.writers.register(st)
-	return h.attachStream(st, o.Last)
+	return st, nil
 }
 
 // attachStream makes a registered stream its session's downstream, resuming

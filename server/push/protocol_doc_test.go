@@ -60,23 +60,7 @@ func unfold(s string) []byte {
 }
 
 func TestProtocolDocFramingIsGolden(t *testing.T) {
-	for _, name := range []string{"multipart", "sse", "iframe"} {
-		blocks := docBlocks(t, "text framing "+name)
-		if len(blocks) != 1 {
-			t.Fatalf("PROTOCOL.md has %d ```text framing %s blocks, want 1", len(blocks), name)
-		}
-		doc := blocks[0]
-		if name == "multipart" { // the doc shows multipart's CRLFs as line breaks
-			doc = strings.ReplaceAll(doc, "\n", "\r\n")
-		}
-		golden, err := os.ReadFile("testdata/framing_" + name + ".golden")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if doc != string(golden) {
-			t.Errorf("PROTOCOL.md's %s framing differs from testdata/framing_%s.golden:\n doc: %q\nreal: %q", name, name, doc, golden)
-		}
-	}
+	docIsGolden(t, "text framing ", "framing_")
 }
 
 // TestProtocolDocChunkedExample: a new session with two events, a held SSE

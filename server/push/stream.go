@@ -39,7 +39,7 @@ type stream struct {
 	goingAway atomic.Bool   // a WebSocket client closed with 1001 going away: a hang-up
 
 	mu         sync.Mutex
-	cursor     uint64 // seq of the last event written (or pending)
+	marks             // the cursor and its marks (a mux keeps one per session instead)
 	written    int    // event bytes written, for recycling
 	pend       []byte // bytes the socket has not taken yet
 	pendAt     int64  // unix nanos of the last progress while pend is non-empty
@@ -55,6 +55,13 @@ type stream struct {
 	closed     bool
 	shutLater  bool // closed while a writer was on it: the writer shuts the socket
 	shutClean  bool
+}
+
+// marks is where a downstream stands in one session's events: the cursor
+// and the marks that decide what may leave the replay buffer; under the
+// stream's lock.
+type marks struct {
+	cursor uint64 // seq of the last event written (or pending)
 
 	// Written events may be trimmed to ReplayKeep only once they were
 	// written ReplayKeepFor ago: a client that cuts its stream with events
@@ -80,8 +87,11 @@ func (st *stream) stop() { st.hub.writers.schedule(st, markEnding) }
 // endFor records why r is about to be stopped, for its end frame; the first
 // reason given wins. Receivers other than held streams have no end frame.
 func endFor(r receiver, why EndReason) {
-	if st, ok := r.(*stream); ok {
-		st.endWhy.CompareAndSwap(uint32(endUnset), uint32(why))
+	switch r := r.(type) {
+	case *stream:
+		r.endWhy.CompareAndSwap(uint32(endUnset), uint32(why))
+	case *muxMember:
+		r.why.CompareAndSwap(uint32(endUnset), uint32(why))
 	}
 }
 
@@ -121,7 +131,10 @@ func (st *stream) flush(w *writerScratch) {
 	}
 	var last uint64
 	var more bool
-	{ // an ending stream still writes what is queued (a kick's reason, a restart notice)
+	mx := st.muxOf()
+	if mx != nil { // several sessions, each framed with its sid
+		buf, more = mx.collect(st, w, buf, min(batchBytes, st.hub.cfg.RecycleBytes-st.written), hb && !ending)
+	} else { // an ending stream still writes what is queued (a kick's reason, a restart notice)
 		var reset bool
 		// Keep within the recycle budget so a stream ends near it, not a
 		// whole batch past it (collect always takes at least one event).
@@ -168,7 +181,12 @@ func (st *stream) flush(w *writerScratch) {
 		return
 	}
 	st.mu.Lock()
-	if last > 0 {
+	if mx != nil {
+		if mx.commit(w) && !ending && !recycle { // every session left: end the stream
+			st.ending, more = true, true
+			st.endWhy.CompareAndSwap(uint32(endUnset), uint32(EndReplaced))
+		}
+	} else if last > 0 {
 		st.cursor = last
 		w.delivered += len(w.evs)
 	}
@@ -187,10 +205,16 @@ func (st *stream) flush(w *writerScratch) {
 // keepMark returns the newest seq written at least ReplayKeepFor ago (as
 // far as the stream's marks tell), moving the marks on; st.mu is held.
 func (st *stream) keepMark(cursor uint64, now int64) uint64 {
-	if now-st.markAt >= st.hub.cfg.ReplayKeepFor.Nanoseconds() {
-		st.safeSeq, st.markSeq, st.markAt = st.markSeq, cursor, now
+	return st.marks.keepMark(cursor, now, st.hub.cfg.ReplayKeepFor)
+}
+
+// keepMark returns the newest seq written at least keepFor ago, moving the
+// marks on; the stream's lock is held.
+func (m *marks) keepMark(cursor uint64, now int64, keepFor time.Duration) uint64 {
+	if now-m.markAt >= keepFor.Nanoseconds() {
+		m.safeSeq, m.markSeq, m.markAt = m.markSeq, cursor, now
 	}
-	return st.safeSeq
+	return m.safeSeq
 }
 
 // batchBytes caps one write so one backlogged stream cannot hog a writer.
@@ -228,7 +252,7 @@ func (st *stream) write(w *writerScratch, buf []byte, body int) (done bool, err 
 	}
 	st.pend = append(st.pend[:0], out[n:]...)
 	st.pendAt = time.Now().UnixNano()
-	st.sess.setBacklog(st, true) // under st.mu: a close cannot slip in between
+	st.setBacklog(true) // under st.mu: a close cannot slip in between
 	st.mu.Unlock()
 	if testHookPending != nil {
 		testHookPending(st)
@@ -267,7 +291,7 @@ func (st *stream) sendPending(w *writerScratch) bool {
 	}
 	st.pend = nil // a slow spell's buffer is not kept
 	endOut := st.endQueued
-	st.sess.setBacklog(st, false)
+	st.setBacklog(false)
 	st.mu.Unlock()
 	st.hub.writers.markStalled(st, false)
 	if endOut {
@@ -328,7 +352,7 @@ func (st *stream) close(err error) {
 		if errors.Is(err, errNoProgress) || errors.As(err, &ne) && ne.Timeout() {
 			st.hub.metrics.slowCut.Inc()
 		}
-		st.hub.log.Debug("stream closed", "sid", st.sess.id, "transport", st.t.name(), "err", err)
+		st.hub.log.Debug("stream closed", "sid", st.sid(), "transport", st.t.name(), "err", err)
 	}
 	if !later {
 		st.shut(clean)
@@ -337,7 +361,7 @@ func (st *stream) close(err error) {
 		st.release()
 	}
 	// clears the session's backlog if st still had it
-	st.sess.detachAs(st, peerHungUp(err) || st.goingAway.Load())
+	st.detach(peerHungUp(err) || st.goingAway.Load())
 	st.hub.writers.remove(st)
 }
 
@@ -376,19 +400,30 @@ var (
 // noteRelease moves the stream's release window: events up to the cursor
 // noted ReleaseAfter ago are dropped from the session's replay buffer.
 func (st *stream) noteRelease(now int64, after time.Duration) {
-	st.mu.Lock()
-	cursor, seq, since := st.cursor, st.relSeq, st.relSince
-	due := since != 0 && now-since >= after.Nanoseconds()
-	switch {
-	case due:
-		st.relSince = 0
-	case since == 0 && cursor > seq:
-		st.relSeq, st.relSince = cursor, now
+	if mx := st.muxOf(); mx != nil {
+		mx.noteRelease(st, now, after)
+		return
 	}
+	st.mu.Lock()
+	seq, due := st.marks.noteRelease(now, after)
 	st.mu.Unlock()
 	if due {
 		st.sess.release(st, seq)
 	}
+}
+
+// noteRelease moves the release window on and reports the seq to release
+// up to when one is due; the stream's lock is held.
+func (m *marks) noteRelease(now int64, after time.Duration) (seq uint64, due bool) {
+	cursor, seq, since := m.cursor, m.relSeq, m.relSince
+	due = since != 0 && now-since >= after.Nanoseconds()
+	switch {
+	case due:
+		m.relSince = 0
+	case since == 0 && cursor > seq:
+		m.relSeq, m.relSince = cursor, now
+	}
+	return seq, due
 }
 
 // stalledFor reports how long the stream has had bytes pending without

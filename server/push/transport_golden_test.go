@@ -1,13 +1,8 @@
 package push
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -43,23 +38,7 @@ func TestTransportFramingGolden(t *testing.T) {
 		b = tr.appendBatch(b, goldenEvents())
 		b = tr.appendBatch(b, nil)
 		b = tr.appendEnd(b, EndRecycle)
-		// The prelude's padding is long and blank; fold it for readable goldens.
-		got := regexp.MustCompile(` {64,}`).ReplaceAllFunc(b, func(p []byte) []byte {
-			return []byte("<" + strconv.Itoa(len(p)) + " spaces>")
-		})
-		path := filepath.Join("testdata", "framing_"+tr.name()+".golden")
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update once)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s framing changed:\n got: %q\nwant: %q", tr.name(), got, want)
-		}
+		checkGolden(t, "framing_"+tr.name(), b)
 	}
 }
 

@@ -23,20 +23,23 @@ func (m *multipart) appendPrelude(dst []byte) []byte {
 }
 
 func (m *multipart) appendBatch(dst []byte, evs []event) []byte {
-	dst = append(dst, "--"...)
-	dst = append(dst, m.boundary...)
-	dst = append(dst, "\r\nContent-Type: application/json\r\n\r\n"...)
+	dst = m.appendPartHead(dst)
 	dst = appendJSONBatch(dst, evs)
 	return append(dst, "\r\n"...)
 }
 
 // appendEnd sends the end frame as a last part, then the close delimiter.
 func (m *multipart) appendEnd(dst []byte, why EndReason) []byte {
-	dst = append(dst, "--"...)
-	dst = append(dst, m.boundary...)
-	dst = append(dst, "\r\nContent-Type: application/json\r\n\r\n"...)
+	dst = m.appendPartHead(dst)
 	dst = appendEndObject(dst, why)
 	dst = append(dst, "\r\n--"...)
 	dst = append(dst, m.boundary...)
 	return append(dst, "--\r\n"...)
+}
+
+// appendPartHead appends a part's boundary line and headers.
+func (m *multipart) appendPartHead(dst []byte) []byte {
+	dst = append(dst, "--"...)
+	dst = append(dst, m.boundary...)
+	return append(dst, "\r\nContent-Type: application/json\r\n\r\n"...)
 }

@@ -57,7 +57,7 @@ const usage = `cometbench — load tool for the Comet server
   cometbench ws [--short] [flags]          WebSocket streams beside gorilla/websocket and the raw writer,
                                            and the 1,000-player room with inputs by POST and up the socket
   cometbench soak [--duration 10m --streams 3000 --rooms 20]   memory, goroutines, files over time
-  cometbench restart [--sessions 200 --rounds 3]   a graceful restart: save, restore, the gap clients see
+  cometbench restart [--sessions 200 --rooms 20 --rounds 3]   a graceful restart: save, restore, the gap clients and players see
   cometbench naive-server --addr A         the goroutine-per-stream baseline server (gorilla/websocket for ws)
   cometbench raw-writer --addr A           the no-framework throughput limit
 

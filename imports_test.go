@@ -35,6 +35,7 @@ func TestImportsFlowOneWay(t *testing.T) {
 		{"comet/server/push", []string{"comet"}},
 		{"comet/server/bus", []string{"comet"}},
 		{"comet/server/natsbus", []string{"comet"}},
+		{"comet/server/cluster", []string{"comet", "comet/server/push"}},
 		{"comet/server/bustest", []string{"comet", "comet/internal/check"}},
 		{"comet/server/sqlite", []string{"comet", "comet/migrations"}},
 		{"comet/server/postgres", []string{"comet", "comet/migrations"}},

@@ -162,6 +162,12 @@ func (s *Server) handleSession(c echo.Context) error {
 
 	sess := s.newTab(p.ID, p.Name, hashToken(tok), addr)
 	addr = netip.Addr{} // the tab holds the place now; onExpire releases it
+	if s.cluster != nil {
+		if err := s.cluster.Claim(ctx, sess.ID(), p.ID); err != nil {
+			s.hub.Remove(ctx, sess.Session)
+			return fmt.Errorf("session: %w", err)
+		}
+	}
 	s.onSessionStart(ctx, sess)
 	return c.JSON(http.StatusCreated, sessionResponse{
 		V: ProtocolVersion, SID: sess.ID(), Player: sessionPlayer{ID: p.ID, Name: p.Name, Claimed: p.Claimed}, Token: tok,

@@ -64,6 +64,10 @@ func (s *Server) onMessage(ctx context.Context, ps *push.Session, msg []byte) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
 	defer cancel()
 	sess := tabOf(ps)
+	if sess.mirror {
+		s.forwardWS(ctx, sess, msg)
+		return
+	}
 	if !s.enterGate() { // a hand-over saves the session: nothing may run after
 		sess.SendError(0, errRestarting)
 		return

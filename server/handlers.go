@@ -47,6 +47,9 @@ func (s *Server) onSessionStart(ctx context.Context, sess *tab) {
 // everything the tab holds; after dropped room diffs, a room snapshot.
 func (s *Server) onFresh(ctx context.Context, ps *push.Session, why push.Fresh) {
 	sess := tabOf(ps)
+	if sess.mirror {
+		return // its home sends the fresh state, relayed
+	}
 	if why&push.FreshReset != 0 {
 		s.onReset(ctx, sess)
 		return // the reset's snapshot is the keyframe
@@ -109,6 +112,13 @@ func resetRank(topic string) int {
 // the online list.
 func (s *Server) onExpire(ctx context.Context, ps *push.Session) {
 	sess := tabOf(ps)
+	if sess.mirror {
+		s.cluster.Unmirror(ps)
+		return
+	}
+	if s.cluster != nil {
+		s.cluster.Forget(ctx, sess.ID())
+	}
 	s.limits.releaseSession(sess.addr)
 	if sess.Room() != "" {
 		if err := s.games.Leave(ctx, sess.playerID); err != nil {

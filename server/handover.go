@@ -211,6 +211,7 @@ func (s *Server) handOver(ctx context.Context) error {
 	s.hub.Drain()
 	drained := time.Now()
 
+	s.dropMirrors(ctx) // relayed from other nodes: not this node's to hand over
 	saved := s.hub.Save()
 	encStart := time.Now()
 	blob, err := encodeHandover(s.cfg.Version, saved, func(id string) (*tab, bool) {

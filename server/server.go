@@ -57,6 +57,9 @@ type Config struct {
 	// compiled-in mode), and Bus, Store, Logger, Registerer and OnRoomChange
 	// are filled in by New.
 	Game gameloop.ManagerConfig
+	// Cluster makes this server one node of a cluster (cluster.go); nil,
+	// the default, runs one node.
+	Cluster Cluster
 }
 
 // Server is the Comet HTTP application.
@@ -82,6 +85,7 @@ type Server struct {
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
 	drain      drainGate // closed by a hand-over (handover.go)
+	cluster    Cluster   // nil on one node
 }
 
 // New builds the application and starts its hub. Close (or Shutdown) stops it.
@@ -109,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, bus: cfg.Bus, store: cfg.Store,
-		metrics: cfg.Metrics, started: time.Now(),
+		metrics: cfg.Metrics, started: time.Now(), cluster: cfg.Cluster,
 	}
 	hc := cfg.Hub
 	hc.Bus, hc.Logger, hc.Metrics = cfg.Bus, cfg.Logger, cfg.Metrics.Push
@@ -255,10 +259,10 @@ func (s *Server) routes() *echo.Echo {
 	limit := middleware.BodyLimit(fmt.Sprintf("%dB", s.cfg.BodyLimit))
 	e.POST("/comet/session", s.handleSession, limit, s.sameOrigin)
 	e.POST("/comet/login", s.handleLogin, limit, s.sameOrigin)
-	e.POST("/comet/:sid/send", s.handleSend, s.sameOrigin)
-	e.POST("/comet/:sid/close", s.handleClose, s.sameOrigin)
+	e.POST("/comet/:sid/send", s.handleSend, s.routeSession, s.sameOrigin)
+	e.POST("/comet/:sid/close", s.handleClose, s.routeSession, s.sameOrigin)
 	e.GET("/comet/mux/:transport", s.handleMux)
-	e.GET("/comet/:sid/:transport", s.handleStream)
+	e.GET("/comet/:sid/:transport", s.handleStream, s.routeSession)
 	e.GET("/api/modes", s.handleModes)
 	e.GET("/api/rooms", s.handleRooms)
 	e.GET("/api/leaderboard", s.handleLeaderboard)

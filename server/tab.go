@@ -28,6 +28,12 @@ type tab struct {
 	addr netip.Addr
 	cost atomic.Pointer[tabCosts]
 
+	// mirror marks a tab held here for a session homed on another node
+	// (cluster.go): its events come from home, its requests go there.
+	mirror bool
+	home   string // the mirror's home node
+	token  string // the mirror's player token, to forward its WebSocket messages
+
 	mu   sync.Mutex
 	room string   // the room this tab joined through, "" in the lobby
 	dms  []string // the direct channels this tab was sent a line of, most recent last
@@ -93,9 +99,11 @@ func (s *Server) tabsOf(playerID string) []*tab {
 // allTabs returns every live tab.
 func (s *Server) allTabs() []*tab {
 	ss := s.hub.Sessions()
-	out := make([]*tab, len(ss))
-	for i, x := range ss {
-		out[i] = tabOf(x)
+	out := make([]*tab, 0, len(ss))
+	for _, x := range ss {
+		if t := tabOf(x); !t.mirror {
+			out = append(out, t)
+		}
 	}
 	return out
 }

@@ -53,6 +53,14 @@ type Main struct {
 	// database for the next process, which restores them before serving.
 	Handover bool
 
+	// Cluster mode (cluster.go): NATSURL or NATSEmbedded turns it on.
+	NATSURL      string // --nats: the NATS server(s) of the cluster
+	Node         string // --node: this node's name (default: host name and port)
+	NATSEmbedded bool   // --nats-embedded: run a NATS server inside this node
+	NATSListen   string // --nats-listen: where the embedded NATS server takes other nodes' connections
+	NATSStore    string // --nats-store: the embedded server's JetStream folder
+	cluster      *clusterParts
+
 	Stdout, Stderr io.Writer
 	Logger         *slog.Logger
 
@@ -123,6 +131,11 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.DurationVar(&m.Retain.Guests, "retain-guests", 30*24*time.Hour, "delete guests (unclaimed players) unseen this long, with their tokens and mutes; at least 24h, 0 keeps them forever (env COMET_RETAIN_GUESTS)")
 	fs.DurationVar(&m.Retain.Chat, "retain-chat", 90*24*time.Hour, "delete chat lines older than this; 0 keeps them forever (env COMET_RETAIN_CHAT)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", m.MetricsAddr, "serve /metrics only on this address, e.g. 127.0.0.1:9090, and not on --addr; keep it private (env COMET_METRICS_ADDR; empty serves /metrics on --addr)")
+	fs.StringVar(&m.NATSURL, "nats", m.NATSURL, "NATS server URL(s), comma-separated: run as one node of a cluster (env COMET_NATS; empty: one node on its own)")
+	fs.StringVar(&m.Node, "node", m.Node, "this node's name in the cluster, unique among live nodes: A-Z a-z 0-9 - _ (env COMET_NODE; default: host name and port)")
+	fs.BoolVar(&m.NATSEmbedded, "nats-embedded", m.NATSEmbedded, "run a NATS server with JetStream inside this node, listening on --nats-listen, and join the cluster through it; other nodes give --nats nats://THIS-HOST:PORT (env COMET_NATS_EMBEDDED)")
+	fs.StringVar(&m.NATSListen, "nats-listen", "0.0.0.0:4222", "where the embedded NATS server (--nats-embedded) listens for the other nodes (env COMET_NATS_LISTEN)")
+	fs.StringVar(&m.NATSStore, "nats-store", "", "the embedded NATS server's JetStream folder (env COMET_NATS_STORE; default: a temporary folder, removed at exit)")
 	m.Limits.TrustedProxies = nil
 	fs.Var((*prefixList)(&m.Limits.TrustedProxies), "trusted-proxy", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (env COMET_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
@@ -336,6 +349,10 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Store = db
 	metrics := server.NewMetrics()
+	if err := m.validateCluster(); err != nil {
+		m.Close()
+		return err
+	}
 	if m.retention, err = retention.New(retention.Config{
 		Store: db, Policy: m.Retain, Logger: log, Registerer: metrics.Registry,
 	}); err != nil {
@@ -356,12 +373,22 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		fe = server.Static{B: b}
 	}
+	var b comet.Bus = bus.New()
+	var cl server.Cluster
+	if m.clustered() {
+		parts, err := m.joinCluster(ctx, b)
+		if err != nil {
+			m.Close()
+			return err
+		}
+		b, cl = parts.bus, parts.node
+	}
 	game := m.Game
 	if len(game.Modes) == 0 {
 		game.Modes = modes.All() // every compiled-in mode
 	}
 	srv, err := server.New(server.Config{
-		Store: db, Bus: bus.New(), Frontend: fe, Logger: log, Version: Version, Metrics: metrics,
+		Store: db, Bus: b, Cluster: cl, Frontend: fe, Logger: log, Version: Version, Metrics: metrics,
 		AdminToken: m.AdminToken, SecureCookies: m.Secure, Game: game, Limits: m.Limits, Abuse: m.Abuse, Hub: m.Hub,
 		PrivateMetrics: m.MetricsAddr != "", Handover: m.Handover,
 	})
@@ -370,6 +397,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Server = srv
+	m.serveCluster()
 	// A predecessor's hand-over is taken before serving, so a client never
 	// finds its session missing here.
 	if _, err := srv.Restore(ctx); err != nil {
@@ -450,6 +478,7 @@ func (m *Main) Serve(ctx context.Context) error {
 			err = e
 		}
 	}
+	m.leaveCluster()
 	m.closePrivate()
 	stopRetention()
 	<-retained
@@ -479,6 +508,7 @@ func (m *Main) Close() {
 	if m.Server != nil {
 		m.Server.Close()
 	}
+	m.leaveCluster()
 	m.closePrivate()
 	_ = m.closeDB()
 }

@@ -1,0 +1,300 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"comet"
+	"comet/server/push"
+)
+
+// Cluster is this node's membership of a cluster of nodes, each a Server,
+// with no sticky routing: any node takes any request, and a request for a
+// session homed elsewhere is forwarded there, or its stream relayed from
+// there. server/cluster implements it; nil (the default) runs one node.
+type Cluster interface {
+	// Name is this node's name.
+	Name() string
+	// Alive reports whether node holds a current lease.
+	Alive(node string) bool
+	// Claim records this node as the home of a new session of player.
+	Claim(ctx context.Context, sid, player string) error
+	// Home returns a session's home and player and the directory's
+	// revision; node is "" for a session the directory does not list.
+	Home(ctx context.Context, sid string) (node, player string, rev uint64, err error)
+	// Rehome makes this node the home of a session whose home is gone, a
+	// compare-and-set on rev (an error if another node did first).
+	Rehome(ctx context.Context, sid, player string, rev uint64) error
+	// Forget removes an ended session of this node from the directory.
+	Forget(ctx context.Context, sid string)
+	// Forward has node answer r (body read already); remote is the client's
+	// address. The answer is written to w.
+	Forward(ctx context.Context, node string, r *http.Request, body []byte, remote string, w http.ResponseWriter) error
+	// Relay has home relay session sid's events after last into mirror, a
+	// session of this node's hub with the same id; the error is a
+	// *comet.Error to answer the client with, or any other if the home did
+	// not answer.
+	Relay(ctx context.Context, home, sid, token string, last uint64, mirror *push.Session) error
+	// Unmirror says mirror ended here, so its home stops relaying.
+	Unmirror(mirror *push.Session)
+}
+
+// clusterTimeout bounds a directory look-up or a relay request.
+const clusterTimeout = 5 * time.Second
+
+type forwardedKey struct{}
+
+// ClusterHandler answers requests other nodes forward here, to this node as
+// their session's home: the public handler, marked so that a session not
+// found here is answered 404 rather than forwarded again.
+func (s *Server) ClusterHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.e.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardedKey{}, true)))
+	})
+}
+
+// RelaySession returns the session another node asks to relay, if token is
+// its player's.
+func (s *Server) RelaySession(ctx context.Context, sid, token string) (*push.Session, error) {
+	ps, ok := s.hub.Session(sid)
+	if !ok || tabOf(ps).mirror {
+		return nil, comet.Errorf(comet.ENOTFOUND, "session not found")
+	}
+	if subtle.ConstantTimeCompare(hashToken(token), tabOf(ps).tokenHash[:]) != 1 {
+		return nil, comet.Errorf(comet.EFORBIDDEN, "session belongs to another player")
+	}
+	return ps, nil
+}
+
+// EndMirror ends a mirror held here; its stream ends and the client resumes
+// wherever it reconnects.
+func (s *Server) EndMirror(m *push.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+	defer cancel()
+	s.hub.Remove(ctx, m)
+}
+
+// routeSession sends a per-session request (/send, /close, a downstream)
+// to where its session lives: here when this node is its home; forwarded,
+// or for a held stream relayed, when another live node is; re-homed here
+// when its home is gone and the request is a downstream, whose cursor lets
+// the session continue its numbering with a sys.reset.
+func (s *Server) routeSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if s.cluster == nil || r.Context().Value(forwardedKey{}) != nil {
+			return next(c)
+		}
+		sid := c.Param("sid")
+		if ps, ok := s.hub.Session(sid); ok && !tabOf(ps).mirror {
+			return next(c)
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), clusterTimeout)
+		node, player, rev, err := s.cluster.Home(ctx, sid)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("session directory: %w", err)
+		}
+		if node == "" {
+			return next(c) // unknown everywhere: 404 as on one node
+		}
+		downstream := r.Method == http.MethodGet
+		switch {
+		case node != s.cluster.Name() && s.cluster.Alive(node):
+			if t := c.Param("transport"); downstream && t != "poll" {
+				return s.relayStream(c, node, sid)
+			}
+			return s.forward(c, node)
+		case downstream:
+			if err := s.rehome(c, sid, player, rev); err != nil {
+				return err
+			}
+			return next(c)
+		default:
+			// A POST for a session whose home is gone: its stream, which
+			// carries the client's cursor, re-homes it; retry after.
+			return unavailable(c)
+		}
+	}
+}
+
+// forward has node answer the request and copies its answer.
+func (s *Server) forward(c echo.Context, node string) error {
+	r := c.Request()
+	var body []byte
+	if r.Method == http.MethodPost {
+		b, err := io.ReadAll(io.LimitReader(r.Body, max(maxSendBytes, s.cfg.BodyLimit)+1))
+		if err != nil {
+			return fmt.Errorf("forward: %w", err)
+		}
+		body = b
+	}
+	budget := eventTimeout
+	if c.Param("transport") == "poll" {
+		budget += push.MaxPollWait
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), budget)
+	defer cancel()
+	remote := netip.AddrPortFrom(s.limits.clientAddr(r), 0).String()
+	if err := s.cluster.Forward(ctx, node, r, body, remote, c.Response()); err != nil {
+		s.log.Warn("forward to home failed", "home", node, "path", r.URL.Path, "err", err)
+		return unavailable(c)
+	}
+	return nil
+}
+
+// relayStream holds a downstream here for a session homed on node: a mirror
+// session with the same id, numbered from the client's cursor, is fed the
+// home's events with the home's seqs, and this node's writers serve it.
+func (s *Server) relayStream(c echo.Context, node, sid string) error {
+	r := c.Request()
+	tok := tokenOf(r)
+	if tok == "" {
+		return comet.Errorf(comet.EUNAUTHORIZED, "missing player token")
+	}
+	last, err := lastSeq(c)
+	if err != nil {
+		return err
+	}
+	name := c.Param("transport")
+	t, held := push.NewTransport(name, sid)
+	if !held && name != "ws" {
+		return echo.ErrNotFound
+	}
+	release, err := s.limits.acquireStream(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), clusterTimeout)
+	defer cancel()
+	if old, ok := s.hub.Session(sid); ok { // an earlier relay's mirror
+		s.hub.Remove(ctx, old)
+	}
+	m := &tab{mirror: true, home: node, token: tok, addr: s.limits.clientAddr(r)}
+	copy(m.tokenHash[:], hashToken(tok))
+	m.setName("")
+	ps, err := s.hub.Restore(push.SavedSession{ID: sid, Seq: last}, m)
+	if err != nil {
+		release()
+		return unavailable(c) // a mirror made by a request racing this one
+	}
+	m.Session = ps
+	if err := s.cluster.Relay(ctx, node, sid, tok, last, ps); err != nil {
+		release()
+		s.hub.Remove(ctx, ps)
+		var ce *comet.Error
+		if errors.As(err, &ce) {
+			return ce
+		}
+		s.log.Warn("relay from home failed", "home", node, "sid", sid, "err", err)
+		return unavailable(c)
+	}
+	if name == "ws" {
+		return s.holdWS(c, m, last, release)
+	}
+	return s.hold(c, m, t, last, release)
+}
+
+// rehome makes this node the home of sid, whose home is gone, for the
+// player whose token the request presents. The session starts empty with
+// the lobby's topics; the downstream's cursor, above its numbering, makes
+// the core send sys.reset numbered after it and ask for fresh state, so the
+// client's seqs continue with no gap and no repeat.
+func (s *Server) rehome(c echo.Context, sid, player string, rev uint64) error {
+	r := c.Request()
+	tok := tokenOf(r)
+	if tok == "" {
+		return comet.Errorf(comet.EUNAUTHORIZED, "missing player token")
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), sessionTimeout)
+	defer cancel()
+	p, err := s.store.PlayerByToken(ctx, hashToken(tok))
+	if comet.ErrorCode(err) == comet.ENOTFOUND {
+		return comet.Errorf(comet.EUNAUTHORIZED, "invalid player token")
+	}
+	if err != nil {
+		return fmt.Errorf("re-home: find player: %w", err)
+	}
+	if p.ID != player {
+		return comet.Errorf(comet.EFORBIDDEN, "session belongs to another player")
+	}
+	if banned, err := s.store.Banned(ctx, p.ID); err != nil {
+		return fmt.Errorf("re-home: ban check: %w", err)
+	} else if banned {
+		return comet.Errorf(comet.EFORBIDDEN, "this player is banned")
+	}
+	if err := s.cluster.Rehome(ctx, sid, p.ID, rev); err != nil {
+		s.log.Info("re-home lost a race; retry", "sid", sid, "err", err)
+		return unavailable(c) // another node re-homed it: the retry is routed there
+	}
+	addr, err := s.limits.acquireSession(r)
+	if err != nil {
+		return err
+	}
+	t := &tab{playerID: p.ID, addr: addr}
+	copy(t.tokenHash[:], hashToken(tok))
+	t.setName(p.Name)
+	ps, err := s.hub.Restore(push.SavedSession{
+		ID: sid, User: p.ID, Topics: []string{comet.TopicLobby, comet.ChatTopic("lobby")},
+	}, t)
+	if err != nil {
+		s.limits.releaseSession(addr)
+		return unavailable(c)
+	}
+	t.Session = ps
+	s.loadMutes(ctx, t)
+	s.log.Info("session re-homed", "sid", sid, "player", p.ID)
+	if last, _ := lastSeq(c); last == 0 {
+		// Nothing to reset from: the client never read an event.
+		s.onReset(ctx, t)
+	}
+	s.lobby.presenceChanged()
+	return nil
+}
+
+// forwardWS sends a message a client wrote on a relayed WebSocket to the
+// session's home as the POST /send it stands for; the home answers its
+// events' errors on the stream. A refused POST (the session is gone, the
+// token is no longer good) ends the mirror, so the client reconnects.
+func (s *Server) forwardWS(ctx context.Context, m *tab, msg []byte) {
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, "/comet/"+m.ID()+"/send", nil)
+	if err != nil {
+		return
+	}
+	r.Header.Set("Authorization", "Bearer "+m.token)
+	r.Header.Set("Content-Type", "application/json")
+	w := &statusWriter{header: http.Header{}}
+	err = s.cluster.Forward(ctx, m.home, r, msg, netip.AddrPortFrom(m.addr, 0).String(), w)
+	if err != nil || w.status >= 300 {
+		s.log.Info("relayed websocket message refused by its home; ending the relay", "sid", m.ID(), "status", w.status, "err", err)
+		s.EndMirror(m.Session)
+	}
+}
+
+// statusWriter keeps a forwarded answer's status and drops its body.
+type statusWriter struct {
+	header http.Header
+	status int
+}
+
+func (w *statusWriter) Header() http.Header         { return w.header }
+func (w *statusWriter) WriteHeader(code int)        { w.status = code }
+func (w *statusWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// dropMirrors ends every mirror held here (a hand-over saves only the
+// sessions this node is home of; a mirror's client resumes elsewhere).
+func (s *Server) dropMirrors(ctx context.Context) {
+	for _, ps := range s.hub.Sessions() {
+		if tabOf(ps).mirror {
+			s.hub.Remove(ctx, ps)
+		}
+	}
+}

@@ -8,7 +8,7 @@ LDFLAGS := -X main.Version=$(VERSION)
 CHROME_PATH ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 export CHROME_PATH
 
-.PHONY: run build test test-go vet typecheck deps chromium nginx postgresql bench fuzz clean
+.PHONY: run build test test-go test-cluster vet typecheck deps chromium nginx postgresql bench fuzz clean
 
 run: ## bundle the frontend and serve on :8080 with data/comet.db
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/comet serve --addr :8080 --db data/comet.db
@@ -28,6 +28,12 @@ BROWSER_PKG := comet/frontend/browsertest
 test-go:
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -vx '$(BROWSER_PKG)')
 	$(GO) test -race -count=1 -timeout 20m ./frontend/browsertest/
+
+# The cluster end to end alone (part of test-go): nats-server built from the
+# module in go.mod, a throwaway PostgreSQL, three nodes, nginx round-robin.
+test-cluster: nginx postgresql
+	$(GO) test -race -count=1 -timeout 10m -run 'TestClusterEndToEnd' -v ./cmd/comet/
+	$(GO) test -race -count=1 -timeout 10m ./internal/clustertest/ ./internal/nginxtest/
 
 typecheck: node_modules/.package-lock.json
 	npm run --silent typecheck

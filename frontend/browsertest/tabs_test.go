@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"comet/internal/check"
 )
 
 // openTab opens a blank tab in the same browser context as p: the two share
@@ -33,6 +35,95 @@ func (p *Page) openTab(t testing.TB) *Page {
 	return q
 }
 
+// openTabs opens n tabs of one browser (one context: shared cookies, shared
+// connection pool, shared BroadcastChannel) on url and waits until each is
+// connected. The context belongs to a blank anchor page that is never
+// navigated, so any of the n tabs can be closed alone.
+func openTabs(t *testing.T, url string, n int) []*Page {
+	t.Helper()
+	anchor := testBrowser(t).OpenPage(t)
+	anchor.SetTimeout(30 * time.Second)
+	var tabs []*Page
+	for len(tabs) < n {
+		q := anchor.openTab(t)
+		q.SetTimeout(30 * time.Second)
+		tabs = append(tabs, q)
+	}
+	for i, p := range tabs {
+		p.Navigate(t, url)
+		p.WaitFor(t, `window.comet && comet.client.status === "open"`)
+		t.Logf("tab %d open on %s", i+1, Eval[string](t, p, `comet.client.transport`))
+	}
+	return tabs
+}
+
+// distinctSessions fails unless every tab is its own session of one player.
+func distinctSessions(t *testing.T, tabs []*Page) {
+	t.Helper()
+	sids := map[string]bool{}
+	for i, p := range tabs {
+		sids[Eval[string](t, p, `comet.client.sessionInfo.sid`)] = true
+		if i > 0 && playerID(t, p) != playerID(t, tabs[0]) {
+			t.Errorf("tab %d is another player: the tabs share the cookie", i+1)
+		}
+	}
+	if len(sids) != len(tabs) {
+		t.Fatalf("%d sessions for %d tabs: each tab is its own session", len(sids), len(tabs))
+	}
+}
+
+// chatEveryTab has each tab say one line (named by its index in names) and
+// checks that every tab shows every line exactly once.
+func chatEveryTab(t *testing.T, tabs []*Page, names []int) {
+	t.Helper()
+	for i, p := range tabs {
+		if i >= 5 {
+			time.Sleep(1100 * time.Millisecond) // chat allows 5 lines at once, then one a second per player (pacing, not a wait)
+		}
+		say(t, p, fmt.Sprintf("tab %d here", names[i]))
+		waitChat(t, p, fmt.Sprintf("tab %d here", names[i]))
+	}
+	for i, p := range tabs {
+		for _, j := range names {
+			waitChat(t, p, fmt.Sprintf("tab %d here", j))
+		}
+		if got := chatLines(t, p, `^tab \d here$`); got != len(names) {
+			t.Errorf("tab %d shows %d of the %d lines (each exactly once)", names[i], got, len(names))
+		}
+	}
+}
+
+// chatLines counts the chat lines of p whose text matches the JS regexp re.
+func chatLines(t *testing.T, p *Page, re string) int {
+	return Eval[int](t, p, fmt.Sprintf(`[...document.querySelectorAll('[data-testid="chat-log"] [data-testid="chat-line"] [data-testid="chat-text"]')].filter(e => /%s/.test(e.textContent)).length`, re))
+}
+
+// playArena takes tab a into an arena room and walks it right: the server
+// moves it (room.diff), whatever carries its inputs.
+func playArena(t *testing.T, a *Page) {
+	t.Helper()
+	a.Do(t, "quick play", clickQuickPlay("arena"))
+	a.WaitFor(t, `comet.state().room !== "" && comet.state().tick >= 0`)
+	a.WaitFor(t, `document.querySelector('[data-testid="room-state"]').textContent.includes("left")`)
+	a.Do(t, "focus chat", chromedp.Focus(chromedp.CSS(selChatInput)))
+	key(t, a, "Escape", "Escape", 27, true)
+	key(t, a, "Escape", "Escape", 27, false)
+	me := roomOf(t, a).You
+	start := posOf(t, a, me) // as the server says (room.diff), not as predicted
+	key(t, a, "KeyD", "d", 68, true)
+	a.WaitFor(t, fmt.Sprintf(`(() => { const e = comet.room.view.ents.get(%d); return e && e.f[0] >= %v + 300; })()`, me, start[0]))
+	key(t, a, "KeyD", "d", 68, false)
+}
+
+func noAppErrors(t *testing.T, tabs []*Page) {
+	t.Helper()
+	for i, p := range tabs {
+		if errs := appErrors(p); len(errs) > 0 {
+			t.Errorf("tab %d errors: %v", i+1, errs)
+		}
+	}
+}
+
 // Nine tabs of one browser on plain HTTP/1.1, default transport. Chromium
 // allows six connections per host; a held HTTP stream per tab used to leave
 // the seventh tab unable even to load the page. Each tab gives its first
@@ -43,30 +134,11 @@ func TestNineTabsOnePlayer(t *testing.T) {
 	t.Parallel()
 	s := newSite(t, siteOptions{})
 	const n = 9
-	first := testBrowser(t).OpenPage(t)
-	first.SetTimeout(30 * time.Second)
-	tabs := []*Page{first}
-	for len(tabs) < n {
-		q := first.openTab(t)
-		q.SetTimeout(30 * time.Second)
-		tabs = append(tabs, q)
-	}
-	for i, p := range tabs {
-		p.Navigate(t, s.URL+"/")
-		p.WaitFor(t, `window.comet && comet.client.status === "open"`)
-		t.Logf("tab %d open on %s", i+1, Eval[string](t, p, `comet.client.transport`))
-	}
-	sids := map[string]bool{}
-	for i, p := range tabs {
+	tabs := openTabs(t, s.URL+"/", n)
+	for _, p := range tabs {
 		p.WaitFor(t, `comet.client.transport === "ws" && comet.client.status === "open"`)
-		sids[Eval[string](t, p, `comet.client.sessionInfo.sid`)] = true
-		if i > 0 && playerID(t, p) != playerID(t, tabs[0]) {
-			t.Errorf("tab %d is another player: the tabs share the cookie", i+1)
-		}
 	}
-	if len(sids) != n {
-		t.Fatalf("%d sessions for %d tabs: each tab is its own session", len(sids), n)
-	}
+	distinctSessions(t, tabs)
 
 	// Chat goes by POST only while a tab's socket is down (a reconnect; the
 	// test heartbeat is 1 s, tight on a loaded machine): none when none was.
@@ -78,20 +150,8 @@ func TestNineTabsOnePlayer(t *testing.T) {
 		return n
 	}
 	posts, before := s.faults.posts("chat.say"), reconnects()
+	chatEveryTab(t, tabs, []int{1, 2, 3, 4, 5, 6, 7, 8, 9})
 	for i, p := range tabs {
-		if i >= 5 {
-			time.Sleep(1100 * time.Millisecond) // chat allows 5 lines at once, then one a second per player (pacing, not a wait)
-		}
-		say(t, p, fmt.Sprintf("tab %d here", i+1))
-		waitChat(t, p, fmt.Sprintf("tab %d here", i+1))
-	}
-	for i, p := range tabs {
-		for j := range n {
-			waitChat(t, p, fmt.Sprintf("tab %d here", j+1))
-		}
-		if got := Eval[int](t, p, `[...document.querySelectorAll('[data-testid="chat-log"] [data-testid="chat-line"] [data-testid="chat-text"]')].filter(e => /^tab \d here$/.test(e.textContent)).length`); got != n {
-			t.Errorf("tab %d shows %d of the %d lines (each exactly once)", i+1, got, n)
-		}
 		if got := Eval[string](t, p, `comet.client.transport`); got != "ws" {
 			t.Errorf("tab %d on %s after chatting", i+1, got)
 		}
@@ -104,26 +164,89 @@ func TestNineTabsOnePlayer(t *testing.T) {
 
 	// One tab plays: its inputs go up the socket too, and the server moves it.
 	a := tabs[0]
-	a.Do(t, "quick play", clickQuickPlay("arena"))
-	a.WaitFor(t, `comet.state().room !== "" && comet.state().tick >= 0`)
-	a.WaitFor(t, `document.querySelector('[data-testid="room-state"]').textContent.includes("left")`)
-	a.Do(t, "focus chat", chromedp.Focus(chromedp.CSS(selChatInput)))
-	key(t, a, "Escape", "Escape", 27, true)
-	key(t, a, "Escape", "Escape", 27, false)
-	me, r := roomOf(t, a).You, Eval[int](t, a, `comet.client.stats.reconnects`)
-	start := posOf(t, a, me) // as the server says (room.diff), not as predicted
-	key(t, a, "KeyD", "d", 68, true)
-	a.WaitFor(t, fmt.Sprintf(`(() => { const e = comet.room.view.ents.get(%d); return e && e.f[0] >= %v + 300; })()`, me, start[0]))
-	key(t, a, "KeyD", "d", 68, false)
+	r := Eval[int](t, a, `comet.client.stats.reconnects`)
+	playArena(t, a)
 	if got := s.faults.posts("room.input"); got != 0 && Eval[int](t, a, `comet.client.stats.reconnects`) == r {
 		t.Errorf("%d POSTs carried inputs: on a socket, inputs go up the socket", got)
 	}
 	if got := Eval[string](t, a, `comet.client.transport`); got != "ws" {
 		t.Errorf("the playing tab is on %s", got)
 	}
-	for i, p := range tabs {
-		if errs := appErrors(p); len(errs) > 0 {
-			t.Errorf("tab %d errors: %v", i+1, errs)
-		}
+	noAppErrors(t, tabs)
+}
+
+// Nine tabs of one browser on plain HTTP/1.1 with an HTTP streaming transport
+// forced, where no WebSocket takes the tabs off the pool: the tabs share one
+// mux stream held by a leader tab (tabs.ts), so every tab loads, connects,
+// chats and plays. Then the leader tab closes: another takes over and
+// reopens the mux with every tab's last seq, and no tab loses or repeats an
+// event (the client's delivery stats: every seq from 1 accepted once).
+func TestNineTabsForcedTransport(t *testing.T) {
+	for _, tr := range []string{"multipart", "iframe", "sse"} {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			s := newSite(t, siteOptions{})
+			const n = 9
+			tabs := openTabs(t, s.URL+"/?transport="+tr, n)
+			distinctSessions(t, tabs)
+			names := []int{1, 2, 3, 4, 5, 6, 7, 8, 9}
+			chatEveryTab(t, tabs, names)
+			playArena(t, tabs[0])
+
+			leaders := func(tabs []*Page) []int {
+				var out []int
+				for i, p := range tabs {
+					if Eval[string](t, p, `comet.client.stats.shared`) == "leader" {
+						out = append(out, i)
+					}
+				}
+				return out
+			}
+			var lead []int
+			check.For(t, 10*time.Second, func() error {
+				if lead = leaders(tabs); len(lead) != 1 {
+					return fmt.Errorf("leaders %v, want one", lead)
+				}
+				return nil
+			})
+			for i, p := range tabs {
+				if got := Eval[string](t, p, `comet.client.transport`); got != tr {
+					t.Errorf("tab %d on %s, want %s", i+1, got, tr)
+				}
+				if got := Eval[string](t, p, `String(comet.client.stats.shared)`); got == "null" {
+					t.Errorf("tab %d does not share the connection", i+1)
+				}
+			}
+
+			// The leader tab closes; the others carry on.
+			t.Logf("closing the leader, tab %d", lead[0]+1)
+			tabs[lead[0]].Close()
+			rest := append(append([]*Page{}, tabs[:lead[0]]...), tabs[lead[0]+1:]...)
+			restNames := append(append([]int{}, names[:lead[0]]...), names[lead[0]+1:]...)
+			check.For(t, 15*time.Second, func() error {
+				if l := leaders(rest); len(l) != 1 {
+					return fmt.Errorf("leaders after the close %v, want one", l)
+				}
+				return nil
+			})
+			time.Sleep(1100 * time.Millisecond) // chat pacing (one line a second per player), not a wait
+			say(t, rest[0], "after the leader left")
+			for i, p := range rest {
+				waitChat(t, p, "after the leader left")
+				p.WaitFor(t, `comet.client.status === "open"`)
+				if got := chatLines(t, p, `^after the leader left$`); got != 1 {
+					t.Errorf("tab %d shows the line after the hand-over %d times", restNames[i], got)
+				}
+				if got := chatLines(t, p, `^tab \d here$`); got != n {
+					t.Errorf("tab %d shows %d of the %d earlier lines", restNames[i], got, n)
+				}
+				type delivery struct{ Events, LastSeq, Duplicates int }
+				d := Eval[delivery](t, p, `({events: comet.client.stats.events, lastSeq: comet.client.stats.lastSeq, duplicates: comet.client.stats.duplicates})`)
+				if d.Duplicates != 0 || d.Events != d.LastSeq {
+					t.Errorf("tab %d delivery %+v: every seq from 1 exactly once (no loss: events = last seq; no repeat)", restNames[i], d)
+				}
+			}
+			noAppErrors(t, rest)
+		})
 	}
 }

@@ -27,7 +27,15 @@ import { openMultipart } from "./transports/multipart";
 import { openPoll } from "./transports/poll";
 import { openSSE } from "./transports/sse";
 import { openWS } from "./transports/ws";
-import { isStreaming, type Opener, type Stream, type StreamEnd, type StreamHandlers } from "./transports/transport";
+import { canShare, isMuxTransport, tabsFor, type Tabs } from "./tabs";
+import {
+  isStreaming,
+  type Opener,
+  type Stream,
+  type StreamEnd,
+  type StreamHandlers,
+  type StreamParams,
+} from "./transports/transport";
 
 /** Connection state, for the UI. */
 export type Status =
@@ -94,6 +102,8 @@ export interface CometStats {
   pending: number;
   /** How long outgoing events have waited with none taken by the server, in ms (0: none wait). */
   upstreamStallMs: number;
+  /** On the connection the browser's tabs share (tabs.ts): whether this tab holds it; null when not sharing. */
+  shared: "leader" | "follower" | null;
 }
 
 /** An upstream batch the server refused for good (400 or 413); its events are dropped. */
@@ -263,6 +273,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
   private fenceTimer = 0;
   private sinceFence = 0; // events queued since the last ping
 
+  private sharing: Tabs | null = null; // the tabs this one shares a connection with
   private readonly resendAfterRenewal: (type: string) => boolean;
   private readonly eventRate = new RateMeter();
   private readonly byteRate = new RateMeter();
@@ -373,6 +384,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
       reconnects: this.reconnects,
       pending: this.outbox.pending,
       upstreamStallMs: this.outbox.stalledMs(),
+      shared: this.sharing ? (this.sharing.isLeader ? "leader" : "follower") : null,
     };
   }
 
@@ -648,7 +660,8 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
         stream = relay.stream;
         relay.bind(h);
       } else {
-        stream = openers[name](
+        stream = this.openDown(
+          name,
           {
             base: this.base,
             sid: s.sid,
@@ -660,6 +673,21 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
         );
       }
     });
+  }
+
+  /**
+   * openDown opens a downstream. A held HTTP transport that is here to stay
+   * (forced, or no WebSocket to move to) goes on the connection the tabs of
+   * this browser share (tabs.ts): six connections per host would otherwise
+   * hold only six tabs.
+   */
+  private openDown(name: TransportName, p: StreamParams, h: StreamHandlers): Stream {
+    if (isMuxTransport(name) && (this.forced === name || !this.wsOffered) && canShare()) {
+      const s = this.session as SessionInfo;
+      this.sharing = tabsFor(this.base, s.player.id);
+      return this.sharing.open(name, s.sid, p.last, h);
+    }
+    return openers[name](p, h);
   }
 
   /**

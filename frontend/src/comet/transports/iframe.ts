@@ -4,8 +4,16 @@
 // The function name is fixed by the server; calls are routed by sid so several
 // clients can share a page.
 
-import { endOf, toEvents } from "../protocol";
-import { errorMessage, streamURL, type Stream, type StreamHandlers, type StreamParams } from "./transport";
+import {
+  batches,
+  errorMessage,
+  streamEndOf,
+  streamURL,
+  type RawHandlers,
+  type Stream,
+  type StreamHandlers,
+  type StreamParams,
+} from "./transport";
 
 type Receiver = (batch: unknown) => void;
 
@@ -40,6 +48,14 @@ function responseStatus(frame: HTMLIFrameElement): number {
 const PRELUDE_CHECK_MS = 100;
 
 export function openIframe(p: StreamParams, h: StreamHandlers): Stream {
+  return openIframeRaw(streamURL(p, "iframe"), p.sid, batches(h));
+}
+
+/**
+ * openIframeRaw loads the forever frame at url; its calls named key (the
+ * sid, or "mux" for a mux) come here, each second argument as decoded.
+ */
+export function openIframeRaw(url: string, key: string, h: RawHandlers): Stream {
   install();
   const frame = document.createElement("iframe");
   frame.setAttribute("aria-hidden", "true");
@@ -48,7 +64,7 @@ export function openIframe(p: StreamParams, h: StreamHandlers): Stream {
   frame.style.display = "none";
   let closed = false;
   let opened = false;
-  let batches = 0;
+  let calls = 0;
   let timer = 0;
 
   const open = () => {
@@ -61,7 +77,7 @@ export function openIframe(p: StreamParams, h: StreamHandlers): Stream {
   const close = () => {
     closed = true;
     window.clearInterval(timer);
-    if (receivers.get(p.sid) === receive) receivers.delete(p.sid);
+    if (receivers.get(key) === receive) receivers.delete(key);
     frame.remove();
   };
   const end: StreamHandlers["ended"] = (e) => {
@@ -76,17 +92,17 @@ export function openIframe(p: StreamParams, h: StreamHandlers): Stream {
       end({ kind: "clean" });
       return;
     }
-    const reason = endOf(batch);
+    const reason = streamEndOf(batch);
     if (reason !== null) {
       end({ kind: "clean", reason });
       return;
     }
     // The frame hands over a parsed value; estimate the bytes of its <script>.
-    h.bytes(JSON.stringify(batch).length + 64 + p.sid.length);
+    h.bytes(JSON.stringify(batch).length + 64 + key.length);
     open();
-    batches++;
+    calls++;
     try {
-      h.batch(toEvents(batch));
+      h.frame(batch);
     } catch (e) {
       end({ kind: "protocol", message: errorMessage(e) });
     }
@@ -96,7 +112,7 @@ export function openIframe(p: StreamParams, h: StreamHandlers): Stream {
   // or was an error page. (A connection cut mid-response leaves the document
   // loading for good in Chromium: only the heartbeat deadline notices that.)
   frame.addEventListener("load", () => {
-    if (batches > 0) end({ kind: "eof" });
+    if (calls > 0) end({ kind: "eof" });
     else {
       const status = responseStatus(frame);
       end(status && status !== 200 ? { kind: "status", status } : { kind: "unknown" });
@@ -113,8 +129,8 @@ export function openIframe(p: StreamParams, h: StreamHandlers): Stream {
     }
   }, PRELUDE_CHECK_MS);
 
-  receivers.set(p.sid, receive);
-  frame.src = streamURL(p, "iframe");
+  receivers.set(key, receive);
+  frame.src = url;
   document.body.appendChild(frame);
   return { close };
 }

@@ -2,10 +2,24 @@
 // longer render multipart/x-mixed-replace documents, so this reads the bytes.
 
 import { boundaryOf, MultipartParser } from "../multipart";
-import { parseFrame } from "../protocol";
-import { errorMessage, streamURL, type Stream, type StreamHandlers, type StreamParams } from "./transport";
+import {
+  batches,
+  errorMessage,
+  parseJSON,
+  streamEndOf,
+  streamURL,
+  type RawHandlers,
+  type Stream,
+  type StreamHandlers,
+  type StreamParams,
+} from "./transport";
 
 export function openMultipart(p: StreamParams, h: StreamHandlers): Stream {
+  return openMultipartRaw(streamURL(p, "multipart"), batches(h));
+}
+
+/** openMultipartRaw reads the multipart stream at url, one decoded part at a time. */
+export function openMultipartRaw(url: string, h: RawHandlers): Stream {
   const ac = new AbortController();
   let closed = false;
   const end: StreamHandlers["ended"] = (e) => {
@@ -18,7 +32,7 @@ export function openMultipart(p: StreamParams, h: StreamHandlers): Stream {
   void (async () => {
     let res: Response;
     try {
-      res = await fetch(streamURL(p, "multipart"), {
+      res = await fetch(url, {
         credentials: "same-origin",
         cache: "no-store",
         signal: ac.signal,
@@ -57,9 +71,10 @@ export function openMultipart(p: StreamParams, h: StreamHandlers): Stream {
       h.opened();
       try {
         for (const body of parser.push(decoder.decode(r.value, { stream: true }))) {
-          const f = parseFrame(body);
-          if ("end" in f) reason = f.end;
-          else h.batch(f.events);
+          const v = parseJSON(body);
+          const end = streamEndOf(v);
+          if (end !== null) reason = end;
+          else h.frame(v);
           if (closed) return;
         }
       } catch (e) {

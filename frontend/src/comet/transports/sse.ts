@@ -2,11 +2,25 @@
 // must resume with its own last seq, back off, and learn about 404s), so the
 // EventSource is closed on its first error instead of left to retry.
 
-import { parseFrame } from "../protocol";
-import { errorMessage, streamURL, type Stream, type StreamHandlers, type StreamParams } from "./transport";
+import {
+  batches,
+  errorMessage,
+  parseJSON,
+  streamEndOf,
+  streamURL,
+  type RawHandlers,
+  type Stream,
+  type StreamHandlers,
+  type StreamParams,
+} from "./transport";
 
 export function openSSE(p: StreamParams, h: StreamHandlers): Stream {
-  const es = new EventSource(streamURL(p, "sse"));
+  return openSSERaw(streamURL(p, "sse"), batches(h));
+}
+
+/** openSSERaw reads the event stream at url, one decoded data line at a time. */
+export function openSSERaw(url: string, h: RawHandlers): Stream {
+  const es = new EventSource(url);
   let closed = false;
   const end: StreamHandlers["ended"] = (e) => {
     if (!closed) {
@@ -23,9 +37,10 @@ export function openSSE(p: StreamParams, h: StreamHandlers): Stream {
     // EventSource hides the raw bytes; count the data line and its framing.
     h.bytes(m.data.length + (m.lastEventId ? m.lastEventId.length + 5 : 0) + 8);
     try {
-      const f = parseFrame(m.data);
-      if ("end" in f) end({ kind: "clean", reason: f.end });
-      else h.batch(f.events);
+      const v = parseJSON(m.data);
+      const reason = streamEndOf(v);
+      if (reason !== null) end({ kind: "clean", reason });
+      else h.frame(v);
     } catch (e) {
       end({ kind: "protocol", message: errorMessage(e) });
     }

@@ -1,7 +1,7 @@
 // What the client needs from a downstream transport: open it on a URL, hear
 // about bytes, batches and its end, and close it.
 
-import type { CometEvent, TransportName } from "../protocol";
+import { endOf, ProtocolError, toEvents, type CometEvent, type TransportName } from "../protocol";
 
 /** How a downstream ended. */
 export type StreamEnd =
@@ -74,4 +74,44 @@ export function streamURL(p: StreamParams, path: string, wait?: number): string 
 
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * What a held HTTP transport reports before its payloads are read as
+ * batches: each frame's decoded JSON (a batch, or a mux's frame), and its end.
+ */
+export interface RawHandlers {
+  bytes(n: number): void;
+  opened(): void;
+  /** One frame's payload, decoded; throwing ends the stream as a protocol error. */
+  frame(v: unknown): void;
+  ended(end: StreamEnd): void;
+}
+
+/** batches reads every frame as one batch of events (a stream of one session). */
+export function batches(h: StreamHandlers): RawHandlers {
+  return {
+    bytes: (n) => h.bytes(n),
+    opened: () => h.opened(),
+    frame: (v) => h.batch(toEvents(v)),
+    ended: (e) => h.ended(e),
+  };
+}
+
+/**
+ * streamEndOf returns the reason of a stream's own end frame, {"end": …};
+ * null for anything else, a mux's per-session end ({"sid": …, "end": …}) included.
+ */
+export function streamEndOf(v: unknown): string | null {
+  const end = endOf(v);
+  return end !== null && !("sid" in (v as object)) ? end : null;
+}
+
+/** parseJSON decodes one frame's payload (one line of JSON). */
+export function parseJSON(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new ProtocolError(`frame is not JSON: ${(e as Error).message}`);
+  }
 }

@@ -490,8 +490,11 @@ func (m *Manager) resumeRecorder(r *room, sv *SavedRoom) *recorder {
 		return rec
 	}
 	w, err := m.cfg.RecordTo(r.id, sv.Match.ID)
-	if err != nil {
+	switch {
+	case err != nil:
 		r.log.Error("open match recording", "match", sv.Match.ID, "err", err)
+		return rec
+	case w == nil: // no file (the server's RecordTo when not recording): memory only
 		return rec
 	}
 	rec.w, rec.bw = w, bufio.NewWriterSize(w, 64<<10)

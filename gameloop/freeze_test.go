@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"regexp"
 	"strings"
@@ -304,5 +305,46 @@ func TestThawKeepsQueueRenamesAndLeavers(t *testing.T) {
 	raw, _ = c.Sinks["q"].Last("room.joined")
 	if j := decode[map[string]any](t, raw); j["spectator"] != false || j["queued"] != nil {
 		t.Errorf("the queued player at the next match was told %s", raw)
+	}
+}
+
+// TestThawLongMatchWithoutRecordingFile: a RecordTo that opens no file for a
+// match (nil writer, no error: the server's when it records nothing) thaws a
+// match whose log outgrew the recorder's 64 KiB buffer. The thaw once wrote
+// that log to the nil writer and the new process panicked: every match older
+// than about a minute was lost with its server on a restart.
+func TestThawLongMatchWithoutRecordingFile(t *testing.T) {
+	rules := modetest.FleetSettings
+	rules.Duration = time.Hour
+	a := modetest.NewFleetWith(t, []gameloop.Mode{walk}, rules)
+	a.Open("long", walk, 4, 3, false)
+	rng := rand.New(rand.NewPCG(3, 3))
+	for range 3000 {
+		a.Inputs(rng)
+		a.Tick()
+	}
+	saved := a.Freeze()
+	if len(saved) != 1 || len(saved[0].Match.Log) <= 64<<10 {
+		t.Fatalf("want one room with a log over 64 KiB, got %d rooms (log %d bytes)", len(saved), len(saved[0].Match.Log))
+	}
+	opened := 0
+	m := gameloop.NewManager(gameloop.ManagerConfig{
+		Bus: modetest.NewBus(), Modes: []gameloop.Mode{walk}, Clock: gameloop.NewManualClock(a.Clock.Now(), false),
+		Settings: map[string]gameloop.Settings{walk.Name(): rules}, BotFillDelay: time.Hour, EmptyTimeout: time.Hour,
+		RecordTo: func(string, string) (io.WriteCloser, error) { opened++; return nil, nil },
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	defer func() {
+		if err := m.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	if err := m.Thaw(ctx, saved, func(string) comet.Sink { return modetest.NewSink() }); err != nil {
+		t.Fatalf("thaw: %v", err)
+	}
+	st, err := m.Inspect(ctx, saved[0].ID)
+	if err != nil || st.Tick != saved[0].Tick || st.Match != saved[0].Match.ID || st.Digest != saved[0].Match.Digest || opened != 1 {
+		t.Fatalf("thawed room %+v (%v), RecordTo called %d times; want tick %d of match %s", st, err, opened, saved[0].Tick, saved[0].Match.ID)
 	}
 }

@@ -59,6 +59,7 @@ type ManagerConfig struct {
 	Seed func() int64
 	// RecordTo, when set, opens the writer each match's recording (JSON
 	// lines, see Replay) is written to; it is closed when the match ends.
+	// A nil writer with no error records that match in memory only.
 	RecordTo func(roomID, matchID string) (io.WriteCloser, error)
 	// MaxRooms caps open rooms; past it Create and QuickJoin answer
 	// ERATELIMIT "server full" (default 1,000).

@@ -68,6 +68,7 @@ type restartRound struct {
 	RoomsRestored int
 	MaxTick       uint64          // the oldest match's tick at the freeze: what the thaw replays
 	LogBytes      int             // the match logs' bytes, all rooms
+	Bytes         int             // the hand-over blob's bytes
 	PlayGaps      []time.Duration // per player: last room.diff before, first room.diff after
 	StartToPlay   []time.Duration // per player: the new process's exec to its first room.diff
 }
@@ -212,7 +213,7 @@ func runRestartCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		rd.TermToExit = time.Since(t0)
 		old := logFields(logPath, "hand-over saved")
 		rd.Drain, rd.Save, rd.Freeze = old.duration("drain"), old.duration("save"), old.duration("freeze")
-		rd.RoomsSaved = old.int("rooms")
+		rd.RoomsSaved, rd.Bytes = old.int("rooms"), old.int("bytes")
 		rd.MaxTick, rd.LogBytes = frozenRooms(logPath)
 		nt, nlog, started, err := start()
 		if err != nil {
@@ -296,12 +297,12 @@ func runRestartCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 func writeRoomRounds(w io.Writer, p restartParams, rounds []restartRound, players int) {
 	fmt.Fprintf(w, "\n%d players in %d %s rooms, an input each every %v; the play gap is a player's last `room.diff` before the restart to its first after; start → play is the new process's exec to that first diff.\n\n",
 		players, p.Rooms, p.Mode, p.InputEvery)
-	fmt.Fprintln(w, "| round | rooms saved / restored | oldest match at the freeze | match logs | freeze | save | thaw | restore (all) | start → ready | play gap p50 | p99 | max | start → play p50 | p99 | max |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| round | rooms saved / restored | oldest match at the freeze | match logs | hand-over | freeze | save | thaw | restore (all) | start → ready | play gap p50 | p99 | max | start → play p50 | p99 | max |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for i, rd := range rounds {
 		g, s := quantiles(rd.PlayGaps), quantiles(rd.StartToPlay)
-		fmt.Fprintf(w, "| %d | %d / %d | tick %d | %d KiB | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1,
-			rd.RoomsSaved, rd.RoomsRestored, rd.MaxTick, rd.LogBytes>>10, millis(rd.Freeze), millis(rd.Save), millis(rd.Thaw), millis(rd.Restore),
+		fmt.Fprintf(w, "| %d | %d / %d | tick %d | %d KiB | %.1f MB | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1,
+			rd.RoomsSaved, rd.RoomsRestored, rd.MaxTick, rd.LogBytes>>10, float64(rd.Bytes)/1e6, millis(rd.Freeze), millis(rd.Save), millis(rd.Thaw), millis(rd.Restore),
 			millis(rd.StartToReady), millis(g[0]), millis(g[1]), millis(g[2]), millis(s[0]), millis(s[1]), millis(s[2]))
 	}
 	worst := time.Duration(0)

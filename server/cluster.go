@@ -28,7 +28,8 @@ type Cluster interface {
 	// Claim records this node as the home of a new session of player.
 	Claim(ctx context.Context, sid, player string) error
 	// Home returns a session's home and player and the directory's
-	// revision; node is "" for a session the directory does not list.
+	// revision; node is "" for a session the directory does not list (rev
+	// 0) or one its home drained and no node took yet (rev not 0).
 	Home(ctx context.Context, sid string) (node, player string, rev uint64, err error)
 	// Rehome makes this node the home of a session whose home is gone, a
 	// compare-and-set on rev (an error if another node did first).
@@ -45,6 +46,22 @@ type Cluster interface {
 	Relay(ctx context.Context, home, sid, token string, last uint64, mirror *push.Session) error
 	// Unmirror says mirror ended here, so its home stops relaying.
 	Unmirror(mirror *push.Session)
+
+	// Fenced reports whether this node lost NATS or its lease: it must not
+	// serve clients until it recovers (cluster_fence.go).
+	Fenced() bool
+	// Reconcile says whether a session held here is still this node's
+	// (claiming it again if the directory lost it) when a fence ends.
+	Reconcile(ctx context.Context, sid, player string) (keep bool, err error)
+	// MarkDrained marks a session of this node drained, for the next node
+	// its client reaches to take (cluster_drain.go); false if it is no
+	// longer this node's.
+	MarkDrained(ctx context.Context, sid, player string) (bool, error)
+	// SaveDrained stores the blob of a drained session nobody took.
+	SaveDrained(ctx context.Context, sid string, blob []byte) error
+	// TakeDrained makes this node the home of a drained session (a
+	// compare-and-set on rev) and returns its blob; nil when none is left.
+	TakeDrained(ctx context.Context, sid, player string, rev uint64) ([]byte, error)
 }
 
 // clusterTimeout bounds a directory look-up or a relay request.
@@ -64,6 +81,9 @@ func (s *Server) ClusterHandler() http.Handler {
 // RelaySession returns the session another node asks to relay, if token is
 // its player's.
 func (s *Server) RelaySession(ctx context.Context, sid, token string) (*push.Session, error) {
+	if s.Draining() || s.cluster.Fenced() {
+		return nil, errUnavailable
+	}
 	ps, ok := s.hub.Session(sid)
 	if !ok || tabOf(ps).mirror {
 		return nil, comet.Errorf(comet.ENOTFOUND, "session not found")
@@ -74,11 +94,13 @@ func (s *Server) RelaySession(ctx context.Context, sid, token string) (*push.Ses
 	return ps, nil
 }
 
-// EndMirror ends a mirror held here; its stream ends and the client resumes
+// EndMirror ends a mirror held here; its stream ends as "shutdown" (not
+// "ended": the session lives on at its home) and the client resumes
 // wherever it reconnects.
 func (s *Server) EndMirror(m *push.Session) {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 	defer cancel()
+	m.EndStream()
 	s.hub.Remove(ctx, m)
 }
 
@@ -102,6 +124,13 @@ func (s *Server) routeSession(next echo.HandlerFunc) echo.HandlerFunc {
 		cancel()
 		if err != nil {
 			return fmt.Errorf("session directory: %w", err)
+		}
+		if node == "" && rev != 0 {
+			// Drained by its home: any request takes it here, whole.
+			if err := s.takeDrained(c, sid, player, rev); err != nil {
+				return err
+			}
+			return next(c)
 		}
 		if node == "" {
 			return next(c) // unknown everywhere: 404 as on one node
@@ -191,6 +220,9 @@ func (s *Server) relayStream(c echo.Context, node, sid string) error {
 		release()
 		s.hub.Remove(ctx, ps)
 		var ce *comet.Error
+		if errors.As(err, &ce) && ce.Code == codeUnavailable {
+			return unavailable(c) // the home drains or is fenced: retry
+		}
 		if errors.As(err, &ce) {
 			return ce
 		}
@@ -209,32 +241,48 @@ func (s *Server) relayStream(c echo.Context, node, sid string) error {
 // the core send sys.reset numbered after it and ask for fresh state, so the
 // client's seqs continue with no gap and no repeat.
 func (s *Server) rehome(c echo.Context, sid, player string, rev uint64) error {
-	r := c.Request()
-	tok := tokenOf(r)
-	if tok == "" {
-		return comet.Errorf(comet.EUNAUTHORIZED, "missing player token")
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), sessionTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), sessionTimeout)
 	defer cancel()
-	p, err := s.store.PlayerByToken(ctx, hashToken(tok))
-	if comet.ErrorCode(err) == comet.ENOTFOUND {
-		return comet.Errorf(comet.EUNAUTHORIZED, "invalid player token")
-	}
+	p, tok, err := s.rehomeAuth(ctx, c, player)
 	if err != nil {
-		return fmt.Errorf("re-home: find player: %w", err)
-	}
-	if p.ID != player {
-		return comet.Errorf(comet.EFORBIDDEN, "session belongs to another player")
-	}
-	if banned, err := s.store.Banned(ctx, p.ID); err != nil {
-		return fmt.Errorf("re-home: ban check: %w", err)
-	} else if banned {
-		return comet.Errorf(comet.EFORBIDDEN, "this player is banned")
+		return err
 	}
 	if err := s.cluster.Rehome(ctx, sid, p.ID, rev); err != nil {
 		s.log.Info("re-home lost a race; retry", "sid", sid, "err", err)
 		return unavailable(c) // another node re-homed it: the retry is routed there
 	}
+	return s.startRehomed(ctx, c, sid, p, tok)
+}
+
+// rehomeAuth checks that the request's token is player's, who is not
+// banned, before a session of player is re-homed or taken here.
+func (s *Server) rehomeAuth(ctx context.Context, c echo.Context, player string) (*comet.Player, string, error) {
+	tok := tokenOf(c.Request())
+	if tok == "" {
+		return nil, "", comet.Errorf(comet.EUNAUTHORIZED, "missing player token")
+	}
+	p, err := s.store.PlayerByToken(ctx, hashToken(tok))
+	if comet.ErrorCode(err) == comet.ENOTFOUND {
+		return nil, "", comet.Errorf(comet.EUNAUTHORIZED, "invalid player token")
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("re-home: find player: %w", err)
+	}
+	if p.ID != player {
+		return p, "", comet.Errorf(comet.EFORBIDDEN, "session belongs to another player")
+	}
+	if banned, err := s.store.Banned(ctx, p.ID); err != nil {
+		return p, "", fmt.Errorf("re-home: ban check: %w", err)
+	} else if banned {
+		return p, "", comet.Errorf(comet.EFORBIDDEN, "this player is banned")
+	}
+	return p, tok, nil
+}
+
+// startRehomed registers sid here, empty in the lobby, once this node is
+// its home in the directory.
+func (s *Server) startRehomed(ctx context.Context, c echo.Context, sid string, p *comet.Player, tok string) error {
+	r := c.Request()
 	addr, err := s.limits.acquireSession(r)
 	if err != nil {
 		return err
@@ -290,11 +338,21 @@ func (w *statusWriter) WriteHeader(code int)        { w.status = code }
 func (w *statusWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // dropMirrors ends every mirror held here (a hand-over saves only the
-// sessions this node is home of; a mirror's client resumes elsewhere).
+// sessions this node is home of; a mirror's client resumes elsewhere). It
+// runs before sys.restart is sent: a mirror's seqs are its home's, and one
+// numbered here would make the client's resume from the home a reset.
 func (s *Server) dropMirrors(ctx context.Context) {
 	for _, ps := range s.hub.Sessions() {
 		if tabOf(ps).mirror {
+			ps.EndStream()
 			s.hub.Remove(ctx, ps)
 		}
 	}
 }
+
+// codeUnavailable is the code of a request refused while this node (or the
+// session's home) drains or is fenced: 503 with Retry-After.
+const codeUnavailable = "unavailable"
+
+// errUnavailable refuses a relay while this node drains or is fenced.
+var errUnavailable = comet.Errorf(codeUnavailable, "the session's home is draining or fenced; retry")

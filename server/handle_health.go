@@ -27,6 +27,9 @@ func (s *Server) handleHealth(c echo.Context) error {
 		s.log.Error("health: database unreachable", "err", err)
 		h.Status, h.Database, status = "degraded", "unreachable", http.StatusServiceUnavailable
 	}
+	if s.fenced() { // a cluster node that lost NATS or its lease: send nothing here
+		h.Status, status = "fenced", http.StatusServiceUnavailable
+	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(status, h)
 }

@@ -66,6 +66,10 @@ type drainGate struct {
 	mu       sync.RWMutex
 	draining bool
 	inflight sync.WaitGroup
+	// take makes a cluster node's hand-over of one drained session and its
+	// last save of it one step each (cluster_drain.go): a taker asking
+	// while the session is being saved is answered after the save.
+	take sync.Mutex
 }
 
 // retryAfterDrain is the Retry-After of a request refused while draining.
@@ -95,7 +99,7 @@ func (s *Server) drainMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		g := &s.drain
 		g.mu.RLock()
-		if g.draining {
+		if g.draining || s.fenced() {
 			g.mu.RUnlock()
 			return unavailable(c)
 		}
@@ -168,20 +172,12 @@ func (s *Server) beginDrain(ctx context.Context) error {
 // save the sessions with their state in one blob. Nothing is numbered after
 // the save.
 func (s *Server) handOver(ctx context.Context) error {
+	if s.cluster != nil {
+		return s.drainToCluster(ctx) // to the other nodes (cluster_drain.go)
+	}
 	start := time.Now()
 	var errs []error
-	s.drain.mu.Lock()
-	s.drain.draining = true
-	s.drain.mu.Unlock()
-	httpDone := make(chan error, 1)
-	if s.http != nil {
-		s.http.SetKeepAlivesEnabled(false)
-		// Shutdown closes the listener at once, then waits for the requests
-		// still running (a long-poll ends when Drain stops it).
-		go func() { httpDone <- s.http.Shutdown(ctx) }()
-	} else {
-		httpDone <- nil
-	}
+	httpDone := s.closeGate(ctx)
 	// The events already taken run first, rooms alive: an input in flight
 	// reaches its room's queue and goes over with it.
 	if err := s.beginDrain(ctx); err != nil {
@@ -206,12 +202,11 @@ func (s *Server) handOver(ctx context.Context) error {
 	}
 	s.cancel() // the lobby stops publishing
 	s.done.Wait()
-	s.hub.Broadcast(comet.MustMessage("sys.restart", map[string]int{"reconnect_ms": 1000}))
-	s.hub.Flush(ctx)
+	s.dropMirrors(ctx) // relayed from other nodes: not this node's to hand over, nor to number
+	s.restartClients(ctx)
 	s.hub.Drain()
 	drained := time.Now()
 
-	s.dropMirrors(ctx) // relayed from other nodes: not this node's to hand over
 	saved := s.hub.Save()
 	encStart := time.Now()
 	blob, err := encodeHandover(s.cfg.Version, saved, func(id string) (*tab, bool) {
@@ -240,6 +235,24 @@ func (s *Server) handOver(ctx context.Context) error {
 	}
 	s.close(ctx)
 	return errors.Join(errs...)
+}
+
+// closeGate refuses new client work (503) and stops the listener; the
+// channel says when the requests still running have finished.
+func (s *Server) closeGate(ctx context.Context) <-chan error {
+	s.drain.mu.Lock()
+	s.drain.draining = true
+	s.drain.mu.Unlock()
+	httpDone := make(chan error, 1)
+	if s.http != nil {
+		s.http.SetKeepAlivesEnabled(false)
+		// Shutdown closes the listener at once, then waits for the requests
+		// still running (a long-poll ends when Drain stops it).
+		go func() { httpDone <- s.http.Shutdown(ctx) }()
+	} else {
+		httpDone <- nil
+	}
+	return httpDone
 }
 
 // encodeHandover builds the blob for the saved sessions; tabOf finds each

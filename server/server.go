@@ -194,7 +194,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.games.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop games: %w", err))
 	}
-	s.hub.Broadcast(comet.MustMessage("sys.restart", map[string]int{"reconnect_ms": 1000}))
+	s.dropMirrors(ctx) // a mirror's seqs are its home's: end it, number nothing in it
+	s.restartClients(ctx)
 	s.hub.Flush(ctx)
 	if s.http != nil {
 		if err := s.http.Shutdown(ctx); err != nil {

@@ -108,7 +108,9 @@ func (m *Main) joinCluster(ctx context.Context, local comet.Bus) (*clusterParts,
 	}
 	if p.node, err = cluster.Start(ctx, cluster.Config{
 		Conn: nc, Node: m.Node, Logger: log,
-		OnLeaseLost: func(err error) { log.Error("this node is no longer a cluster member", "err", err) },
+		OnLeaseLost: func(err error) {
+			log.Error("this node is no longer a cluster member; fenced until it takes its lease back", "err", err)
+		},
 	}); err != nil {
 		return nil, err
 	}
@@ -123,6 +125,7 @@ func (m *Main) serveCluster() {
 	}
 	m.cluster.node.Serve(cluster.Service{
 		HTTP: m.Server.ClusterHandler(), Relay: m.Server.RelaySession, EndMirror: m.Server.EndMirror,
+		Fence: m.Server.Fence, Recover: m.Server.Recover, Take: m.Server.TakeSession,
 	})
 }
 

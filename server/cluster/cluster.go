@@ -53,10 +53,18 @@ type Config struct {
 	// ForwardTimeout bounds a forwarded request that names no longer wait
 	// (default 30 s, the server's event budget).
 	ForwardTimeout time.Duration
-	// OnLeaseLost is called once, on the renewing goroutine, if the lease
-	// is lost (ErrLeaseLost, wrapped with the cause).
+	// OnLeaseLost is called, on the lease's goroutine, each time the lease
+	// is lost (ErrLeaseLost, wrapped with the cause); the node fences.
 	OnLeaseLost func(error)
-	Logger      *slog.Logger
+	// FenceGrace is how long the NATS connection may be down before the node
+	// fences (default 1 s): a short blip costs nothing, a longer one stops
+	// it serving state others may be taking over (fence.go).
+	FenceGrace time.Duration
+	// DirectoryGrace is how long a dead node's directory entries are kept
+	// for its clients to re-home them before a survivor sweeps them
+	// (default 2 min, above the push core's 30 s session grace; sweep.go).
+	DirectoryGrace time.Duration
+	Logger         *slog.Logger
 }
 
 // Node is this process's membership: its lease, the live nodes it sees,
@@ -66,11 +74,17 @@ type Node struct {
 	log      *slog.Logger
 	nc       *nats.Conn
 	js       jetstream.JetStream
-	nodes    jetstream.KeyValue
+	ctx      context.Context    // the node's life: Close ends it
+	nodes    jetstream.KeyValue // the buckets, under mu: a recovery opens them again
 	sessions jetstream.KeyValue
+	drained  jetstream.KeyValue
 
-	mu   sync.RWMutex
-	live map[string]bool // nodes whose lease is current, this one included
+	mu       sync.RWMutex
+	live     map[string]bool      // nodes whose lease is current, this one included
+	goneAt   map[string]time.Time // when a node not live was first seen so (sweep.go)
+	watchEnd context.CancelFunc   // stops the current watch of the lease bucket
+
+	fence fenceState // fence.go
 
 	svc    svcHolder
 	subs   []*nats.Subscription
@@ -95,6 +109,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.ForwardTimeout <= 0 {
 		cfg.ForwardTimeout = 30 * time.Second
 	}
+	if cfg.FenceGrace <= 0 {
+		cfg.FenceGrace = time.Second
+	}
+	if cfg.DirectoryGrace <= 0 {
+		cfg.DirectoryGrace = 2 * time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -102,22 +122,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: jetstream: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Node), nc: cfg.Conn, js: js, live: map[string]bool{}}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Node), nc: cfg.Conn, js: js,
+		live: map[string]bool{}, goneAt: map[string]time.Time{}}
 	n.relay.init(n)
-	// The lease bucket's TTL is the lease: a key not written again within
-	// it is removed, and the marker left (LimitMarkerTTL) tells watchers.
-	n.nodes, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: NodesBucket, TTL: cfg.LeaseTTL, LimitMarkerTTL: time.Second,
-		Storage: jetstream.MemoryStorage, History: 1,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: nodes bucket: %w", err)
-	}
-	n.sessions, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: SessionsBucket, Storage: jetstream.MemoryStorage, History: 1,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: sessions bucket: %w", err)
+	if err := n.openBuckets(ctx); err != nil {
+		return nil, err
 	}
 	rev, err := n.nodes.Create(ctx, cfg.Node, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -128,22 +137,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	// The watch lives as long as the node, not as long as Start's ctx.
 	rctx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
-	w, err := n.nodes.WatchAll(rctx)
-	if err != nil {
+	n.ctx, n.cancel = rctx, cancel
+	if err := n.startWatch(); err != nil {
 		cancel()
 		_ = n.nodes.Delete(ctx, cfg.Node)
-		return nil, fmt.Errorf("cluster: watch nodes: %w", err)
+		return nil, err
 	}
 	if err := n.subscribe(); err != nil {
-		_ = w.Stop()
 		cancel()
 		_ = n.nodes.Delete(ctx, cfg.Node)
 		return nil, err
 	}
 	n.done.Add(2)
-	go func() { defer n.done.Done(); n.renew(rctx, rev) }()
-	go func() { defer n.done.Done(); n.watch(rctx, w) }()
+	go func() { defer n.done.Done(); n.keep(rctx, rev) }()
+	go func() { defer n.done.Done(); n.sweep(rctx) }()
 	// Wait for the watch's initial values, so Alive is right on return.
 	if err := n.waitLive(ctx, cfg.Node); err != nil {
 		n.stop()
@@ -164,6 +171,25 @@ func (n *Node) waitLive(ctx context.Context, node string) error {
 		}
 	}
 	return nil
+}
+
+// leases, dir and drainedKV return the buckets a recovery may have opened again.
+func (n *Node) leases() jetstream.KeyValue {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.nodes
+}
+
+func (n *Node) dir() jetstream.KeyValue {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.sessions
+}
+
+func (n *Node) drainedKV() jetstream.KeyValue {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.drained
 }
 
 // Name returns this node's name.
@@ -188,40 +214,6 @@ func (n *Node) Nodes() []string {
 	return out
 }
 
-// renew writes the lease again every third of its TTL, as a compare-and-set
-// on the revision it last wrote: if the key expired and another node took the
-// name, or NATS stayed away past the TTL, the lease is lost.
-func (n *Node) renew(ctx context.Context, rev uint64) {
-	t := time.NewTicker(n.cfg.LeaseTTL / 3)
-	defer t.Stop()
-	deadline := time.Now().Add(n.cfg.LeaseTTL)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.LeaseTTL/3)
-		r, err := n.nodes.Update(cctx, n.cfg.Node, []byte(time.Now().UTC().Format(time.RFC3339Nano)), rev)
-		cancel()
-		if err == nil {
-			rev, deadline = r, time.Now().Add(n.cfg.LeaseTTL)
-			continue
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if errors.Is(err, jetstream.ErrKeyExists) || time.Now().After(deadline) {
-			n.log.Error("node lease lost", "err", err)
-			if n.cfg.OnLeaseLost != nil {
-				n.cfg.OnLeaseLost(fmt.Errorf("%w: %w", ErrLeaseLost, err))
-			}
-			return
-		}
-		n.log.Warn("node lease not renewed; retrying", "err", err)
-	}
-}
-
 // watch keeps the set of live nodes from the lease bucket's updates: a put
 // is a live node, a delete, purge or TTL marker a gone one.
 func (n *Node) watch(ctx context.Context, w jetstream.KeyWatcher) {
@@ -242,8 +234,12 @@ func (n *Node) watch(ctx context.Context, w jetstream.KeyWatcher) {
 			was := n.live[e.Key()]
 			if alive {
 				n.live[e.Key()] = true
+				delete(n.goneAt, e.Key())
 			} else {
 				delete(n.live, e.Key())
+				if _, ok := n.goneAt[e.Key()]; !ok {
+					n.goneAt[e.Key()] = time.Now()
+				}
 			}
 			n.mu.Unlock()
 			if was && !alive {
@@ -272,7 +268,7 @@ func (n *Node) Close() {
 	n.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := n.nodes.Delete(ctx, n.cfg.Node); err != nil {
+	if err := n.leases().Delete(ctx, n.cfg.Node); err != nil {
 		n.log.Warn("delete node lease", "err", err)
 	}
 }

@@ -87,7 +87,8 @@ func startNode(t *testing.T, ns *natsserver.Server, store *postgres.DB, name str
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl.Serve(cluster.Service{HTTP: srv.ClusterHandler(), Relay: srv.RelaySession, EndMirror: srv.EndMirror})
+	cl.Serve(cluster.Service{HTTP: srv.ClusterHandler(), Relay: srv.RelaySession, EndMirror: srv.EndMirror,
+		Fence: srv.Fence, Recover: srv.Recover, Take: srv.TakeSession})
 	n := &node{name: name, nc: nc, cl: cl, srv: srv, ts: httptest.NewServer(srv.Handler())}
 	t.Cleanup(func() {
 		n.once.Do(func() {

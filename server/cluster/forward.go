@@ -27,6 +27,16 @@ type Service struct {
 	// EndMirror ends a mirror held here: its home stopped relaying (the
 	// stream moved, the session ended or the home died).
 	EndMirror func(m *push.Session)
+	// Fence ends every stream held here (fence.go): the node lost NATS or
+	// its lease and must not serve state others may take over.
+	Fence func(why error)
+	// Recover reconciles the sessions held here with the directory
+	// (Reconcile) before a fenced node serves again.
+	Recover func(ctx context.Context)
+	// Take hands a session this node drained to the node that took it
+	// (drain.go): its saved blob, the session ended here in the same
+	// step; ok is false when it is not held here (taken, or saved).
+	Take func(ctx context.Context, sid string) (blob []byte, ok bool)
 }
 
 // ErrUnreachable is returned by Forward and Relay when the node named does
@@ -110,6 +120,7 @@ func (n *Node) subscribe() error {
 		httpSubject(n.cfg.Node):   n.onHTTP,
 		relaySubject(n.cfg.Node):  n.relay.onRequest,
 		mirrorSubject(n.cfg.Node): n.relay.onMirror,
+		takeSubject(n.cfg.Node):   n.onTake,
 	} {
 		sub, err := n.nc.Subscribe(subj, h)
 		if err != nil {

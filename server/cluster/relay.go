@@ -241,7 +241,7 @@ func (rs *relays) start(req relayRequest) error {
 		}
 		rs.mu.Unlock()
 		if errors.Is(err, push.ErrDraining) {
-			return comet.Errorf(comet.EINTERNAL, "home draining")
+			return comet.Errorf("unavailable", "home draining; retry")
 		}
 		return comet.Errorf(comet.ENOTFOUND, "session not found")
 	}

@@ -67,13 +67,7 @@ func (h *Hub) Save() []SavedSession {
 			s.mu.Unlock()
 			continue
 		}
-		sv := SavedSession{ID: s.id, User: s.user, Seq: s.seq, UpMax: s.upMax, UpMissing: s.upMissing}
-		for _, sub := range s.subs {
-			sv.Topics = append(sv.Topics, sub.Topic())
-		}
-		for _, e := range s.ring.after(nil, 0, 1<<30) {
-			sv.Events = append(sv.Events, SavedEvent{Seq: e.seq, Type: e.msg.Type, Frame: e.msg.Frame, Flags: e.msg.Flags})
-		}
+		sv := s.savedLocked()
 		s.mu.Unlock()
 		out = append(out, sv)
 	}
@@ -123,6 +117,18 @@ func (h *Hub) Restore(sv SavedSession, state any) (*Session, error) {
 		s.Subscribe(t)
 	}
 	return s, nil
+}
+
+// savedLocked is the session's saved state; s.mu is held.
+func (s *Session) savedLocked() SavedSession {
+	sv := SavedSession{ID: s.id, User: s.user, Seq: s.seq, UpMax: s.upMax, UpMissing: s.upMissing}
+	for _, sub := range s.subs {
+		sv.Topics = append(sv.Topics, sub.Topic())
+	}
+	for _, e := range s.ring.after(nil, 0, 1<<30) {
+		sv.Events = append(sv.Events, SavedEvent{Seq: e.seq, Type: e.msg.Type, Frame: e.msg.Frame, Flags: e.msg.Flags})
+	}
+	return sv
 }
 
 func cmpString(a, b string) int {

@@ -1,0 +1,151 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Draining (SIGTERM in a cluster). The draining node marks each session it
+// is home of as drained in the directory — no node, the drained home in
+// From — and keeps it, still subscribed and numbering what the bus brings,
+// while its clients reconnect. The first request for such a session on any
+// live node takes it: a compare-and-set moves the directory entry to that
+// node (of two racing, one wins), which then asks the drained home for the
+// session (comet.node.<from>.take); the home ends it there and answers its
+// hand-over blob in one step, so nothing is numbered in between. Sessions
+// nobody took before the drain's deadline are saved to the KV bucket
+// comet_drained (TTL: Config.DirectoryGrace) as the home leaves, and a taker
+// that finds the home gone reads them from there. Either way the session
+// goes on with the same sid and its seqs continuing: no sys.reset.
+
+// DrainedBucket holds the blobs of drained sessions nobody took before
+// their home left, by sid.
+const DrainedBucket = "comet_drained"
+
+// maxDrainedBytes bounds one drained session's blob (a replay buffer is at
+// most 512 KiB of frames; JSON and base64 grow it). NATS's default payload
+// limit is 1 MiB: a larger one is not saved, its session re-homed with a
+// sys.reset instead.
+const maxDrainedBytes = 1 << 20
+
+func takeSubject(node string) string { return "comet.node." + node + ".take" }
+
+// takeRequest names the session a node took from the drained home.
+type takeRequest struct {
+	SID string `json:"sid"`
+}
+
+// MarkDrained marks a session this node is home of as drained, for the
+// next node its client reaches to take. A session re-homed elsewhere
+// meanwhile is left alone (false).
+func (n *Node) MarkDrained(ctx context.Context, sid, player string) (bool, error) {
+	h, rev, err := n.entry(ctx, sid)
+	if err != nil {
+		return false, err
+	}
+	if h.Node != n.cfg.Node {
+		return false, nil
+	}
+	b, _ := json.Marshal(homeRecord{Player: player, From: n.cfg.Node})
+	if _, err := n.dir().Update(ctx, sid, b, rev); err != nil {
+		if gone(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("cluster: mark %s drained: %w", sid, err)
+	}
+	return true, nil
+}
+
+// SaveDrained stores the blob of a drained session nobody took before
+// this node leaves.
+func (n *Node) SaveDrained(ctx context.Context, sid string, blob []byte) error {
+	if len(blob) > maxDrainedBytes {
+		return fmt.Errorf("cluster: drained session %s: %d bytes, at most %d", sid, len(blob), maxDrainedBytes)
+	}
+	if _, err := n.drainedKV().Put(ctx, sid, blob); err != nil {
+		return fmt.Errorf("cluster: save drained session %s: %w", sid, err)
+	}
+	return nil
+}
+
+// TakeDrained makes this node the home of a session its home drained (the
+// directory entry at rev, which Home returned with no node): ErrHomeChanged
+// if another node took it first. It returns the session's blob from the
+// drained home, or from the bucket once that home has left; nil when there
+// is none (the home died mid-drain): the caller then starts the session
+// afresh, as a re-home.
+func (n *Node) TakeDrained(ctx context.Context, sid, player string, rev uint64) ([]byte, error) {
+	h, cur, err := n.entry(ctx, sid)
+	if err != nil {
+		return nil, err
+	}
+	if cur != rev || h.Node != "" || h.From == "" {
+		return nil, ErrHomeChanged
+	}
+	if err := n.Rehome(ctx, sid, player, rev); err != nil {
+		return nil, err
+	}
+	blob, err := n.askTake(ctx, h.From, sid)
+	if err != nil {
+		n.log.Info("drained home did not hand the session over; reading the bucket", "sid", sid, "from", h.From, "err", err)
+	}
+	e, kerr := n.drainedKV().Get(ctx, sid)
+	switch {
+	case kerr == nil:
+		if blob == nil {
+			blob = e.Value()
+		}
+		if derr := n.drainedKV().Delete(ctx, sid, jetstream.LastRevision(e.Revision())); derr != nil && !gone(derr) {
+			n.log.Warn("drained session's blob not deleted (its TTL will)", "sid", sid, "err", derr)
+		}
+	case !errors.Is(kerr, jetstream.ErrKeyNotFound) && !errors.Is(kerr, jetstream.ErrKeyDeleted):
+		if blob == nil {
+			return nil, fmt.Errorf("cluster: drained session %s: %w", sid, kerr)
+		}
+	}
+	return blob, nil
+}
+
+// askTake asks the drained home for the session; nil, nil when the home
+// no longer holds it (it saved it to the bucket first).
+func (n *Node) askTake(ctx context.Context, from, sid string) ([]byte, error) {
+	b, _ := json.Marshal(takeRequest{SID: sid})
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	msg, err := n.nc.RequestWithContext(cctx, takeSubject(from), b)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil, fmt.Errorf("%w: %s", ErrUnreachable, from)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: take %s from %s: %w", sid, from, err)
+	}
+	if len(msg.Data) == 0 {
+		return nil, nil
+	}
+	return msg.Data, nil
+}
+
+// onTake answers a node that took a session this node drained: the blob,
+// or an empty answer when it is not held here.
+func (n *Node) onTake(m *nats.Msg) {
+	go func() {
+		var req takeRequest
+		var blob []byte
+		if json.Unmarshal(m.Data, &req) == nil {
+			if svc := n.svc.Load(); svc != nil && svc.Take != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				blob, _ = svc.Take(ctx, req.SID)
+				cancel()
+			}
+		}
+		if err := m.Respond(blob); err != nil {
+			n.log.Warn("answer take request", "sid", req.SID, "err", err)
+		}
+	}()
+}

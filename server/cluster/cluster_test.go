@@ -59,11 +59,24 @@ type node struct {
 	once sync.Once
 }
 
-func startNode(t *testing.T, ns *natsserver.Server, store *postgres.DB, name string) *node {
+// nodeOpt changes how a test node is started: its cluster config, or the
+// NATS URL it connects to (instead of in-process).
+type nodeOpt func(cfg *cluster.Config, url *string)
+
+func startNode(t *testing.T, ns *natsserver.Server, store *postgres.DB, name string, opts ...nodeOpt) *node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, err := nats.Connect("", append(natsbus.ConnOptions(), nats.InProcessServer(ns))...)
+	var cfg cluster.Config
+	var url string
+	for _, o := range opts {
+		o(&cfg, &url)
+	}
+	conn := append(natsbus.ConnOptions(), nats.InProcessServer(ns))
+	if url != "" {
+		conn = natsbus.ConnOptions()
+	}
+	nc, err := nats.Connect(url, conn...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +88,14 @@ func startNode(t *testing.T, ns *natsserver.Server, store *postgres.DB, name str
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := cluster.Start(ctx, cluster.Config{Conn: nc, Node: name, LeaseTTL: time.Second, Logger: log})
+	cfg.Conn, cfg.Node, cfg.LeaseTTL, cfg.Logger = nc, name, time.Second, log
+	cl, err := cluster.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Config{
 		Store: store, Bus: b, Cluster: cl, Logger: log,
-		Game:   gameloop.ManagerConfig{Modes: modes.All()},
+		Game: gameloop.ManagerConfig{Modes: modes.All()}, Handover: true,
 		Limits: server.Limits{SessionsPerMinute: -1, StreamsPerIP: -1, SessionsPerIP: -1},
 	})
 	if err != nil {
@@ -115,8 +129,12 @@ func (n *node) kill() {
 }
 
 // threeNodes starts three nodes on one NATS and one PostgreSQL.
-func threeNodes(t *testing.T) []*node {
-	ns := startNATS(t)
+func threeNodes(t *testing.T, opts ...nodeOpt) []*node {
+	return threeNodesOn(t, startNATS(t), opts...)
+}
+
+// threeNodesOn is threeNodes on a NATS server the test started.
+func threeNodesOn(t *testing.T, ns *natsserver.Server, opts ...nodeOpt) []*node {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	store, err := postgres.Open(ctx, pgtest.New(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -126,7 +144,7 @@ func threeNodes(t *testing.T) []*node {
 	t.Cleanup(func() { _ = store.Close() })
 	var out []*node
 	for _, name := range []string{"a", "b", "c"} {
-		out = append(out, startNode(t, ns, store, name))
+		out = append(out, startNode(t, ns, store, name, opts...))
 	}
 	for _, n := range out {
 		check.For(t, 10*time.Second, func() error {

@@ -86,6 +86,8 @@ type Node struct {
 
 	fence fenceState // fence.go
 
+	dirs   dirs        // the lobby directories (rooms_dir.go)
+	moves  movesHolder // rooms.go
 	svc    svcHolder
 	subs   []*nats.Subscription
 	relay  relays // relayed streams, both ends (relay.go)

@@ -1,0 +1,172 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"comet"
+)
+
+// Rooms across nodes. A room lives on one node, its owner (its gameloop
+// goroutine runs there), and is listed in the "rooms" lobby directory
+// (rooms_dir.go) under its owner. A private room's join code is unique
+// cluster-wide: it is reserved in the comet_codes bucket with Create, the
+// compare-and-set that fails when any node holds the code, before the room
+// opens, and released when it closes (a dead owner's codes with its rooms
+// are swept). A player whose session is homed on another node than a
+// room's owner joins it by moving the session there (MoveTo): the session
+// is marked drained, the owner takes it whole (drain.go: the directory
+// entry moves with a compare-and-set, the old home hands over the saved
+// session and ends it in one step), then seats it. Its inputs then reach
+// the owner through the usual forwarding and its diffs its stream through
+// the usual relay.
+
+// CodesBucket reserves private rooms' join codes, code -> owner node.
+const CodesBucket = "comet_codes"
+
+// ErrCodeTaken is returned by ReserveCode when a node holds the code.
+var ErrCodeTaken = errors.New("cluster: join code taken")
+
+func moveSubject(node string) string { return "comet.node." + node + ".move" }
+
+// movesHolder is the handler of sessions moved here (ServeMoves).
+type movesHolder = atomic.Pointer[func(ctx context.Context, req []byte) error]
+
+func (n *Node) codes(ctx context.Context) (jetstream.KeyValue, error) {
+	return n.bucket(ctx, jetstream.KeyValueConfig{Bucket: CodesBucket, Storage: jetstream.MemoryStorage, History: 1})
+}
+
+// ReserveCode reserves a join code for a room this node opens:
+// ErrCodeTaken when another room of the cluster has it.
+func (n *Node) ReserveCode(ctx context.Context, code string) error {
+	kv, err := n.codes(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = kv.Create(ctx, code, []byte(n.cfg.Node))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		// Held by a node that is gone (its room died with it): take it over
+		// with a compare-and-set on what we read.
+		e, gerr := kv.Get(ctx, code)
+		if gerr == nil && !n.Alive(string(e.Value())) {
+			if _, uerr := kv.Update(ctx, code, []byte(n.cfg.Node), e.Revision()); uerr == nil {
+				return nil
+			}
+		}
+		return ErrCodeTaken
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: reserve join code: %w", err)
+	}
+	return nil
+}
+
+// ReleaseCode frees a join code this node reserved (its room closed).
+func (n *Node) ReleaseCode(code string) {
+	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+	defer cancel()
+	kv, err := n.codes(ctx)
+	if err != nil {
+		n.log.Warn("release join code", "err", err)
+		return
+	}
+	e, err := kv.Get(ctx, code)
+	if err != nil || string(e.Value()) != n.cfg.Node {
+		return
+	}
+	if err := kv.Delete(ctx, code, jetstream.LastRevision(e.Revision())); err != nil && !gone(err) {
+		n.log.Warn("release join code", "err", err)
+	}
+}
+
+// CodeNode returns the live node whose room has the join code; "" when
+// none does.
+func (n *Node) CodeNode(ctx context.Context, code string) (string, error) {
+	kv, err := n.codes(ctx)
+	if err != nil {
+		return "", err
+	}
+	e, err := kv.Get(ctx, code)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cluster: join code: %w", err)
+	}
+	if node := string(e.Value()); n.Alive(node) {
+		return node, nil
+	}
+	return "", nil
+}
+
+// ServeMoves answers sessions moved to this node (MoveTo) with h, which
+// takes the session (TakeDrained) and seats it; its error is answered.
+func (n *Node) ServeMoves(h func(ctx context.Context, req []byte) error) error {
+	n.moves.Store(&h)
+	sub, err := n.nc.Subscribe(moveSubject(n.cfg.Node), func(m *nats.Msg) {
+		go func() {
+			var err error
+			if h := n.moves.Load(); h == nil {
+				err = comet.Errorf("unavailable", "node not serving yet")
+			} else {
+				ctx, cancel := context.WithTimeout(n.ctx, 20*time.Second)
+				err = (*h)(ctx, m.Data)
+				cancel()
+			}
+			var a relayAnswer
+			if err != nil {
+				a.Code, a.Error = comet.ErrorCode(err), comet.ErrorMessage(err)
+			}
+			b, _ := json.Marshal(a)
+			if rerr := m.Respond(b); rerr != nil {
+				n.log.Warn("answer moved session", "err", rerr)
+			}
+		}()
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: subscribe %s: %w", moveSubject(n.cfg.Node), err)
+	}
+	n.subs = append(n.subs, sub)
+	return n.nc.Flush()
+}
+
+// MoveTo asks node to take a session this node marked drained and seat it
+// as req says. The error is the node's (a *comet.Error), or
+// ErrUnreachable.
+func (n *Node) MoveTo(ctx context.Context, node string, req []byte) error {
+	msg, err := n.nc.RequestWithContext(ctx, moveSubject(node), req)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("%w: %s", ErrUnreachable, node)
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: move to %s: %w", node, err)
+	}
+	var a relayAnswer
+	if err := json.Unmarshal(msg.Data, &a); err != nil {
+		return fmt.Errorf("cluster: move to %s: answer: %w", node, err)
+	}
+	if a.Code != "" {
+		return comet.Errorf(a.Code, "%s", a.Error)
+	}
+	return nil
+}
+
+// Unmark gives a session this node marked drained (for a move that did
+// not happen) back to this node, if no node took it meanwhile.
+func (n *Node) Unmark(ctx context.Context, sid, player string) error {
+	h, rev, err := n.entry(ctx, sid)
+	if err != nil {
+		return err
+	}
+	if h.Node != "" || h.From != n.cfg.Node {
+		return ErrHomeChanged
+	}
+	return n.Rehome(ctx, sid, player, rev)
+}

@@ -35,9 +35,7 @@ import (
 // the entry is removed the day the core does it.
 var clusterMissing = map[string]string{
 	"rooms":       "rooms across nodes: quick play, the room list and seats from any node",
-	"drain":       "a draining node (SIGTERM) handing its sessions to the other nodes (they are 404 once it has gone)",
 	"rehome-poll": "re-homing a session whose home died from a poll or long-poll (the poll is forwarded to the dead home, answered 503 for ever)",
-	"nats":        "fencing a node that lost NATS (/healthz 503, streams ended with sys.restart) and recovering when it is back",
 }
 
 // expect judges a phase's outcome against clusterMissing.

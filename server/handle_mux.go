@@ -81,8 +81,12 @@ func muxList(vals []string) ([]muxAsk, error) {
 	seen := make(map[string]bool, len(vals))
 	for _, v := range vals {
 		sid, n, ok := strings.Cut(v, ":")
-		if !ok || !push.ValidSID(sid) {
+		if !ok {
 			return nil, comet.Errorf(comet.EINVALID, "s must be <sid>:<last>")
+		}
+		if !push.ValidSID(sid) {
+			// The bad sid is not echoed: it may hold anything.
+			return nil, comet.Errorf(comet.EINVALID, "s must be <sid>:<last>, sid a session id (s_ and up to 62 of A-Z a-z 0-9 - _)")
 		}
 		last, err := strconv.ParseUint(n, 10, 64)
 		if err != nil {

@@ -324,6 +324,18 @@ func TestProtocolDocErrorCatalogue(t *testing.T) {
 		return do("POST", adm.URL+"/api/admin/"+action, token, body, "Content-Type", "application/json")
 	}
 
+	// streamsFull starts a server whose address holds its 50 streams, and a
+	// session there that may open none.
+	streamsFull := func() (string, *client) {
+		o := startServer(t, func(c *Config) { c.Limits.SessionsPerMinute = -1 })
+		for range 50 {
+			c := newClient(t, o.URL)
+			s := c.open("sse", 0)
+			t.Cleanup(s.close)
+		}
+		return o.URL, newClient(t, o.URL)
+	}
+
 	scenarios := map[string]map[string]func() answer{
 		"POST /comet/session": {
 			"cross-origin request refused": func() answer { return session("", evil...) },
@@ -361,16 +373,28 @@ func TestProtocolDocErrorCatalogue(t *testing.T) {
 			"last must be a non-negative integer": func() answer { return stream(a.SID+"/nope?last=-1", a.Token) },
 			"not found":                           func() answer { return stream(a.SID+"/longpoll?last=0", a.Token) },
 			"too many open streams from your address (at most 50)": func() answer {
-				o := startServer(t, func(c *Config) { c.Limits.SessionsPerMinute = -1 })
-				for range 50 {
-					c := newClient(t, o.URL)
-					s := c.open("sse", 0)
-					t.Cleanup(s.close)
-				}
-				c := newClient(t, o.URL)
-				return do("GET", o.URL+"/comet/"+c.SID+"/sse?last=0", c.Token, "")
+				url, c := streamsFull()
+				return do("GET", url+"/comet/"+c.SID+"/sse?last=0", c.Token, "")
 			},
 			"wait must be 0 to 30 seconds": func() answer { return stream(b.SID+"/poll?last=0&wait=1.5", b.Token) },
+		},
+		"GET /comet/mux/{transport}": {
+			"not found": func() answer { return stream("mux/poll?s="+a.SID+":0", a.Token) },
+			"a mux needs at least one s=<sid>:<last>": func() answer { return stream("mux/sse", a.Token) },
+			"a mux carries at most 32 sessions":       func() answer { return stream("mux/sse?"+strings.Repeat("s=s_A:0&", 33), a.Token) },
+			"s must be <sid>:<last>":                  func() answer { return stream("mux/sse?s="+a.SID, a.Token) },
+			"s names session s_A twice":               func() answer { return stream("mux/sse?s=s_A:0&s=s_A:1", a.Token) },
+			"s must be <sid>:<last>, last a non-negative integer": func() answer {
+				return stream("mux/sse?s="+a.SID+":-1", a.Token)
+			},
+			"s must be <sid>:<last>, sid a session id (s_ and up to 62 of A-Z a-z 0-9 - _)": func() answer {
+				return stream("mux/sse?s=s_%3Cb%3E:0", a.Token)
+			},
+			"missing player token": func() answer { return stream("mux/sse?s="+a.SID+":0", "") },
+			"too many open streams from your address (at most 50)": func() answer {
+				url, c := streamsFull()
+				return do("GET", url+"/comet/mux/sse?s="+c.SID+":0", c.Token, "")
+			},
 		},
 		"POST /comet/{sid}/close": {
 			"cross-origin request refused":      func() answer { return do("POST", ts.URL+"/comet/"+b.SID+"/close", b.Token, "", evil...) },

@@ -195,6 +195,11 @@ func runRestartCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		go func() { defer pubs.Done(); c.play(pubCtx, p.Mode, p.InputEvery) }()
 	}
 	defer stopPub()
+	// A diff comes when something changes in a player's view: in some modes
+	// only once players move.
+	if err := waitAll(ctx, players, (*rclient).playing, 60*time.Second); err != nil {
+		return fmt.Errorf("players not playing: %w", err)
+	}
 
 	var rounds []restartRound
 	for r := range p.Rounds {
@@ -609,7 +614,15 @@ func (c *rclient) joinedRoom() string {
 	return c.room
 }
 
-// playing reports whether the client's room has sent it a diff.
+// inMatch reports whether the client's room runs a match.
+func (c *rclient) inMatch() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.match != ""
+}
+
+// playing reports whether the client's room has sent it a diff of a
+// running match.
 func (c *rclient) playing() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -788,7 +801,7 @@ func (c *rclient) send(ctx context.Context, typ string, data any) bool {
 
 // seat spreads the clients evenly over n rooms of mode as players: the
 // first of each share creates its room, the others join it by id. It
-// returns the players once each has seen its room's match tick (a diff).
+// returns the players once each has been told its match runs.
 func seat(ctx context.Context, clients []*rclient, n int, mode string) ([]*rclient, error) {
 	per := (len(clients) + n - 1) / n
 	var players []*rclient
@@ -808,8 +821,8 @@ func seat(ctx context.Context, clients []*rclient, n int, mode string) ([]*rclie
 		}
 		players = append(players, share...)
 	}
-	if err := waitAll(ctx, players, (*rclient).playing, 60*time.Second); err != nil {
-		return nil, fmt.Errorf("players not playing: %w", err)
+	if err := waitAll(ctx, players, (*rclient).inMatch, 60*time.Second); err != nil {
+		return nil, fmt.Errorf("matches not running: %w", err)
 	}
 	return players, nil
 }

@@ -202,14 +202,15 @@ func runRestartCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 
 	var rounds []restartRound
+	marks := make([][]int, p.Rounds+1) // per round, each client's event count at its SIGTERM; then at the end
 	for r := range p.Rounds {
 		if err := sleepCtx(ctx, p.Interval); err != nil {
 			return err
 		}
 		var rd restartRound
-		marks := make([]int, len(clients))
+		marks[r] = make([]int, len(clients))
 		for i, c := range clients {
-			marks[i] = c.count()
+			marks[r][i] = c.count()
 		}
 		t0 := time.Now()
 		if err := t.Close(); err != nil { // SIGTERM, wait for the exit
@@ -237,11 +238,6 @@ func runRestartCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err := waitAll(ctx, players, func(c *rclient) bool { _, ok := c.playGap(r + 1); return ok }, 60*time.Second); err != nil {
 			return fmt.Errorf("round %d: players did not play again: %w", r+1, err)
 		}
-		for i, c := range clients {
-			g, chat := c.gap(marks[i], r+1)
-			rd.Gaps = append(rd.Gaps, g)
-			rd.ChatGap = max(rd.ChatGap, chat)
-		}
 		for _, c := range players {
 			pg, _ := c.playGap(r + 1)
 			rd.PlayGaps = append(rd.PlayGaps, pg.after.Sub(pg.before))
@@ -254,6 +250,19 @@ func runRestartCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	stopPub()
 	pubs.Wait()
+	// The chat's silence around a restart is read up to the next restart,
+	// once the lines sent after it have come.
+	marks[p.Rounds] = make([]int, len(clients))
+	for i, c := range clients {
+		marks[p.Rounds][i] = c.count()
+	}
+	for r := range rounds {
+		for i, c := range clients {
+			g, chat := c.gap(marks[r][i], marks[r+1][i], r+1)
+			rounds[r].Gaps = append(rounds[r].Gaps, g)
+			rounds[r].ChatGap = max(rounds[r].ChatGap, chat)
+		}
+	}
 	lost, dup, resets, restarts := 0, 0, 0, 0
 	for _, c := range clients {
 		l, d, rs, rt := c.check()
@@ -499,10 +508,10 @@ func (c *rclient) afterRestart(n int) bool {
 	return n <= len(c.restarts) && c.restarts[n-1].next
 }
 
-// gap returns, for the n-th restart (events from mark on), the time from
-// sys.restart to the next event, and the longest silence between chat
-// lines around it.
-func (c *rclient) gap(mark, n int) (time.Duration, time.Duration) {
+// gap returns, for the n-th restart (events from index from to index to),
+// the time from sys.restart to the next event, and the longest silence
+// between chat lines around it.
+func (c *rclient) gap(from, to, n int) (time.Duration, time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	seen := 0
@@ -511,8 +520,8 @@ func (c *rclient) gap(mark, n int) (time.Duration, time.Duration) {
 	var chat time.Duration
 	for i := range c.evs {
 		e := c.evs[i]
-		if e.Type == "chat.msg" {
-			if i >= mark && !lastChat.IsZero() {
+		if e.Type == "chat.msg" && i < to {
+			if i >= from && !lastChat.IsZero() {
 				chat = max(chat, e.at.Sub(lastChat))
 			}
 			lastChat = e.at

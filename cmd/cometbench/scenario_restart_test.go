@@ -139,3 +139,23 @@ func TestRestartWithRooms(t *testing.T) {
 		}
 	}
 }
+
+// gap reads a restart's session gap (sys.restart to the next event) and the
+// chat's longest silence between two marks, not beyond.
+func TestRestartGapWindow(t *testing.T) {
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	c := &rclient{evs: []rev{
+		{Seq: 1, Type: "chat.msg", at: at(0)}, {Seq: 2, Type: "chat.msg", at: at(1000)},
+		{Seq: 3, Type: "sys.restart", at: at(1500)}, {Seq: 4, Type: "room.joined", at: at(1800)},
+		{Seq: 5, Type: "chat.msg", at: at(2500)},
+		{Seq: 6, Type: "chat.msg", at: at(6000)}, // after the next mark
+	}}
+	g, chat := c.gap(2, 5, 1)
+	if g != 300*time.Millisecond || chat != 1500*time.Millisecond {
+		t.Fatalf("gap %v, chat silence %v; want 300ms, 1.5s", g, chat)
+	}
+	if _, chat := c.gap(2, 6, 1); chat != 3500*time.Millisecond {
+		t.Fatalf("to the end: chat silence %v, want 3.5s", chat)
+	}
+}

@@ -212,7 +212,7 @@ func (b *bench) lobbyParts(ctx context.Context, s suite, fail func(string, error
 
 	var naive *idleResult
 	if s.Naive && s.Idle {
-		b.progress("idle baseline: %d streams on the naive Echo server", s.Streams)
+		b.progress("idle baseline: %d streams on the %s", s.Streams, naiveName(s.Transports))
 		n, err := b.idleOn(ctx, s, b.naive)
 		if err != nil {
 			fail("naive baseline", err)

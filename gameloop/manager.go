@@ -82,6 +82,9 @@ type RoomSpec struct {
 	Name    string `json:"name"`
 	Max     int    `json:"max"`
 	Private bool   `json:"private"`
+	// Code is a private room's join code chosen by the caller (a cluster
+	// reserves it cluster-wide first, NewJoinCode); empty, the manager draws one.
+	Code string `json:"-"`
 }
 
 // Manager owns every room: it routes participants and inputs to them.
@@ -244,7 +247,7 @@ func (m *Manager) QuickJoin(ctx context.Context, mode string, p Participant) (Ro
 		r := m.pickRoom(mode)
 		if r == nil {
 			var err error
-			if r, err = m.openRoom(mode, "", 0, false, ""); err != nil {
+			if r, err = m.openRoom(mode, "", 0, false, "", ""); err != nil {
 				return RoomInfo{}, err
 			}
 		}
@@ -281,7 +284,7 @@ func (m *Manager) Create(ctx context.Context, spec RoomSpec, p Participant) (Roo
 	}
 	unlock := m.lockParticipant(p.ID)
 	defer unlock()
-	r, err := m.openRoom(spec.Mode, name, spec.Max, spec.Private, p.ID)
+	r, err := m.openRoom(spec.Mode, name, spec.Max, spec.Private, p.ID, spec.Code)
 	if err != nil {
 		return RoomInfo{}, err
 	}
@@ -675,7 +678,7 @@ func (m *Manager) pickRoom(mode string) *room {
 }
 
 // openRoom creates and starts a room; max 0 means the mode's default.
-func (m *Manager) openRoom(mode, name string, max int, private bool, creator string) (*room, error) {
+func (m *Manager) openRoom(mode, name string, max int, private bool, creator, code string) (*room, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closing {
@@ -695,6 +698,9 @@ func (m *Manager) openRoom(mode, name string, max int, private bool, creator str
 	}
 	r := m.newRoom(mode, name, max, private, creator)
 	if private {
+		if code != "" && m.byCode[code] == nil {
+			r.code = code
+		}
 		for r.code == "" || m.byCode[r.code] != nil {
 			r.code = joinCode()
 		}
@@ -802,6 +808,9 @@ func randomBytes(n int) []byte {
 }
 
 func randomID(n int) string { return hex.EncodeToString(randomBytes(n)) }
+
+// NewJoinCode draws a private room's join code (for RoomSpec.Code).
+func NewJoinCode() string { return joinCode() }
 
 // joinCode is 6 characters without look-alikes (no 0/O, 1/I/L), drawn
 // uniformly (bytes past the last whole multiple of the alphabet are redrawn).

@@ -116,7 +116,7 @@ func (s *Server) TakeSession(ctx context.Context, sid string) ([]byte, bool) {
 	s.drain.take.Lock()
 	defer s.drain.take.Unlock()
 	ps, ok := s.hub.Session(sid)
-	if !ok || !s.Draining() || tabOf(ps).mirror {
+	if !ok || !(s.Draining() || s.rooms.isMoving(sid)) || tabOf(ps).mirror { // drained, or moved to a room's node (cluster_rooms.go)
 		return nil, false
 	}
 	blob, err := s.takeBlob(ctx, tabOf(ps))

@@ -45,9 +45,15 @@ func (s *Server) onJoin(ctx context.Context, sess *tab, data json.RawMessage) er
 		if err := s.checkRoomGuess(ctx, sess); err != nil {
 			return err
 		}
+		if moved, err := s.joinElsewhere(ctx, sess, req.Room, false); moved { // another node's room
+			return err
+		}
 		info, err = s.games.Join(ctx, req.Room, s.participant(sess))
 		s.noteRoomGuess(ctx, sess, err)
 	case req.Mode != "":
+		if moved, err := s.quickElsewhere(ctx, sess, req.Mode); moved { // the cluster's best room is elsewhere
+			return err
+		}
 		info, err = s.games.QuickJoin(ctx, req.Mode, s.participant(sess))
 	default:
 		return comet.Errorf(comet.EINVALID, "room.join needs a mode (quick play) or a room")
@@ -98,8 +104,17 @@ func (s *Server) onCreate(ctx context.Context, sess *tab, data json.RawMessage) 
 		}
 		req.Name = name
 	}
-	info, err := s.games.Create(ctx, gameloop.RoomSpec{Mode: req.Mode, Name: req.Name, Max: req.Max, Private: req.Private}, s.participant(sess))
+	spec := gameloop.RoomSpec{Mode: req.Mode, Name: req.Name, Max: req.Max, Private: req.Private}
+	if req.Private {
+		code, err := s.reserveCode(ctx) // unique across the cluster; "" on one node
+		if err != nil {
+			return err
+		}
+		spec.Code = code
+	}
+	info, err := s.games.Create(ctx, spec, s.participant(sess))
 	if err != nil {
+		s.releaseCode(spec.Code)
 		s.syncRooms(sess.playerID)
 		return err
 	}
@@ -117,6 +132,9 @@ func (s *Server) onSpectate(ctx context.Context, sess *tab, data json.RawMessage
 		return comet.Errorf(comet.EINVALID, "room.spectate needs a room")
 	}
 	if err := s.checkRoomGuess(ctx, sess); err != nil {
+		return err
+	}
+	if moved, err := s.joinElsewhere(ctx, sess, req.Room, true); moved { // another node's room
 		return err
 	}
 	info, err := s.games.Spectate(ctx, req.Room, s.participant(sess))

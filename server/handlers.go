@@ -85,6 +85,7 @@ func (s *Server) onReset(ctx context.Context, sess *tab) {
 		s.sendHistory(ctx, sess, ch)
 	}
 	if sess.Room() == "" {
+		s.sendLostRoom(sess) // re-homed from a dead node: the room it sat in there closed
 		return
 	}
 	if info, ok := s.games.RoomOf(sess.playerID); ok && info.State == gameloop.StateEnded {

@@ -54,6 +54,14 @@ type lobby struct {
 	full          *comet.Message // the full room list, shared by newcomers until a room changes
 	wake          chan struct{}
 
+	// Cluster hooks (cluster_rooms.go), nil on one node: others returns the
+	// other live nodes' players (id -> name), onLocalRoom writes a room of
+	// this node to the cluster's directory, onPresence has this node's
+	// players written there.
+	others      func() map[string]string
+	onLocalRoom func(info gameloop.RoomInfo, closed bool)
+	onPresence  func()
+
 	// names serializes renames: the check that a name is free online and the
 	// change must be one step, or two players could take one name at once.
 	names sync.Mutex
@@ -87,6 +95,15 @@ type presenceMsg struct {
 // roomChanged records a room's new info (or that it closed); the gameloop
 // calls it from room goroutines, so it only marks and wakes.
 func (l *lobby) roomChanged(info gameloop.RoomInfo, closed bool) {
+	if l.onLocalRoom != nil {
+		l.onLocalRoom(info, closed)
+	}
+	l.remoteRoom(info, closed)
+}
+
+// remoteRoom records a room's new info or its closing, for a room of this
+// node (roomChanged) or another node of the cluster.
+func (l *lobby) remoteRoom(info gameloop.RoomInfo, closed bool) {
 	l.mu.Lock()
 	if closed {
 		delete(l.rooms, info.ID)
@@ -109,6 +126,15 @@ func (l *lobby) roomChanged(info gameloop.RoomInfo, closed bool) {
 }
 
 func (l *lobby) presenceChanged() {
+	l.othersChanged()
+	if l.onPresence != nil {
+		l.onPresence()
+	}
+}
+
+// othersChanged marks the online list for the next update after another
+// node's players changed (this node's own records need no writing).
+func (l *lobby) othersChanged() {
 	l.mu.Lock()
 	l.presenceDirty = true
 	l.mu.Unlock()
@@ -300,6 +326,13 @@ func (l *lobby) presenceMessage() *comet.Message {
 	seen := make(map[string]string)
 	for _, s := range l.tabs() {
 		seen[s.playerID] = s.PlayerName()
+	}
+	if l.others != nil { // the cluster's other nodes: a player online on two counts once
+		for id, name := range l.others() {
+			if _, ok := seen[id]; !ok {
+				seen[id] = name
+			}
+		}
 	}
 	// Sort keys are lowered once per player, not once per comparison.
 	type entry struct {

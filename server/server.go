@@ -84,8 +84,9 @@ type Server struct {
 	results    *matchRecords // each room's last match result (for a reset) and match start records
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
-	drain      drainGate // closed by a hand-over (handover.go)
-	cluster    Cluster   // nil on one node
+	drain      drainGate     // closed by a hand-over (handover.go)
+	cluster    Cluster       // nil on one node
+	rooms      *clusterRooms // the cluster's lobby directories and rooms (cluster_rooms.go); nil on one node
 }
 
 // New builds the application and starts its hub. Close (or Shutdown) stops it.
@@ -122,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 	hc.Filter = deliver
 	hc.OnMessage = s.onMessage
 	s.hub = push.NewHub(hc)
-	s.lobby = newLobby(cfg.Bus, s.allTabs, s.tabsOf)
+	s.lobby = newLobby(localBus(cfg.Bus), s.allTabs, s.tabsOf) // each node publishes its own (cluster-wide) lists
 	s.limits = newLimiter(cfg.Limits, cfg.Metrics)
 	s.guards = newGuards(cfg.Abuse, cfg.Metrics)
 
@@ -141,6 +142,7 @@ func New(cfg Config) (*Server, error) {
 	s.cancel = cancel
 	s.done.Add(1)
 	go func() { defer s.done.Done(); s.lobby.run(ctx) }()
+	s.startClusterRooms(ctx)
 
 	s.handlers = s.eventHandlers()
 	s.e = s.routes()

@@ -485,3 +485,30 @@ func (d *directory) flush(ctx context.Context) bool {
 	}
 	return true
 }
+
+// Lookup finds record key of directory kind on a live node other than this
+// one by reading the bucket itself (not the watch, which may lag a record
+// just written): its node and value, or "" when none has it.
+func (n *Node) Lookup(ctx context.Context, kind, key string) (node string, val []byte, err error) {
+	d := n.dir_(kind)
+	if d == nil {
+		return "", nil, nil
+	}
+	d.mu.Lock()
+	kv := d.kv
+	d.mu.Unlock()
+	for _, node := range n.Nodes() {
+		if node == n.cfg.Node {
+			continue
+		}
+		e, err := kv.Get(ctx, node+"."+key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			continue
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("cluster: look up %s %s: %w", kind, key, err)
+		}
+		return node, e.Value(), nil
+	}
+	return "", nil, nil
+}

@@ -219,6 +219,10 @@ func (b *Bus) Subscribe(topic string, s comet.Sink) comet.Subscription {
 	return sub
 }
 
+// Local returns the node's in-process bus: what is published there reaches
+// this node's sinks only (a node's own view, such as its lobby lists).
+func (b *Bus) Local() comet.Bus { return b.local }
+
 // Subscribers reports how many sinks topic has on this node (other nodes'
 // subscribers are not counted).
 func (b *Bus) Subscribers(topic string) int { return b.local.Subscribers(topic) }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,6 +102,24 @@ func (p *proc) kill(t *testing.T) {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the server process did not exit after SIGKILL")
+	}
+}
+
+// term sends SIGTERM (a deploy's graceful restart: the process hands its
+// sessions and rooms over through the database) and waits for a clean exit.
+func (p *proc) term(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+		// done closes after Wait returned, which set ProcessState.
+		if !p.cmd.ProcessState.Success() {
+			t.Fatalf("the server exited with %v after SIGTERM", p.cmd.ProcessState)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server process was still running 30 s after SIGTERM")
 	}
 }
 

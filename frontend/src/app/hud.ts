@@ -19,6 +19,7 @@ export class HUD {
   private readonly debugBox = byTestID("debug");
   private hideTimer = 0;
   private troubled = false;
+  private restart = false; // sys.restart came: the server is handing over to its next process
   private upstreamWarned = false;
 
   constructor(readonly debug: boolean) {
@@ -51,8 +52,16 @@ export class HUD {
   }
 
   /**
+   * restarting notes a sys.restart, so the banner says the server is
+   * restarting while the stream is down and that it restarted once it is back.
+   */
+  restarting(): void {
+    this.restart = true;
+  }
+
+  /**
    * status shows "Reconnecting…" while the stream is down, then "Reconnected"
-   * for a moment once it is back.
+   * for a moment once it is back (after a restart, a notice saying so).
    */
   status(s: Status): void {
     // A recovery's notice (where the player was put back) outlives the
@@ -66,8 +75,11 @@ export class HUD {
     if (s === "reconnecting" || s === "renewed") {
       this.troubled = true;
       this.banner.classList.remove("ok");
-      setText(this.banner, s === "renewed" ? "Rejoining…" : "Reconnecting…");
+      setText(this.banner, s === "renewed" ? "Rejoining…" : this.restart ? "The server is restarting — reconnecting…" : "Reconnecting…");
       this.banner.hidden = false;
+    } else if (s === "open" && this.troubled && this.restart) {
+      this.restart = false;
+      this.notice("The server restarted — reconnected", true);
     } else if (s === "open" && this.troubled) {
       this.troubled = false;
       this.banner.classList.add("ok");

@@ -36,6 +36,7 @@ function main(): void {
   const room = new Room(client, stage, input, sound);
   let tickHz: number | null = null;
   let joinedInvite = false;
+  let seenSid = ""; // the session whose player the page has taken in
 
   lobby.onNames = (names) => (chat.names = names);
   room.onRoom = (id) => chat.setRoom(id);
@@ -67,13 +68,15 @@ function main(): void {
   const refresh = () => hud.update(client.stats, client.rtt, room.inRoom ? tickHz : null, hud.debug ? room.debug() : null);
   client.onStatus((s) => {
     hud.status(s);
-    if (s === "open" || s === "renewed") {
-      const info = client.sessionInfo;
-      if (info) {
-        chat.me = info.player.id;
-        lobby.session(info.player.id, info.player.name);
-        account.session(info.player.id, info.player.name, info.player.claimed);
-      }
+    // Only a new session's player is news: the info is what the server said
+    // when the session opened, so on a reconnect of the same session (a
+    // restart's hand-over, a cut) it would undo a rename made since.
+    const info = client.sessionInfo;
+    if ((s === "open" || s === "renewed") && info && info.sid !== seenSid) {
+      seenSid = info.sid;
+      chat.me = info.player.id;
+      lobby.session(info.player.id, info.player.name);
+      account.session(info.player.id, info.player.name, info.player.claimed);
     }
     // A new session (the old one expired) is in the lobby again: re-enter the room.
     if (s === "renewed") room.renewed();
@@ -89,6 +92,7 @@ function main(): void {
     refresh();
   });
   client.on("sys.pong", refresh);
+  client.on("sys.restart", () => hud.restarting());
 
   // A page that goes away (closed, reloaded, navigated elsewhere) ends its
   // session at once, so its player leaves the room now instead of standing

@@ -24,6 +24,8 @@ export interface RoomDebug {
   room: string;
   mode: string;
   you: number;
+  /** the match id of the view (room.snapshot's m), "" before one */
+  match: string;
   tick: number;
   resyncs: number;
   inputs: number;
@@ -263,6 +265,7 @@ export class Room {
       room: this.joined?.room ?? "",
       mode: this.joined?.mode ?? "",
       you: this.joined?.you ?? 0,
+      match: this.view.match,
       tick: this.view.tick,
       resyncs: this.resyncs,
       inputs: this.inputs,

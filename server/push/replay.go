@@ -70,6 +70,18 @@ func (r *replay) oldest() uint64 {
 	return r.buf[r.head].seq
 }
 
+// newestReset returns the seq of the newest buffered sys.reset, or 0. The
+// events after it are all buffered too (the oldest go first), so a client
+// sent from it gets that reset and the whole fresh state that follows it.
+func (r *replay) newestReset() uint64 {
+	for i := int(r.n) - 1; i >= 0; i-- {
+		if e := r.buf[(int(r.head)+i)%len(r.buf)]; e.msg == msgReset {
+			return e.seq
+		}
+	}
+	return 0
+}
+
 // after appends to dst the buffered events with seq > last, stopping once
 // maxBytes of messages are collected (at least one event is always taken).
 func (r *replay) after(dst []event, last uint64, maxBytes int) []event {

@@ -175,10 +175,12 @@ type sysError struct {
 
 // attach makes r the session's downstream and returns the cursor r must
 // send after, and the receiver r replaces, which the caller stops once it
-// holds no lock (a stream's lock must never nest another's). When the events after last are no
-// longer all buffered (or last is from the future), a sys.reset is queued,
-// the cursor is placed just before it and reset is true: the caller then
-// asks for fresh state. A new downstream starts with no backlog; if
+// holds no lock (a stream's lock must never nest another's). When the
+// events after last are no longer all buffered (or last is from the
+// future), a sys.reset is queued, the cursor is placed just before it and
+// reset is true: the caller then asks for fresh state. A reset already
+// buffered after last is resumed from instead, with reset false: its fresh
+// state was asked for. A new downstream starts with no backlog; if
 // messages were dropped for the old one, a keyframe is requested.
 func (s *Session) attach(r receiver, last uint64) (cursor uint64, reset bool, old receiver, ok bool) {
 	s.mu.Lock()
@@ -214,6 +216,14 @@ func (s *Session) resumeLocked(last uint64) (cursor uint64, reset bool) {
 	lost := last > s.seq || (last < s.seq && last+1 < s.ring.oldest()) || (last < s.seq && s.ring.n == 0)
 	if !lost {
 		return last, false
+	}
+	if at := s.ring.newestReset(); at > last {
+		// A reset queued for an earlier downstream (a stream that fell
+		// behind, a poll whose answer was lost) is still buffered, its
+		// fresh state requested: go on from it. A second reset would let
+		// the rest of that fresh state, still being sent, come after the
+		// new reset and before the new fresh state: out of order.
+		return at - 1, false
 	}
 	if last > s.seq {
 		// A cursor from the future (another server, a client bug): the
@@ -254,13 +264,14 @@ func (s *Session) detachAs(r receiver, hungUp bool) {
 
 // collect appends the events after cursor (at most about maxBytes) to dst.
 // When the replay buffer has already dropped some of them (a consumer too
-// slow for its events), it queues a sys.reset instead and returns reset=true
-// with the cursor moved to just before it. more reports events left after
-// the batch (it was capped), so a writer need not lock again to ask. Events
-// up to trimTo (written ReplayKeepFor ago) beyond the newest ReplayKeep
-// leave the buffer here, but only for
-// r, the attached receiver: a replaced stream still writing its last batch
-// must not trim what its successor resumes from.
+// slow for its events), it goes on from a sys.reset still buffered or, for
+// the attached receiver, queues one and returns reset=true with the cursor
+// moved to just before it (a replaced receiver gets nothing). more reports
+// events left after the batch (it was capped), so a writer need not lock
+// again to ask. Events up to trimTo (written ReplayKeepFor ago) beyond the
+// newest ReplayKeep leave the buffer here, but only for r, the attached
+// receiver: a replaced stream still writing its last batch must not trim
+// what its successor resumes from.
 func (s *Session) collect(r receiver, dst []event, cursor, trimTo uint64, maxBytes int) (evs []event, next uint64, reset, more bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -268,10 +279,20 @@ func (s *Session) collect(r receiver, dst []event, cursor, trimTo uint64, maxByt
 		s.ring.trimWritten(min(trimTo, cursor), s.hub.cfg.ReplayKeep)
 	}
 	if cursor < s.seq && cursor+1 < s.ring.oldest() {
-		s.seq++
-		s.ring.push(event{seq: s.seq, msg: msgReset})
-		cursor = s.seq - 1
-		reset = true
+		switch at := s.ring.newestReset(); {
+		case at != 0: // one reset, one fresh state (see resumeLocked)
+			cursor = at - 1
+		case s.recv != r:
+			// Replaced: its successor resumes by itself. A reset queued
+			// here would reach the successor too, with a second fresh
+			// state interleaving the first.
+			return dst, cursor, false, false
+		default:
+			s.seq++
+			s.ring.push(event{seq: s.seq, msg: msgReset})
+			cursor = s.seq - 1
+			reset = true
+		}
 	}
 	evs = s.ring.after(dst, cursor, maxBytes)
 	more = len(evs) > 0 && s.seq > evs[len(evs)-1].seq

@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"comet"
+	"comet/internal/check"
 )
 
 // dialWS opens the WebSocket transport of c's session resuming after last,
@@ -175,5 +176,105 @@ func TestWebSocketResumeAfterRandomCuts(t *testing.T) {
 	}
 	if seen != total || cuts < 10 {
 		t.Fatalf("saw %d of %d events after %d cuts", seen, total, cuts)
+	}
+}
+
+// TestWebSocketAckThenResume: over real HTTP, {"last":N} up the socket
+// empties the session's replay buffer up to N at once (it would otherwise
+// keep them for a minute); a resume from N after a cut still gets every
+// later event once, in order, with no reset; and a resume from before N
+// gets sys.reset, as after a reconnect's ?last=N.
+func TestWebSocketAckThenResume(t *testing.T) {
+	ts := startServer(t, nil)
+	c := newClient(t, ts.URL)
+	sess, _ := ts.Hub().Session(c.SID)
+	conn, _, err := dialWS(t, c, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	write := func(conn *websocket.Conn, msg string) {
+		t.Helper()
+		if err := conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// until reads batches, every seq once in order, until one ends with
+	// an event of typ whose data is data ("": any).
+	last := uint64(0)
+	until := func(conn *websocket.Conn, typ, data string) {
+		t.Helper()
+		for found := false; !found; {
+			for _, ev := range readBatch(t, conn) {
+				if ev.Seq != last+1 {
+					t.Fatalf("seq %d (%s) after %d", ev.Seq, ev.Type, last)
+				}
+				last = ev.Seq
+				found = ev.Type == typ && (data == "" || string(ev.Data) == data)
+			}
+		}
+	}
+	bufferedAfter := func(seq uint64) error {
+		st := sess.Stats()
+		if oldest := st.Seq - uint64(st.Buffered) + 1; st.Buffered > 0 && oldest <= seq {
+			return fmt.Errorf("replay holds seqs %d..%d, want none up to %d", oldest, st.Seq, seq)
+		}
+		return nil
+	}
+	for i := 1; i <= 10; i++ {
+		sess.Send(comet.MustMessage("test.n", i))
+	}
+	until(conn, "test.n", "10")
+	acked := last
+	// The ping's pong is written by a later flush than the events: once it
+	// is read, the stream has recorded them as written.
+	write(conn, `[{"seq":1,"type":"sys.ping","data":{"t":1}}]`)
+	until(conn, "sys.pong", "")
+	if bufferedAfter(acked) == nil {
+		t.Fatalf("before any ack the replay holds nothing up to %d: nothing to show", acked)
+	}
+	write(conn, fmt.Sprintf(`{"last":%d}`, acked))
+	check.For(t, 5*time.Second, func() error { return bufferedAfter(acked) })
+
+	for i := 11; i <= 15; i++ {
+		sess.Send(comet.MustMessage("test.n", i))
+	}
+	until(conn, "test.n", "15")
+	end := last
+	conn.CloseNow() // cut: what came after the ack was read but never acknowledged
+
+	last = acked
+	again, _, err := dialWS(t, c, acked, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{}
+	for last < end {
+		for _, ev := range readBatch(t, again) {
+			if ev.Seq != last+1 || ev.Type == "sys.reset" {
+				t.Fatalf("resumed from the ack %d: seq %d (%s) after %d", acked, ev.Seq, ev.Type, last)
+			}
+			last = ev.Seq
+			if ev.Type == "test.n" {
+				got = append(got, string(ev.Data))
+			}
+		}
+	}
+	if strings.Join(got, ",") != "11,12,13,14,15" {
+		t.Fatalf("resumed from the ack with test.n %v, want 11..15 once each", got)
+	}
+	again.CloseNow()
+
+	behind, _, err := dialWS(t, c, acked-1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := readBatch(t, behind)
+	for len(evs) == 0 { // the empty batch that opens the stream
+		evs = readBatch(t, behind)
+	}
+	if evs[0].Type != "sys.reset" || evs[0].Seq <= end {
+		t.Fatalf("resumed from before the ack: %v, want sys.reset numbered above %d", evs, end)
 	}
 }

@@ -126,7 +126,7 @@ func (st *stream) flush(w *writerScratch) {
 	ws := st.wsOf()
 	if ws != nil { // pongs go out before the batch
 		st.mu.Lock()
-		buf = append(buf, ws.takeCtrl()...)
+		buf = append(buf, ws.takeCtrl(st.reading)...)
 		st.mu.Unlock()
 	}
 	var last uint64

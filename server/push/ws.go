@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"comet"
 )
 
 // The WebSocket transport: a held stream like the others — written by the
@@ -19,15 +23,45 @@ import (
 // order; pings are answered with pongs, a close with a close. Between
 // messages nothing is buffered.
 
-// wsConn is the WebSocket framing of one stream and its reading state. Each
-// stream has its own (unlike the HTTP framings, which are stateless).
+// wsConn is the WebSocket framing of one stream (unlike the HTTP framings,
+// which are stateless, each stream has its own). Its reading state lives in
+// a wsState only while there is some: an idle socket holds one nil pointer.
 type wsConn struct {
-	dec WSDecoder
+	s *wsState // under the stream's lock; nil while idle (see wsConn.idle)
+}
 
-	// Under the stream's lock:
-	ctrl      []byte // pongs waiting to go out before the next batch
-	closeCode uint16 // the close code the end sends (0: by the end reason)
+// wsState is what a WebSocket holds between two reads or until the next
+// flush: a frame read in part, pongs to send, the close code to end with.
+type wsState struct {
+	dec       WSDecoder // used by the one reader, outside the lock
+	ctrl      []byte    // pongs waiting to go out before the next batch
+	closeCode uint16    // the close code the end sends (0: by the end reason)
 	closeWhy  string
+}
+
+// wsStates recycles the state of sockets that went idle again, so a socket
+// that sends a message now and then allocates nothing for it.
+var wsStates = sync.Pool{New: func() any { return new(wsState) }}
+
+// state returns the socket's state, taking one when idle; st.mu is held.
+func (w *wsConn) state(maxMessage int) *wsState {
+	if w.s == nil {
+		w.s = wsStates.Get().(*wsState)
+		w.s.dec.MaxMessage = maxMessage
+	}
+	return w.s
+}
+
+// idle lets go of the state when it holds nothing: the decoder between
+// messages, no pong waiting, no close code; st.mu is held and no read runs.
+func (w *wsConn) idle() {
+	s := w.s
+	if s == nil || !s.dec.Idle() || len(s.ctrl) > 0 || s.closeCode != 0 {
+		return
+	}
+	w.s = nil
+	*s = wsState{}
+	wsStates.Put(s)
 }
 
 // wsMaxCtrl bounds the pongs waiting for a client that pings faster than it
@@ -58,8 +92,8 @@ func (w *wsConn) appendBatch(dst []byte, evs []event) []byte {
 // A connection the client closed or broke ends with the close frame alone,
 // carrying the client's code or the violation's.
 func (w *wsConn) appendEnd(dst []byte, why EndReason) []byte {
-	if w.closeCode != 0 {
-		return AppendWSClose(dst, w.closeCode, w.closeWhy)
+	if s := w.s; s != nil && s.closeCode != 0 {
+		return AppendWSClose(dst, s.closeCode, s.closeWhy)
 	}
 	start := len(dst)
 	dst = appendEndObject(dst, why)
@@ -103,7 +137,7 @@ func (h *Hub) HoldWS(o HoldWS) error {
 	if h.cfg.OnMessage == nil {
 		return fail(errors.New("websocket needs Config.OnMessage"))
 	}
-	ws := &wsConn{dec: WSDecoder{MaxMessage: h.cfg.MaxMessage}}
+	ws := &wsConn{}
 	st := &stream{hub: h, sess: o.Session, t: ws, conn: o.Conn, started: time.Now().UnixNano(), release: o.Release}
 	head := AppendWSUpgrade(nil, o.Upgrade)
 	head = ws.appendBatch(head, nil) // an empty batch: the stream flows
@@ -131,10 +165,17 @@ func (st *stream) wsOf() *wsConn {
 	return ws
 }
 
-// takeCtrl returns the pongs waiting to go out; st.mu is held.
-func (w *wsConn) takeCtrl() []byte {
-	c := w.ctrl
-	w.ctrl = nil
+// takeCtrl returns the pongs waiting to go out, letting go of the state
+// when nothing else is in it; st.mu is held.
+func (w *wsConn) takeCtrl(reading bool) []byte {
+	if w.s == nil {
+		return nil
+	}
+	c := w.s.ctrl
+	w.s.ctrl = nil
+	if !reading {
+		w.idle()
+	}
 	return c
 }
 
@@ -151,6 +192,7 @@ func (st *stream) readWS(buf []byte) {
 		return
 	}
 	st.reading, st.readQueued = true, false
+	state := ws.state(st.hub.cfg.MaxMessage)
 	st.mu.Unlock()
 
 	var fail *WSCloseError
@@ -167,7 +209,7 @@ func (st *stream) readWS(buf []byte) {
 			gone = true
 			break
 		}
-		fail = st.takeFrames(ws, buf[:n])
+		fail = st.takeFrames(state, buf[:n])
 		if n < len(buf) {
 			break // drained what was there
 		}
@@ -175,9 +217,10 @@ func (st *stream) readWS(buf []byte) {
 
 	st.mu.Lock()
 	st.reading = false
-	if fail != nil && ws.closeCode == 0 {
-		ws.closeCode, ws.closeWhy = fail.Code, fail.Reason
+	if fail != nil && state.closeCode == 0 {
+		state.closeCode, state.closeWhy = fail.Code, fail.Reason
 	}
+	ws.idle()
 	if fail != nil && fail.Code == WSCloseGoingAway && fail.Reason == wsClientClosed {
 		st.goingAway.Store(true) // the page went away: a hang-up, not a lost connection
 	}
@@ -204,7 +247,7 @@ func (st *stream) readWS(buf []byte) {
 // takeFrames decodes p and acts on each complete message; a non-nil result
 // is why the connection must close (a protocol violation, a close frame, a
 // ping flood).
-func (st *stream) takeFrames(ws *wsConn, p []byte) *WSCloseError {
+func (st *stream) takeFrames(ws *wsState, p []byte) *WSCloseError {
 	for len(p) > 0 {
 		m, n, err := ws.dec.Next(p)
 		p = p[n:]
@@ -218,6 +261,14 @@ func (st *stream) takeFrames(ws *wsConn, p []byte) *WSCloseError {
 		switch m.Op {
 		case 0: // the rest of the frame is still to come
 		case WSText:
+			if last, isAck, err := parseWSAck(m.Payload); isAck {
+				if err != nil {
+					st.sess.SendError(0, err)
+				} else {
+					st.ack(last)
+				}
+				continue
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), st.hub.cfg.CallbackTimeout)
 			st.hub.cfg.OnMessage(ctx, st.sess, m.Payload)
 			cancel()
@@ -240,4 +291,62 @@ func (st *stream) takeFrames(ws *wsConn, p []byte) *WSCloseError {
 		}
 	}
 	return nil
+}
+
+// ack drops from the session's replay buffer the events up to last, which
+// the client says it has processed, as ?last= does on a reconnect: never
+// past what this stream wrote, and nothing once another downstream replaced it.
+func (st *stream) ack(last uint64) {
+	st.mu.Lock()
+	upTo := min(last, st.cursor)
+	st.mu.Unlock()
+	st.sess.release(st, upTo)
+}
+
+// errWSAck answers an upstream object that is not an acknowledgement.
+var errWSAck = comet.Errorf(comet.EINVALID, `a message is a JSON array of events or an acknowledgement {"last": <seq>}`)
+
+// parseWSAck reads an acknowledgement, the object {"last": N} (JSON
+// whitespace allowed, N a non-negative integer). isAck is false when p is
+// not an object at all (an event batch, for OnMessage); an object of any
+// other shape is an ack with an error.
+func parseWSAck(p []byte) (last uint64, isAck bool, err error) {
+	p = trimJSONSpace(p)
+	if len(p) == 0 || p[0] != '{' {
+		return 0, false, nil
+	}
+	p = trimJSONSpace(p[1:])
+	const key = `"last"`
+	if len(p) < len(key) || string(p[:len(key)]) != key {
+		return 0, true, errWSAck
+	}
+	p = trimJSONSpace(p[len(key):])
+	if len(p) == 0 || p[0] != ':' {
+		return 0, true, errWSAck
+	}
+	p = trimJSONSpace(p[1:])
+	n := 0
+	for n < len(p) && p[n] >= '0' && p[n] <= '9' {
+		n++
+	}
+	if n == 0 || n > 1 && p[0] == '0' { // JSON has no leading zeros
+		return 0, true, errWSAck
+	}
+	last, perr := strconv.ParseUint(string(p[:n]), 10, 64)
+	if perr != nil || string(trimJSONSpace(p[n:])) != "}" {
+		return 0, true, errWSAck
+	}
+	return last, true, nil
+}
+
+// trimJSONSpace drops JSON whitespace from both ends of p.
+func trimJSONSpace(p []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for len(p) > 0 && isSpace(p[0]) {
+		p = p[1:]
+	}
+	for len(p) > 0 && isSpace(p[len(p)-1]) {
+		p = p[:len(p)-1]
+	}
+	return p
 }

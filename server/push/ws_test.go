@@ -2,9 +2,12 @@ package push
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"comet"
+	"comet/internal/check"
 )
 
 // wsClient is a minimal WebSocket client on a raw socket: it masks what it
@@ -296,5 +300,184 @@ func TestWebSocketIsNeverRecycled(t *testing.T) {
 	}
 	if !s.Stats().Attached {
 		t.Fatal("the WebSocket was recycled")
+	}
+}
+
+// bufferedAfter reports whether every event s still buffers for replay is
+// numbered above seq (the buffer holds the newest events, up to s's seq).
+func bufferedAfter(s *Session, seq uint64) error {
+	st := s.Stats()
+	if oldest := st.Seq - uint64(st.Buffered) + 1; st.Buffered > 0 && oldest <= seq {
+		return fmt.Errorf("replay holds seqs %d..%d, want none up to %d", oldest, st.Seq, seq)
+	}
+	return nil
+}
+
+// wsWritten holds a WebSocket for a new session and sends it n events,
+// returning once the client has read them and the stream recorded them.
+func wsWritten(t testing.TB, h *Hub, n int) (*Session, *wsClient) {
+	t.Helper()
+	s := h.NewSession("p", nil)
+	c := holdWSConn(t, h, s, 0)
+	for i := 1; i <= n; i++ {
+		s.Send(comet.MustMessage("test.n", i))
+	}
+	for got := 0; got < n; {
+		got += len(c.events(t))
+	}
+	waitWritten(t, s, uint64(n))
+	return s, c
+}
+
+// waitWritten waits until the stream attached to s has recorded seq as
+// written: a client reads a batch a moment before its writer records it,
+// and an ack is never applied past what the stream has recorded.
+func waitWritten(t testing.TB, s *Session, seq uint64) {
+	t.Helper()
+	check.For(t, 5*time.Second, func() error {
+		s.mu.Lock()
+		st, _ := s.recv.(*stream)
+		s.mu.Unlock()
+		if st == nil {
+			return fmt.Errorf("no stream attached")
+		}
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if st.cursor < seq {
+			return fmt.Errorf("stream wrote up to %d, want %d", st.cursor, seq)
+		}
+		return nil
+	})
+}
+
+// TestWebSocketAckTrimsReplay: {"last":N} up the socket drops seqs up to N
+// from the replay buffer (they stay there otherwise, ReplayKeep), later ones
+// stay, nothing is answered, and batches still go upstream after it.
+func TestWebSocketAckTrimsReplay(t *testing.T) {
+	h, rec := newWSHub(t)
+	s, c := wsWritten(t, h, 5)
+	if st := s.Stats(); st.Buffered != 5 {
+		t.Fatalf("before the ack the replay holds %d events, want 5", st.Buffered)
+	}
+	c.send(t, WSText, []byte(`{"last":3}`), true)
+	c.send(t, WSText, []byte(`[{"seq":1,"type":"fence","data":{}}]`), true) // taken after the ack
+	if got := recv(t, rec.got, 5*time.Second, "the fence"); !strings.Contains(got, "fence") {
+		t.Fatalf("OnMessage got %q: the ack went to the application", got)
+	}
+	if err := bufferedAfter(s, 3); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Buffered != 2 {
+		t.Fatalf("after acking 3 of 5 the replay holds %d events, want 2", st.Buffered)
+	}
+	// JSON whitespace is allowed; everything written acknowledged: the ring goes.
+	c.send(t, WSText, []byte(" { \"last\" :\t5 }\n"), true)
+	check.For(t, 5*time.Second, func() error { return bufferedAfter(s, 5) })
+	s.Send(comet.MustMessage("test.n", 6))
+	if evs := c.events(t); evs[0].Seq != 6 {
+		t.Fatalf("after the ack: %v", evs)
+	}
+}
+
+// TestWebSocketAckNeverPastWritten: an ack beyond what the stream wrote (a
+// client bug) drops only what was written, so an event not yet sent is
+// never lost; on a replaced stream an ack drops nothing.
+func TestWebSocketAckNeverPastWritten(t *testing.T) {
+	h := newTestHub(t, Config{})
+	s := h.NewSession("p", nil)
+	for i := 1; i <= 5; i++ {
+		s.Send(comet.MustMessage("test.n", i))
+	}
+	// A stream of no socket, never woken: it "wrote" seqs 1 and 2.
+	st := &stream{hub: h, sess: s, t: &wsConn{}, fd: -1}
+	if _, _, _, ok := s.attach(st, 0); !ok {
+		t.Fatal("attach failed")
+	}
+	t.Cleanup(func() { s.detach(st) })
+	st.cursor = 2
+	st.ack(99)
+	if err := bufferedAfter(s, 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().Buffered; got != 3 {
+		t.Fatalf("an ack of 99 after 2 written left %d events, want 3 (seqs 3..5 unsent)", got)
+	}
+	replaced := &stream{hub: h, sess: s, t: &wsConn{}, fd: -1, marks: marks{cursor: 5}}
+	replaced.ack(5)
+	if got := s.Stats().Buffered; got != 3 {
+		t.Fatalf("an ack on a stream that is not attached dropped events: %d left, want 3", got)
+	}
+}
+
+// TestWebSocketBadAck: an object that is not {"last": N} is refused on the
+// stream with sys.error invalid, ref 0, and the connection goes on.
+func TestWebSocketBadAck(t *testing.T) {
+	for _, bad := range []string{`{"last":-1}`, `{"last":1.5}`, `{"last":"7"}`, `{"Last":7}`, `{"last":7,"x":1}`, `{}`, `{"last":01}`, `{"last":18446744073709551616}`, `{"last":7}}`} {
+		t.Run(bad, func(t *testing.T) {
+			h, _ := newWSHub(t)
+			s := h.NewSession("p", nil)
+			c := holdWSConn(t, h, s, 0)
+			c.send(t, WSText, []byte(bad), true)
+			evs := c.events(t)
+			if evs[0].Type != "sys.error" || !strings.Contains(string(evs[0].Data), `"code":"invalid"`) || !strings.Contains(string(evs[0].Data), `"ref":0`) {
+				t.Fatalf("answer to %s: %v", bad, evs)
+			}
+			s.Send(comet.MustMessage("test.after", 1))
+			if evs := c.events(t); evs[0].Type != "test.after" {
+				t.Fatalf("after the refusal: %v", evs)
+			}
+		})
+	}
+}
+
+func TestParseWSAck(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		last  uint64
+		isAck bool
+		ok    bool
+	}{
+		{`{"last":0}`, 0, true, true},
+		{`{"last":18446744073709551615}`, 1<<64 - 1, true, true},
+		{"\r\n\t {\"last\": 42 } ", 42, true, true},
+		{`[{"seq":1,"type":"sys.ping","data":{"t":1}}]`, 0, false, true},
+		{``, 0, false, true},
+		{`  `, 0, false, true},
+		{`{"last":}`, 0, true, false},
+		{`{"last":1e3}`, 0, true, false},
+		{`{"last":7`, 0, true, false},
+		{`{ "last" 7}`, 0, true, false},
+	} {
+		last, isAck, err := parseWSAck([]byte(tc.in))
+		if last != tc.last || isAck != tc.isAck || (err == nil) != tc.ok {
+			t.Errorf("parseWSAck(%q) = %d, %v, %v; want %d, %v, ok %v", tc.in, last, isAck, err, tc.last, tc.isAck, tc.ok)
+		}
+	}
+}
+
+// TestProtocolDocWSAck: PROTOCOL.md's acknowledgement frame, its bytes as
+// written there, is {"last":7} masked, and sent on a socket that was written
+// seqs 1 to 8 it leaves only seq 8 in the replay buffer.
+func TestProtocolDocWSAck(t *testing.T) {
+	blocks := docBlocks(t, "text ws ack")
+	if len(blocks) != 1 {
+		t.Fatalf("PROTOCOL.md has %d ```text ws ack blocks, want 1", len(blocks))
+	}
+	frame, err := hex.DecodeString(strings.Join(strings.Fields(blocks[0]), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d WSDecoder
+	if m, n, err := d.Next(bytes.Clone(frame)); err != nil || n != len(frame) || m.Op != WSText || string(m.Payload) != `{"last":7}` {
+		t.Fatalf("the doc's frame decodes to %d %q (%d of %d bytes, %v)", m.Op, m.Payload, n, len(frame), err)
+	}
+	h, _ := newWSHub(t)
+	s, c := wsWritten(t, h, 8)
+	if _, err := c.conn.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	check.For(t, 5*time.Second, func() error { return bufferedAfter(s, 7) })
+	if got := s.Stats().Buffered; got != 1 {
+		t.Fatalf("the replay holds %d events after the doc's ack of 7 of 8, want 1", got)
 	}
 }

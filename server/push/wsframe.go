@@ -212,6 +212,13 @@ func (d *WSDecoder) Next(p []byte) (m WSMessage, n int, err error) {
 // idle between messages.
 func (d *WSDecoder) Buffered() int { return len(d.buf) + int(d.nhdr) }
 
+// Idle reports whether the decoder is between messages with nothing held,
+// not failed and not closed: a zero WSDecoder with the same limits would
+// go on the same way.
+func (d *WSDecoder) Idle() bool {
+	return !d.inFrame && !d.inMsg && d.nhdr == 0 && d.err == nil && !d.closed
+}
+
 // fail ends the decoder with e and lets go of what it held.
 func (d *WSDecoder) fail(e *WSCloseError) error {
 	d.err, d.buf, d.nhdr = e, nil, 0

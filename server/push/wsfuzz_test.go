@@ -3,6 +3,7 @@ package push
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"unicode/utf8"
@@ -137,6 +138,30 @@ func FuzzWSUTF8(f *testing.F) {
 		ok = ok && u.feed(rest) && u.complete()
 		if ok != utf8.Valid(s) {
 			t.Fatalf("%q cut at %v: valid %v", s, cuts, ok)
+		}
+	})
+}
+
+// FuzzWSAck feeds arbitrary messages to the acknowledgement parser: it never
+// panics, takes every message that does not start with '{' as not an ack,
+// and whatever it accepts is a JSON object {"last": N} that encoding/json
+// reads as the same N.
+func FuzzWSAck(f *testing.F) {
+	for _, s := range []string{`{"last":7}`, ` {"last" : 0 } `, `{"last":18446744073709551615}`, `{"last":-1}`, `{"last":1e2}`, `[]`, `{`, `{"last":7}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		last, isAck, err := parseWSAck(in)
+		trimmed := bytes.TrimLeft(in, " \t\r\n")
+		if isAck != (len(trimmed) > 0 && trimmed[0] == '{') {
+			t.Fatalf("parseWSAck(%q): isAck %v", in, isAck)
+		}
+		if !isAck || err != nil {
+			return
+		}
+		var v map[string]uint64
+		if jerr := json.Unmarshal(in, &v); jerr != nil || len(v) != 1 || v["last"] != last {
+			t.Fatalf("parseWSAck(%q) = %d, but encoding/json reads %v (%v)", in, last, v, jerr)
 		}
 	})
 }

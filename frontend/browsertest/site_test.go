@@ -319,7 +319,10 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.opens = map[string]int{}
 	}
 	if what != "send" {
-		f.opens[what]++
+		f.opens[what]++ // a mux counts as its transport's open, and as a "mux" open
+	}
+	if sid == "mux" {
+		f.opens["mux"]++
 	}
 	f.mu.Unlock()
 	switch {

@@ -117,8 +117,10 @@ func TestClientUpgradesToWebSocket(t *testing.T) {
 }
 
 // A network whose proxy does not pass WebSocket upgrades: the tab stays on
-// its HTTP stream, undisturbed, probing again with backoff; when upgrades
-// pass again it moves to the socket.
+// its HTTP transport, undisturbed (no reconnect, no event lost or repeated)
+// but moved once onto the mux the browser's tabs share, as a stream here to
+// stay; it probes again with backoff, and when upgrades pass again it moves
+// to the socket.
 func TestClientStaysOnStreamWhenWebSocketRefused(t *testing.T) {
 	t.Parallel()
 	s := newSite(t, siteOptions{})
@@ -146,8 +148,8 @@ func TestClientStaysOnStreamWhenWebSocketRefused(t *testing.T) {
 	if slices.Contains(st.Log.Statuses, "reconnecting") {
 		t.Errorf("statuses %v: a refused probe must not disturb the stream", st.Log.Statuses)
 	}
-	if n := s.faults.openCount("multipart"); n != 1 {
-		t.Errorf("%d multipart requests, want 1: a refused probe must not disturb the stream", n)
+	if n, mux := s.faults.openCount("multipart"), s.faults.openCount("mux"); n-mux != 1 || mux != 1 {
+		t.Errorf("%d multipart requests, %d of them a mux; want 1 of its own, then 1 mux: a refused probe must not disturb the stream", n, mux)
 	}
 
 	s.faults.set(func(f *faults) { f.noUpgrade = false })
@@ -195,7 +197,8 @@ func TestClientClimbsBackAfterOutage(t *testing.T) {
 
 // A proxy that answers the WebSocket handshake itself and then passes
 // nothing (buffering, or a broken upgrade): the probe shows no message within
-// the open deadline, so the tab stays on its HTTP stream, undisturbed.
+// the open deadline, so the tab stays on its HTTP transport, undisturbed
+// (moved once onto the tabs' shared mux, as for a refused socket).
 func TestClientStaysOnStreamWhenWebSocketSilent(t *testing.T) {
 	t.Parallel()
 	s := newSite(t, siteOptions{})
@@ -217,8 +220,8 @@ func TestClientStaysOnStreamWhenWebSocketSilent(t *testing.T) {
 		t.Fatalf("behind a silent socket: transport %q, status %q; want multipart, open", st.Transport, st.Status)
 	}
 	checkDelivery(t, st, 3, 1)
-	if n := s.faults.openCount("multipart"); n != 1 || slices.Contains(st.Log.Statuses, "reconnecting") {
-		t.Errorf("%d multipart requests, statuses %v: a silent probe must not disturb the stream", n, st.Log.Statuses)
+	if n, mux := s.faults.openCount("multipart"), s.faults.openCount("mux"); n-mux != 1 || mux != 1 || slices.Contains(st.Log.Statuses, "reconnecting") {
+		t.Errorf("%d multipart requests (%d a mux: want 1 of its own, then 1 mux), statuses %v: a silent probe must not disturb the stream", n, mux, st.Log.Statuses)
 	}
 	if errs := p.Errors(); len(errs) > 0 {
 		t.Errorf("page errors: %v (the socket opened and said nothing: no handshake error)", errs)

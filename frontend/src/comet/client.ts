@@ -27,7 +27,7 @@ import { openMultipart } from "./transports/multipart";
 import { openPoll } from "./transports/poll";
 import { openSSE } from "./transports/sse";
 import { openWS } from "./transports/ws";
-import { canShare, isMuxTransport, tabsFor, type Tabs } from "./tabs";
+import { canShare, isMuxTransport, tabsFor, type MuxTransport, type Tabs } from "./tabs";
 import {
   isStreaming,
   type Opener,
@@ -559,6 +559,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
       let later = 0; // the next probe or climb
       let greeted = false; // ws: its first message came
       let stream: Stream | null = null;
+      const shared = this.shouldShare(name); // on the tabs' shared connection
       const finish = (o: Outcome) => {
         if (done) return;
         done = true;
@@ -586,11 +587,18 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
           if (this.probing) return;
           later = window.setTimeout(() => {
             later = 0;
-            if (!done) this.startProbe(cur, plan);
+            if (!done) this.startProbe(cur, probeFailed);
           }, Math.max(this.o.probeMs, this.nextProbeAt - performance.now()));
         } else if (name !== "ws" && this.idx > 0) {
           later = window.setTimeout(() => finish({ kind: "climb" }), this.climbBackoff.next());
         }
+      };
+      // A refused probe leaves this held stream here to stay: a stream of
+      // its own moves to the shared connection (losslessly: the next attempt
+      // resumes at the last seq applied), one already shared probes again later.
+      const probeFailed = () => {
+        if (!shared && this.shouldShare(name)) finish({ kind: "clean" });
+        else plan();
       };
       const h: StreamHandlers = {
         bytes: (n) => {
@@ -676,16 +684,24 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
   }
 
   /**
-   * openDown opens a downstream. A held HTTP transport that is here to stay
-   * (forced, or no WebSocket to move to) goes on the connection the tabs of
-   * this browser share (tabs.ts): six connections per host would otherwise
-   * hold only six tabs.
+   * shouldShare reports whether a held HTTP transport is here to stay:
+   * forced, or no WebSocket to move to (none offered, or the last probe or
+   * attempt of it failed: refused by a proxy, blocked, or failing past its
+   * retries). Such a stream goes on the connection the tabs of this browser
+   * share (tabs.ts): six connections per host would otherwise hold only six
+   * tabs. A shared tab still probes WebSocket now and then and leaves the
+   * shared stream when one works.
    */
+  private shouldShare(name: TransportName): boolean {
+    return isMuxTransport(name) && (this.forced === name || !this.wsOffered || this.wsFailed) && canShare();
+  }
+
+  /** openDown opens a downstream, on the shared connection where shouldShare says so. */
   private openDown(name: TransportName, p: StreamParams, h: StreamHandlers): Stream {
-    if (isMuxTransport(name) && (this.forced === name || !this.wsOffered) && canShare()) {
+    if (this.shouldShare(name)) {
       const s = this.session as SessionInfo;
       this.sharing = tabsFor(this.base, s.player.id);
-      return this.sharing.open(name, s.sid, p.last, h);
+      return this.sharing.open(name as MuxTransport, s.sid, p.last, h); // shouldShare: a mux transport
     }
     return openers[name](p, h);
   }

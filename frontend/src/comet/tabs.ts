@@ -11,6 +11,13 @@
 // later). A new leader asks every tab to register again with what it applied,
 // so nothing a dead leader forwarded and the tab never got is lost, and the
 // server resumes each session exactly after it: no event lost or repeated.
+//
+// A frozen page (page lifecycle "freeze": a background tab, a page entering
+// the back/forward cache) runs no script, so a frozen leader would keep the
+// lock and relay nothing. A leader therefore steps down on freeze (its muxes
+// closed, the lock released: the next tab takes over as when a leader
+// closes) and a frozen follower gives up its place in the lock queue; both
+// stand again on resume (docs/ARCHITECTURE.md, "One connection per browser").
 
 import { Backoff } from "./backoff";
 import { muxURL, toMuxFrame } from "./muxframe";
@@ -41,7 +48,8 @@ type Msg =
   | { t: "batch"; sid: string; events: CometEvent[]; bytes: number }
   | { t: "end"; sid: string; reason: string }
   | { t: "beat"; sids: string[] }
-  | { t: "hello"; tab: string };
+  | { t: "hello"; tab: string; leads: boolean }
+  | { t: "bye"; tab: string };
 
 /** A session of this tab on the shared stream. */
 interface Local {
@@ -52,9 +60,33 @@ interface Local {
 
 /** How long registrations are gathered before a mux is (re)opened. */
 const GATHER_MS = 20;
-/** Fallback election: a tab is alive while its hello is this recent. */
+/** Fallback election: the interval of hellos (a round). */
 const HELLO_MS = 1000;
-const HELLO_DEAD_MS = 3000;
+/** Fallback election: a tab unheard for this many of our rounds is gone. */
+const HELLO_DEAD_ROUNDS = 3;
+/** Fallback election: rounds a tab only listens before it may claim. */
+const HELLO_QUIET_ROUNDS = 2;
+
+/** MuxOpener opens one mux stream on url (the leader's streams; tests record them). */
+export type MuxOpener = (tr: MuxTransport, url: string, h: RawHandlers) => Stream;
+
+/** openMux opens a mux on the real transport. */
+export const openMux: MuxOpener = (tr, url, h) =>
+  tr === "multipart" ? openMultipartRaw(url, h) : tr === "sse" ? openSSERaw(url, h) : openIframeRaw(url, "mux", h);
+
+/** What a Tabs uses from the page; tests give their own. */
+export interface TabsOptions {
+  /** The Web Locks to elect with; null for the BroadcastChannel-only election (default: navigator.locks where it exists). */
+  locks?: LockManager | null;
+  /** Opens the leader's streams (default openMux). */
+  open?: MuxOpener;
+  /** The fallback election's hello interval in ms (default 1000). */
+  helloMs?: number;
+  /** Where the page lifecycle's freeze and resume are heard (default document; null: not heard). */
+  lifecycle?: EventTarget | null;
+  /** This tab's id in the fallback election, where the smallest live id leads (default random). */
+  id?: string;
+}
 
 const hubs = new Map<string, Tabs>();
 
@@ -69,21 +101,49 @@ export function tabsFor(base: string, player: string): Tabs {
   return t;
 }
 
+/** webLocks returns the page's Web Locks, or null where the browser has none. */
+function webLocks(): LockManager | null {
+  const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+  return locks && typeof locks.request === "function" ? locks : null;
+}
+
 /** Tabs is one page's end of the shared connection: its sessions, and the leader role when elected. */
 export class Tabs {
-  readonly id = Math.random().toString(36).slice(2) + Date.now().toString(36);
+  readonly id: string;
   private readonly ch: BroadcastChannel;
   private readonly local = new Map<string, Local>();
   private leader: Leader | null = null;
-  private readonly seen = new Map<string, number>(); // fallback election: tab → last hello
+  // Fallback election: tab → the round of ours in which we last heard it,
+  // and whether it leads. Counting our own rounds rather than time, a page
+  // stalled for a while (a busy main thread, throttled timers) does not
+  // count the others dead on waking: their hellos queued meanwhile arrive.
+  private readonly seen = new Map<string, { round: number; leads: boolean }>();
+  private rounds = 0;
+  private readonly locks: LockManager | null;
+  private readonly opener: MuxOpener;
+  private readonly helloMs: number;
+  private readonly lifecycle: EventTarget | null;
+  // Standing for election: the lock request's abort (Web Locks), or the
+  // hello timers (fallback); null while frozen or closed.
+  private standing: { stop(): void } | null = null;
+  private byHello = false; // standing in the fallback election
+  private closed = false;
 
   constructor(
     private readonly key: string,
     private readonly base: string,
+    o: TabsOptions = {},
   ) {
+    this.id = o.id ?? Math.random().toString(36).slice(2) + Date.now().toString(36);
+    this.locks = o.locks === undefined ? webLocks() : o.locks;
+    this.opener = o.open ?? openMux;
+    this.helloMs = o.helloMs ?? HELLO_MS;
+    this.lifecycle = o.lifecycle === undefined ? (typeof document === "object" ? document : null) : o.lifecycle;
     this.ch = new BroadcastChannel(key);
     this.ch.onmessage = (e: MessageEvent<Msg>) => this.hear(e.data);
-    this.elect();
+    this.lifecycle?.addEventListener("freeze", this.onFreeze);
+    this.lifecycle?.addEventListener("resume", this.onResume);
+    this.stand();
   }
 
   /** isLeader reports whether this tab holds the shared connection. */
@@ -109,12 +169,28 @@ export class Tabs {
     };
   }
 
+  /**
+   * close leaves for good, as a closed tab does: its sessions leave the
+   * mux, and if it leads, another tab takes over.
+   */
+  close(): void {
+    if (this.closed) return;
+    for (const sid of this.local.keys()) this.send({ t: "unreg", sid });
+    this.local.clear();
+    this.sitOut();
+    this.closed = true;
+    this.lifecycle?.removeEventListener("freeze", this.onFreeze);
+    this.lifecycle?.removeEventListener("resume", this.onResume);
+    this.ch.close();
+  }
+
   private announce(sid: string, l: Local): void {
     this.send({ t: "reg", sid, last: l.last(), tr: l.tr });
   }
 
   /** send tells every tab, this one included (a channel does not echo). */
   send(m: Msg): void {
+    if (this.closed) return;
     this.ch.postMessage(m);
     this.hear(m);
   }
@@ -161,44 +237,115 @@ export class Tabs {
         break;
       }
       case "hello":
-        this.seen.set(m.tab, performance.now());
+        if (m.tab !== this.id) this.seen.set(m.tab, { round: this.rounds, leads: m.leads });
+        break;
+      case "bye":
+        // A tab left or froze: elect again now rather than after its hellos age out.
+        if (this.seen.delete(m.tab) && this.byHello) this.round();
         break;
     }
   }
 
   /**
-   * elect waits for the leader lock; the tab that holds it leads until it
-   * closes (the browser then gives the lock to a waiting tab). Without Web
-   * Locks the live tab with the smallest id leads, by hellos on the channel.
+   * stand enters the election: the tab that holds the leader lock leads
+   * until it closes or freezes (the browser then gives the lock to the next
+   * waiting tab). Without Web Locks the live tab with the smallest id leads,
+   * by hellos on the channel.
    */
-  private elect(): void {
-    const locks = (navigator as Navigator & { locks?: LockManager }).locks;
-    if (locks && typeof locks.request === "function") {
-      void locks.request(this.key, () => new Promise<void>(() => this.lead())).catch(() => this.electByHello());
-      return;
-    }
-    this.electByHello();
+  private stand(): void {
+    if (this.standing || this.closed) return;
+    if (!this.locks) return this.standByHello();
+    const abort = new AbortController();
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    this.standing = {
+      stop: () => {
+        abort.abort(); // a request still waiting leaves the queue
+        release(); // a lock held is released
+      },
+    };
+    this.locks
+      .request(this.key, { signal: abort.signal }, () => {
+        if (abort.signal.aborted) return;
+        this.lead();
+        return held;
+      })
+      .catch((e: unknown) => {
+        // Aborted by sitOut; any other refusal (an opaque origin) falls back.
+        if (!abort.signal.aborted) {
+          this.standing = null;
+          this.standByHello();
+        }
+        void e;
+      });
   }
 
-  private electByHello(): void {
-    const round = () => {
-      this.send({ t: "hello", tab: this.id });
-      const now = performance.now();
-      let min = this.id;
-      for (const [tab, at] of this.seen) {
-        if (now - at > HELLO_DEAD_MS) this.seen.delete(tab);
-        else if (tab < min) min = tab;
-      }
-      if (min === this.id && !this.leader) this.lead();
-      else if (min !== this.id && this.leader) this.resign();
+  private standByHello(): void {
+    this.byHello = true;
+    this.rounds = 0; // hear the others for a few rounds before any claim
+    const every = window.setInterval(() => this.round(), this.helloMs);
+    this.standing = {
+      stop: () => {
+        this.byHello = false;
+        window.clearInterval(every);
+        this.send({ t: "bye", tab: this.id });
+      },
     };
-    window.setInterval(round, HELLO_MS);
-    window.setTimeout(round, HELLO_MS * 1.5); // hear the others before the first claim
+    this.send({ t: "hello", tab: this.id, leads: false });
   }
+
+  /**
+   * round is one turn of the fallback election. A leader stays while no
+   * live leader has a smaller id (two claimed at once: the smaller keeps
+   * it); with no leader alive, the live tab with the smallest id claims. A
+   * tab that joins does not unseat the leader.
+   */
+  private round(): void {
+    this.send({ t: "hello", tab: this.id, leads: this.leader !== null });
+    this.rounds++;
+    let min = this.id;
+    let minLeader: string | null = null;
+    for (const [tab, h] of this.seen) {
+      if (this.rounds - h.round > HELLO_DEAD_ROUNDS) {
+        this.seen.delete(tab);
+        continue;
+      }
+      if (tab < min) min = tab;
+      if (h.leads && (minLeader === null || tab < minLeader)) minLeader = tab;
+    }
+    if (this.rounds < HELLO_QUIET_ROUNDS) return;
+    if (this.leader) {
+      if (minLeader !== null && minLeader < this.id) this.resign();
+    } else if (minLeader === null && min === this.id) {
+      this.lead();
+    }
+  }
+
+  /** sitOut leaves the election: a leader resigns first, so its muxes close before the next opens them. */
+  private sitOut(): void {
+    this.resign();
+    this.standing?.stop();
+    this.standing = null;
+  }
+
+  // A frozen page runs no script: it must not hold the lock nor wait in its
+  // queue, where the lock would be granted to a page that cannot use it.
+  private readonly onFreeze = () => {
+    this.sitOut();
+    this.seen.clear();
+  };
+
+  private readonly onResume = () => {
+    if (this.closed) return;
+    this.stand();
+    // The leader that took over meanwhile may not carry this tab's
+    // sessions (its call went unheard while frozen).
+    for (const [sid, l] of this.local) this.announce(sid, l);
+  };
 
   private lead(): void {
-    if (this.leader) return;
-    this.leader = new Leader(this.base, (m) => this.send(m));
+    if (this.leader || this.closed) return;
+    this.leader = new Leader(this.base, this.opener, (m) => this.send(m));
     this.send({ t: "leader" });
   }
 
@@ -234,6 +381,7 @@ class Leader {
 
   constructor(
     private readonly base: string,
+    private readonly opener: MuxOpener,
     private readonly tell: (m: Msg) => void,
   ) {}
 
@@ -323,11 +471,6 @@ class Leader {
       },
     };
     this.conns.set(tr, conn);
-    conn.stream =
-      tr === "multipart"
-        ? openMultipartRaw(url, h)
-        : tr === "sse"
-          ? openSSERaw(url, h)
-          : openIframeRaw(url, "mux", h);
+    conn.stream = this.opener(tr, url, h);
   }
 }

@@ -1,0 +1,282 @@
+import { AssertionError, eq, ok, test } from "../test/harness";
+import type { CometEvent } from "./protocol";
+import { Tabs, type MuxOpener, type MuxTransport, type TabsOptions } from "./tabs";
+import type { RawHandlers, StreamEnd } from "./transports/transport";
+
+// The election and sharing of tabs.ts, with several Tabs in this one page:
+// BroadcastChannel and Web Locks behave between them as between tabs. The
+// leader's streams are recorded instead of opened, so a test reads the mux
+// URLs it asked for and feeds frames as the server would.
+
+/** One mux a leader opened. */
+interface Opened {
+  by: string;
+  tr: MuxTransport;
+  url: string;
+  h: RawHandlers;
+  closed: boolean;
+}
+
+/** A test's tabs, their recorded muxes, and what each session heard. */
+class World {
+  readonly key = `comet-mux-test:${Math.random().toString(36).slice(2)}`;
+  readonly opened: Opened[] = [];
+  readonly tabs: Tabs[] = [];
+  readonly heard = new Map<string, { events: CometEvent[]; beats: number; opens: number; ended: StreamEnd[] }>();
+  readonly hellos = new Map<string, number>(); // fallback election: hellos heard per tab id
+  private readonly ear = new BroadcastChannel(this.key);
+
+  constructor() {
+    this.ear.onmessage = (e: MessageEvent<{ t: string; tab?: string }>) => {
+      if (e.data.t === "hello" && e.data.tab) this.hellos.set(e.data.tab, (this.hellos.get(e.data.tab) ?? 0) + 1);
+    };
+  }
+
+  /** rounds waits until tab id has said n more hellos (fallback election rounds) than now. */
+  async rounds(id: string, n: number): Promise<void> {
+    const want = (this.hellos.get(id) ?? 0) + n;
+    await until(`${n} hello rounds of ${id}`, () => (this.hellos.get(id) ?? 0) >= want, 10000);
+  }
+
+  tab(name: string, o: TabsOptions = {}): Tabs {
+    const open: MuxOpener = (tr, url, h) => {
+      const m: Opened = { by: name, tr, url, h, closed: false };
+      this.opened.push(m);
+      return { close: () => void (m.closed = true) };
+    };
+    const t = new Tabs(this.key, "/comet", { locks: navigator.locks, lifecycle: null, open, ...o });
+    this.tabs.push(t);
+    return t;
+  }
+
+  /** session puts sid of tab t on the mux; its last is the newest seq it heard. */
+  session(t: Tabs, sid: string, tr: MuxTransport = "multipart") {
+    const rec = { events: [] as CometEvent[], beats: 0, opens: 0, ended: [] as StreamEnd[] };
+    this.heard.set(sid, rec);
+    return t.open(tr, sid, () => (rec.events.length > 0 ? rec.events[rec.events.length - 1].seq : 0), {
+      bytes: () => undefined,
+      opened: () => void rec.opens++,
+      batch: (evs) => (evs.length === 0 ? void rec.beats++ : void rec.events.push(...evs)),
+      ended: (e) => void rec.ended.push(e),
+    });
+  }
+
+  /** trio opens tabs a, b and c in that order, with sessions s_A, s_B and s_C. */
+  trio(o: (name: "a" | "b" | "c") => TabsOptions = () => ({})): Tabs[] {
+    return (["a", "b", "c"] as const).map((name) => {
+      const t = this.tab(name, o(name));
+      this.session(t, "s_" + name.toUpperCase());
+      return t;
+    });
+  }
+
+  leaders(): Tabs[] {
+    return this.tabs.filter((t) => t.isLeader);
+  }
+
+  /** live returns the newest mux not closed, if its sessions are exactly want (sid → last). */
+  live(want: Record<string, number>): Opened | null {
+    const open = this.opened.filter((m) => !m.closed);
+    if (open.length !== 1) return null;
+    return JSON.stringify(sessionsOf(open[0].url)) === JSON.stringify(sorted(want)) ? open[0] : null;
+  }
+
+  close(): void {
+    for (const t of this.tabs) t.close();
+    this.ear.close();
+  }
+}
+
+function sorted(o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** sessionsOf reads a mux URL's s=<sid>:<last> list. */
+function sessionsOf(url: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of new URL(url, location.href).searchParams.getAll("s")) {
+    const [sid, last] = v.split(":");
+    out[sid] = Number(last);
+  }
+  return sorted(out);
+}
+
+/** until polls cond every 10 ms; fails after ms with what it waited for. */
+async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new AssertionError(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function ev(seq: number): CometEvent {
+  return { seq, type: "test.ev", data: { n: seq } };
+}
+
+test("tabs: Web Locks elect one leader; one mux carries every tab's session; each frame reaches its tab only", async () => {
+  const w = new World();
+  try {
+    const [a] = w.trio();
+    await until("a leader", () => w.leaders().length === 1);
+    ok(a.isLeader, "the first tab to ask for the lock leads");
+    await until("one mux with the three sessions", () => w.live({ s_A: 0, s_B: 0, s_C: 0 }) !== null);
+    const m = w.live({ s_A: 0, s_B: 0, s_C: 0 }) as Opened;
+    eq(m.by, "a", "the leader opens the mux");
+    eq(m.url.startsWith("/comet/mux/multipart?"), true, `url ${m.url}`);
+
+    m.h.opened();
+    m.h.frame({ sid: "s_B", batch: [ev(1), ev(2)] });
+    m.h.frame([]);
+    await until("b's batch and everyone's heartbeat", () => [...w.heard.values()].every((r) => r.beats === 1));
+    eq(w.heard.get("s_B")?.events.map((e) => e.seq), [1, 2]);
+    eq(w.heard.get("s_A")?.events.length, 0, "a heard b's events");
+    eq(w.heard.get("s_C")?.events.length, 0, "c heard b's events");
+    eq(
+      [...w.heard.values()].map((r) => r.opens),
+      [1, 1, 1],
+      "every session hears its stream open",
+    );
+
+    m.h.frame({ sid: "s_C", end: "gone" });
+    await until("c's end", () => (w.heard.get("s_C")?.ended.length ?? 0) > 0);
+    eq(w.heard.get("s_C")?.ended, [{ kind: "status", status: 404 }], "gone reads as the 404 of a stream of one");
+    eq(w.leaders().length, 1);
+  } finally {
+    w.close();
+  }
+});
+
+test("tabs: a leader that leaves hands over; the new mux resumes each session after what its tab applied", async () => {
+  const w = new World();
+  try {
+    const [a, b] = w.trio();
+    await until("a's mux", () => w.live({ s_A: 0, s_B: 0, s_C: 0 }) !== null);
+    const m = w.live({ s_A: 0, s_B: 0, s_C: 0 }) as Opened;
+    m.h.frame({ sid: "s_B", batch: [ev(1), ev(2), ev(3)] });
+    m.h.frame({ sid: "s_C", batch: [ev(1)] });
+    await until("the batches", () => w.heard.get("s_B")?.events.length === 3 && w.heard.get("s_C")?.events.length === 1);
+
+    a.close();
+    eq(m.closed, true, "the leaving leader's mux is closed");
+    await until("b takes over", () => b.isLeader);
+    await until("b's mux, a's session gone, b and c where they stand", () => w.live({ s_B: 3, s_C: 1 }) !== null);
+    eq(w.leaders().map((t) => t.id), [b.id]);
+    const n = w.live({ s_B: 3, s_C: 1 }) as Opened;
+    eq(n.by, "b");
+    n.h.frame({ sid: "s_C", batch: [ev(2)] });
+    await until("c hears the new leader", () => w.heard.get("s_C")?.events.length === 2);
+    eq(w.heard.get("s_C")?.events.map((e) => e.seq), [1, 2], "no event lost or repeated over the hand-over");
+  } finally {
+    w.close();
+  }
+});
+
+test("tabs: two tabs racing for the lock: one leads, never both", async () => {
+  for (let round = 0; round < 5; round++) {
+    const w = new World();
+    try {
+      const a = w.tab("a");
+      const b = w.tab("b");
+      w.session(b, "s_B");
+      w.session(a, "s_A");
+      // The mux holding both sessions shows each tab heard the other.
+      await until("one mux with both", () => w.live({ s_A: 0, s_B: 0 }) !== null);
+      eq(w.leaders().length, 1, `round ${round}: leaders`);
+      eq([...new Set(w.opened.map((m) => m.by))].length, 1, `round ${round}: muxes opened by two tabs`);
+    } finally {
+      w.close();
+    }
+  }
+});
+
+test("tabs: without Web Locks the smallest live id leads by hellos; a tab that joins does not unseat it; its leaving hands over", async () => {
+  const w = new World();
+  const fb = (id: string): TabsOptions => ({ locks: null, helloMs: 30, id });
+  try {
+    const b = w.tab("b", fb("b"));
+    const c = w.tab("c", fb("c"));
+    const d = w.tab("d", fb("d"));
+    w.session(b, "s_B");
+    w.session(c, "s_C");
+    w.session(d, "s_D");
+    await until("b's mux with the three", () => w.live({ s_B: 0, s_C: 0, s_D: 0 }) !== null);
+    eq(w.leaders().map((t) => t.id), [b.id], "the smallest id leads");
+    eq([...new Set(w.opened.map((m) => m.by))], ["b"], "muxes opened by tabs that do not lead");
+
+    // A tab with a smaller id joins: the leader stays (after a few hello rounds).
+    const a = w.tab("a", fb("a"));
+    w.session(a, "s_A");
+    await until("b's mux with a's session too", () => w.live({ s_A: 0, s_B: 0, s_C: 0, s_D: 0 }) !== null);
+    const seen = w.opened.length;
+    await w.rounds("a", 6); // well past a's listening rounds: had it claimed, it would by now
+    eq(w.leaders().map((t) => t.id), [b.id], "a joining tab unseated the leader");
+    eq(
+      w.opened.slice(seen).filter((m) => m.by !== "b").length,
+      0,
+      "a mux opened by a tab that does not lead",
+    );
+
+    b.close(); // says bye: the others elect at once
+    await until("a takes over", () => a.isLeader);
+    await until("a's mux without b's session", () => w.live({ s_A: 0, s_C: 0, s_D: 0 }) !== null);
+    eq(w.leaders().map((t) => t.id), [a.id]);
+  } finally {
+    w.close();
+  }
+});
+
+test("tabs: a frozen leader steps down and another takes over; a frozen tab waiting for the lock never gets it; on resume both follow", async () => {
+  const w = new World();
+  const life = { a: new EventTarget(), b: new EventTarget(), c: new EventTarget() };
+  try {
+    const [a, b, c] = w.trio((name) => ({ lifecycle: life[name] }));
+    await until("a's mux", () => w.live({ s_A: 0, s_B: 0, s_C: 0 }) !== null);
+    const m = w.live({ s_A: 0, s_B: 0, s_C: 0 }) as Opened;
+    m.h.frame({ sid: "s_C", batch: [ev(1), ev(2)] });
+    await until("c's batch", () => w.heard.get("s_C")?.events.length === 2);
+
+    life.a.dispatchEvent(new Event("freeze"));
+    eq(a.isLeader, false, "a frozen leader steps down at once");
+    eq(m.closed, true, "and closes its mux");
+    await until("b takes over", () => b.isLeader);
+    await until("b's mux resumes c after seq 2", () => w.live({ s_A: 0, s_B: 0, s_C: 2 }) !== null);
+
+    // c freezes while waiting behind b; a resumes and queues behind c's old place.
+    life.c.dispatchEvent(new Event("freeze"));
+    life.a.dispatchEvent(new Event("resume"));
+    eq(b.isLeader, true, "a resumed tab does not unseat the leader");
+    b.close();
+    await until("a takes over, not the frozen c", () => a.isLeader);
+    eq(c.isLeader, false);
+    await until("a's mux carries a and c", () => w.live({ s_A: 0, s_C: 2 }) !== null);
+
+    life.c.dispatchEvent(new Event("resume"));
+    a.close();
+    await until("c leads once resumed", () => c.isLeader);
+    await until("c's mux", () => w.live({ s_C: 2 }) !== null);
+  } finally {
+    w.close();
+  }
+});
+
+test("tabs: without Web Locks a frozen leader says bye and another leads; on resume it follows", async () => {
+  const w = new World();
+  const la = new EventTarget();
+  try {
+    const a = w.tab("a", { locks: null, helloMs: 30, id: "a", lifecycle: la });
+    const b = w.tab("b", { locks: null, helloMs: 30, id: "b" });
+    w.session(a, "s_A");
+    w.session(b, "s_B");
+    await until("a leads", () => w.live({ s_A: 0, s_B: 0 }) !== null && a.isLeader);
+    la.dispatchEvent(new Event("freeze"));
+    eq(a.isLeader, false);
+    await until("b takes over", () => b.isLeader);
+    await until("b's mux", () => w.live({ s_A: 0, s_B: 0 }) !== null && w.live({ s_A: 0, s_B: 0 })?.by === "b");
+    la.dispatchEvent(new Event("resume"));
+    await w.rounds("a", 6); // well past a's listening rounds: had it claimed back, it would by now
+    eq(w.leaders().map((t) => t.id), [b.id], "the resumed tab unseated the leader");
+  } finally {
+    w.close();
+  }
+});

@@ -13,7 +13,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,14 +59,24 @@ func (e *wsCloseError) Error() string {
 	return fmt.Sprintf("closed by the server: %d %q", e.Code, e.Reason)
 }
 
+// wsAckDelay is how long after the first event not yet acknowledged the
+// client sends {"last":N} up the socket, as the browser client does
+// (docs/PROTOCOL.md, "Acknowledgement"): at most one a second while events
+// arrive, none while idle.
+const wsAckDelay = time.Second
+
 // wsClient is the client's end of one WebSocket.
 type wsClient struct {
 	nc  net.Conn
 	br  *bufio.Reader
 	msg []byte // the message being read, reused
 
-	wmu  sync.Mutex
-	wbuf []byte
+	applied atomic.Uint64 // the newest seq the stream has processed
+	ackDue  atomic.Bool   // an acknowledgement is scheduled
+
+	wmu   sync.Mutex
+	wbuf  []byte
+	acked uint64 // the newest seq acknowledged (or resumed from)
 }
 
 // dialWS sends the opening handshake for path over nc and checks the 101
@@ -98,6 +110,33 @@ func dialWS(nc net.Conn, br *bufio.Reader, host, path, token string) (*wsClient,
 		return nil, errors.New("ws: 101 without Upgrade: websocket")
 	}
 	return &wsClient{nc: nc, br: br}, nil
+}
+
+// processed records that the stream has processed every event up to seq and
+// schedules an acknowledgement wsAckDelay later unless one is due.
+func (c *wsClient) processed(seq uint64) {
+	if seq <= c.applied.Load() {
+		return
+	}
+	c.applied.Store(seq)
+	if c.ackDue.CompareAndSwap(false, true) {
+		time.AfterFunc(wsAckDelay, c.ack)
+	}
+}
+
+// ack sends {"last":N} for the newest seq processed, unless it was sent. A
+// socket that ended meanwhile fails the write, which changes nothing.
+func (c *wsClient) ack() {
+	c.ackDue.Store(false)
+	last := c.applied.Load()
+	c.wmu.Lock()
+	if last <= c.acked {
+		c.wmu.Unlock()
+		return
+	}
+	c.acked = last
+	c.wmu.Unlock()
+	_ = c.write(wsOpText, append(strconv.AppendUint([]byte(`{"last":`), last, 10), '}'))
 }
 
 // write sends one final frame, masked with a fresh key as a client must.
@@ -240,6 +279,8 @@ func (s *clientStream) holdWS(ctx context.Context, onAttach func()) error {
 	if err != nil {
 		return err
 	}
+	c.applied.Store(s.last) // resumed from last: nothing before it to acknowledge
+	c.acked = s.last
 	defer s.setWS(nil)
 	attached, ended := false, false
 	for {
@@ -267,6 +308,7 @@ func (s *clientStream) holdWS(ctx context.Context, onAttach func()) error {
 			continue
 		}
 		s.batch(msg, time.Now())
+		c.processed(s.last)
 	}
 }
 

@@ -120,6 +120,24 @@ func TestWSClientFrames(t *testing.T) {
 	}
 }
 
+// TestWSClientAcks: events processed are acknowledged with {"last":N}, one
+// message for several events, and a seq already acknowledged is not sent
+// again (the next frame the server reads is the next ack).
+func TestWSClientAcks(t *testing.T) {
+	c, srv := wsPairT(t)
+	c.processed(3)
+	c.processed(5)
+	if op, p := readClientFrame(t, srv); op != wsOpText || string(p) != `{"last":5}` {
+		t.Fatalf("first ack: op %#x %q", op, p)
+	}
+	c.processed(5)
+	c.processed(4)
+	c.processed(6)
+	if op, p := readClientFrame(t, srv); op != wsOpText || string(p) != `{"last":6}` {
+		t.Fatalf("second ack: op %#x %q, want {\"last\":6} and nothing before it", op, p)
+	}
+}
+
 // TestWSClientRefusesBadFrames checks that what a server must not send ends
 // the read with an error.
 func TestWSClientRefusesBadFrames(t *testing.T) {

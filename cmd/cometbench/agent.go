@@ -27,6 +27,9 @@ type agentConfig struct {
 	Raw      bool     `json:"raw"`       // the raw writer: no sessions, streams at rawPath
 	PollWait int      `json:"poll_wait"` // long-poll wait in seconds (default 25)
 	MaxTags  int      `json:"max_tags"`  // tagged message numbers are below this (default 1024)
+	// SessionBase, when set, is where sessions are opened (their home node
+	// in a cluster); streams and sends still go to Base, which relays them.
+	SessionBase string `json:"session_base,omitempty"`
 }
 
 // rawPath is the one stream the raw writer serves.
@@ -209,7 +212,7 @@ func newAgent(cfg agentConfig, log *slog.Logger) (*agent, error) {
 	a.http = &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
-			DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return a.dial(ctx) },
+			DialContext:         func(ctx context.Context, _, addr string) (net.Conn, error) { return a.dialTo(ctx, addr) },
 			MaxIdleConnsPerHost: 64,
 			MaxConnsPerHost:     128,
 			IdleConnTimeout:     60 * time.Second,
@@ -232,14 +235,17 @@ func hostOf(base string) (string, error) {
 }
 
 // dial opens a TCP connection to the server from the next source address.
-func (a *agent) dial(ctx context.Context) (net.Conn, error) {
+func (a *agent) dial(ctx context.Context) (net.Conn, error) { return a.dialTo(ctx, a.host) }
+
+// dialTo opens a TCP connection to host:port from the next source address.
+func (a *agent) dialTo(ctx context.Context, host string) (net.Conn, error) {
 	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
 	if len(a.ips) > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: a.ips[a.next.Add(1)%uint64(len(a.ips))]}
 	}
-	c, err := d.DialContext(ctx, "tcp", a.host)
+	c, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", a.host, err)
+		return nil, fmt.Errorf("dial %s: %w", host, err)
 	}
 	return c, nil
 }
@@ -274,7 +280,11 @@ func (a *agent) newSession(ctx context.Context, newPlayer bool) (*session, error
 	if a.cfg.Raw {
 		return &session{SID: "raw"}, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.Base+"/comet/session", nil)
+	base := a.cfg.Base
+	if a.cfg.SessionBase != "" {
+		base = a.cfg.SessionBase
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/comet/session", nil)
 	if err != nil {
 		return nil, fmt.Errorf("new session: %w", err)
 	}

@@ -22,6 +22,9 @@ type fleetOpts struct {
 	// ports); 0 dials from the default address.
 	IPsPerAgent int
 	Stderr      io.Writer // children's stderr
+	// SessionBase, when set, is where the agents open their sessions (a
+	// cluster node other than base: every stream is relayed).
+	SessionBase string
 }
 
 // fleet is the client side of a measurement: agents, each holding a share
@@ -38,7 +41,7 @@ func newFleet(ctx context.Context, base string, o fleetOpts, log *slog.Logger) (
 	f := &fleet{log: log}
 	salt := 16 + rand.IntN(224)
 	for i := 0; i < o.Agents; i++ {
-		cfg := agentConfig{Base: base, Token: o.Token, Raw: o.Raw, PollWait: o.PollWait}
+		cfg := agentConfig{Base: base, SessionBase: o.SessionBase, Token: o.Token, Raw: o.Raw, PollWait: o.PollWait}
 		for j := 1; j <= o.IPsPerAgent; j++ {
 			cfg.SrcIPs = append(cfg.SrcIPs, fmt.Sprintf("127.%d.%d.%d", salt, i+1, j))
 		}

@@ -137,6 +137,13 @@ const CLIMB_MAX_MS = 120000;
 const FENCE_MS = 250;
 /** Unacknowledged socket events that call for a ping at once (half the window). */
 const FENCE_EVENTS = 32;
+/**
+ * Events applied from a socket are acknowledged ({"last":N}, docs/PROTOCOL.md)
+ * this long after the first one not yet acknowledged: the server then drops
+ * them from its replay buffer instead of keeping them a minute. At most one
+ * a second while events arrive, none while idle.
+ */
+const ACK_MS = 1000;
 
 const openers: Record<TransportName, Opener> = {
   ws: openWS,
@@ -271,6 +278,8 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
   private readonly pings = new Map<number, number>();
   private fenceSeq = 0;
   private fenceTimer = 0;
+  private ackTimer = 0;
+  private ackedSeq = 0; // the newest seq acknowledged up the socket
   private sinceFence = 0; // events queued since the last ping
 
   private sharing: Tabs | null = null; // the tabs this one shares a connection with
@@ -406,6 +415,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
     this.handoff?.stream?.close();
     window.clearInterval(this.pingTimer);
     window.clearTimeout(this.fenceTimer);
+    window.clearTimeout(this.ackTimer);
     window.removeEventListener("online", this.onOnline);
     this.setStatus("closed");
   }
@@ -518,6 +528,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
           this.sessionGone = false;
           this.sessionOpened = false;
           this.seq.reset();
+          this.ackedSeq = 0;
           if (renewed) {
             this.outbox.renumber(this.resendAfterRenewal);
             this.pings.clear();
@@ -647,6 +658,7 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
           this.backoff.reset();
           arm(hbDeadline, `silent for ${hbDeadline} ms`);
           const restart = this.deliver(evs);
+          if (name === "ws") this.scheduleAck();
           if (restart >= 0) finish({ kind: "restart", ms: restart });
         },
         ended: (e) => {
@@ -909,6 +921,16 @@ export class CometClient<In extends object = NoEvents, Out extends object = NoEv
     if (seq >= this.fenceSeq) this.fenceSeq = 0;
     if (this.upSocket) this.fence(this.outbox.unacked >= FENCE_EVENTS);
     this.kick();
+  }
+
+  /** scheduleAck arms the acknowledgement of what the socket delivered, unless one is armed. */
+  private scheduleAck(): void {
+    if (this.ackTimer || this.seq.last <= this.ackedSeq) return;
+    this.ackTimer = window.setTimeout(() => {
+      this.ackTimer = 0;
+      const last = this.seq.last; // applied: deliver() processed it
+      if (last > this.ackedSeq && this.upSocket?.send?.(`{"last":${last}}`)) this.ackedSeq = last;
+    }, ACK_MS);
   }
 
   /** fence asks for an acknowledgement of what the socket carried, unless one is on its way. */

@@ -481,3 +481,41 @@ func TestProtocolDocWSAck(t *testing.T) {
 		t.Fatalf("the replay holds %d events after the doc's ack of 7 of 8, want 1", got)
 	}
 }
+
+// TestWebSocketIdleHoldsNoState: a socket that read a message in two parts
+// and answered a ping holds no reading state once idle again (one nil
+// pointer: the decoder, pongs and close code go back to the pool).
+func TestWebSocketIdleHoldsNoState(t *testing.T) {
+	h, rec := newWSHub(t)
+	s := h.NewSession("p", nil)
+	c := holdWSConn(t, h, s, 0)
+	s.mu.Lock()
+	st := s.recv.(*stream)
+	s.mu.Unlock()
+	ws := st.wsOf()
+	c.send(t, WSText, []byte(`[{"seq":1,`), false)
+	c.send(t, WSPing, []byte("p"), true)
+	for op, _ := c.frame(t); op != WSPong; op, _ = c.frame(t) { // the empty batch first
+	}
+	check.For(t, 5*time.Second, func() error { // read in part: the state stays
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if st.reading { // the decoder is the reader's until it is done
+			return fmt.Errorf("reading")
+		}
+		if ws.s == nil || ws.s.dec.Idle() {
+			return fmt.Errorf("no partial message held")
+		}
+		return nil
+	})
+	c.send(t, WSContinuation, []byte(`"type":"t"}]`), true)
+	recv(t, rec.got, 5*time.Second, "the message")
+	check.For(t, 5*time.Second, func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if ws.s != nil {
+			return fmt.Errorf("idle socket still holds its state")
+		}
+		return nil
+	})
+}

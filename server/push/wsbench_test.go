@@ -74,8 +74,9 @@ func BenchmarkWSEncodeBatch(b *testing.B) {
 	b.SetBytes(int64(len(buf)))
 }
 
-// TestWSDecoderSize keeps the per-connection state small: it is what an idle
-// WebSocket costs beyond an idle stream.
+// TestWSDecoderSize keeps the per-connection reading state small: a socket
+// holds it while a message is read in part or a pong waits (an idle one holds
+// none, TestWebSocketIdleHoldsNoState).
 func TestWSDecoderSize(t *testing.T) {
 	if s := unsafe.Sizeof(WSDecoder{}); s > 128 {
 		t.Errorf("WSDecoder is %d bytes, over 128", s)

@@ -79,13 +79,19 @@ func (s *Server) ClusterHandler() http.Handler {
 }
 
 // RelaySession returns the session another node asks to relay, if token is
-// its player's.
+// its player's; errUnavailable (retry) for one the directory still gives
+// this node but it no longer holds, because it restarted.
 func (s *Server) RelaySession(ctx context.Context, sid, token string) (*push.Session, error) {
 	if s.Draining() || s.cluster.Fenced() {
 		return nil, errUnavailable
 	}
 	ps, ok := s.hub.Session(sid)
 	if !ok || tabOf(ps).mirror {
+		if node, _, _, err := s.cluster.Home(ctx, sid); err == nil && node == s.cluster.Name() {
+			// Held here before this node restarted under its name: not
+			// lost, a retry re-homes it (on this node, or a poll forwarded here).
+			return nil, errUnavailable
+		}
 		return nil, comet.Errorf(comet.ENOTFOUND, "session not found")
 	}
 	if subtle.ConstantTimeCompare(hashToken(token), tabOf(ps).tokenHash[:]) != 1 {
@@ -112,12 +118,15 @@ func (s *Server) EndMirror(m *push.Session) {
 func (s *Server) routeSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if s.cluster == nil || r.Context().Value(forwardedKey{}) != nil {
+		if s.cluster == nil {
 			return next(c)
 		}
 		sid := c.Param("sid")
 		if ps, ok := s.hub.Session(sid); ok && !tabOf(ps).mirror {
 			return next(c)
+		}
+		if r.Context().Value(forwardedKey{}) != nil {
+			return s.routeForwarded(c, next, sid)
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), clusterTimeout)
 		node, player, rev, err := s.cluster.Home(ctx, sid)
@@ -153,6 +162,33 @@ func (s *Server) routeSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return unavailable(c)
 		}
 	}
+}
+
+// routeForwarded answers a request another node forwarded here, as the
+// session's home, for a session this node does not hold. When the
+// directory still names this node, the session is from before this node
+// restarted under its name (its memory lost, its lease taken again before
+// the client came back): a downstream re-homes it here — sys.reset
+// numbered after the client's cursor, fresh state — and a POST is answered
+// 503 + Retry-After, routed here again once the downstream has re-homed it.
+// Otherwise it is not found, as on one node; never forwarded again.
+func (s *Server) routeForwarded(c echo.Context, next echo.HandlerFunc, sid string) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), clusterTimeout)
+	node, player, rev, err := s.cluster.Home(ctx, sid)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("session directory: %w", err)
+	}
+	if node != s.cluster.Name() {
+		return next(c)
+	}
+	if c.Request().Method != http.MethodGet {
+		return unavailable(c)
+	}
+	if err := s.rehome(c, sid, player, rev); err != nil {
+		return err
+	}
+	return next(c)
 }
 
 // forward has node answer the request and copies its answer.

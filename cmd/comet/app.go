@@ -376,7 +376,7 @@ func (m *Main) Open(ctx context.Context) error {
 	var b comet.Bus = bus.New()
 	var cl server.Cluster
 	if m.clustered() {
-		parts, err := m.joinCluster(ctx, b)
+		parts, err := m.joinCluster(ctx, b, metrics.Registry)
 		if err != nil {
 			m.Close()
 			return err

@@ -12,6 +12,7 @@ import (
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"comet"
 	"comet/server/cluster"
@@ -55,8 +56,8 @@ func (m *Main) validateCluster() error {
 
 // joinCluster connects to NATS (starting the embedded server first with
 // --nats-embedded), builds the bus across nodes around local and takes
-// this node's lease.
-func (m *Main) joinCluster(ctx context.Context, local comet.Bus) (*clusterParts, error) {
+// this node's lease; the node's metrics go to reg.
+func (m *Main) joinCluster(ctx context.Context, local comet.Bus, reg prometheus.Registerer) (*clusterParts, error) {
 	log := m.logger()
 	p := &clusterParts{}
 	m.cluster = p
@@ -107,7 +108,7 @@ func (m *Main) joinCluster(ctx context.Context, local comet.Bus) (*clusterParts,
 		return nil, err
 	}
 	if p.node, err = cluster.Start(ctx, cluster.Config{
-		Conn: nc, Node: m.Node, Logger: log,
+		Conn: nc, Node: m.Node, Logger: log, Registerer: reg,
 		OnLeaseLost: func(err error) {
 			log.Error("this node is no longer a cluster member; fenced until it takes its lease back", "err", err)
 		},

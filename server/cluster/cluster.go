@@ -21,6 +21,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Bucket names; every node of a cluster uses the same ones.
@@ -64,7 +65,10 @@ type Config struct {
 	// for its clients to re-home them before a survivor sweeps them
 	// (default 2 min, above the push core's 30 s session grace; sweep.go).
 	DirectoryGrace time.Duration
-	Logger         *slog.Logger
+	// Registerer takes the node's Prometheus collectors (metrics.go); nil
+	// keeps them on a registry of their own.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // Node is this process's membership: its lease, the live nodes it sees,
@@ -81,10 +85,12 @@ type Node struct {
 
 	mu       sync.RWMutex
 	live     map[string]bool      // nodes whose lease is current, this one included
+	liveC    chan struct{}        // closed and replaced when live changes (call.go)
 	goneAt   map[string]time.Time // when a node not live was first seen so (sweep.go)
 	watchEnd context.CancelFunc   // stops the current watch of the lease bucket
 
-	fence fenceState // fence.go
+	fence   fenceState // fence.go
+	metrics *metrics
 
 	dirs   dirs        // the lobby directories (rooms_dir.go)
 	moves  movesHolder // rooms.go
@@ -125,16 +131,22 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: jetstream: %w", err)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Node), nc: cfg.Conn, js: js,
-		live: map[string]bool{}, goneAt: map[string]time.Time{}}
-	n.relay.init(n)
-	if err := n.openBuckets(ctx); err != nil {
+		live: map[string]bool{}, liveC: make(chan struct{}), goneAt: map[string]time.Time{}}
+	if n.metrics, err = newMetrics(cfg.Registerer, n); err != nil {
 		return nil, err
 	}
-	rev, err := n.nodes.Create(ctx, cfg.Node, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+	n.relay.init(n)
+	if err := n.openBuckets(ctx); err != nil {
+		n.relay.close()
+		return nil, err
+	}
+	rev, err := n.takeLease(ctx)
 	if errors.Is(err, jetstream.ErrKeyExists) {
+		n.relay.close()
 		return nil, fmt.Errorf("%w: %s", ErrNodeTaken, cfg.Node)
 	}
 	if err != nil {
+		n.relay.close()
 		return nil, fmt.Errorf("cluster: take lease %s: %w", cfg.Node, err)
 	}
 	// The watch lives as long as the node, not as long as Start's ctx.
@@ -242,6 +254,9 @@ func (n *Node) watch(ctx context.Context, w jetstream.KeyWatcher) {
 				if _, ok := n.goneAt[e.Key()]; !ok {
 					n.goneAt[e.Key()] = time.Now()
 				}
+			}
+			if was != alive {
+				n.liveChange()
 			}
 			n.mu.Unlock()
 			if was && !alive {

@@ -51,12 +51,13 @@ func startNATS(t *testing.T) *natsserver.Server {
 
 // node is one Comet node of the test cluster: its server on real HTTP.
 type node struct {
-	name string
-	nc   *nats.Conn
-	cl   *cluster.Node
-	srv  *server.Server
-	ts   *httptest.Server
-	once sync.Once
+	name  string
+	store *postgres.DB
+	nc    *nats.Conn
+	cl    *cluster.Node
+	srv   *server.Server
+	ts    *httptest.Server
+	once  sync.Once
 }
 
 // nodeOpt changes how a test node is started: its cluster config, or the
@@ -88,13 +89,14 @@ func startNode(t *testing.T, ns *natsserver.Server, store *postgres.DB, name str
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Conn, cfg.Node, cfg.LeaseTTL, cfg.Logger = nc, name, time.Second, log
+	metrics := server.NewMetrics() // the server's and the node's, on the node's /metrics
+	cfg.Conn, cfg.Node, cfg.LeaseTTL, cfg.Logger, cfg.Registerer = nc, name, time.Second, log, metrics.Registry
 	cl, err := cluster.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Config{
-		Store: store, Bus: b, Cluster: cl, Logger: log,
+		Store: store, Bus: b, Cluster: cl, Logger: log, Metrics: metrics,
 		Game: gameloop.ManagerConfig{Modes: modes.All()}, Handover: true,
 		Limits: server.Limits{SessionsPerMinute: -1, StreamsPerIP: -1, SessionsPerIP: -1},
 	})
@@ -103,7 +105,7 @@ func startNode(t *testing.T, ns *natsserver.Server, store *postgres.DB, name str
 	}
 	cl.Serve(cluster.Service{HTTP: srv.ClusterHandler(), Relay: srv.RelaySession, EndMirror: srv.EndMirror,
 		Fence: srv.Fence, Recover: srv.Recover, Take: srv.TakeSession})
-	n := &node{name: name, nc: nc, cl: cl, srv: srv, ts: httptest.NewServer(srv.Handler())}
+	n := &node{name: name, store: store, nc: nc, cl: cl, srv: srv, ts: httptest.NewServer(srv.Handler())}
 	t.Cleanup(func() {
 		n.once.Do(func() {
 			n.ts.CloseClientConnections()
@@ -369,23 +371,33 @@ func TestStreamRelayedFromHome(t *testing.T) {
 	a.readUntil(onC, "after the move")
 }
 
+// homeDies makes a client homed on nodes[0], which says "before" and reads
+// it, then kills nodes[0] and waits until the others see it gone; cursor
+// is the client's last seq read from the dead home.
+func homeDies(t *testing.T, nodes []*node) (a *client, cursor uint64) {
+	t.Helper()
+	a = newClient(t, nodes[0])
+	a.say(nodes[1], "before")
+	a.waitFor(nodes[2], "before")
+	nodes[0].kill()
+	check.For(t, 15*time.Second, func() error {
+		for _, n := range nodes[1:] {
+			if n.cl.Alive(nodes[0].name) {
+				return fmt.Errorf("%s still sees %s alive", n.name, nodes[0].name)
+			}
+		}
+		return nil
+	})
+	return a, a.last
+}
+
 // TestDeadHomeRehomes: a node is killed; once its lease expires the
 // session it was home of is re-homed by the node the client reaches next,
 // which answers with sys.reset numbered after the client's cursor and fresh
 // state, and the session goes on there.
 func TestDeadHomeRehomes(t *testing.T) {
 	nodes := threeNodes(t)
-	a := newClient(t, nodes[0])
-	a.say(nodes[1], "before")
-	a.waitFor(nodes[2], "before")
-	cursor := a.last
-	nodes[0].kill()
-	check.For(t, 15*time.Second, func() error {
-		if nodes[1].cl.Alive("a") {
-			return fmt.Errorf("b still sees a alive")
-		}
-		return nil
-	})
+	a, cursor := homeDies(t, nodes)
 	a.got = nil
 	check.For(t, 20*time.Second, func() error {
 		if code := a.poll(nodes[1]); code != http.StatusOK {

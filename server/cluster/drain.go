@@ -59,6 +59,7 @@ func (n *Node) MarkDrained(ctx context.Context, sid, player string) (bool, error
 		}
 		return false, fmt.Errorf("cluster: mark %s drained: %w", sid, err)
 	}
+	n.metrics.drains.WithLabelValues("marked").Inc()
 	return true, nil
 }
 
@@ -71,6 +72,7 @@ func (n *Node) SaveDrained(ctx context.Context, sid string, blob []byte) error {
 	if _, err := n.drainedKV().Put(ctx, sid, blob); err != nil {
 		return fmt.Errorf("cluster: save drained session %s: %w", sid, err)
 	}
+	n.metrics.drains.WithLabelValues("saved").Inc()
 	return nil
 }
 
@@ -80,7 +82,16 @@ func (n *Node) SaveDrained(ctx context.Context, sid string, blob []byte) error {
 // drained home, or from the bucket once that home has left; nil when there
 // is none (the home died mid-drain): the caller then starts the session
 // afresh, as a re-home.
-func (n *Node) TakeDrained(ctx context.Context, sid, player string, rev uint64) ([]byte, error) {
+func (n *Node) TakeDrained(ctx context.Context, sid, player string, rev uint64) (blob []byte, err error) {
+	source := "none"
+	defer func() {
+		if errors.Is(err, ErrHomeChanged) {
+			source = "lost"
+		}
+		if err == nil || source == "lost" {
+			n.metrics.takes.WithLabelValues(source).Inc()
+		}
+	}()
 	h, cur, err := n.entry(ctx, sid)
 	if err != nil {
 		return nil, err
@@ -88,18 +99,21 @@ func (n *Node) TakeDrained(ctx context.Context, sid, player string, rev uint64) 
 	if cur != rev || h.Node != "" || h.From == "" {
 		return nil, ErrHomeChanged
 	}
-	if err := n.Rehome(ctx, sid, player, rev); err != nil {
+	if err := n.rehome(ctx, sid, player, rev); err != nil {
 		return nil, err
 	}
-	blob, err := n.askTake(ctx, h.From, sid)
+	blob, err = n.askTake(ctx, h.From, sid)
 	if err != nil {
 		n.log.Info("drained home did not hand the session over; reading the bucket", "sid", sid, "from", h.From, "err", err)
+	}
+	if blob != nil {
+		source = "node"
 	}
 	e, kerr := n.drainedKV().Get(ctx, sid)
 	switch {
 	case kerr == nil:
 		if blob == nil {
-			blob = e.Value()
+			blob, source = e.Value(), "bucket"
 		}
 		if derr := n.drainedKV().Delete(ctx, sid, jetstream.LastRevision(e.Revision())); derr != nil && !gone(derr) {
 			n.log.Warn("drained session's blob not deleted (its TTL will)", "sid", sid, "err", derr)
@@ -118,10 +132,7 @@ func (n *Node) askTake(ctx context.Context, from, sid string) ([]byte, error) {
 	b, _ := json.Marshal(takeRequest{SID: sid})
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	msg, err := n.nc.RequestWithContext(cctx, takeSubject(from), b)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return nil, fmt.Errorf("%w: %s", ErrUnreachable, from)
-	}
+	msg, err := n.call(cctx, "take", from, takeSubject(from), b)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: take %s from %s: %w", sid, from, err)
 	}

@@ -60,6 +60,7 @@ func (n *Node) fenceNow(why error) {
 	n.fence.on, n.fence.why, n.fence.since = true, why, time.Now()
 	n.fence.fences++
 	n.fence.mu.Unlock()
+	n.metrics.fences.WithLabelValues(fenceCause(why)).Inc()
 	n.log.Warn("fenced: not serving until NATS and this node's lease are back", "why", why)
 	if svc := n.svc.Load(); svc != nil && svc.Fence != nil {
 		svc.Fence(why)
@@ -149,6 +150,9 @@ func (n *Node) keep(ctx context.Context, rev uint64) {
 		if ctx.Err() != nil {
 			return
 		}
+		if rev != 0 {
+			n.metrics.renewFails.Inc()
+		}
 		switch {
 		case rev == 0:
 			n.log.Debug("lease not taken back yet", "err", err)
@@ -175,7 +179,7 @@ func (n *Node) retake(ctx context.Context) (uint64, error) {
 	if err := n.openBuckets(ctx); err != nil {
 		return 0, err
 	}
-	rev, err := n.leases().Create(ctx, n.cfg.Node, leaseValue())
+	rev, err := n.takeLease(ctx)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return 0, fmt.Errorf("%w: %s", ErrNodeTaken, n.cfg.Node)
@@ -191,6 +195,23 @@ func (n *Node) retake(ctx context.Context) (uint64, error) {
 	}
 	n.log.Info("node lease taken back", "nodes", n.Nodes())
 	return rev, nil
+}
+
+// takeLease creates this node's lease key, a compare-and-set refused
+// (jetstream.ErrKeyExists) while a live node holds the name. Creating over
+// an expired lease reads its TTL marker's revision first; the marker can
+// itself expire in between and the create is refused though the name is
+// free, so a refusal is tried again while the key reads as gone.
+func (n *Node) takeLease(ctx context.Context) (uint64, error) {
+	for i := 0; ; i++ {
+		rev, err := n.leases().Create(ctx, n.cfg.Node, leaseValue())
+		if !errors.Is(err, jetstream.ErrKeyExists) || i == 2 {
+			return rev, err
+		}
+		if _, gerr := n.leases().Get(ctx, n.cfg.Node); !errors.Is(gerr, jetstream.ErrKeyNotFound) && !errors.Is(gerr, jetstream.ErrKeyDeleted) {
+			return rev, err
+		}
+	}
 }
 
 func leaseValue() []byte { return []byte(time.Now().UTC().Format(time.RFC3339Nano)) }
@@ -260,6 +281,7 @@ func (n *Node) startWatch() error {
 		}
 	}
 	n.live = map[string]bool{}
+	n.liveChange()
 	n.mu.Unlock()
 	n.done.Add(1)
 	go func() { defer n.done.Done(); n.watch(wctx, w) }()

@@ -86,10 +86,7 @@ func (n *Node) Forward(ctx context.Context, node string, r *http.Request, body [
 	if err != nil {
 		return fmt.Errorf("cluster: forward: %w", err)
 	}
-	msg, err := n.nc.RequestWithContext(ctx, httpSubject(node), data)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return fmt.Errorf("%w: %s", ErrUnreachable, node)
-	}
+	msg, err := n.call(ctx, "http", node, httpSubject(node), data)
 	if err != nil {
 		return fmt.Errorf("cluster: forward to %s: %w", node, err)
 	}
@@ -121,6 +118,7 @@ func (n *Node) subscribe() error {
 		relaySubject(n.cfg.Node):  n.relay.onRequest,
 		mirrorSubject(n.cfg.Node): n.relay.onMirror,
 		takeSubject(n.cfg.Node):   n.onTake,
+		pingSubject(n.cfg.Node):   n.onPing,
 	} {
 		sub, err := n.nc.Subscribe(subj, h)
 		if err != nil {

@@ -358,10 +358,7 @@ func (n *Node) Relay(ctx context.Context, home, sid, token string, last uint64, 
 
 func (n *Node) relayRequest(ctx context.Context, home string, req relayRequest) error {
 	b, _ := json.Marshal(req)
-	msg, err := n.nc.RequestWithContext(ctx, relaySubject(home), b)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return fmt.Errorf("%w: %s", ErrUnreachable, home)
-	}
+	msg, err := n.call(ctx, "relay", home, relaySubject(home), b)
 	if err != nil {
 		return fmt.Errorf("cluster: relay from %s: %w", home, err)
 	}

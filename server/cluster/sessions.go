@@ -61,6 +61,18 @@ func (n *Node) entry(ctx context.Context, sid string) (homeRecord, uint64, error
 // compare-and-set on the revision Home returned: of two nodes re-homing the
 // same session at once, one wins and the other gets ErrHomeChanged.
 func (n *Node) Rehome(ctx context.Context, sid, player string, rev uint64) error {
+	err := n.rehome(ctx, sid, player, rev)
+	switch {
+	case err == nil:
+		n.metrics.rehomes.WithLabelValues("ok").Inc()
+	case errors.Is(err, ErrHomeChanged):
+		n.metrics.rehomes.WithLabelValues("lost").Inc()
+	}
+	return err
+}
+
+// rehome is Rehome's compare-and-set, uncounted (a take uses it too).
+func (n *Node) rehome(ctx context.Context, sid, player string, rev uint64) error {
 	b, _ := json.Marshal(homeRecord{Node: n.cfg.Node, Player: player})
 	_, err := n.dir().Update(ctx, sid, b, rev)
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {

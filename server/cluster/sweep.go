@@ -90,6 +90,7 @@ func (n *Node) Sweep(ctx context.Context) (int, error) {
 		switch {
 		case err == nil:
 			swept++
+			n.metrics.swept.Inc()
 		case gone(err): // re-homed or deleted meanwhile
 		default:
 			return swept, fmt.Errorf("cluster: sweep %s: %w", e.Key(), err)

@@ -47,6 +47,10 @@ type chatHistory struct {
 // as HTML.
 func cleanText(s string) (string, error) { return comet.CleanChat(s) }
 
+// playerTopic is the bus topic every tab of a player is on, wherever it is
+// homed: its direct messages travel there.
+func playerTopic(playerID string) string { return "player:" + playerID }
+
 // dmChannel names the direct channel of two players: both ids, sorted.
 func dmChannel(a, b string) string {
 	if a > b {
@@ -134,10 +138,10 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 	msg.From = sess.playerID
 	msg.Flags |= comet.Filtered // muters drop it (deliver)
 	if dmTo != "" {
-		for _, o := range append(s.tabsOf(sess.playerID), s.tabsOf(dmTo)...) {
-			o.sawDM(channel)
-			o.Send(msg)
-		}
+		// Each player's tabs on every node are on its player topic; the
+		// delivery filter (deliver) records the direct channel on each.
+		s.bus.Publish(playerTopic(sess.playerID), msg)
+		s.bus.Publish(playerTopic(dmTo), msg)
 		return nil
 	}
 	s.bus.Publish(comet.ChatTopic(channel), msg)
@@ -209,10 +213,18 @@ func splitWhisper(rest string, online map[string][]string, key func(string) stri
 // players using it.
 func (s *Server) onlineKeys() map[string][]string {
 	m := make(map[string][]string)
+	add := func(id, name string) {
+		k := s.guards.keys.key(name)
+		if !slices.Contains(m[k], id) {
+			m[k] = append(m[k], id)
+		}
+	}
 	for _, o := range s.allTabs() {
-		k := s.guards.keys.key(o.PlayerName())
-		if !slices.Contains(m[k], o.playerID) {
-			m[k] = append(m[k], o.playerID)
+		add(o.playerID, o.PlayerName())
+	}
+	if s.rooms != nil { // a cluster: the other nodes' players too (presence directory)
+		for id, name := range s.rooms.otherPlayers() {
+			add(id, name)
 		}
 	}
 	return m
@@ -388,20 +400,82 @@ func (s *Server) setMute(ctx context.Context, sess *tab, data json.RawMessage, m
 	if err != nil {
 		return err
 	}
-	ids, err := s.store.Mutes(ctx, sess.playerID)
+	if err := s.applyMutes(ctx, sess.playerID); err != nil {
+		return err
+	}
+	if cc, ok := s.cluster.(chatCluster); ok && s.cluster != nil {
+		// Answered only once every node applied it: a line the muted
+		// player says after the answer reaches none of the muter's tabs.
+		b, _ := json.Marshal(clusterChatCall{Mutes: sess.playerID})
+		ctx, cancel := context.WithTimeout(ctx, clusterTimeout)
+		defer cancel()
+		if err := cc.ChatAll(ctx, b); err != nil {
+			// Stored all the same; a node that did not apply it is dying
+			// or fenced, and its sessions read it when they start again.
+			s.log.Warn("mute change not applied on every node", "player", sess.playerID, "err", err)
+		}
+	}
+	return nil
+}
+
+// applyMutes reads player's mute list from the store and gives it to the
+// player's tabs on this node, each told with chat.muted.
+func (s *Server) applyMutes(ctx context.Context, player string) error {
+	ids, err := s.store.Mutes(ctx, player)
 	if err != nil {
 		return err
 	}
 	msg := comet.MustMessage("chat.muted", map[string][]string{"players": ids})
-	for _, o := range s.tabsOf(sess.playerID) {
+	for _, o := range s.tabsOf(player) {
 		o.setMuted(ids)
 		o.Send(msg)
 	}
 	return nil
 }
 
-// loadMutes reads a new session's mute list from the store.
+// chatCluster is what a cluster node offers for chat across nodes
+// (server/cluster chat.go): a call every other live node has applied when
+// it returns.
+type chatCluster interface {
+	ServeChat(h func(ctx context.Context, data []byte) error) error
+	ChatAll(ctx context.Context, data []byte) error
+}
+
+// clusterChatCall is a chat call between nodes: Mutes names a player whose
+// mute list changed (each node reads it from the store, so two changes
+// applied in either order leave the newest).
+type clusterChatCall struct {
+	Mutes string `json:"mutes,omitempty"`
+}
+
+// startClusterChat answers the other nodes' chat calls when the cluster
+// offers them; on one node it does nothing.
+func (s *Server) startClusterChat() {
+	cc, ok := s.cluster.(chatCluster)
+	if !ok || s.cluster == nil {
+		return
+	}
+	if err := cc.ServeChat(s.onClusterChat); err != nil {
+		s.log.Error("cluster chat calls not served: mute changes reach this node's sessions when they start", "err", err)
+	}
+}
+
+// onClusterChat applies another node's chat call here.
+func (s *Server) onClusterChat(ctx context.Context, data []byte) error {
+	var c clusterChatCall
+	if err := json.Unmarshal(data, &c); err != nil {
+		return comet.Errorf(comet.EINVALID, "bad chat call: %v", err)
+	}
+	if c.Mutes != "" {
+		return s.applyMutes(ctx, c.Mutes)
+	}
+	return nil
+}
+
+// loadMutes puts a new session on its player topic (direct messages) and
+// reads its mute list from the store.
 func (s *Server) loadMutes(ctx context.Context, sess *tab) {
+	sess.Subscribe(playerTopic(sess.playerID))
 	ids, err := s.store.Mutes(ctx, sess.playerID)
 	if err != nil {
 		s.log.Error("load mutes", "player", sess.playerID, "err", err)

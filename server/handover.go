@@ -389,6 +389,7 @@ func (s *Server) Restore(ctx context.Context) (int, error) {
 			return 0, nil
 		}
 		t.Session = ps
+		t.Subscribe(playerTopic(t.playerID)) // a blob saved before player topics lacks it
 		restored = append(restored, t)
 	}
 	registered := time.Since(start)

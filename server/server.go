@@ -143,6 +143,7 @@ func New(cfg Config) (*Server, error) {
 	s.done.Add(1)
 	go func() { defer s.done.Done(); s.lobby.run(ctx) }()
 	s.startClusterRooms(ctx)
+	s.startClusterChat()
 
 	s.handlers = s.eventHandlers()
 	s.e = s.routes()

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"net/netip"
 	"slices"
 	"sync"
@@ -156,11 +157,43 @@ func (t *tab) mutedSet() map[string]bool {
 }
 
 // deliver is the core's filter for comet.Filtered messages: a tab drops chat
-// from the players it muted.
+// from the players it muted, and records the direct channel of a direct
+// message it takes (sawDM), on whichever node the tab is homed.
 func deliver(s *push.Session, m *comet.Message) bool {
 	if m.From == "" {
 		return true
 	}
-	mm := tabOf(s).muted.Load()
-	return mm == nil || !(*mm)[m.From]
+	t := tabOf(s)
+	if mm := t.muted.Load(); mm != nil && (*mm)[m.From] {
+		return false
+	}
+	if ch, ok := dmChannelOf(m); ok {
+		t.sawDM(ch)
+	}
+	return true
+}
+
+// dmPrefixMax bounds where a chat.msg frame names its channel: after
+// `"type":"chat.msg","data":{"id":` and an id of at most 20 digits.
+const dmPrefixMax = 96
+
+// dmChannelOf returns the direct channel of a chat.msg of one ("dm:a:b"):
+// read from the frame chatLine encodes, whose id and channel come first,
+// so a lobby line costs a search of its first few dozen bytes, not a
+// decoding.
+func dmChannelOf(m *comet.Message) (string, bool) {
+	if m.Type != "chat.msg" {
+		return "", false
+	}
+	head := m.Frame[:min(len(m.Frame), dmPrefixMax)]
+	i := bytes.Index(head, []byte(`,"channel":"dm:`))
+	if i < 0 {
+		return "", false
+	}
+	rest := m.Frame[i+len(`,"channel":"`):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return "", false
+	}
+	return string(rest[:end]), true
 }

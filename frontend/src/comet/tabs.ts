@@ -7,10 +7,12 @@
 // shared, so six connections per host no longer limit the tabs to six.
 //
 // Lossless hand-over: the leader reopens the mux with each session's last
-// seq (the newest it forwarded, or the newest a tab applied, whichever is
-// later). A new leader asks every tab to register again with what it applied,
-// so nothing a dead leader forwarded and the tab never got is lost, and the
-// server resumes each session exactly after it: no event lost or repeated.
+// seq (the newest it forwarded since the tab registered, which registered
+// with the newest it applied). A new leader asks every tab to register again
+// with what it applied, so nothing a dead leader forwarded and the tab never
+// got is lost, and the server resumes each session exactly after it. A mux
+// feeds only the registrations it was opened with: one that came (back)
+// later waits for the next mux, which resumes it from its own last.
 //
 // A frozen page (page lifecycle "freeze": a background tab, a page entering
 // the back/forward cache) runs no script, so a frozen leader would keep the
@@ -364,7 +366,11 @@ interface Member {
 /** One open mux of the leader. */
 interface Conn {
   stream: Stream;
-  sids: string[];
+  // The members it was opened with, each resumed from its last. A member
+  // that left and came back since is a new object: this mux may have
+  // passed some of its events while it was away (dropped here), so only
+  // the next mux, resuming from its last, may feed it.
+  members: Map<string, Member>;
 }
 
 /**
@@ -385,14 +391,21 @@ class Leader {
     private readonly tell: (m: Msg) => void,
   ) {}
 
+  /**
+   * add (re)registers a session at the last seq its tab applied. The tab's
+   * word wins over what was relayed to it (a relayed batch may have found
+   * it between attempts): a member whose last changes is a new one, fed
+   * only by a mux that resumes it from there, so a repeat can happen (the
+   * seq filter drops it), a gap cannot.
+   */
   add(sid: string, last: number, tr: MuxTransport): void {
     const m = this.members.get(sid);
-    if (m && m.tr === tr && m.last >= last) {
+    if (m && m.tr === tr && m.last === last) {
       this.soon(tr); // a tab's attempt began again: make sure the mux holds it
       return;
     }
     if (m && m.tr !== tr) this.soon(m.tr);
-    this.members.set(sid, { tr, last: Math.max(last, m?.last ?? 0) });
+    this.members.set(sid, { tr, last });
     this.soon(tr);
   }
 
@@ -426,20 +439,26 @@ class Leader {
   private reopen(tr: MuxTransport): void {
     this.conns.get(tr)?.stream.close();
     this.conns.delete(tr);
-    const sids = [...this.members].filter(([, m]) => m.tr === tr).map(([sid]) => sid);
-    if (sids.length === 0 || this.closed) return;
+    const members = new Map([...this.members].filter(([, m]) => m.tr === tr));
+    if (members.size === 0 || this.closed) return;
     const url = muxURL(
       this.base,
       tr,
-      sids.map((sid) => [sid, (this.members.get(sid) as Member).last]),
+      [...members].map(([sid, m]) => [sid, m.last]),
     );
-    const conn: Conn = { stream: { close() {} }, sids };
+    const conn: Conn = { stream: { close() {} }, members };
     let progressed = false;
     const live = () => this.conns.get(tr) === conn;
+    // fed returns the member this mux feeds for sid: still there, and the same one it was opened with.
+    const fed = (sid: string): Member | null => {
+      const m = this.members.get(sid);
+      return m && conn.members.get(sid) === m ? m : null;
+    };
+    const carried = () => [...conn.members.keys()].filter((sid) => fed(sid));
     const h: RawHandlers = {
       bytes: () => undefined,
       opened: () => {
-        if (live()) this.tell({ t: "open", sids: conn.sids.filter((s) => this.members.has(s)) });
+        if (live()) this.tell({ t: "open", sids: carried() });
       },
       frame: (v) => {
         if (!live()) return;
@@ -449,10 +468,14 @@ class Leader {
           this.backoff.reset();
         }
         if (f.kind === "beat") {
-          this.tell({ t: "beat", sids: conn.sids.filter((s) => this.members.has(s)) });
-        } else if (f.kind === "batch") {
-          const m = this.members.get(f.sid);
-          if (!m) return; // left meanwhile: its tab no longer wants it
+          this.tell({ t: "beat", sids: carried() });
+          return;
+        }
+        // A session that left meanwhile, or left and came back (the next
+        // mux resumes it from its last): not fed from here.
+        const m = fed(f.sid);
+        if (!m) return;
+        if (f.kind === "batch") {
           if (f.events.length > 0) m.last = Math.max(m.last, f.events[f.events.length - 1].seq);
           this.tell({ t: "batch", sid: f.sid, events: f.events, bytes: JSON.stringify(f.events).length + 16 });
         } else {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -46,6 +47,10 @@ type Cluster interface {
 	Relay(ctx context.Context, home, sid, token string, last uint64, mirror *push.Session) error
 	// Unmirror says mirror ended here, so its home stops relaying.
 	Unmirror(mirror *push.Session)
+	// Settle waits, after a Forward or Relay to node got no answer, until
+	// node is known gone (gone: its lease expired) or answers again; ctx's
+	// error if neither happens first.
+	Settle(ctx context.Context, node string) (gone bool, err error)
 
 	// Fenced reports whether this node lost NATS or its lease: it must not
 	// serve clients until it recovers (cluster_fence.go).
@@ -128,6 +133,34 @@ func (s *Server) routeSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if r.Context().Value(forwardedKey{}) != nil {
 			return s.routeForwarded(c, next, sid)
 		}
+		return s.routeHome(c, next, sid)
+	}
+}
+
+// errHomeSilent is a forward or relay whose home did not answer (it died,
+// or is dying): nothing was written to the client yet.
+var errHomeSilent = errors.New("the session's home does not answer")
+
+// settleTimeout bounds how long a request waits for a silent home to be
+// known gone (its lease, 5 s, expiring) or to answer again.
+const settleTimeout = 8 * time.Second
+
+// rehomeWait bounds how long a POST for a session whose home is gone waits
+// for the client's downstream to re-home it, before 503.
+const rehomeWait = 3 * time.Second
+
+// routeHome routes a request for a session this node does not hold. A
+// request whose home stops answering waits here until the home is known
+// gone or answers again, then is routed anew (a downstream re-homes the
+// session, a POST follows it to where its downstream re-homed it), rather
+// than being answered 503 at once: a client of a dead node retries nothing,
+// and a load balancer that counts 503s as a node's failure (nginx with
+// proxy_next_upstream http_503) does not take live nodes out for it.
+func (s *Server) routeHome(c echo.Context, next echo.HandlerFunc, sid string) error {
+	r := c.Request()
+	downstream := r.Method == http.MethodGet
+	var settled, followed bool // a silent home waited for; a re-home awaited
+	for {
 		ctx, cancel := context.WithTimeout(r.Context(), clusterTimeout)
 		node, player, rev, err := s.cluster.Home(ctx, sid)
 		cancel()
@@ -144,22 +177,68 @@ func (s *Server) routeSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if node == "" {
 			return next(c) // unknown everywhere: 404 as on one node
 		}
-		downstream := r.Method == http.MethodGet
 		switch {
 		case node != s.cluster.Name() && s.cluster.Alive(node):
 			if t := c.Param("transport"); downstream && t != "poll" {
-				return s.relayStream(c, node, sid)
+				err = s.relayStream(c, node, sid)
+			} else {
+				err = s.forward(c, node)
 			}
-			return s.forward(c, node)
+			if !errors.Is(err, errHomeSilent) {
+				return err
+			}
+			if settled || !s.settle(c, node) {
+				return unavailable(c)
+			}
+			settled = true
 		case downstream:
 			if err := s.rehome(c, sid, player, rev); err != nil {
 				return err
 			}
 			return next(c)
 		default:
-			// A POST for a session whose home is gone: its stream, which
-			// carries the client's cursor, re-homes it; retry after.
-			return unavailable(c)
+			// A POST for a session whose home is gone: its downstream, which
+			// carries the client's cursor, re-homes it; follow it there.
+			if followed || !s.awaitRehome(c, sid, node, rev) {
+				return unavailable(c)
+			}
+			followed = true
+		}
+	}
+}
+
+// settle waits until node, which did not answer a forward or relay, is
+// known gone (its lease expired) or answers again; false if neither
+// happened within settleTimeout or the client left.
+func (s *Server) settle(c echo.Context, node string) bool {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), settleTimeout)
+	defer cancel()
+	gone, err := s.cluster.Settle(ctx, node)
+	if err != nil {
+		s.log.Info("the session's home neither left nor answered", "home", node, "err", err)
+		return false
+	}
+	s.log.Debug("a silent home settled", "home", node, "gone", gone)
+	return true
+}
+
+// awaitRehome waits until sid's directory entry moves on from the dead
+// home it names at rev (its downstream re-homed it, or it ended); false
+// if it did not within rehomeWait or the client left.
+func (s *Server) awaitRehome(c echo.Context, sid, dead string, rev uint64) bool {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), rehomeWait)
+	defer cancel()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		node, _, cur, err := s.cluster.Home(ctx, sid)
+		if err == nil && (node != dead || cur != rev) {
+			return true
 		}
 	}
 }
@@ -169,8 +248,9 @@ func (s *Server) routeSession(next echo.HandlerFunc) echo.HandlerFunc {
 // directory still names this node, the session is from before this node
 // restarted under its name (its memory lost, its lease taken again before
 // the client came back): a downstream re-homes it here — sys.reset
-// numbered after the client's cursor, fresh state — and a POST is answered
-// 503 + Retry-After, routed here again once the downstream has re-homed it.
+// numbered after the client's cursor, fresh state — and a POST waits for
+// that (or for a re-home here already under way) and is answered 503 +
+// Retry-After if it does not come.
 // Otherwise it is not found, as on one node; never forwarded again.
 func (s *Server) routeForwarded(c echo.Context, next echo.HandlerFunc, sid string) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), clusterTimeout)
@@ -183,12 +263,36 @@ func (s *Server) routeForwarded(c echo.Context, next echo.HandlerFunc, sid strin
 		return next(c)
 	}
 	if c.Request().Method != http.MethodGet {
+		// Being re-homed here right now (the entry is written before the
+		// session is made), or to be by the client's downstream: wait.
+		if s.awaitLocal(c, sid) {
+			return next(c)
+		}
 		return unavailable(c)
 	}
 	if err := s.rehome(c, sid, player, rev); err != nil {
 		return err
 	}
 	return next(c)
+}
+
+// awaitLocal waits until this node holds session sid (not a mirror);
+// false if it did not within rehomeWait or the client left.
+func (s *Server) awaitLocal(c echo.Context, sid string) bool {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), rehomeWait)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if ps, ok := s.hub.Session(sid); ok && !tabOf(ps).mirror {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
 }
 
 // forward has node answer the request and copies its answer.
@@ -201,6 +305,7 @@ func (s *Server) forward(c echo.Context, node string) error {
 			return fmt.Errorf("forward: %w", err)
 		}
 		body = b
+		r.Body = io.NopCloser(bytes.NewReader(b)) // for a retry routed elsewhere
 	}
 	budget := eventTimeout
 	if c.Param("transport") == "poll" {
@@ -210,6 +315,10 @@ func (s *Server) forward(c echo.Context, node string) error {
 	defer cancel()
 	remote := netip.AddrPortFrom(s.limits.clientAddr(r), 0).String()
 	if err := s.cluster.Forward(ctx, node, r, body, remote, c.Response()); err != nil {
+		if ctx.Err() == nil {
+			s.log.Info("forward: the session's home does not answer", "home", node, "path", r.URL.Path, "err", err)
+			return errHomeSilent
+		}
 		s.log.Warn("forward to home failed", "home", node, "path", r.URL.Path, "err", err)
 		return unavailable(c)
 	}
@@ -262,8 +371,8 @@ func (s *Server) relayStream(c echo.Context, node, sid string) error {
 		if errors.As(err, &ce) {
 			return ce
 		}
-		s.log.Warn("relay from home failed", "home", node, "sid", sid, "err", err)
-		return unavailable(c)
+		s.log.Info("relay: the session's home does not answer", "home", node, "sid", sid, "err", err)
+		return errHomeSilent
 	}
 	if name == "ws" {
 		return s.holdWS(c, m, last, release)

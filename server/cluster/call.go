@@ -95,3 +95,36 @@ func (n *Node) guard(ctx context.Context, node string, cancel context.CancelCaus
 		t.Reset(probeEvery)
 	}
 }
+
+// settleProbeEvery is how often Settle probes a node it waits on: every
+// client of a dead node may be waiting, so less often than a call's guard.
+const settleProbeEvery = time.Second
+
+// Settle waits, after a call to node got no answer, until node is known
+// gone (true: the live-node watch dropped it, its lease expired) or
+// answers a probe again (false: a node that was starting, or a blip; the
+// call may be made again). It returns ctx's error if neither happens first.
+func (n *Node) Settle(ctx context.Context, node string) (gone bool, err error) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		changed := n.liveChanged()
+		if !n.Alive(node) {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("cluster: settle %s: %w", node, ctx.Err())
+		case <-changed:
+			continue
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, settleProbeEvery)
+		_, perr := n.nc.RequestWithContext(pctx, pingSubject(node), nil)
+		cancel()
+		if perr == nil {
+			return false, nil
+		}
+		t.Reset(settleProbeEvery)
+	}
+}

@@ -3,7 +3,9 @@ package cluster_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -38,9 +40,11 @@ func metric(t *testing.T, n *node, series string) float64 {
 
 // TestForwardFailsFastWhenHomeDies: a long-poll forwarded to its home is
 // held there when the home dies. The forwarding node does not wait for the
-// forward's deadline (the poll's 25 s and more): it answers 503 +
-// Retry-After as soon as a probe finds the home gone, well before the
-// client's own 20 s deadline, and counts the forward as unreachable.
+// forward's deadline (the poll's 25 s and more): a probe finds the home
+// gone, the node waits for its lease to expire and re-homes the session
+// itself, and the same long-poll is answered — sys.reset numbered after
+// the client's cursor — well before the client's own 20 s deadline, with
+// no 503 for the client to retry.
 func TestForwardFailsFastWhenHomeDies(t *testing.T) {
 	nodes := threeNodes(t)
 	b := newClient(t, nodes[1])
@@ -48,9 +52,9 @@ func TestForwardFailsFastWhenHomeDies(t *testing.T) {
 		t.Fatalf("poll: %d", code)
 	}
 	type answer struct {
-		code  int
-		retry string
-		err   error
+		code int
+		body []byte
+		err  error
 	}
 	got := make(chan answer, 1)
 	go func() {
@@ -64,8 +68,9 @@ func TestForwardFailsFastWhenHomeDies(t *testing.T) {
 			got <- answer{err: err}
 			return
 		}
-		resp.Body.Close()
-		got <- answer{code: resp.StatusCode, retry: resp.Header.Get("Retry-After")}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		got <- answer{code: resp.StatusCode, body: body, err: err}
 	}()
 	// The long-poll is held on the home, forwarded there by A.
 	check.For(t, 10*time.Second, func() error {
@@ -82,8 +87,18 @@ func TestForwardFailsFastWhenHomeDies(t *testing.T) {
 	if a.err != nil {
 		t.Fatalf("the forwarded long-poll was not answered once its home died: %v", a.err)
 	}
-	if a.code != http.StatusServiceUnavailable || a.retry == "" {
-		t.Fatalf("forwarded long-poll whose home died: %d Retry-After %q, want 503 with Retry-After", a.code, a.retry)
+	if a.code != http.StatusOK {
+		t.Fatalf("forwarded long-poll whose home died: %d %s, want 200 (re-homed on a)", a.code, a.body)
+	}
+	var evs []event
+	if err := json.Unmarshal(a.body, &evs); err != nil || len(evs) == 0 || evs[0].Type != "sys.reset" || evs[0].Seq != b.last+1 {
+		t.Fatalf("forwarded long-poll whose home died: %s (%v), want sys.reset numbered %d first", a.body, err, b.last+1)
+	}
+	if got, _ := home(t, nodes[2], b.sid); got != "a" {
+		t.Errorf("home after the long-poll: %q, want a", got)
+	}
+	if n := metric(t, nodes[0], `comet_cluster_rehomes_total{outcome="ok"}`); n != 1 {
+		t.Errorf("re-homes counted on a: %v, want 1", n)
 	}
 	if n := metric(t, nodes[0], `comet_cluster_forwards_total{kind="http",outcome="unreachable"}`); n != 1 {
 		t.Errorf("unreachable forwards counted on a: %v, want 1", n)

@@ -90,7 +90,12 @@ func startNode(t *testing.T, ns *natsserver.Server, store *postgres.DB, name str
 		t.Fatal(err)
 	}
 	metrics := server.NewMetrics() // the server's and the node's, on the node's /metrics
-	cfg.Conn, cfg.Node, cfg.LeaseTTL, cfg.Logger, cfg.Registerer = nc, name, time.Second, log, metrics.Registry
+	cfg.Conn, cfg.Node, cfg.Logger, cfg.Registerer = nc, name, log, metrics.Registry
+	if cfg.LeaseTTL == 0 {
+		// Short, for tests that wait for a dead node's lease; not so short that
+		// a busy machine's late renewal fences a live node.
+		cfg.LeaseTTL = 2 * time.Second
+	}
 	cl, err := cluster.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

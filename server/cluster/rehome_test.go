@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,4 +64,42 @@ func TestRestartedHomeRehomesPoll(t *testing.T) {
 	if n := a.resets(); n != 1 {
 		t.Errorf("%d sys.reset, want 1", n)
 	}
+}
+
+// TestPostWaitsForRehome: a POST for a session whose home just died
+// (its lease not yet expired) is neither failed at once nor left to time
+// out: it waits until the home is known gone and the client's downstream
+// has re-homed the session on another node, and is taken there (204, no
+// 503 for the client to retry).
+func TestPostWaitsForRehome(t *testing.T) {
+	nodes := threeNodes(t)
+	a := newClient(t, nodes[0])
+	a.say(nodes[1], "before")
+	a.waitFor(nodes[2], "before")
+	nodes[0].kill()
+	say := fmt.Sprintf(`[{"seq":%d,"type":"chat.say","data":{"channel":"lobby","text":"during"}}]`, a.seq)
+	a.seq++
+	sent := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, nodes[1].ts.URL+"/comet/"+a.sid+"/send", strings.NewReader(say))
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			sent <- 0
+			return
+		}
+		resp.Body.Close()
+		sent <- resp.StatusCode
+	}()
+	if code := a.poll(nodes[2]); code != http.StatusOK {
+		t.Fatalf("poll via c after the home died: %d, want 200 (re-homed on c)", code)
+	}
+	if code := <-sent; code != http.StatusNoContent {
+		t.Fatalf("send via b while the home died: %d, want 204 (taken once c re-homed the session)", code)
+	}
+	if got, _ := home(t, nodes[1], a.sid); got != "c" {
+		t.Fatalf("home: %q, want c", got)
+	}
+	a.waitFor(nodes[1], "during")
 }

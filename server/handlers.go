@@ -95,6 +95,12 @@ func (s *Server) onReset(ctx context.Context, sess *tab) {
 			}
 		}
 	}
+	if sess.FreshPending()&push.FreshReset != 0 {
+		// Superseded by a newer sys.reset, whose call follows and asks for
+		// the room's start itself: one asked for here could come at the
+		// room's next tick, after that reset and before its fresh state.
+		return
+	}
 	s.games.Resync(sess.playerID)
 }
 

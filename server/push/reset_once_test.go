@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,14 +59,11 @@ func readUntil(t *testing.T, c *sseClient, typ string) []string {
 	}
 }
 
-// TestResumeGoesOnFromTheBufferedReset: a poll resuming from a lost point is
-// answered sys.reset and its fresh state starts; the answer is lost, and the
-// client resumes from the same point while that fresh state is being sent.
-// It gets the buffered reset and the one fresh state, in order. It used to
-// get a second reset, then the first call's tail (fresh.last), then the
-// second call whole: fresh state out of its documented order.
-func TestResumeGoesOnFromTheBufferedReset(t *testing.T) {
-	p := newFreshProbe()
+// lostPollAnswer makes a session whose replay buffer (16 events) lost the
+// events after 1, and polls from 1: the answer, which the test treats as
+// lost, starts with sys.reset, and p's fresh-state call is running.
+func lostPollAnswer(t *testing.T, p *freshProbe) (*Hub, *Session, []wireEvent) {
+	t.Helper()
 	h := newTestHub(t, Config{ReplayEvents: 16, OnFresh: p.onFresh})
 	s := h.NewSession("p", nil)
 	for i := range 40 {
@@ -82,7 +80,18 @@ func TestResumeGoesOnFromTheBufferedReset(t *testing.T) {
 		t.Fatalf("a poll from a lost point answered %s (%v), want sys.reset first", b, err)
 	}
 	recv(t, p.started, 5*time.Second, "the fresh-state call")
+	return h, s, lost
+}
 
+// TestResumeGoesOnFromTheBufferedReset: a poll resuming from a lost point is
+// answered sys.reset and its fresh state starts; the answer is lost, and the
+// client resumes from the same point while that fresh state is being sent.
+// It gets the buffered reset and the one fresh state, in order. It used to
+// get a second reset, then the first call's tail (fresh.last), then the
+// second call whole: fresh state out of its documented order.
+func TestResumeGoesOnFromTheBufferedReset(t *testing.T) {
+	p := newFreshProbe()
+	h, s, lost := lostPollAnswer(t, p)
 	c := holdSSE(t, h, s, 1, 0) // the poll's answer never arrived: from 1 again
 	close(p.release)
 	recv(t, p.done, 5*time.Second, "the end of the fresh-state call")
@@ -128,5 +137,29 @@ func TestReplacedReceiverQueuesNoReset(t *testing.T) {
 	}
 	if reset || p.calls.Load() != 1 {
 		t.Fatalf("the replaced receiver's batch queued a reset (%v; %d fresh-state calls)", reset, p.calls.Load())
+	}
+}
+
+// TestResetLostDuringFreshStateWaits: a reset's fresh state is being sent
+// when the reset itself leaves the buffer (a burst behind it), and the
+// client resumes from before it. The new reset is queued only once that
+// call has returned, so the client reads it, then one whole fresh state. It
+// used to be queued at once: the running call's tail (fresh.last) came
+// right after it, ahead of the fresh state that followed.
+func TestResetLostDuringFreshStateWaits(t *testing.T) {
+	p := newFreshProbe()
+	h, s, _ := lostPollAnswer(t, p)
+	for i := range 40 { // the reset and fresh.first leave the buffer
+		s.Send(comet.MustMessage("test.n", i))
+	}
+
+	c := holdSSE(t, h, s, 1, 0)
+	close(p.release)
+	recv(t, p.done, 5*time.Second, "the end of the first fresh-state call")
+	recv(t, p.done, 5*time.Second, "the end of the second fresh-state call")
+	s.Send(comet.MustMessage("fence", nil))
+	got := readUntil(t, c, "fence")
+	if len(got) != 4 || !strings.HasPrefix(got[0], "sys.reset ") || got[1] != "fresh.first" || got[2] != "fresh.last" {
+		t.Fatalf("resumed while the fresh state of a lost reset ran: %q, want sys.reset, fresh.first, fresh.last, fence", got)
 	}
 }

@@ -83,6 +83,12 @@ func (s *Session) Send(m *comet.Message) {
 	if m.Flags&(comet.Droppable|comet.Keyframe) != 0 && s.dropStale(m) {
 		return
 	}
+	s.queue(m)
+}
+
+// queue numbers m, buffers it and wakes the attached downstream; an ended
+// session drops it.
+func (s *Session) queue(m *comet.Message) {
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -217,21 +223,35 @@ func (s *Session) resumeLocked(last uint64) (cursor uint64, reset bool) {
 	if !lost {
 		return last, false
 	}
-	if at := s.ring.newestReset(); at > last {
-		// A reset queued for an earlier downstream (a stream that fell
-		// behind, a poll whose answer was lost) is still buffered, its
-		// fresh state requested: go on from it. A second reset would let
-		// the rest of that fresh state, still being sent, come after the
-		// new reset and before the new fresh state: out of order.
+	if last < s.seq {
+		return s.lostLocked(last)
+	}
+	// A cursor from the future (another server, a client bug): the reset
+	// must still come after it, or a client that drops seq <= last would
+	// drop it and the fresh state with it. The numbering jumps to last,
+	// and nothing before it is kept.
+	s.ring.release(s.seq)
+	s.seq = last
+	s.seq++
+	s.ring.push(event{seq: s.seq, msg: msgReset})
+	return s.seq - 1, true
+}
+
+// lostLocked is where a receiver whose events after cursor left the buffer
+// goes on; s.mu is held. A reset queued for an earlier downstream (a stream
+// that fell behind, a poll whose answer was lost) and still buffered is
+// resumed from: its fresh state was requested. While a fresh-state call
+// runs, a new reset is owed instead (tasks.go queues it before the next
+// call) and the receiver waits for it at cursor: queued now, it would be
+// followed by the rest of the running call's output (or its room resync)
+// and only then by its own fresh state, out of order. reset reports that
+// fresh state must be requested (a reset queued or newly owed).
+func (s *Session) lostLocked(cursor uint64) (next uint64, reset bool) {
+	if at := s.ring.newestReset(); at > cursor {
 		return at - 1, false
 	}
-	if last > s.seq {
-		// A cursor from the future (another server, a client bug): the
-		// reset must still come after it, or a client that drops
-		// seq <= last would drop it and the fresh state with it. The
-		// numbering jumps to last, and nothing before it is kept.
-		s.ring.release(s.seq)
-		s.seq = last
+	if owed, first := s.oweReset(); owed {
+		return cursor, first
 	}
 	s.seq++
 	s.ring.push(event{seq: s.seq, msg: msgReset})
@@ -279,19 +299,14 @@ func (s *Session) collect(r receiver, dst []event, cursor, trimTo uint64, maxByt
 		s.ring.trimWritten(min(trimTo, cursor), s.hub.cfg.ReplayKeep)
 	}
 	if cursor < s.seq && cursor+1 < s.ring.oldest() {
-		switch at := s.ring.newestReset(); {
-		case at != 0: // one reset, one fresh state (see resumeLocked)
-			cursor = at - 1
-		case s.recv != r:
+		if s.recv != r && s.ring.newestReset() <= cursor {
 			// Replaced: its successor resumes by itself. A reset queued
 			// here would reach the successor too, with a second fresh
 			// state interleaving the first.
 			return dst, cursor, false, false
-		default:
-			s.seq++
-			s.ring.push(event{seq: s.seq, msg: msgReset})
-			cursor = s.seq - 1
-			reset = true
+		}
+		if cursor, reset = s.lostLocked(cursor); cursor+1 < s.ring.oldest() {
+			return dst, cursor, reset, false // waits for the owed reset
 		}
 	}
 	evs = s.ring.after(dst, cursor, maxBytes)

@@ -28,9 +28,36 @@ type task struct {
 	read   *stream // a WebSocket to read (s is nil)
 }
 
-// freshRunning marks a session whose OnFresh is running; the low bits are
-// the reasons pending.
-const freshRunning = 1 << 31
+// freshRunning marks a session whose OnFresh is running; freshOwed, a
+// sys.reset to queue before the next call (Session.lostLocked); the low
+// bits are the reasons pending.
+const (
+	freshRunning = 1 << 31
+	freshOwed    = 1 << 30
+)
+
+// oweReset records, while a fresh-state call runs, a reset to queue before
+// the next one (and that call): owed is false when no call runs and none is
+// owed, and first when this made the debt.
+func (s *Session) oweReset() (owed, first bool) {
+	for {
+		old := s.fresh.Load()
+		if old&(freshRunning|freshOwed) == 0 {
+			return false, false
+		}
+		nv := old | freshOwed | uint32(FreshReset)
+		if nv == old || s.fresh.CompareAndSwap(old, nv) {
+			return true, old&freshOwed == 0
+		}
+	}
+}
+
+// FreshPending reports the reasons fresh state was asked for again while
+// the running OnFresh call (the caller) runs: another call follows it. A
+// call that sees FreshReset here is superseded by a newer sys.reset.
+func (s *Session) FreshPending() Fresh {
+	return Fresh(s.fresh.Load() &^ (freshRunning | freshOwed))
+}
 
 func (t *tasks) init(h *Hub) {
 	t.hub = h
@@ -120,7 +147,10 @@ func (t *tasks) run(tk task) {
 	for {
 		old := s.fresh.Load()
 		if s.fresh.CompareAndSwap(old, freshRunning) {
-			why = old &^ freshRunning
+			why = old &^ (freshRunning | freshOwed)
+			if old&freshOwed != 0 { // before the call: all it sends follows the reset
+				s.queue(msgReset) // the one owed (Session.lostLocked)
+			}
 			break
 		}
 	}

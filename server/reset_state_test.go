@@ -59,7 +59,15 @@ func TestResetRebuildsEverything(t *testing.T) {
 	for !slices.Contains(order, "room.snapshot") {
 		ev := a.waitFor(t, func(wireEvent) bool { return true })
 		switch ev.Type {
-		case "lobby.rooms", "lobby.presence", "room.joined", "room.state", "room.scores", "room.snapshot":
+		case "lobby.rooms", "lobby.presence", "room.joined", "room.snapshot":
+		case "room.state", "room.scores":
+			if !slices.Contains(order, "room.joined") {
+				// A live room update (the match's end reaching the room's
+				// tick after the reset): the contract lets it come between
+				// the fresh state's events, and the room's fresh start
+				// begins with room.joined.
+				continue
+			}
 		case "chat.muted":
 			muted = decodeAs[struct{ Players []string }](t, ev).Players
 		case "chat.history":

@@ -141,6 +141,10 @@ func (s *Server) routeSession(next echo.HandlerFunc) echo.HandlerFunc {
 // or is dying): nothing was written to the client yet.
 var errHomeSilent = errors.New("the session's home does not answer")
 
+// errHomeUnavailable is a forward or relay the home refused with 503 (it
+// drains, or is fenced): nothing was written to the client yet.
+var errHomeUnavailable = errors.New("the session's home is unavailable")
+
 // settleTimeout bounds how long a request waits for a silent home to be
 // known gone (its lease, 5 s, expiring) or to answer again.
 const settleTimeout = 8 * time.Second
@@ -159,8 +163,8 @@ const rehomeWait = 3 * time.Second
 func (s *Server) routeHome(c echo.Context, next echo.HandlerFunc, sid string) error {
 	r := c.Request()
 	downstream := r.Method == http.MethodGet
-	var settled, followed bool // a silent home waited for; a re-home awaited
-	for {
+	var settled, followed bool // a silent home waited for; a move awaited
+	for range 4 {
 		ctx, cancel := context.WithTimeout(r.Context(), clusterTimeout)
 		node, player, rev, err := s.cluster.Home(ctx, sid)
 		cancel()
@@ -184,15 +188,28 @@ func (s *Server) routeHome(c echo.Context, next echo.HandlerFunc, sid string) er
 			} else {
 				err = s.forward(c, node)
 			}
-			if !errors.Is(err, errHomeSilent) {
+			switch {
+			case errors.Is(err, errHomeUnavailable):
+				// Draining (the entry is about to be marked drained, then
+				// taken) or fenced: follow the session where it goes.
+				if followed || !s.awaitRehome(c, sid, node, rev) {
+					return unavailable(c)
+				}
+				followed = true
+			case errors.Is(err, errHomeSilent):
+				if settled || !s.settle(c, node) {
+					return unavailable(c)
+				}
+				settled = true
+			default:
 				return err
 			}
-			if settled || !s.settle(c, node) {
-				return unavailable(c)
-			}
-			settled = true
 		case downstream:
-			if err := s.rehome(c, sid, player, rev); err != nil {
+			err := s.rehome(c, sid, player, rev)
+			if errors.Is(err, errRehomeLost) {
+				continue // another node re-homed it: route there
+			}
+			if err != nil {
 				return err
 			}
 			return next(c)
@@ -205,6 +222,7 @@ func (s *Server) routeHome(c echo.Context, next echo.HandlerFunc, sid string) er
 			followed = true
 		}
 	}
+	return unavailable(c)
 }
 
 // settle waits until node, which did not answer a forward or relay, is
@@ -270,7 +288,9 @@ func (s *Server) routeForwarded(c echo.Context, next echo.HandlerFunc, sid strin
 		}
 		return unavailable(c)
 	}
-	if err := s.rehome(c, sid, player, rev); err != nil {
+	if err := s.rehome(c, sid, player, rev); errors.Is(err, errRehomeLost) {
+		return unavailable(c) // re-homed elsewhere meanwhile: the retry is routed there
+	} else if err != nil {
 		return err
 	}
 	return next(c)
@@ -314,7 +334,8 @@ func (s *Server) forward(c echo.Context, node string) error {
 	ctx, cancel := context.WithTimeout(r.Context(), budget)
 	defer cancel()
 	remote := netip.AddrPortFrom(s.limits.clientAddr(r), 0).String()
-	if err := s.cluster.Forward(ctx, node, r, body, remote, c.Response()); err != nil {
+	w := &statusWriter{header: http.Header{}, keep: true}
+	if err := s.cluster.Forward(ctx, node, r, body, remote, w); err != nil {
 		if ctx.Err() == nil {
 			s.log.Info("forward: the session's home does not answer", "home", node, "path", r.URL.Path, "err", err)
 			return errHomeSilent
@@ -322,7 +343,15 @@ func (s *Server) forward(c echo.Context, node string) error {
 		s.log.Warn("forward to home failed", "home", node, "path", r.URL.Path, "err", err)
 		return unavailable(c)
 	}
-	return nil
+	if w.status == http.StatusServiceUnavailable {
+		return errHomeUnavailable
+	}
+	for k, v := range w.header {
+		c.Response().Header()[k] = v
+	}
+	c.Response().WriteHeader(w.status)
+	_, err := c.Response().Write(w.body.Bytes())
+	return err
 }
 
 // relayStream holds a downstream here for a session homed on node: a mirror
@@ -366,7 +395,7 @@ func (s *Server) relayStream(c echo.Context, node, sid string) error {
 		s.hub.Remove(ctx, ps)
 		var ce *comet.Error
 		if errors.As(err, &ce) && ce.Code == codeUnavailable {
-			return unavailable(c) // the home drains or is fenced: retry
+			return errHomeUnavailable // the home drains or is fenced
 		}
 		if errors.As(err, &ce) {
 			return ce
@@ -393,11 +422,14 @@ func (s *Server) rehome(c echo.Context, sid, player string, rev uint64) error {
 		return err
 	}
 	if err := s.cluster.Rehome(ctx, sid, p.ID, rev); err != nil {
-		s.log.Info("re-home lost a race; retry", "sid", sid, "err", err)
-		return unavailable(c) // another node re-homed it: the retry is routed there
+		s.log.Info("re-home lost a race", "sid", sid, "err", err)
+		return errRehomeLost // another node re-homed it: route there
 	}
 	return s.startRehomed(ctx, c, sid, p, tok)
 }
+
+// errRehomeLost is a re-home another node won: nothing was written yet.
+var errRehomeLost = errors.New("another node re-homed the session")
 
 // rehomeAuth checks that the request's token is player's, who is not
 // banned, before a session of player is re-homed or taken here.
@@ -472,15 +504,23 @@ func (s *Server) forwardWS(ctx context.Context, m *tab, msg []byte) {
 	}
 }
 
-// statusWriter keeps a forwarded answer's status and drops its body.
+// statusWriter keeps a forwarded answer's status and headers, and its body
+// if keep is set.
 type statusWriter struct {
 	header http.Header
 	status int
+	keep   bool
+	body   bytes.Buffer
 }
 
-func (w *statusWriter) Header() http.Header         { return w.header }
-func (w *statusWriter) WriteHeader(code int)        { w.status = code }
-func (w *statusWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *statusWriter) Header() http.Header  { return w.header }
+func (w *statusWriter) WriteHeader(code int) { w.status = code }
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.keep {
+		return w.body.Write(b)
+	}
+	return len(b), nil
+}
 
 // dropMirrors ends every mirror held here (a hand-over saves only the
 // sessions this node is home of; a mirror's client resumes elsewhere). It

@@ -24,13 +24,18 @@ class World {
   readonly tabs: Tabs[] = [];
   readonly heard = new Map<string, { events: CometEvent[]; beats: number; opens: number; ended: StreamEnd[] }>();
   readonly hellos = new Map<string, number>(); // fallback election: hellos heard per tab id
-  readonly regs: string[] = []; // sids registered, in order heard
+  readonly regs: [string, string][] = []; // registrations heard (sid, rid), in order
+
+  /** say posts m on the tabs' channel, as another tab would. */
+  say(m: unknown): void {
+    this.ear.postMessage(m);
+  }
   private readonly ear = new BroadcastChannel(this.key);
 
   constructor() {
-    this.ear.onmessage = (e: MessageEvent<{ t: string; tab?: string; sid?: string }>) => {
+    this.ear.onmessage = (e: MessageEvent<{ t: string; tab?: string; sid?: string; rid?: string }>) => {
       if (e.data.t === "hello" && e.data.tab) this.hellos.set(e.data.tab, (this.hellos.get(e.data.tab) ?? 0) + 1);
-      if (e.data.t === "reg" && e.data.sid) this.regs.push(e.data.sid);
+      if (e.data.t === "reg" && e.data.sid && e.data.rid) this.regs.push([e.data.sid, e.data.rid]);
     };
   }
 
@@ -189,7 +194,7 @@ test("tabs: a session that leaves and comes back is fed only by a mux that resum
     m.h.frame({ sid: "s_B", batch: [ev(1)] });
     await new Promise((r) => setTimeout(r, 0)); // b drops it: no session of b's is open
     w.session(b, "s_B"); // b's next attempt: applied nothing, resumes from 0
-    await until("b's registration", () => w.regs.filter((sid) => sid === "s_B").length === 2);
+    await until("b's registration", () => w.regs.filter(([sid]) => sid === "s_B").length === 2);
     // Until the leader reopens, the old mux goes on: what it passes for b
     // now must not reach b ahead of the seq 1 it missed.
     let fed = 0;
@@ -201,6 +206,35 @@ test("tabs: a session that leaves and comes back is fed only by a mux that resum
     await until("the new mux resumes b from what it applied", () => w.live({ s_A: 0, s_B: 0 }) !== null);
     const got = w.heard.get("s_B")?.events.map((e) => e.seq) ?? [];
     eq(got, got.map((_, i) => i + 1), "b's events from 1 with no gap");
+  } finally {
+    w.close();
+  }
+});
+
+test("tabs: what a leader relays to a registration that has ended never reaches the next one", async () => {
+  const w = new World();
+  try {
+    const a = w.tab("a");
+    const b = w.tab("b");
+    w.session(a, "s_A");
+    const first = w.session(b, "s_B");
+    await until("b's first registration", () => w.regs.some(([sid]) => sid === "s_B"));
+    const old = (w.regs.find(([sid]) => sid === "s_B") as [string, string])[1];
+    first.close();
+    w.session(b, "s_B"); // the next attempt: applied nothing
+    const ridsOfB = () => [...new Set(w.regs.filter(([sid]) => sid === "s_B").map(([, rid]) => rid))];
+    await until("b's second registration, a new one", () => ridsOfB().length === 2);
+    const cur = ridsOfB()[1];
+    // A leader (here the test) relays, addressed to the old registration,
+    // what it passed before hearing it end, then a heartbeat and an end for
+    // the current one as a fence.
+    w.say({ t: "batch", sid: "s_B", rid: old, events: [ev(2)], bytes: 10 });
+    w.say({ t: "end", sid: "s_B", rid: old, reason: "replaced" });
+    w.say({ t: "beat", regs: [["s_B", cur]] });
+    await until("the fence", () => w.heard.get("s_B")?.beats === 1);
+    eq(w.heard.get("s_B")?.events, [], "a batch for the ended registration reached the next one");
+    eq(w.heard.get("s_B")?.ended, [], "an end for the ended registration ended the next one");
+    ok(a.isLeader, "a leads");
   } finally {
     w.close();
   }

@@ -43,18 +43,27 @@ export function canShare(): boolean {
 
 /** Messages between the tabs of one player. */
 type Msg =
-  | { t: "reg"; sid: string; last: number; tr: MuxTransport }
-  | { t: "unreg"; sid: string }
+  | { t: "reg"; sid: string; rid: string; last: number; tr: MuxTransport }
+  | { t: "unreg"; sid: string; rid: string }
   | { t: "leader" }
-  | { t: "open"; sids: string[] }
-  | { t: "batch"; sid: string; events: CometEvent[]; bytes: number }
-  | { t: "end"; sid: string; reason: string }
-  | { t: "beat"; sids: string[] }
+  | { t: "open"; regs: Reg[] }
+  | { t: "batch"; sid: string; rid: string; events: CometEvent[]; bytes: number }
+  | { t: "end"; sid: string; rid: string; reason: string }
+  | { t: "beat"; regs: Reg[] }
   | { t: "hello"; tab: string; leads: boolean }
   | { t: "bye"; tab: string };
 
-/** A session of this tab on the shared stream. */
+/**
+ * A registration: a session as one attempt of its tab put it on the shared
+ * stream. What the leader relays is addressed to one registration, so a
+ * batch relayed to an attempt that has ended never reaches the next one,
+ * which registered at what it applied and is resumed from there.
+ */
+type Reg = [sid: string, rid: string];
+
+/** A session of this tab on the shared stream, as one attempt registered it. */
 interface Local {
+  rid: string;
   tr: MuxTransport;
   last: () => number;
   h: StreamHandlers;
@@ -121,6 +130,7 @@ export class Tabs {
   // count the others dead on waking: their hellos queued meanwhile arrive.
   private readonly seen = new Map<string, { round: number; leads: boolean }>();
   private rounds = 0;
+  private regs = 0; // registrations made here, for their ids
   private readonly locks: LockManager | null;
   private readonly opener: MuxOpener;
   private readonly helloMs: number;
@@ -159,14 +169,14 @@ export class Tabs {
    * of its own. close takes it off.
    */
   open(tr: MuxTransport, sid: string, last: () => number, h: StreamHandlers): Stream {
-    const me: Local = { tr, last, h };
+    const me: Local = { rid: `${this.id}.${++this.regs}`, tr, last, h };
     this.local.set(sid, me);
     this.announce(sid, me);
     return {
       close: () => {
         if (this.local.get(sid) !== me) return;
         this.local.delete(sid);
-        this.send({ t: "unreg", sid });
+        this.send({ t: "unreg", sid, rid: me.rid });
       },
     };
   }
@@ -177,7 +187,7 @@ export class Tabs {
    */
   close(): void {
     if (this.closed) return;
-    for (const sid of this.local.keys()) this.send({ t: "unreg", sid });
+    for (const [sid, l] of this.local) this.send({ t: "unreg", sid, rid: l.rid });
     this.local.clear();
     this.sitOut();
     this.closed = true;
@@ -187,7 +197,13 @@ export class Tabs {
   }
 
   private announce(sid: string, l: Local): void {
-    this.send({ t: "reg", sid, last: l.last(), tr: l.tr });
+    this.send({ t: "reg", sid, rid: l.rid, last: l.last(), tr: l.tr });
+  }
+
+  /** mine returns this tab's registration of sid if it is rid. */
+  private mine(sid: string, rid: string): Local | null {
+    const l = this.local.get(sid);
+    return l && l.rid === rid ? l : null;
   }
 
   /** send tells every tab, this one included (a channel does not echo). */
@@ -200,20 +216,20 @@ export class Tabs {
   private hear(m: Msg): void {
     switch (m.t) {
       case "reg":
-        this.leader?.add(m.sid, m.last, m.tr);
+        this.leader?.add(m.sid, m.rid, m.last, m.tr);
         break;
       case "unreg":
-        this.leader?.remove(m.sid);
+        this.leader?.remove(m.sid, m.rid);
         break;
       case "leader":
         // A new leader: tell it where each session stands, as applied here.
         for (const [sid, l] of this.local) this.announce(sid, l);
         break;
       case "open":
-        for (const sid of m.sids) this.local.get(sid)?.h.opened();
+        for (const [sid, rid] of m.regs) this.mine(sid, rid)?.h.opened();
         break;
       case "batch": {
-        const l = this.local.get(m.sid);
+        const l = this.mine(m.sid, m.rid);
         if (l) {
           l.h.bytes(m.bytes);
           l.h.batch(m.events);
@@ -221,8 +237,8 @@ export class Tabs {
         break;
       }
       case "beat":
-        for (const sid of m.sids) {
-          const l = this.local.get(sid);
+        for (const [sid, rid] of m.regs) {
+          const l = this.mine(sid, rid);
           if (l) {
             l.h.bytes(8);
             l.h.batch([]);
@@ -230,7 +246,7 @@ export class Tabs {
         }
         break;
       case "end": {
-        const l = this.local.get(m.sid);
+        const l = this.mine(m.sid, m.rid);
         if (!l) break;
         this.local.delete(m.sid);
         // gone: the sid is unknown or not ours, as a 404 would say.
@@ -357,8 +373,9 @@ export class Tabs {
   }
 }
 
-/** One member of the leader's mux: where its session stands. */
+/** One member of the leader's mux: a registration, and where its session stands. */
 interface Member {
+  rid: string;
   tr: MuxTransport;
   last: number;
 }
@@ -398,20 +415,21 @@ class Leader {
    * only by a mux that resumes it from there, so a repeat can happen (the
    * seq filter drops it), a gap cannot.
    */
-  add(sid: string, last: number, tr: MuxTransport): void {
+  add(sid: string, rid: string, last: number, tr: MuxTransport): void {
     const m = this.members.get(sid);
-    if (m && m.tr === tr && m.last === last) {
-      this.soon(tr); // a tab's attempt began again: make sure the mux holds it
+    if (m && m.rid === rid && m.tr === tr && m.last === last) {
+      this.soon(tr); // the same registration again: make sure the mux holds it
       return;
     }
     if (m && m.tr !== tr) this.soon(m.tr);
-    this.members.set(sid, { tr, last });
+    this.members.set(sid, { rid, tr, last });
     this.soon(tr);
   }
 
-  remove(sid: string): void {
+  /** remove takes a registration off (one replaced since stays). */
+  remove(sid: string, rid: string): void {
     const m = this.members.get(sid);
-    if (!m) return;
+    if (!m || m.rid !== rid) return;
     this.members.delete(sid);
     this.soon(m.tr);
   }
@@ -454,11 +472,12 @@ class Leader {
       const m = this.members.get(sid);
       return m && conn.members.get(sid) === m ? m : null;
     };
-    const carried = () => [...conn.members.keys()].filter((sid) => fed(sid));
+    const carried = (): Reg[] =>
+      [...conn.members].filter(([sid]) => fed(sid)).map(([sid, m]) => [sid, m.rid]);
     const h: RawHandlers = {
       bytes: () => undefined,
       opened: () => {
-        if (live()) this.tell({ t: "open", sids: carried() });
+        if (live()) this.tell({ t: "open", regs: carried() });
       },
       frame: (v) => {
         if (!live()) return;
@@ -468,7 +487,7 @@ class Leader {
           this.backoff.reset();
         }
         if (f.kind === "beat") {
-          this.tell({ t: "beat", sids: carried() });
+          this.tell({ t: "beat", regs: carried() });
           return;
         }
         // A session that left meanwhile, or left and came back (the next
@@ -477,12 +496,12 @@ class Leader {
         if (!m) return;
         if (f.kind === "batch") {
           if (f.events.length > 0) m.last = Math.max(m.last, f.events[f.events.length - 1].seq);
-          this.tell({ t: "batch", sid: f.sid, events: f.events, bytes: JSON.stringify(f.events).length + 16 });
+          this.tell({ t: "batch", sid: f.sid, rid: m.rid, events: f.events, bytes: JSON.stringify(f.events).length + 16 });
         } else {
           // That session left the mux (the server holds it no more): its
           // tab hears why and opens again as it would for its own stream.
           this.members.delete(f.sid);
-          this.tell({ t: "end", sid: f.sid, reason: f.reason });
+          this.tell({ t: "end", sid: f.sid, rid: m.rid, reason: f.reason });
         }
       },
       ended: (e) => {

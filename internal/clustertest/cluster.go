@@ -30,6 +30,7 @@ type Cluster struct {
 	URL    string
 	Client *http.Client
 	args   []string
+	owner  testing.TB // the test that started the cluster: its nodes live as long
 }
 
 // Start starts a whole cluster; everything is stopped when the test ends.
@@ -40,7 +41,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if opts.Nodes <= 0 {
 		opts.Nodes = 3
 	}
-	c := &Cluster{Bin: Comet(t), args: opts.Args}
+	c := &Cluster{Bin: Comet(t), args: opts.Args, owner: t}
 	if missing := MissingFlags(t, c.Bin, ClusterFlags...); len(missing) > 0 {
 		t.Fatalf("comet serve has no %v flag: no cluster mode to start", missing)
 	}
@@ -65,7 +66,8 @@ func (c *Cluster) StartNode(t testing.TB, name string) *Node {
 }
 
 // Restart starts node i again (after a Kill or a Term) with its name and
-// address, so nginx sends it requests again.
+// address, so nginx sends it requests again. t may be a subtest: the node
+// runs until the test that started the cluster ends.
 func (c *Cluster) Restart(t testing.TB, i int) *Node {
 	t.Helper()
 	old := c.Nodes[i]
@@ -74,7 +76,7 @@ func (c *Cluster) Restart(t testing.TB, i int) *Node {
 	default:
 		t.Fatalf("clustertest: restart of %s while it runs", old.Name)
 	}
-	c.Nodes[i] = StartNodeAt(t, c.Bin, old.Name, old.Addr, c.nodeArgs(old.Name)...)
+	c.Nodes[i] = startNodeAt(t, c.owner, c.Bin, old.Name, old.Addr, c.nodeArgs(old.Name)...)
 	return c.Nodes[i]
 }
 

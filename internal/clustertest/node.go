@@ -49,6 +49,13 @@ func StartNode(t testing.TB, bin, name string, args ...string) *Node {
 // predecessor listened, behind the same load balancer.
 func StartNodeAt(t testing.TB, bin, name, addr string, args ...string) *Node {
 	t.Helper()
+	return startNodeAt(t, t, bin, name, addr, args...)
+}
+
+// startNodeAt is StartNodeAt whose node is killed when owner ends, which
+// may outlive t (a node restarted by a subtest serves the next ones).
+func startNodeAt(t, owner testing.TB, bin, name, addr string, args ...string) *Node {
+	t.Helper()
 	n := &Node{Name: name, Addr: addr, logs: &syncBuffer{}, done: make(chan struct{})}
 	n.URL = "http://" + n.Addr
 	n.cmd = exec.Command(bin, append([]string{"serve", "--addr", n.Addr}, args...)...)
@@ -57,7 +64,7 @@ func StartNodeAt(t testing.TB, bin, name, addr string, args ...string) *Node {
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	go func() { n.err = n.cmd.Wait(); close(n.done) }()
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
 		_ = n.cmd.Process.Kill()
 		select {
 		case <-n.done:

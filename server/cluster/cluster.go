@@ -22,6 +22,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"comet/server/push"
 )
 
 // Bucket names; every node of a cluster uses the same ones.
@@ -89,8 +91,9 @@ type Node struct {
 	goneAt   map[string]time.Time // when a node not live was first seen so (sweep.go)
 	watchEnd context.CancelFunc   // stops the current watch of the lease bucket
 
-	fence   fenceState // fence.go
-	metrics *metrics
+	instance string     // this process's id in its lease value (fence.go)
+	fence    fenceState // fence.go
+	metrics  *metrics
 
 	dirs   dirs        // the lobby directories (rooms_dir.go)
 	moves  movesHolder // rooms.go
@@ -130,7 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: jetstream: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Node), nc: cfg.Conn, js: js,
+	n := &Node{cfg: cfg, instance: push.RandomID(8), log: cfg.Logger.With("node", cfg.Node), nc: cfg.Conn, js: js,
 		live: map[string]bool{}, liveC: make(chan struct{}), goneAt: map[string]time.Time{}}
 	if n.metrics, err = newMetrics(cfg.Registerer, n); err != nil {
 		return nil, err

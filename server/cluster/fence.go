@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -134,8 +135,10 @@ func (n *Node) keep(ctx context.Context, rev uint64) {
 			rev, err = n.retake(cctx)
 		} else {
 			var r uint64
-			if r, err = n.leases().Update(cctx, n.cfg.Node, leaseValue(), rev); err == nil {
+			if r, err = n.leases().Update(cctx, n.cfg.Node, n.leaseValue(), rev); err == nil {
 				rev = r
+			} else if r, ok := n.renewedAnyway(cctx, err); ok {
+				err, rev = nil, r
 			}
 		}
 		if err == nil {
@@ -204,7 +207,7 @@ func (n *Node) retake(ctx context.Context) (uint64, error) {
 // free, so a refusal is tried again while the key reads as gone.
 func (n *Node) takeLease(ctx context.Context) (uint64, error) {
 	for i := 0; ; i++ {
-		rev, err := n.leases().Create(ctx, n.cfg.Node, leaseValue())
+		rev, err := n.leases().Create(ctx, n.cfg.Node, n.leaseValue())
 		if !errors.Is(err, jetstream.ErrKeyExists) || i == 2 {
 			return rev, err
 		}
@@ -214,7 +217,29 @@ func (n *Node) takeLease(ctx context.Context) (uint64, error) {
 	}
 }
 
-func leaseValue() []byte { return []byte(time.Now().UTC().Format(time.RFC3339Nano)) }
+// leaseValue is what the lease key holds: this process's instance id and
+// the time of writing. The id tells this process's own writes apart from a
+// successor's under the same name (renewedAnyway).
+func (n *Node) leaseValue() []byte {
+	return []byte(n.instance + " " + time.Now().UTC().Format(time.RFC3339Nano))
+}
+
+// renewedAnyway checks a renewal refused for its revision: a renewal whose
+// answer timed out may have been applied all the same, leaving the next one
+// on a stale revision. If the key still holds this process's lease, that
+// revision is current and the lease was never lost (it would otherwise
+// fence a healthy node: seen under load in cometbench cluster).
+func (n *Node) renewedAnyway(ctx context.Context, err error) (uint64, bool) {
+	if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return 0, false
+	}
+	e, gerr := n.leases().Get(ctx, n.cfg.Node)
+	if gerr != nil || !bytes.HasPrefix(e.Value(), []byte(n.instance+" ")) {
+		return 0, false
+	}
+	n.log.Warn("node lease: a renewal whose answer was lost had been applied; going on from it", "revision", e.Revision())
+	return e.Revision(), true
+}
 
 // openBuckets opens (creating) the cluster's buckets. The lease bucket's
 // TTL is the lease: a key not written again within it is removed, and the

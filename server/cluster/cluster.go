@@ -85,11 +85,12 @@ type Node struct {
 	sessions jetstream.KeyValue
 	drained  jetstream.KeyValue
 
-	mu       sync.RWMutex
-	live     map[string]bool      // nodes whose lease is current, this one included
-	liveC    chan struct{}        // closed and replaced when live changes (call.go)
-	goneAt   map[string]time.Time // when a node not live was first seen so (sweep.go)
-	watchEnd context.CancelFunc   // stops the current watch of the lease bucket
+	mu        sync.RWMutex
+	live      map[string]bool      // nodes whose lease is current, this one included
+	liveC     chan struct{}        // closed and replaced when live changes (call.go)
+	goneAt    map[string]time.Time // when a node not live was first seen so (sweep.go)
+	sweptOnce bool                 // the sweeper has scanned the directory once (sweep.go)
+	watchEnd  context.CancelFunc   // stops the current watch of the lease bucket
 
 	instance string     // this process's id in its lease value (fence.go)
 	fence    fenceState // fence.go

@@ -224,6 +224,25 @@ func (c *client) say(n *node, text string) {
 	}
 }
 
+// sayRetrying is say resending the same seq while the answer is 503 (a
+// node fenced for a moment on a busy machine: the protocol's retry).
+func (c *client) sayRetrying(n *node, text string) {
+	c.t.Helper()
+	body := fmt.Sprintf(`[{"seq":%d,"type":"chat.say","data":{"channel":"lobby","text":%q}}]`, c.seq, text)
+	check.For(c.t, 20*time.Second, func() error {
+		code, b := c.do(http.MethodPost, n.ts.URL+"/comet/"+c.sid+"/send", []byte(body))
+		switch code {
+		case http.StatusNoContent:
+			return nil
+		case http.StatusServiceUnavailable:
+			return fmt.Errorf("send via %s: %d %s", n.name, code, b)
+		}
+		c.t.Fatalf("send via %s: %d %s", n.name, code, b)
+		return nil
+	})
+	c.seq++
+}
+
 // take appends events to what the client read, checking the numbering
 // continues: each seq is last+1, except a sys.reset, which is above last.
 func (c *client) take(evs []event) {
@@ -382,7 +401,7 @@ func TestStreamRelayedFromHome(t *testing.T) {
 func homeDies(t *testing.T, nodes []*node) (a *client, cursor uint64) {
 	t.Helper()
 	a = newClient(t, nodes[0])
-	a.say(nodes[1], "before")
+	a.sayRetrying(nodes[1], "before")
 	a.waitFor(nodes[2], "before")
 	nodes[0].kill()
 	check.For(t, 15*time.Second, func() error {

@@ -25,6 +25,7 @@ class World {
   readonly heard = new Map<string, { events: CometEvent[]; beats: number; opens: number; ended: StreamEnd[] }>();
   readonly hellos = new Map<string, number>(); // fallback election: hellos heard per tab id
   readonly regs: [string, string][] = []; // registrations heard (sid, rid), in order
+  readonly acks: string[] = []; // acks heard, sid:last
 
   /** say posts m on the tabs' channel, as another tab would. */
   say(m: unknown): void {
@@ -33,7 +34,8 @@ class World {
   private readonly ear = new BroadcastChannel(this.key);
 
   constructor() {
-    this.ear.onmessage = (e: MessageEvent<{ t: string; tab?: string; sid?: string; rid?: string }>) => {
+    this.ear.onmessage = (e: MessageEvent<{ t: string; tab?: string; sid?: string; rid?: string; last?: number }>) => {
+      if (e.data.t === "ack" && e.data.sid) this.acks.push(`${e.data.sid}:${e.data.last}`);
       if (e.data.t === "hello" && e.data.tab) this.hellos.set(e.data.tab, (this.hellos.get(e.data.tab) ?? 0) + 1);
       if (e.data.t === "reg" && e.data.sid && e.data.rid) this.regs.push([e.data.sid, e.data.rid]);
     };
@@ -240,6 +242,37 @@ test("tabs: what a leader relays to a registration that has ended never reaches 
   }
 });
 
+test("tabs: a mux resumes a session at what its tab acknowledged; what it resends is not relayed twice", async () => {
+  const w = new World();
+  try {
+    const a = w.tab("a");
+    const b = w.tab("b");
+    w.session(a, "s_A");
+    w.session(b, "s_B");
+    await until("a's mux", () => w.live({ s_A: 0, s_B: 0 }) !== null);
+    const m = w.live({ s_A: 0, s_B: 0 }) as Opened;
+    m.h.frame({ sid: "s_B", batch: [ev(1), ev(2)] });
+    await until("b's batch", () => w.heard.get("s_B")?.events.length === 2);
+    // Another session makes the leader reopen, maybe before b's ack: the
+    // server lets go of what a mux's URL names, so never more than b acked.
+    w.session(a, "s_A2");
+    await until("the next mux", () => w.live({ s_A: 0, s_A2: 0, s_B: 0 }) !== null || w.live({ s_A: 0, s_A2: 0, s_B: 2 }) !== null);
+    const n = (w.live({ s_A: 0, s_A2: 0, s_B: 0 }) ?? w.live({ s_A: 0, s_A2: 0, s_B: 2 })) as Opened;
+    // Reopened 20 ms after the new session, b's ack (250 ms) is usually not in yet.
+    if (!w.acks.includes("s_B:2")) eq(sessionsOf(n.url).s_B, 0, "a mux opened at what was relayed, not acked");
+    n.h.frame({ sid: "s_B", batch: [ev(1), ev(2), ev(3)] }); // resent from its last, and one new
+    await until("b's next event", () => w.heard.get("s_B")?.events.length === 3);
+    eq(w.heard.get("s_B")?.events.map((e) => e.seq), [1, 2, 3], "relayed once each");
+    // Once b's ack is in, the next mux resumes it there.
+    await until("b's ack of 3", () => w.acks.includes("s_B:3"));
+    await new Promise((r) => setTimeout(r, 50)); // a hears the ack about when this test does
+    w.session(a, "s_A3");
+    await until("a mux at b's ack", () => w.live({ s_A: 0, s_A2: 0, s_A3: 0, s_B: 3 }) !== null);
+  } finally {
+    w.close();
+  }
+});
+
 test("tabs: two tabs racing for the lock: one leads, never both", async () => {
   for (let round = 0; round < 5; round++) {
     const w = new World();
@@ -355,11 +388,14 @@ test("tabs: without Web Locks a frozen leader says bye and another leads; on res
  * time, resuming after the last its URL names; a newer mux replaces it on
  * the older (end frame "replaced"); a mux the client closed is still
  * processed if its request was already on its way, but its frames are not
- * heard. Requests are processed in any order (several connections).
+ * heard. Requests are processed in any order (several connections). As the
+ * real server does, an attach lets go of the events up to its last: a later
+ * resume from before them gets a sys.reset past them (a gap).
  */
 class ServerModel {
   readonly seq = new Map<string, number>();
   private readonly at = new Map<string, { mux: SimMux; cursor: number }>();
+  private readonly released = new Map<string, number>();
   readonly pending: SimMux[] = [];
 
   constructor(private readonly r: () => number) {}
@@ -407,7 +443,9 @@ class ServerModel {
     for (const [sid, last] of Object.entries(mux.sids)) {
       const old = this.at.get(sid);
       if (old && old.mux !== mux && !old.mux.closed) old.mux.h.frame({ sid, end: "replaced" });
-      this.at.set(sid, { mux, cursor: last });
+      const gone = this.released.get(sid) ?? 0;
+      this.released.set(sid, Math.max(gone, last));
+      this.at.set(sid, { mux, cursor: Math.max(last, gone) }); // resumed past what is gone: a gap
     }
   }
 }

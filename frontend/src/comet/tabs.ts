@@ -45,6 +45,7 @@ export function canShare(): boolean {
 type Msg =
   | { t: "reg"; sid: string; rid: string; last: number; tr: MuxTransport }
   | { t: "unreg"; sid: string; rid: string }
+  | { t: "ack"; sid: string; rid: string; last: number }
   | { t: "leader" }
   | { t: "open"; regs: Reg[] }
   | { t: "batch"; sid: string; rid: string; events: CometEvent[]; bytes: number }
@@ -67,10 +68,13 @@ interface Local {
   tr: MuxTransport;
   last: () => number;
   h: StreamHandlers;
+  acking: number; // the timer of an ack on its way, or 0
 }
 
 /** How long registrations are gathered before a mux is (re)opened. */
 const GATHER_MS = 20;
+/** A tab tells the leader what it applied at most this often. */
+const ACK_MS = 250;
 /** Fallback election: the interval of hellos (a round). */
 const HELLO_MS = 1000;
 /** Fallback election: a tab unheard for this many of our rounds is gone. */
@@ -169,7 +173,7 @@ export class Tabs {
    * of its own. close takes it off.
    */
   open(tr: MuxTransport, sid: string, last: () => number, h: StreamHandlers): Stream {
-    const me: Local = { rid: `${this.id}.${++this.regs}`, tr, last, h };
+    const me: Local = { rid: `${this.id}.${++this.regs}`, tr, last, h, acking: 0 };
     this.local.set(sid, me);
     this.announce(sid, me);
     return {
@@ -200,6 +204,19 @@ export class Tabs {
     this.send({ t: "reg", sid, rid: l.rid, last: l.last(), tr: l.tr });
   }
 
+  /**
+   * ack tells the leader, a moment later, what l applied: a mux is opened
+   * at what tabs applied, never at what was only relayed to them, because
+   * the server lets go of the events up to a mux's last.
+   */
+  private ack(sid: string, l: Local): void {
+    if (l.acking) return;
+    l.acking = window.setTimeout(() => {
+      l.acking = 0;
+      if (this.local.get(sid) === l) this.send({ t: "ack", sid, rid: l.rid, last: l.last() });
+    }, ACK_MS);
+  }
+
   /** mine returns this tab's registration of sid if it is rid. */
   private mine(sid: string, rid: string): Local | null {
     const l = this.local.get(sid);
@@ -221,6 +238,9 @@ export class Tabs {
       case "unreg":
         this.leader?.remove(m.sid, m.rid);
         break;
+      case "ack":
+        this.leader?.acked(m.sid, m.rid, m.last);
+        break;
       case "leader":
         // A new leader: tell it where each session stands, as applied here.
         for (const [sid, l] of this.local) this.announce(sid, l);
@@ -233,6 +253,7 @@ export class Tabs {
         if (l) {
           l.h.bytes(m.bytes);
           l.h.batch(m.events);
+          this.ack(m.sid, l);
         }
         break;
       }
@@ -373,11 +394,16 @@ export class Tabs {
   }
 }
 
-/** One member of the leader's mux: a registration, and where its session stands. */
+/**
+ * One member of the leader's mux: a registration, where its tab says it
+ * stands (acked: what a mux resumes it from), and the newest seq relayed to
+ * it (sent: a mux that resends what was relayed is not relayed twice).
+ */
 interface Member {
   rid: string;
   tr: MuxTransport;
-  last: number;
+  acked: number;
+  sent: number;
 }
 
 /** One open mux of the leader. */
@@ -417,13 +443,23 @@ class Leader {
    */
   add(sid: string, rid: string, last: number, tr: MuxTransport): void {
     const m = this.members.get(sid);
-    if (m && m.rid === rid && m.tr === tr && m.last === last) {
-      this.soon(tr); // the same registration again: make sure the mux holds it
+    if (m && m.rid === rid && m.tr === tr) {
+      // The same registration again (a new leader's call, a resume): what
+      // was relayed to it is on its way to it, in order.
+      this.acked(sid, rid, last);
+      m.sent = Math.max(m.sent, last);
+      this.soon(tr);
       return;
     }
     if (m && m.tr !== tr) this.soon(m.tr);
-    this.members.set(sid, { rid, tr, last });
+    this.members.set(sid, { rid, tr, acked: last, sent: last });
     this.soon(tr);
+  }
+
+  /** acked moves a registration's resume point on to what its tab applied. */
+  acked(sid: string, rid: string, last: number): void {
+    const m = this.members.get(sid);
+    if (m && m.rid === rid) m.acked = Math.max(m.acked, last);
   }
 
   /** remove takes a registration off (one replaced since stays). */
@@ -462,7 +498,7 @@ class Leader {
     const url = muxURL(
       this.base,
       tr,
-      [...members].map(([sid, m]) => [sid, m.last]),
+      [...members].map(([sid, m]) => [sid, m.acked]),
     );
     const conn: Conn = { stream: { close() {} }, members };
     let progressed = false;
@@ -495,8 +531,12 @@ class Leader {
         const m = fed(f.sid);
         if (!m) return;
         if (f.kind === "batch") {
-          if (f.events.length > 0) m.last = Math.max(m.last, f.events[f.events.length - 1].seq);
-          this.tell({ t: "batch", sid: f.sid, rid: m.rid, events: f.events, bytes: JSON.stringify(f.events).length + 16 });
+          // A mux resumes at what the tab acked: what it resends up to
+          // what was already relayed is not relayed again.
+          const events = f.events.filter((e) => e.seq > m.sent);
+          if (events.length === 0 && f.events.length > 0) return;
+          if (events.length > 0) m.sent = events[events.length - 1].seq;
+          this.tell({ t: "batch", sid: f.sid, rid: m.rid, events, bytes: JSON.stringify(events).length + 16 });
         } else {
           // That session left the mux (the server holds it no more): its
           // tab hears why and opens again as it would for its own stream.

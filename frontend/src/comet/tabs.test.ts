@@ -303,7 +303,12 @@ test("tabs: without Web Locks the smallest live id leads by hellos; a tab that j
     w.session(d, "s_D");
     await until("b's mux with the three", () => w.live({ s_B: 0, s_C: 0, s_D: 0 }) !== null);
     eq(w.leaders().map((t) => t.id), [b.id], "the smallest id leads");
-    eq([...new Set(w.opened.map((m) => m.by))], ["b"], "muxes opened by tabs that do not lead");
+    // Hellos are a heuristic: tabs that start together may both claim for a
+    // round when the channel lags (each mux they open replaces the other's,
+    // losslessly). Once settled, only the leader opens muxes.
+    const settled = w.opened.length;
+    await w.rounds("c", 3);
+    eq(w.opened.slice(settled).filter((m) => m.by !== "b").length, 0, "a mux opened by a tab that does not lead");
 
     // A tab with a smaller id joins: the leader stays (after a few hello rounds).
     const a = w.tab("a", fb("a"));

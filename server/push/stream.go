@@ -161,7 +161,13 @@ func (st *stream) flush(w *writerScratch) {
 		if recycle {
 			why = EndRecycle
 		}
-		buf = st.t.appendEnd(buf, why)
+		if ws != nil { // its close code is state a reader may be taking (st.mu)
+			st.mu.Lock()
+			buf = st.t.appendEnd(buf, why)
+			st.mu.Unlock()
+		} else {
+			buf = st.t.appendEnd(buf, why)
+		}
 	}
 	buf = slices.Grow(buf, 2) // the chunk's CRLF, so write appends it in place
 	w.buf = buf

@@ -90,7 +90,8 @@ func (w *wsConn) appendBatch(dst []byte, evs []event) []byte {
 // appendEnd sends the end frame as a text message, then the close frame:
 // 1000, or 1001 when the server goes away, or the code a failed read set.
 // A connection the client closed or broke ends with the close frame alone,
-// carrying the client's code or the violation's.
+// carrying the client's code or the violation's. st.mu is held: a read may
+// be taking or setting the state.
 func (w *wsConn) appendEnd(dst []byte, why EndReason) []byte {
 	if s := w.s; s != nil && s.closeCode != 0 {
 		return AppendWSClose(dst, s.closeCode, s.closeWhy)

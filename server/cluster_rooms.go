@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -37,6 +38,10 @@ type roomCluster interface {
 	MoveTo(ctx context.Context, node string, req []byte) error
 	Unmark(ctx context.Context, sid, player string) error
 	Lookup(ctx context.Context, kind, key string) (node string, val []byte, err error)
+	ClaimOpen(ctx context.Context, mode string) (won bool, node, room string, rev uint64, err error)
+	OpenClaimOf(ctx context.Context, mode string) (node, room string, rev uint64, err error)
+	Opened(ctx context.Context, mode, room string, rev uint64) error
+	DropClaim(ctx context.Context, mode string, rev uint64) error
 }
 
 // Directory kinds and how often each node writes its changes.
@@ -363,11 +368,133 @@ func (s *Server) quickElsewhere(ctx context.Context, sess *tab, mode string) (ha
 			local, haveLocal = i, true
 		}
 	}
-	r, ok := cr.bestRemote(mode, local, haveLocal)
-	if !ok {
+	if r, ok := cr.bestRemote(mode, local, haveLocal); ok {
+		return true, s.moveTo(ctx, sess, r.node, moveReq{Kind: "quick", Mode: mode})
+	}
+	if haveLocal {
 		return false, nil
 	}
-	return true, s.moveTo(ctx, sess, r.node, moveReq{Kind: "quick", Mode: mode})
+	return s.quickOpen(ctx, sess, mode)
+}
+
+// openWait bounds how long quick play waits for the room another node
+// claimed to open; past it the room is opened here.
+const openWait = 5 * time.Second
+
+// openPoll is how often a claim being waited on is read again.
+const openPoll = 50 * time.Millisecond
+
+// quickOpen is quick play when no node has a room of mode with a free
+// seat: one node claims opening it (ClaimOpen, a compare-and-set) and
+// opens it here; the others wait for the claim's room and join it through
+// its node, so quick plays at the same moment on several nodes meet in one
+// room. A claim whose node dies, or whose room is full, is dropped and
+// claimed again; one that brings no room within openWait is given up on
+// and the room opens here (handled false), as on one node.
+func (s *Server) quickOpen(ctx context.Context, sess *tab, mode string) (handled bool, err error) {
+	cr := s.rooms
+	if !slices.Contains(s.games.Modes(), mode) {
+		return false, nil // the engine refuses it
+	}
+	wctx, cancel := context.WithTimeout(ctx, openWait)
+	defer cancel()
+	for {
+		won, node, room, rev, err := cr.c.ClaimOpen(wctx, mode)
+		c := openClaim{node, room, rev}
+		if err != nil {
+			s.log.Warn("quick play: no claim to open a room; opening one here", "mode", mode, "err", err)
+			return false, nil
+		}
+		if won {
+			return true, s.openClaimed(ctx, sess, mode, c.rev)
+		}
+		c, ok, err := s.awaitClaim(wctx, mode, c)
+		if err != nil {
+			s.log.Warn("quick play: the claimed room did not open; opening one here", "mode", mode, "node", c.node, "err", err)
+			return false, nil
+		}
+		if !ok { // dropped or expired: claim again
+			continue
+		}
+		if c.node == s.cluster.Name() {
+			return false, nil // opened here: the engine seats the player in it
+		}
+		return true, s.moveTo(ctx, sess, c.node, moveReq{Kind: "quick", Mode: mode})
+	}
+}
+
+// openClaimed opens the room of a claim this node won: quick play here, then
+// the room's id goes into the claim for the nodes waiting on it. A failed
+// seat drops the claim so that nobody waits for it.
+func (s *Server) openClaimed(ctx context.Context, sess *tab, mode string, rev uint64) error {
+	info, err := s.games.QuickJoin(ctx, mode, s.participant(sess))
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), clusterTimeout)
+	defer cancel()
+	if err != nil {
+		if derr := s.rooms.c.DropClaim(uctx, mode, rev); derr != nil {
+			s.log.Warn("quick play: claim to open a room not dropped", "mode", mode, "err", derr)
+		}
+		s.syncRooms(sess.playerID)
+		return err
+	}
+	s.enterRoom(ctx, sess, info.ID)
+	if err := s.rooms.c.Opened(uctx, mode, info.ID, rev); err != nil {
+		s.log.Warn("quick play: opened room not written to its claim", "mode", mode, "room", info.ID, "err", err)
+	}
+	return nil
+}
+
+// awaitClaim waits until claim c of mode names its room (ok, the claim
+// as it is then) or is gone (ok false: expired, or dropped here because
+// its node died or its room is full). Its error is the context's.
+func (s *Server) awaitClaim(ctx context.Context, mode string, c openClaim) (openClaim, bool, error) {
+	for {
+		if !s.cluster.Alive(c.node) || (c.room != "" && s.roomFull(c)) {
+			if err := s.rooms.c.DropClaim(ctx, mode, c.rev); err != nil {
+				return c, false, err
+			}
+			return c, false, nil
+		}
+		if c.room != "" {
+			return c, true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return c, false, fmt.Errorf("wait for the room %s claimed: %w", c.node, ctx.Err())
+		case <-time.After(openPoll):
+		}
+		node, room, rev, err := s.rooms.c.OpenClaimOf(ctx, mode)
+		if err != nil || node == "" {
+			return c, false, err
+		}
+		c = openClaim{node, room, rev}
+	}
+}
+
+// openClaim is a node's claim to open the next quick-play room of a mode
+// (roomCluster.ClaimOpen): room is "" until it is open.
+type openClaim struct {
+	node, room string
+	rev        uint64
+}
+
+// roomFull reports whether the room of claim c has no free seat, as this
+// node knows it (a room not yet listed here was just opened: not full).
+func (s *Server) roomFull(c openClaim) bool {
+	var info gameloop.RoomInfo
+	if c.node == s.cluster.Name() {
+		rooms := s.games.Rooms()
+		i := slices.IndexFunc(rooms, func(i gameloop.RoomInfo) bool { return i.ID == c.room })
+		if i < 0 {
+			return false
+		}
+		info = rooms[i]
+	} else if r, ok := s.rooms.owner(c.room); ok {
+		info = r.info
+	} else {
+		return false
+	}
+	return info.Players-info.Bots >= info.Max
 }
 
 // moveTo moves sess to node, which seats it as req says. The session is

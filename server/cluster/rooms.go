@@ -170,3 +170,126 @@ func (n *Node) Unmark(ctx context.Context, sid, player string) error {
 	}
 	return n.Rehome(ctx, sid, player, rev)
 }
+
+// Opening a quick-play room. Two quick plays at the same moment on two
+// nodes with no room of their mode anywhere would each open one; instead
+// each node that finds none claims the mode's key in the comet_opening
+// bucket with Create (the compare-and-set): the winner opens the room and
+// writes its id into the claim (Opened), the others wait for that id and
+// join through the winner's node. A claim lives openTTL after its last
+// write, so a winner that dies before opening holds up the others for at
+// most its lease (they drop the claim of a dead node) or openTTL.
+
+// OpeningBucket holds the claims to open a quick-play room, mode -> claim.
+const OpeningBucket = "comet_opening"
+
+// openTTL is how long a claim outlives its last write: longer than a room
+// takes to open and reach every node's directory (a few hundred ms).
+const openTTL = 5 * time.Second
+
+// openClaim is a node's claim to open the next quick-play room of a mode:
+// Room is "" until the room is open; Rev is the claim's revision.
+type openClaim struct {
+	Node string `json:"node"`
+	Room string `json:"room,omitempty"`
+	Rev  uint64 `json:"-"`
+}
+
+func (n *Node) opening(ctx context.Context) (jetstream.KeyValue, error) {
+	return n.bucket(ctx, jetstream.KeyValueConfig{Bucket: OpeningBucket, Storage: jetstream.MemoryStorage, History: 1, TTL: openTTL})
+}
+
+// ClaimOpen claims opening the next quick-play room of mode for this node:
+// won true when this node now holds the claim, else the claim another node
+// (or an earlier call here) holds: its node, its room ("" until open). rev
+// is the claim's revision.
+func (n *Node) ClaimOpen(ctx context.Context, mode string) (won bool, node, room string, rev uint64, err error) {
+	c, won, err := n.claimOpen(ctx, mode)
+	return won, c.Node, c.Room, c.Rev, err
+}
+
+func (n *Node) claimOpen(ctx context.Context, mode string) (c openClaim, won bool, err error) {
+	if !ValidNodeName(mode) {
+		return openClaim{}, false, fmt.Errorf("cluster: claim to open a room: bad mode %q", mode)
+	}
+	kv, err := n.opening(ctx)
+	if err != nil {
+		return openClaim{}, false, err
+	}
+	mine, _ := json.Marshal(openClaim{Node: n.cfg.Node})
+	for range 3 { // the holder's claim may expire between Create and Get
+		rev, err := kv.Create(ctx, mode, mine)
+		if err == nil {
+			return openClaim{Node: n.cfg.Node, Rev: rev}, true, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return openClaim{}, false, fmt.Errorf("cluster: claim to open a room of %s: %w", mode, err)
+		}
+		c, ok, err := readClaim(ctx, kv, mode)
+		if err != nil || ok {
+			return c, false, err
+		}
+	}
+	return openClaim{}, false, fmt.Errorf("cluster: claim to open a room of %s: contended", mode)
+}
+
+// OpenClaimOf returns the claim to open a room of mode: its node ("" when
+// none is held: none made, expired or dropped), room and revision.
+func (n *Node) OpenClaimOf(ctx context.Context, mode string) (node, room string, rev uint64, err error) {
+	c, _, err := n.openClaimOf(ctx, mode)
+	return c.Node, c.Room, c.Rev, err
+}
+
+func (n *Node) openClaimOf(ctx context.Context, mode string) (c openClaim, ok bool, err error) {
+	if !ValidNodeName(mode) {
+		return openClaim{}, false, fmt.Errorf("cluster: claim to open a room: bad mode %q", mode)
+	}
+	kv, err := n.opening(ctx)
+	if err != nil {
+		return openClaim{}, false, err
+	}
+	return readClaim(ctx, kv, mode)
+}
+
+// readClaim reads the claim of mode; ok false when none is held.
+func readClaim(ctx context.Context, kv jetstream.KeyValue, mode string) (c openClaim, ok bool, err error) {
+	e, err := kv.Get(ctx, mode)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return openClaim{}, false, nil
+	}
+	if err != nil {
+		return openClaim{}, false, fmt.Errorf("cluster: read the claim to open a room of %s: %w", mode, err)
+	}
+	if err := json.Unmarshal(e.Value(), &c); err != nil {
+		return openClaim{}, false, fmt.Errorf("cluster: claim to open a room of %s: %w", mode, err)
+	}
+	c.Rev = e.Revision()
+	return c, true, nil
+}
+
+// Opened writes the room a claim this node won opened (compare-and-set on
+// the claim's revision), so the nodes waiting on it join that room.
+func (n *Node) Opened(ctx context.Context, mode, room string, rev uint64) error {
+	kv, err := n.opening(ctx)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(openClaim{Node: n.cfg.Node, Room: room})
+	if _, err := kv.Update(ctx, mode, b, rev); err != nil {
+		return fmt.Errorf("cluster: room of %s opened: %w", mode, err)
+	}
+	return nil
+}
+
+// DropClaim deletes the claim to open a room of mode seen at rev (its node
+// died, or its room is full); a claim written since is kept.
+func (n *Node) DropClaim(ctx context.Context, mode string, rev uint64) error {
+	kv, err := n.opening(ctx)
+	if err != nil {
+		return err
+	}
+	if err := kv.Delete(ctx, mode, jetstream.LastRevision(rev)); err != nil && !gone(err) {
+		return fmt.Errorf("cluster: drop the claim to open a room of %s: %w", mode, err)
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,4 +333,43 @@ func TestRoomOwnerDies(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestQuickPlayAtOnce: three players homed on three nodes send quick play
+// of a mode no node has a room of at the same moment; one node claims
+// opening the room and the others join it, so all three land in one room.
+// Each mode is one round.
+func TestQuickPlayAtOnce(t *testing.T) {
+	ns := threeNodes(t)
+	for _, mode := range []string{"arena", "tag", "koth", "snake"} {
+		cs := make([]*client, len(ns))
+		for i, n := range ns {
+			cs[i], _ = newPlayer(t, n)
+			cs[i].poll(n)
+		}
+		start := make(chan struct{})
+		codes := make([]int, len(ns))
+		var wg sync.WaitGroup
+		for i, c := range cs {
+			body := fmt.Sprintf(`[{"seq":%d,"type":"room.join","data":{"mode":%q}}]`, c.seq, mode)
+			c.seq++
+			wg.Go(func() {
+				<-start
+				codes[i], _ = c.do(http.MethodPost, ns[i].ts.URL+"/comet/"+c.sid+"/send", []byte(body))
+			})
+		}
+		close(start)
+		wg.Wait()
+		rooms := map[string]int{}
+		for i, c := range cs {
+			if codes[i] != http.StatusNoContent {
+				t.Fatalf("%s: quick play via %s: %d", mode, ns[i].name, codes[i])
+			}
+			room, _ := c.joined(ns[i])
+			rooms[room]++
+		}
+		if len(rooms) != 1 {
+			t.Fatalf("%s: quick play at once on three nodes seated the players in %d rooms: %v", mode, len(rooms), rooms)
+		}
+	}
 }

@@ -42,6 +42,7 @@ type roomCluster interface {
 	OpenClaimOf(ctx context.Context, mode string) (node, room string, rev uint64, err error)
 	Opened(ctx context.Context, mode, room string, rev uint64) error
 	DropClaim(ctx context.Context, mode string, rev uint64) error
+	Written(ctx context.Context, kind, key string) error
 }
 
 // Directory kinds and how often each node writes its changes.
@@ -419,12 +420,30 @@ func (s *Server) quickOpen(ctx context.Context, sess *tab, mode string) (handled
 		if c.node == s.cluster.Name() {
 			return false, nil // opened here: the engine seats the player in it
 		}
+		s.awaitListed(wctx, c.room)
 		return true, s.moveTo(ctx, sess, c.node, moveReq{Kind: "quick", Mode: mode})
 	}
 }
 
-// openClaimed opens the room of a claim this node won: quick play here, then
-// the room's id goes into the claim for the nodes waiting on it. A failed
+// awaitListed waits, at most until ctx ends, for this node's directory to
+// list room (its owner wrote it before naming it in the claim), so the
+// player's lobby here shows the room it is moved to.
+func (s *Server) awaitListed(ctx context.Context, room string) {
+	for {
+		if _, ok := s.rooms.owner(room); ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(openPoll):
+		}
+	}
+}
+
+// openClaimed opens the room of a claim this node won: quick play here, and
+// once the room is in the directory its id goes into the claim for the
+// nodes waiting on it. A failed
 // seat drops the claim so that nobody waits for it.
 func (s *Server) openClaimed(ctx context.Context, sess *tab, mode string, rev uint64) error {
 	info, err := s.games.QuickJoin(ctx, mode, s.participant(sess))
@@ -438,6 +457,11 @@ func (s *Server) openClaimed(ctx context.Context, sess *tab, mode string, rev ui
 		return err
 	}
 	s.enterRoom(ctx, sess, info.ID)
+	// The others join once the room is in the directory, so that every
+	// node lists it by the time they sit in it.
+	if err := s.rooms.c.Written(uctx, roomsKind, info.ID); err != nil {
+		s.log.Warn("quick play: opened room not in the directory yet", "mode", mode, "room", info.ID, "err", err)
+	}
 	if err := s.rooms.c.Opened(uctx, mode, info.ID, rev); err != nil {
 		s.log.Warn("quick play: opened room not written to its claim", "mode", mode, "room", info.ID, "err", err)
 	}

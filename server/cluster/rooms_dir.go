@@ -512,3 +512,28 @@ func (n *Node) Lookup(ctx context.Context, kind, key string) (node string, val [
 	}
 	return "", nil, nil
 }
+
+// Written waits until this node's record key of directory kind is in the
+// bucket (the watch brought it back), so that other nodes' watches have it
+// or are about to; the context's error otherwise.
+func (n *Node) Written(ctx context.Context, kind, key string) error {
+	d := n.dir_(kind)
+	if d == nil {
+		return fmt.Errorf("cluster: no directory %s", kind)
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		d.mu.Lock()
+		_, ok := d.records[n.cfg.Node][key]
+		d.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: %s record %s not written: %w", kind, key, ctx.Err())
+		case <-t.C:
+		}
+	}
+}

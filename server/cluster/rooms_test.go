@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"comet/internal/check"
+	"comet/server/cluster"
 )
 
 // emit posts one client event through n, retrying while the session is
@@ -372,4 +376,38 @@ func TestQuickPlayAtOnce(t *testing.T) {
 			t.Fatalf("%s: quick play at once on three nodes seated the players in %d rooms: %v", mode, len(rooms), rooms)
 		}
 	}
+}
+
+// TestQuickPlayClaimOfDeadNode: a claim to open a room held by a node that
+// is gone (it died between claiming and opening) is dropped, and quick
+// play opens the room itself rather than wait for it.
+func TestQuickPlayClaimOfDeadNode(t *testing.T) {
+	ns := threeNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, err := jetstream.New(ns[0].nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cluster.OpeningBucket, Storage: jetstream.MemoryStorage, History: 1, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "tag", []byte(`{"node":"gone"}`)); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := newPlayer(t, ns[1])
+	a.poll(ns[1])
+	a.emit(ns[1], "room.join", map[string]any{"mode": "tag"})
+	room, _ := a.joined(ns[1])
+	check.For(t, 10*time.Second, func() error { // the claim is node b's, naming the room
+		e, err := kv.Get(ctx, "tag")
+		if err != nil {
+			return err
+		}
+		if want := fmt.Sprintf(`{"node":"b","room":%q}`, room); string(e.Value()) != want {
+			return fmt.Errorf("claim %s, want %s", e.Value(), want)
+		}
+		return nil
+	})
 }

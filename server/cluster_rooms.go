@@ -51,6 +51,9 @@ const (
 	roomsKind     = "rooms"
 	presenceFlush = 100 * time.Millisecond
 	roomsFlush    = roomsEvery
+	// roomWriteWait is how long a room opened on another node may take to
+	// show in the directory: a flush, and room for a busy node.
+	roomWriteWait = 5*roomsFlush + time.Second
 )
 
 // presenceRec is a player's record in the presence directory: the name,
@@ -320,7 +323,10 @@ func (s *Server) joinElsewhere(ctx context.Context, sess *tab, ref string, spect
 		kind = "spectate"
 	}
 	r, ok := cr.owner(ref)
-	if !ok { // listed on its node a moment ago: the watch may not have brought it yet
+	// A room id unknown here may be a room opened a moment ago on another
+	// node: its owner writes it to the directory within roomWriteWait, so
+	// look for it until then (a link shared by its creator at once).
+	for wait := time.Now().Add(roomWriteWait); !ok; {
 		if node, val, err := cr.c.Lookup(ctx, roomsKind, ref); err != nil {
 			return true, err
 		} else if node != "" {
@@ -330,6 +336,15 @@ func (s *Server) joinElsewhere(ctx context.Context, sess *tab, ref string, spect
 				r, ok = remoteRoom{node: node, info: d.RoomInfo}, true
 			}
 		}
+		if ok || !strings.HasPrefix(ref, "r_") || time.Now().After(wait) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return true, fmt.Errorf("look up room %s: %w", ref, ctx.Err())
+		case <-time.After(50 * time.Millisecond): // polling the directory for a record due shortly
+		}
+		r, ok = cr.owner(ref)
 	}
 	if ok {
 		if r.info.Private {

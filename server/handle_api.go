@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -28,10 +29,20 @@ func (s *Server) handleModes(c echo.Context) error {
 func (s *Server) handleRooms(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	rooms := []gameloop.RoomInfo{}
+	local := map[string]bool{}
 	for _, r := range s.games.Rooms() {
+		local[r.ID] = true
 		if !r.Private {
 			rooms = append(rooms, r)
 		}
+	}
+	if s.cluster != nil {
+		// The other nodes' rooms, as this node's lobby lists them: any node
+		// answers the cluster's list, as lobby.rooms does.
+		rooms = append(rooms, s.lobby.publicRoomsExcept(local)...)
+		slices.SortFunc(rooms, func(a, b gameloop.RoomInfo) int {
+			return cmp.Or(strings.Compare(a.Mode, b.Mode), strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
+		})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"rooms": rooms})
 }

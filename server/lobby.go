@@ -302,6 +302,20 @@ func (l *lobby) listRoomsLocked() (listed map[string]bool, total int) {
 	return listed, total
 }
 
+// publicRoomsExcept returns the public rooms the lobby knows (the cluster's)
+// but those in skip.
+func (l *lobby) publicRoomsExcept(skip map[string]bool) []gameloop.RoomInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []gameloop.RoomInfo
+	for id, info := range l.rooms {
+		if !info.Private && !skip[id] {
+			out = append(out, info)
+		}
+	}
+	return out
+}
+
 // privateRoomsOf returns the open private rooms playerID created, as the
 // personal upsert a welcome adds to the public list (nil when none).
 func (l *lobby) privateRoomsOf(playerID string) *comet.Message {

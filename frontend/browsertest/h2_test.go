@@ -49,8 +49,13 @@ func TestNineTabsThroughNginxHTTP2(t *testing.T) {
 	say(t, tabs[n-1], "nine tabs over h2")
 	for i, p := range tabs {
 		waitChat(t, p, "nine tabs over h2")
-		if got := Eval[string](t, p, `comet.client.transport + " " + comet.client.status`); got != "multipart open" {
-			t.Errorf("tab %d: %s after the chat line", i+1, got)
+		// Still on the forced multipart, and open: a tab may be between two
+		// attempts at this instant (a shared stream reopened when a tab
+		// joined; a heartbeat late on a loaded machine), never on another
+		// transport.
+		p.WaitFor(t, `comet.client.transport === "multipart" && comet.client.status === "open"`)
+		if r := Eval[int](t, p, `comet.client.stats.reconnects`); r > 0 {
+			t.Logf("tab %d: %d reconnects", i+1, r)
 		}
 		if errs := appErrors(p); len(errs) > 0 {
 			t.Errorf("tab %d errors: %v", i+1, errs)

@@ -357,6 +357,62 @@ func (s *Server) forward(c echo.Context, node string) error {
 // relayStream holds a downstream here for a session homed on node: a mirror
 // session with the same id, numbered from the client's cursor, is fed the
 // home's events with the home's seqs, and this node's writers serve it.
+// mirror makes this node's mirror of session sid, homed on node, and has
+// the home relay the session's events into it from last: errMirrorRace if
+// a request racing this one made one, errHomeUnavailable or errHomeSilent
+// if the home drains or does not answer, the home's refusal otherwise.
+func (s *Server) mirror(r *http.Request, node, sid, tok string, last uint64) (*tab, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), clusterTimeout)
+	defer cancel()
+	if old, ok := s.hub.Session(sid); ok { // an earlier relay's mirror
+		s.hub.Remove(ctx, old)
+	}
+	m := &tab{mirror: true, home: node, token: tok, addr: s.limits.clientAddr(r)}
+	copy(m.tokenHash[:], hashToken(tok))
+	m.setName("")
+	ps, err := s.hub.Restore(push.SavedSession{ID: sid, Seq: last}, m)
+	if err != nil {
+		return nil, errMirrorRace
+	}
+	m.Session = ps
+	if err := s.cluster.Relay(ctx, node, sid, tok, last, ps); err != nil {
+		s.hub.Remove(ctx, ps)
+		var ce *comet.Error
+		if errors.As(err, &ce) && ce.Code == codeUnavailable {
+			return nil, errHomeUnavailable // the home drains or is fenced
+		}
+		if errors.As(err, &ce) {
+			return nil, ce
+		}
+		s.log.Info("relay: the session's home does not answer", "home", node, "sid", sid, "err", err)
+		return nil, errHomeSilent
+	}
+	return m, nil
+}
+
+// errMirrorRace is a mirror another request made first.
+var errMirrorRace = errors.New("a mirror of the session was made meanwhile")
+
+// muxMirror returns a mirror, relayed from its live home on another node,
+// for a session a mux asks for that this node does not hold: a mux carries
+// sessions homed anywhere, as a stream of one does. ok is false when the
+// session cannot be mirrored now (unknown, drained, its home gone or
+// refusing): the mux refuses that sid alone.
+func (s *Server) muxMirror(r *http.Request, sid, tok string, last uint64) (*push.Session, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), clusterTimeout)
+	node, _, _, err := s.cluster.Home(ctx, sid)
+	cancel()
+	if err != nil || node == "" || node == s.cluster.Name() || !s.cluster.Alive(node) {
+		return nil, false
+	}
+	m, err := s.mirror(r, node, sid, tok, last)
+	if err != nil {
+		s.log.Debug("mux: no mirror", "sid", sid, "home", node, "err", err)
+		return nil, false
+	}
+	return m.Session, true
+}
+
 func (s *Server) relayStream(c echo.Context, node, sid string) error {
 	r := c.Request()
 	tok := tokenOf(r)
@@ -376,32 +432,13 @@ func (s *Server) relayStream(c echo.Context, node, sid string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), clusterTimeout)
-	defer cancel()
-	if old, ok := s.hub.Session(sid); ok { // an earlier relay's mirror
-		s.hub.Remove(ctx, old)
-	}
-	m := &tab{mirror: true, home: node, token: tok, addr: s.limits.clientAddr(r)}
-	copy(m.tokenHash[:], hashToken(tok))
-	m.setName("")
-	ps, err := s.hub.Restore(push.SavedSession{ID: sid, Seq: last}, m)
+	m, err := s.mirror(r, node, sid, tok, last)
 	if err != nil {
 		release()
-		return unavailable(c) // a mirror made by a request racing this one
-	}
-	m.Session = ps
-	if err := s.cluster.Relay(ctx, node, sid, tok, last, ps); err != nil {
-		release()
-		s.hub.Remove(ctx, ps)
-		var ce *comet.Error
-		if errors.As(err, &ce) && ce.Code == codeUnavailable {
-			return errHomeUnavailable // the home drains or is fenced
+		if errors.Is(err, errMirrorRace) {
+			return unavailable(c)
 		}
-		if errors.As(err, &ce) {
-			return ce
-		}
-		s.log.Info("relay: the session's home does not answer", "home", node, "sid", sid, "err", err)
-		return errHomeSilent
+		return err
 	}
 	if name == "ws" {
 		return s.holdWS(c, m, last, release)

@@ -36,6 +36,11 @@ func (s *Server) handleMux(c echo.Context) error {
 	var refused []string
 	for _, a := range asked {
 		ps, ok := s.hub.Session(a.sid)
+		if s.cluster != nil && (!ok || tabOf(ps).mirror) {
+			// Homed on another node: relayed into a mirror here, whose
+			// home checks the token.
+			ps, ok = s.muxMirror(c.Request(), a.sid, tok, a.last)
+		}
 		if ok && subtle.ConstantTimeCompare(h, tabOf(ps).tokenHash[:]) == 1 {
 			sessions = append(sessions, push.MuxSession{Session: ps, Last: a.last})
 		} else {

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -15,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -49,239 +45,13 @@ func expect(t *testing.T, feature string, err error) {
 	}
 }
 
-// ctab is a protocol client through the cluster's nginx: the hand-over
-// test's tab (handover_test.go) on a TLS client, with arrival times. Its
-// downstream reconnects with last=N whatever happens and it records every
-// event as the server sent it.
-type ctab struct {
-	c                   *http.Client
-	url, transport, xff string
-	sid, token          string
-
-	mu       sync.Mutex
-	evs      []ev
-	at       []time.Time // arrival of evs[i]
-	statuses map[int]int
-	upSeq    uint64
-	cur      io.Closer
-	stop     chan struct{}
-	done     chan struct{}
-}
-
-func openCTab(t *testing.T, c *http.Client, url, transport, xff string) *ctab {
+// openCTab is a tab (handover_test.go) on the cluster's TLS client through
+// nginx, retrying a POST's seq for 30 s (a node draining, a home re-homed).
+func openCTab(t *testing.T, c *http.Client, url, transport, xff string) *tab {
 	t.Helper()
-	var s struct{ SID, Token string }
-	check.For(t, 20*time.Second, func() error {
-		req, _ := http.NewRequest("POST", url+"/comet/session", nil)
-		req.Header.Set("X-Forwarded-For", xff)
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("session: %d", resp.StatusCode)
-		}
-		return json.NewDecoder(resp.Body).Decode(&s)
-	})
-	tb := &ctab{c: c, url: url, transport: transport, xff: xff, sid: s.SID, token: s.Token,
-		statuses: map[int]int{}, stop: make(chan struct{}), done: make(chan struct{})}
-	go tb.run()
-	t.Cleanup(tb.close)
+	tb := openTabWith(t, c, url, transport, xff)
+	tb.sendFor = 30 * time.Second
 	return tb
-}
-
-func (tb *ctab) close() {
-	select {
-	case <-tb.stop:
-		return
-	default:
-	}
-	close(tb.stop)
-	tb.mu.Lock()
-	if tb.cur != nil {
-		tb.cur.Close()
-	}
-	tb.mu.Unlock()
-	<-tb.done
-}
-
-func (tb *ctab) last() uint64 {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	if len(tb.evs) == 0 {
-		return 0
-	}
-	return tb.evs[len(tb.evs)-1].Seq
-}
-
-func (tb *ctab) add(batch []ev) {
-	now := time.Now()
-	tb.mu.Lock()
-	for _, e := range batch {
-		// A held stream replayed from `last` never repeats; a duplicate
-		// here is the server's, kept for the checks to see.
-		tb.evs = append(tb.evs, e)
-		tb.at = append(tb.at, now)
-	}
-	tb.mu.Unlock()
-}
-
-func (tb *ctab) status(code int) {
-	tb.mu.Lock()
-	tb.statuses[code]++
-	tb.mu.Unlock()
-}
-
-func (tb *ctab) run() {
-	defer close(tb.done)
-	for {
-		select {
-		case <-tb.stop:
-			return
-		default:
-		}
-		if !tb.once() {
-			select {
-			case <-tb.stop:
-				return
-			case <-time.After(time.Duration(20+rand.IntN(60)) * time.Millisecond):
-			}
-		}
-	}
-}
-
-func (tb *ctab) once() bool {
-	if tb.transport == "ws" {
-		return tb.onceWS()
-	}
-	path, wait := tb.transport, ""
-	if tb.transport == "longpoll" {
-		path, wait = "poll", "&wait=5"
-	}
-	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/comet/%s/%s?last=%d%s", tb.url, tb.sid, path, tb.last(), wait), nil)
-	req.Header.Set("Authorization", "Bearer "+tb.token)
-	req.Header.Set("X-Forwarded-For", tb.xff)
-	resp, err := tb.c.Do(req)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		tb.status(resp.StatusCode)
-		return false
-	}
-	if path == "poll" {
-		var batch []ev
-		if json.NewDecoder(resp.Body).Decode(&batch) == nil {
-			tb.add(batch)
-		}
-		if wait == "" {
-			time.Sleep(50 * time.Millisecond)
-		}
-		return true
-	}
-	tb.mu.Lock()
-	tb.cur = resp.Body
-	tb.mu.Unlock()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 4<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		var payload string
-		switch tb.transport {
-		case "sse":
-			payload, _ = strings.CutPrefix(line, "data: ")
-		case "multipart":
-			payload = line
-		case "iframe":
-			if m := iframeBatch.FindStringSubmatch(line); m != nil {
-				payload = m[1]
-			}
-		}
-		if !strings.HasPrefix(payload, "[") {
-			continue // prelude, headers, padding, the end frame
-		}
-		var batch []ev
-		if err := json.Unmarshal([]byte(payload), &batch); err == nil {
-			tb.add(batch)
-		}
-	}
-	return true
-}
-
-func (tb *ctab) onceWS() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	url := strings.Replace(tb.url, "https://", "wss://", 1) + fmt.Sprintf("/comet/%s/ws?last=%d", tb.sid, tb.last())
-	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: tb.c, HTTPHeader: http.Header{
-		"Authorization": {"Bearer " + tb.token}, "X-Forwarded-For": {tb.xff}}})
-	cancel()
-	if err != nil {
-		if resp != nil && resp.StatusCode != 0 {
-			tb.status(resp.StatusCode)
-		}
-		return false
-	}
-	conn.SetReadLimit(8 << 20)
-	tb.mu.Lock()
-	tb.cur = closerFunc(func() error { return conn.CloseNow() })
-	tb.mu.Unlock()
-	defer conn.CloseNow()
-	for {
-		_, data, err := conn.Read(context.Background())
-		if err != nil {
-			return true
-		}
-		if len(data) == 0 || data[0] != '[' {
-			continue
-		}
-		var batch []ev
-		if json.Unmarshal(data, &batch) == nil {
-			tb.add(batch)
-		}
-	}
-}
-
-// send posts one event with the next client seq, resending the same seq
-// while the answer is 503 (a node draining or re-homed, nginx with no node)
-// for up to 30 s; ok is whether a node took it (204).
-func (tb *ctab) send(typ string, data any) (seq uint64, ok bool) {
-	tb.mu.Lock()
-	tb.upSeq++
-	seq = tb.upSeq
-	tb.mu.Unlock()
-	body, _ := json.Marshal([]map[string]any{{"seq": seq, "type": typ, "data": data}})
-	end := time.Now().Add(30 * time.Second)
-	for time.Now().Before(end) {
-		req, _ := http.NewRequest("POST", tb.url+"/comet/"+tb.sid+"/send", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tb.token)
-		req.Header.Set("X-Forwarded-For", tb.xff)
-		req.Header.Set("Content-Type", "application/json")
-		if resp, err := tb.c.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return seq, true
-			}
-			if resp.StatusCode != http.StatusServiceUnavailable {
-				tb.status(resp.StatusCode)
-				return seq, false
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return seq, false
-}
-
-func (tb *ctab) say(text string) (uint64, bool) {
-	return tb.send("chat.say", map[string]string{"channel": "lobby", "text": text})
-}
-
-func (tb *ctab) snapshot() ([]ev, []time.Time) {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	return append([]ev(nil), tb.evs...), append([]time.Time(nil), tb.at...)
 }
 
 // seqErr checks a session's seqs: 1, 2, 3 … by one, no gap and no repeat,
@@ -355,7 +125,7 @@ type acked struct {
 	at   time.Time // when the 204 came
 }
 
-func startChatter(tabs []*ctab, prefix string) *chatter {
+func startChatter(tabs []*tab, prefix string) *chatter {
 	ch := &chatter{stop: make(chan struct{})}
 	for i, tb := range tabs {
 		ch.wg.Add(1)
@@ -396,18 +166,18 @@ func (ch *chatter) end() []acked {
 
 // everyoneGets waits until every tab holds every line in lines (not refused
 // on its sender's stream), each at most once per epoch.
-func everyoneGets(t *testing.T, tabs []*ctab, lines []acked, timeout time.Duration) error {
+func everyoneGets(t *testing.T, tabs []*tab, lines []acked, timeout time.Duration) error {
 	t.Helper()
 	end := time.Now().Add(timeout)
 	for {
 		err := func() error {
 			refusedBy := make([]map[uint64]bool, len(tabs))
 			for j, o := range tabs {
-				evs, _ := o.snapshot()
+				evs := o.snapshot()
 				refusedBy[j] = refused(evs)
 			}
 			for _, tb := range tabs {
-				evs, _ := tb.snapshot()
+				evs := tb.snapshot()
 				seen, dup := chatSeen(evs)
 				if dup != "" {
 					return fmt.Errorf("%s: %q delivered twice", tb.transport, dup)
@@ -462,11 +232,11 @@ func storedOnce(ctx context.Context, dsn string, lines []acked) error {
 }
 
 // checkTabs checks every tab's seqs and returns the resets each saw.
-func checkTabs(t *testing.T, tabs []*ctab) []int {
+func checkTabs(t *testing.T, tabs []*tab) []int {
 	t.Helper()
 	resets := make([]int, len(tabs))
 	for i, tb := range tabs {
-		evs, _ := tb.snapshot()
+		evs := tb.snapshot()
 		n, err := seqErr(tb.transport, evs)
 		if err != nil {
 			t.Error(err)
@@ -480,13 +250,13 @@ func checkTabs(t *testing.T, tabs []*ctab) []int {
 // and every tab holds all those lines, and returns how long that took per
 // tab (its own line back on its own stream) and in all. A tab says its
 // line once after[i] is closed (its chatter done), when after is not nil.
-func recovered(t *testing.T, tabs []*ctab, since time.Time, tag string, after []chan struct{}) (per []time.Duration, all time.Duration, err error) {
+func recovered(t *testing.T, tabs []*tab, since time.Time, tag string, after []chan struct{}) (per []time.Duration, all time.Duration, err error) {
 	per, all, _, err = recoveredLines(t, tabs, since, tag, after)
 	return per, all, err
 }
 
 // recoveredLines is recovered, also returning each tab's line.
-func recoveredLines(t *testing.T, tabs []*ctab, since time.Time, tag string, after []chan struct{}) (per []time.Duration, all time.Duration, lines []acked, err error) {
+func recoveredLines(t *testing.T, tabs []*tab, since time.Time, tag string, after []chan struct{}) (per []time.Duration, all time.Duration, lines []acked, err error) {
 	t.Helper()
 	lines = make([]acked, len(tabs))
 	var wg sync.WaitGroup
@@ -520,7 +290,7 @@ func recoveredLines(t *testing.T, tabs []*ctab, since time.Time, tag string, aft
 	}
 	per = make([]time.Duration, len(tabs))
 	for i, tb := range tabs {
-		evs, at := tb.snapshot()
+		evs, at := tb.snapshotAt()
 		for k, e := range evs {
 			if e.Type == "chat.msg" && strings.Contains(string(e.Data), lines[i].text) {
 				per[i] = at[k].Sub(since)
@@ -585,7 +355,7 @@ func TestClusterEndToEnd(t *testing.T) {
 		}
 	})
 	transports := []string{"iframe", "multipart", "sse", "longpoll", "poll", "ws"}
-	var tabs []*ctab
+	var tabs []*tab
 	for i, tr := range transports {
 		tabs = append(tabs, openCTab(t, c.Client, c.URL, tr, fmt.Sprintf("198.51.100.%d", i+1)))
 	}
@@ -612,7 +382,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	t.Run("play across nodes", func(t *testing.T) {
 		// Sessions are made round-robin, so of three players at least two
 		// are homed on different nodes; quick play seats them in one room.
-		var players []*ctab
+		var players []*tab
 		for i := range 3 {
 			players = append(players, openCTab(t, c.Client, c.URL, "sse", fmt.Sprintf("198.51.100.%d", 101+i)))
 		}
@@ -621,8 +391,8 @@ func TestClusterEndToEnd(t *testing.T) {
 				t.Fatalf("room.join refused")
 			}
 		}
-		room := func(p *ctab) string {
-			evs, _ := p.snapshot()
+		room := func(p *tab) string {
+			evs := p.snapshot()
 			for _, e := range evs {
 				if e.Type == "room.joined" {
 					var j struct{ Room string }
@@ -706,7 +476,7 @@ func TestClusterEndToEnd(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		before := resetsNow(tabs)
 		drained := c.Nodes[busiest(c, home)] // the most sessions handed over
-		var strict, moved []*ctab
+		var strict, moved []*tab
 		var strictDone, movedDone []chan struct{}
 		for i, tb := range tabs {
 			if home[tb.sid] == drained.Name {
@@ -725,7 +495,7 @@ func TestClusterEndToEnd(t *testing.T) {
 		// Sessions homed on the other nodes go on untouched: no reset.
 		// A drain is a hand-over: the drained node's sessions go on on other
 		// nodes, every line reaches them, no reset; the others are untouched.
-		all2 := append(append([]*ctab(nil), strict...), moved...)
+		all2 := append(append([]*tab(nil), strict...), moved...)
 		per, all, err := recovered(t, all2, termed, "after drain", append(strictDone, movedDone...))
 		lines := ch.end()
 		allAcked = append(allAcked, lines...)
@@ -779,7 +549,7 @@ func TestClusterEndToEnd(t *testing.T) {
 
 // homes reads each tab's home node from the cluster's session directory,
 // KV bucket comet_sessions (server/cluster): sid → {"node","player"}.
-func homes(t *testing.T, c *clustertest.Cluster, tabs []*ctab) map[string]string {
+func homes(t *testing.T, c *clustertest.Cluster, tabs []*tab) map[string]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -807,10 +577,10 @@ func homes(t *testing.T, c *clustertest.Cluster, tabs []*ctab) map[string]string
 }
 
 // seqsOf is checkTabs returning the first error instead of failing.
-func seqsOf(tabs []*ctab) ([]int, error) {
+func seqsOf(tabs []*tab) ([]int, error) {
 	resets := make([]int, len(tabs))
 	for i, tb := range tabs {
-		evs, _ := tb.snapshot()
+		evs := tb.snapshot()
 		n, err := seqErr(tb.transport, evs)
 		if err != nil {
 			return nil, err
@@ -887,10 +657,10 @@ func pollAll(nodes []*clustertest.Node, timeout time.Duration, code int) error {
 }
 
 // resetsNow counts the sys.reset each tab has had so far.
-func resetsNow(tabs []*ctab) map[*ctab]int {
-	out := map[*ctab]int{}
+func resetsNow(tabs []*tab) map[*tab]int {
+	out := map[*tab]int{}
 	for _, tb := range tabs {
-		evs, _ := tb.snapshot()
+		evs := tb.snapshot()
 		for _, e := range evs {
 			if e.Type == "sys.reset" {
 				out[tb]++

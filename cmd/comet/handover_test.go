@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -93,14 +94,17 @@ var iframeBatch = regexp.MustCompile(`parent\.__comet\("[^"]*",(.*)\)</script>`)
 // tab is a protocol client on one transport that survives restarts: its
 // downstream reconnects with last=N (the seq of the last event it read)
 // whatever happened — a refused connection, 503, a stream's end — and it
-// records every event exactly as the server sent it.
+// records every event exactly as the server sent it, with its arrival.
 type tab struct {
+	c                   *http.Client // nil: http.DefaultClient
 	url, transport, xff string
 	sid, token, player  string
+	sendFor             time.Duration // how long send retries a seq (0: 20 s)
 
 	mu       sync.Mutex
 	evs      []ev
-	statuses map[int]int // downstream answers other than 200, by status
+	at       []time.Time // arrival of evs[i]
+	statuses map[int]int // answers other than 200 and 204, by status
 	upSeq    uint64
 	cur      io.Closer
 	stop     chan struct{}
@@ -109,22 +113,33 @@ type tab struct {
 
 func openTab(t *testing.T, url, transport, xff string) *tab {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url+"/comet/session", nil)
-	req.Header.Set("X-Forwarded-For", xff)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	return openTabWith(t, nil, url, transport, xff)
+}
+
+// openTabWith is openTab on client c (nil: the default), opening the
+// session again while it is refused (a cluster behind a balancer starting).
+func openTabWith(t *testing.T, c *http.Client, url, transport, xff string) *tab {
+	t.Helper()
+	tb := &tab{c: c, url: url, transport: transport, xff: xff,
+		statuses: map[int]int{}, stop: make(chan struct{}), done: make(chan struct{})}
 	var s struct {
 		SID, Token string
 		Player     struct{ ID string }
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != 201 {
-		t.Fatalf("session: %d %v", resp.StatusCode, err)
-	}
-	tb := &tab{url: url, transport: transport, xff: xff, sid: s.SID, token: s.Token, player: s.Player.ID,
-		statuses: map[int]int{}, stop: make(chan struct{}), done: make(chan struct{})}
+	check.For(t, 20*time.Second, func() error {
+		req, _ := http.NewRequest("POST", url+"/comet/session", nil)
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := tb.client().Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("session: %d", resp.StatusCode)
+		}
+		return json.NewDecoder(resp.Body).Decode(&s)
+	})
+	tb.sid, tb.token, tb.player = s.SID, s.Token, s.Player.ID
 	go tb.run()
 	t.Cleanup(tb.close)
 	return tb
@@ -154,9 +169,29 @@ func (tb *tab) last() uint64 {
 	return tb.evs[len(tb.evs)-1].Seq
 }
 
+func (tb *tab) client() *http.Client {
+	if tb.c == nil {
+		return http.DefaultClient
+	}
+	return tb.c
+}
+
+// add records a batch as the server sent it: a held stream replayed from
+// last never repeats, so a duplicate here is the server's, kept for the
+// checks to see.
 func (tb *tab) add(batch []ev) {
+	now := time.Now()
 	tb.mu.Lock()
 	tb.evs = append(tb.evs, batch...)
+	for range batch {
+		tb.at = append(tb.at, now)
+	}
+	tb.mu.Unlock()
+}
+
+func (tb *tab) status(code int) {
+	tb.mu.Lock()
+	tb.statuses[code]++
 	tb.mu.Unlock()
 }
 
@@ -190,16 +225,14 @@ func (tb *tab) once() bool {
 	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/comet/%s/%s?last=%d%s", tb.url, tb.sid, path, tb.last(), wait), nil)
 	req.Header.Set("Authorization", "Bearer "+tb.token)
 	req.Header.Set("X-Forwarded-For", tb.xff)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := tb.client().Do(req)
 	if err != nil {
 		return false
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		tb.mu.Lock()
-		tb.statuses[resp.StatusCode]++
-		tb.mu.Unlock()
+		tb.status(resp.StatusCode)
 		return false
 	}
 	if path == "poll" {
@@ -244,15 +277,13 @@ func (tb *tab) once() bool {
 // onceWS is once on the WebSocket transport: a text message per batch.
 func (tb *tab) onceWS() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	url := strings.Replace(tb.url, "http://", "ws://", 1) + fmt.Sprintf("/comet/%s/ws?last=%d", tb.sid, tb.last())
-	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{
+	url := strings.NewReplacer("http://", "ws://", "https://", "wss://").Replace(tb.url) + fmt.Sprintf("/comet/%s/ws?last=%d", tb.sid, tb.last())
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: tb.c, HTTPHeader: http.Header{
 		"Authorization": {"Bearer " + tb.token}, "X-Forwarded-For": {tb.xff}}})
 	cancel()
 	if err != nil {
 		if resp != nil && resp.StatusCode != 0 {
-			tb.mu.Lock()
-			tb.statuses[resp.StatusCode]++
-			tb.mu.Unlock()
+			tb.status(resp.StatusCode)
 		}
 		return false
 	}
@@ -288,26 +319,28 @@ func (tb *tab) say(text string) (seq uint64, ok bool) {
 
 // send posts one event with the next client seq and retries that seq, as a
 // client does, while the server answers 503 or not at all: ok once it
-// answered 204, false if it refused otherwise or never answered in 20 s.
+// answered 204, false if it refused otherwise or never answered within
+// sendFor (20 s by default).
 func (tb *tab) send(typ string, data any) (seq uint64, ok bool) {
 	tb.mu.Lock()
 	tb.upSeq++
 	seq = tb.upSeq
 	tb.mu.Unlock()
 	body, _ := json.Marshal([]map[string]any{{"seq": seq, "type": typ, "data": data}})
-	end := time.Now().Add(20 * time.Second)
+	end := time.Now().Add(cmp.Or(tb.sendFor, 20*time.Second))
 	for time.Now().Before(end) {
 		req, _ := http.NewRequest("POST", tb.url+"/comet/"+tb.sid+"/send", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tb.token)
 		req.Header.Set("X-Forwarded-For", tb.xff)
 		req.Header.Set("Content-Type", "application/json")
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := tb.client().Do(req); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusNoContent {
 				return seq, true
 			}
 			if resp.StatusCode != http.StatusServiceUnavailable {
+				tb.status(resp.StatusCode)
 				return seq, false
 			}
 		}
@@ -320,6 +353,13 @@ func (tb *tab) snapshot() []ev {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	return append([]ev(nil), tb.evs...)
+}
+
+// snapshotAt is snapshot with each event's arrival.
+func (tb *tab) snapshotAt() ([]ev, []time.Time) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return append([]ev(nil), tb.evs...), append([]time.Time(nil), tb.at...)
 }
 
 // refused returns the client seqs the server refused on the stream (sys.error

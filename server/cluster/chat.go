@@ -37,14 +37,7 @@ func (n *Node) ServeChat(h func(ctx context.Context, data []byte) error) error {
 		ctx, cancel := context.WithTimeout(n.ctx, chatCallTimeout)
 		err := h(ctx, m.Data)
 		cancel()
-		var a relayAnswer
-		if err != nil {
-			a.Code, a.Error = comet.ErrorCode(err), comet.ErrorMessage(err)
-		}
-		b, _ := json.Marshal(a)
-		if rerr := m.Respond(b); rerr != nil {
-			n.log.Warn("answer chat call", "err", rerr)
-		}
+		n.respond(m, err, "chat call")
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: subscribe %s: %w", chatSubject(n.cfg.Node), err)

@@ -249,14 +249,18 @@ func (rs *relays) start(req relayRequest) error {
 	return nil
 }
 
-func (rs *relays) answer(m *nats.Msg, err error) {
+func (rs *relays) answer(m *nats.Msg, err error) { rs.n.respond(m, err, "relay request") }
+
+// respond answers a call to this node (a relay, a move, a chat call) with
+// err's code and message, or success; a caller gone meanwhile is logged.
+func (n *Node) respond(m *nats.Msg, err error, what string) {
 	var a relayAnswer
 	if err != nil {
 		a.Code, a.Error = comet.ErrorCode(err), comet.ErrorMessage(err)
 	}
 	b, _ := json.Marshal(a)
 	if rerr := m.Respond(b); rerr != nil {
-		rs.n.log.Debug("answer relay request", "err", rerr)
+		n.log.Debug("answer "+what, "err", rerr)
 	}
 }
 

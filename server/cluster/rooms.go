@@ -120,14 +120,7 @@ func (n *Node) ServeMoves(h func(ctx context.Context, req []byte) error) error {
 				err = (*h)(ctx, m.Data)
 				cancel()
 			}
-			var a relayAnswer
-			if err != nil {
-				a.Code, a.Error = comet.ErrorCode(err), comet.ErrorMessage(err)
-			}
-			b, _ := json.Marshal(a)
-			if rerr := m.Respond(b); rerr != nil {
-				n.log.Warn("answer moved session", "err", rerr)
-			}
+			n.respond(m, err, "moved session")
 		}()
 	})
 	if err != nil {

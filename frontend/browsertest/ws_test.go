@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"comet/internal/check"
+	"comet/server/push"
 )
 
 // Transport selection (issue 14): a tab starts on an HTTP stream, probes a
@@ -123,7 +124,9 @@ func TestClientUpgradesToWebSocket(t *testing.T) {
 // to the socket.
 func TestClientStaysOnStreamWhenWebSocketRefused(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, siteOptions{})
+	// A heartbeat that a loaded machine cannot make late: these tests count
+	// every reconnect, and one for a late heartbeat is not the probe's.
+	s := newSite(t, siteOptions{hub: push.Config{Heartbeat: 5 * time.Second}})
 	s.faults.set(func(f *faults) { f.noUpgrade = true })
 	p := startClient(t, s, `{pingIntervalMs: 0, probeMs: 50, climbMs: 300, backoff: {baseMs: 50}}`)
 	p.SetTimeout(20 * time.Second)
@@ -201,7 +204,9 @@ func TestClientClimbsBackAfterOutage(t *testing.T) {
 // (moved once onto the tabs' shared mux, as for a refused socket).
 func TestClientStaysOnStreamWhenWebSocketSilent(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, siteOptions{})
+	// A heartbeat that a loaded machine cannot make late: these tests count
+	// every reconnect, and one for a late heartbeat is not the probe's.
+	s := newSite(t, siteOptions{hub: push.Config{Heartbeat: 5 * time.Second}})
 	s.faults.set(func(f *faults) { f.silentWS = true })
 	p := startClient(t, s, `{pingIntervalMs: 0, probeMs: 50, openTimeoutMs: 500, climbMs: 300, backoff: {baseMs: 50}}`)
 	p.SetTimeout(20 * time.Second)

@@ -94,6 +94,20 @@ func startProc(t *testing.T, addr, db string) *proc {
 	}
 }
 
+// startFresh starts the binary on a free address with a new database, and
+// returns both for a restart on them.
+func startFresh(t *testing.T) (addr, db string, p *proc) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	ln.Close()
+	db = filepath.Join(t.TempDir(), "comet.db")
+	return addr, db, startProc(t, addr, db)
+}
+
 // kill sends SIGKILL and waits for the process to be gone.
 func (p *proc) kill(t *testing.T) {
 	t.Helper()
@@ -130,14 +144,7 @@ func (p *proc) term(t *testing.T) {
 // playing in a tag room again within 10 s of the server answering, read in
 // the banner what happened, and are on a streaming transport.
 func TestCrashRecovery(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	db := filepath.Join(t.TempDir(), "comet.db")
-	srv := startProc(t, addr, db)
+	addr, db, srv := startFresh(t)
 
 	players := []struct{ name, query string }{{"Ada", "?transport=iframe"}, {"Bob", "?transport=multipart"}, {"Cy", ""}}
 	pages := make([]*Page, len(players))
@@ -201,14 +208,7 @@ func TestCrashRecovery(t *testing.T) {
 // players with strangers, so each tab goes back to the lobby, reads why in
 // the banner, and finds the room's join code in the join field.
 func TestCrashRecoveryPrivateRoom(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	db := filepath.Join(t.TempDir(), "comet.db")
-	srv := startProc(t, addr, db)
+	addr, db, srv := startFresh(t)
 
 	open := func() *Page {
 		p := testBrowser(t).NewPage(t, "http://"+addr+"/")

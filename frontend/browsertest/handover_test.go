@@ -3,8 +3,6 @@ package browsertest
 import (
 	"encoding/json"
 	"fmt"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -102,14 +100,7 @@ func walk(t *testing.T, p *Page) {
 // open on its streaming transport and walking within 10 s of the new process
 // answering, and the banner saying the server restarted.
 func TestGracefulRestart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	db := filepath.Join(t.TempDir(), "comet.db")
-	srv := startProc(t, addr, db)
+	addr, db, srv := startFresh(t)
 
 	players := []struct{ name, query, transport string }{
 		{"Ada", "?transport=iframe", "iframe"},

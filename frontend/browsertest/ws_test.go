@@ -208,11 +208,14 @@ func TestClientStaysOnStreamWhenWebSocketSilent(t *testing.T) {
 	// every reconnect, and one for a late heartbeat is not the probe's.
 	s := newSite(t, siteOptions{hub: push.Config{Heartbeat: 5 * time.Second}})
 	s.faults.set(func(f *faults) { f.silentWS = true })
-	p := startClient(t, s, `{pingIntervalMs: 0, probeMs: 50, openTimeoutMs: 500, climbMs: 300, backoff: {baseMs: 50}}`)
-	p.SetTimeout(20 * time.Second)
+	// openTimeoutMs bounds both the silent probe and the opening of the
+	// HTTP stream itself: at 500 ms a loaded machine opened the mux late and
+	// the tab fell back to sse (make test), which is not what this tests.
+	p := startClient(t, s, `{pingIntervalMs: 0, probeMs: 50, openTimeoutMs: 1500, climbMs: 300, backoff: {baseMs: 50}}`)
+	p.SetTimeout(30 * time.Second)
 	p.WaitFor(t, `cometTest.state().status === "open"`)
 	sid := state(t, p).SID
-	check.For(t, 10*time.Second, func() error {
+	check.For(t, 20*time.Second, func() error {
 		if n := s.faults.openCount("ws"); n < 2 {
 			return fmt.Errorf("%d WebSocket probes, want 2", n)
 		}

@@ -572,9 +572,10 @@ func (m *Manager) resume(r *room, sv *SavedRoom, sinkFor func(string) comet.Sink
 	if cb := m.cfg.OnRoomChange; cb != nil {
 		cb(*r.info.Load(), false)
 	}
-	go r.run(m.ctx)
+	// Logged before the room's goroutine owns its state.
 	r.log.Info("room thawed", "tick", r.tick, "state", r.state, "match", r.match.id,
 		"players", len(r.players), "spectators", r.spectators, "removed", len(gone))
+	go r.run(m.ctx)
 	return nil
 }
 

@@ -51,6 +51,7 @@ func (s *Server) restartClients(ctx context.Context) {
 // that the directory now gives another node (re-homed while this node was
 // away) is dropped, so one sid never has two homes; a mirror left is ended.
 func (s *Server) Recover(ctx context.Context) {
+	s.history.forget() // lines said elsewhere while NATS was down went unseen here
 	dropped := 0
 	for _, ps := range s.hub.Sessions() {
 		t := tabOf(ps)

@@ -246,8 +246,9 @@ func (s *Server) joinChannel(ctx context.Context, sess *tab, channel string) {
 }
 
 func (s *Server) sendHistory(ctx context.Context, sess *tab, channel string) {
+	cacheable := s.historyReady(ctx, sess, channel)
 	muted := sess.mutedSet()
-	if len(muted) == 0 {
+	if len(muted) == 0 && cacheable {
 		if m := s.history.get(channel); m != nil {
 			sess.Send(m)
 			return
@@ -269,7 +270,9 @@ func (s *Server) sendHistory(ctx context.Context, sess *tab, channel string) {
 		}
 	}
 	shared := comet.MustMessage("chat.history", all)
-	s.history.put(channel, version, shared)
+	if cacheable {
+		s.history.put(channel, version, shared)
+	}
 	if len(mine.Messages) == len(all.Messages) {
 		sess.Send(shared)
 		return
@@ -327,6 +330,15 @@ func (c *historyCache) put(channel string, version uint64, m *comet.Message) {
 		c.entries = make(map[string]historyEntry)
 	}
 	c.entries[channel] = historyEntry{msg: m, version: version}
+}
+
+// forget drops every cached history, and refuses any query under way, when
+// this node may have missed lines said elsewhere (NATS was down).
+func (c *historyCache) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.versions, c.entries = nil, nil
+	c.epoch++
 }
 
 // invalidate drops a channel's cached history after a line is saved there.

@@ -81,6 +81,7 @@ type Server struct {
 	games      *gameloop.Manager
 	chatLimits sync.Map // player id -> *rate.Limiter
 	history    historyCache
+	watches    historyWatches
 	results    *matchRecords // each room's last match result (for a reset) and match start records
 	cancel     context.CancelFunc
 	done       sync.WaitGroup

@@ -102,10 +102,14 @@ type Bus struct {
 	// none of these.
 	stripes [64]sync.Mutex // serialise Subscribe and Close per topic
 	seed    maphash.Seed
-	mu      sync.RWMutex // guards subs and topics
+	mu      sync.RWMutex // guards subs, topics and inEffect
 	subs    map[string]*nats.Subscription
 	topics  map[*nats.Subscription]string
 	inboxes []chan *nats.Msg
+
+	// inEffect maps a topic to its subscription once the server is known
+	// to have it (Subscribed).
+	inEffect map[string]*nats.Subscription
 
 	out            outbox
 	healthy        atomic.Bool
@@ -219,6 +223,48 @@ func (b *Bus) Subscribe(topic string, s comet.Sink) comet.Subscription {
 	return sub
 }
 
+// Subscribed returns once this node's subscription to topic is in effect
+// on the server: a message published elsewhere after it returns reaches
+// this node's subscribers of topic (at most once, as ever). nats.go sends a
+// subscription without waiting, so a caller that reads what was published
+// before (a chat history) calls this first, or a message published between
+// the read and the server taking the subscription reaches neither. The
+// first call after the node subscribes waits for a round trip (ctx's
+// deadline, else subscribedTimeout); later ones return at once. It fails
+// when the node holds no subscription to topic (no local subscriber, or
+// subscribing failed) or the server does not answer in time.
+func (b *Bus) Subscribed(ctx context.Context, topic string) error {
+	b.mu.RLock()
+	ns, done := b.subs[topic], b.inEffect[topic]
+	b.mu.RUnlock()
+	switch {
+	case ns == nil:
+		return fmt.Errorf("natsbus: this node has no subscription to %q", topic)
+	case done == ns:
+		return nil
+	}
+	if _, ok := ctx.Deadline(); !ok { // nats.go refuses a flush without one
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, subscribedTimeout)
+		defer cancel()
+	}
+	if err := b.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("natsbus: subscription to %q not confirmed: %w", topic, err)
+	}
+	b.mu.Lock()
+	if b.subs[topic] == ns { // not left and subscribed again meanwhile
+		if b.inEffect == nil {
+			b.inEffect = make(map[string]*nats.Subscription)
+		}
+		b.inEffect[topic] = ns
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// subscribedTimeout bounds Subscribed's round trip when ctx has no deadline.
+const subscribedTimeout = 5 * time.Second
+
 // Local returns the node's in-process bus: what is published there reaches
 // this node's sinks only (a node's own view, such as its lobby lists).
 func (b *Bus) Local() comet.Bus { return b.local }
@@ -268,6 +314,7 @@ func (b *Bus) Close(ctx context.Context) error {
 		_ = ns.Unsubscribe()
 		delete(b.subs, topic)
 		delete(b.topics, ns)
+		delete(b.inEffect, topic)
 	}
 	b.mu.Unlock()
 	close(b.done)
@@ -320,6 +367,7 @@ func (s *subscription) Close() {
 	if ns != nil {
 		delete(b.subs, topic)
 		delete(b.topics, ns)
+		delete(b.inEffect, topic)
 	}
 	b.mu.Unlock()
 	if ns != nil {

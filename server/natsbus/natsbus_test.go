@@ -16,26 +16,13 @@ import (
 
 	"comet"
 	"comet/internal/check"
-	"comet/server/bus"
+	"comet/internal/natstest"
 	"comet/server/bustest"
 	"comet/server/natsbus"
 )
 
-// runServer starts an embedded nats-server with no listener, as nats-server's
-// own test/test.go does, and shuts it down at the end of the test.
-func runServer(t testing.TB) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{DontListen: true, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("embedded nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
+// runServer starts an embedded nats-server with no listener.
+func runServer(t testing.TB) *server.Server { return natstest.Run(t, nil) }
 
 // connect opens an in-process connection to s (unless extra names another
 // server) with the bus's options.
@@ -56,17 +43,7 @@ func connect(t testing.TB, s *server.Server, extra ...nats.Option) *nats.Conn {
 // node is one bus on its own connection, closed at the end of the test.
 func node(t testing.TB, nc *nats.Conn, cfg natsbus.Config) *natsbus.Bus {
 	t.Helper()
-	cfg.Conn, cfg.Local = nc, bus.New()
-	b, err := natsbus.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = b.Close(ctx)
-	})
-	return b
+	return natstest.Bus(t, nc, cfg)
 }
 
 func sync2(b *natsbus.Bus) func(t testing.TB) {
@@ -376,5 +353,36 @@ func TestRecoversWhenServerReturns(t *testing.T) {
 	})
 	if ms := sk.Messages(); len(ms) != 1 || ms[0].Type != "after" {
 		t.Fatalf("after the reconnect the sink has %d messages (first %q), want only the one published after", len(ms), ms[0].Type)
+	}
+}
+
+// TestSubscribedMeansTheServerHasIt: Subscribed returns once the server
+// holds the node's subscription to a topic (so what is published elsewhere
+// afterwards reaches the node), at once when that is known already, and
+// fails for a topic the node holds no subscription to.
+func TestSubscribedMeansTheServerHasIt(t *testing.T) {
+	s := runServer(t)
+	b := node(t, connect(t, s), natsbus.Config{})
+	base := s.NumSubscriptions() // the server's own
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Subscribed(ctx, "lobby"); err == nil {
+		t.Fatal("Subscribed to a topic nobody here is on: no error")
+	}
+	sub := b.Subscribe("lobby", &bustest.Sink{})
+	if err := b.Subscribed(ctx, "lobby"); err != nil {
+		t.Fatalf("Subscribed: %v", err)
+	}
+	if n := s.NumSubscriptions() - base; n != 1 {
+		t.Fatalf("after Subscribed the server holds %d subscriptions of the bus, want 1", n)
+	}
+	ended, stop := context.WithCancel(ctx)
+	stop()
+	if err := b.Subscribed(ended, "lobby"); err != nil {
+		t.Fatalf("Subscribed again, known in effect, needs no round trip: %v", err)
+	}
+	sub.Close()
+	if err := b.Subscribed(ctx, "lobby"); err == nil {
+		t.Fatal("Subscribed after the last sink left: no error")
 	}
 }

@@ -172,9 +172,18 @@ func (s *Server) routeHome(c echo.Context, next echo.HandlerFunc, sid string) er
 			return fmt.Errorf("session directory: %w", err)
 		}
 		if node == "" && rev != 0 {
-			// Drained by its home: any request takes it here, whole.
-			if err := s.takeDrained(c, sid, player, rev); err != nil {
-				return err
+			// Drained by its home: any request takes it here, whole; one
+			// moving with its room is followed to the room's taker.
+			err := s.takeDrained(c, sid, player, rev)
+			if errors.Is(err, errMovingWithRoom) {
+				if followed || !s.awaitRehome(c, sid, "", rev) {
+					return unavailable(c)
+				}
+				followed = true
+				continue
+			}
+			if err != nil || c.Response().Committed {
+				return err // answered already when the take failed
 			}
 			return next(c)
 		}

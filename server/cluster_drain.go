@@ -14,14 +14,19 @@ import (
 )
 
 // A cluster node's SIGTERM hands its sessions to the other nodes (server/
-// cluster/drain.go): the gate closes, its rooms close (room.closed; rooms
-// cannot move between nodes yet, the client seats the player again as after
-// a crash), its clients are told sys.restart and its streams end, and each
+// cluster/drain.go): the gate closes, its rooms move to other nodes with
+// their members (cluster_drain_rooms.go), its other clients are told
+// sys.restart and their streams end, and each
 // session it is home of is marked drained in the directory. The session
 // stays here, subscribed, until a node its client reaches takes it (Take:
 // the session is saved and ended in one step) or the drain's time is up,
 // when what is left is saved to the cluster's bucket for a later taker.
 // Taken either way it goes on with the same sid, its seqs continuing.
+
+// errMovingWithRoom: takeDrained found the session moving with its room
+// to another node (cluster_drain_rooms.go), which takes it; nothing was
+// written to the client.
+var errMovingWithRoom = errors.New("session moving with its room")
 
 // drainWait bounds how long a drained node waits for its sessions to be
 // taken before it saves the rest and leaves.
@@ -36,6 +41,14 @@ func (s *Server) drainToCluster(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("drain: %w", err))
 	}
 	s.dropMirrors(ctx)
+	// Rooms freeze between two ticks and go on on other nodes with their
+	// members (cluster_drain_rooms.go); one that cannot freeze, or that no
+	// node takes, closes here.
+	frozen, err := s.games.Freeze(ctx)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("freeze rooms: %w", err))
+	}
+	s.moveRoomsOut(ctx, frozen)
 	if err := s.games.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop games: %w", err))
 	}
@@ -148,7 +161,14 @@ func (s *Server) takeBlob(ctx context.Context, t *tab) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("session ended")
 	}
-	return encodeHandover(s.cfg.Version, []push.SavedSession{sv}, func(string) (*tab, bool) { return t, true }, nil, nil)
+	// A session still in a room of this draining node was not handed over
+	// with it (its client reached another node first, or no node took the
+	// room): the room is named, so that its taker tells it the room closed.
+	var rooms map[string]string
+	if r := t.Room(); r != "" && s.Draining() {
+		rooms = map[string]string{t.ID(): r}
+	}
+	return encodeHandover(s.cfg.Version, []push.SavedSession{sv}, func(string) (*tab, bool) { return t, true }, rooms, nil)
 }
 
 // takeDrained makes this node the home of sid, which its home drained, and
@@ -163,6 +183,9 @@ func (s *Server) takeDrained(c echo.Context, sid, player string, rev uint64) err
 		return err
 	}
 	blob, err := s.cluster.TakeDrained(ctx, sid, p.ID, rev)
+	if comet.ErrorCode(err) == codeUnavailable {
+		return errMovingWithRoom // routeHome waits for the room's taker
+	}
 	if err != nil {
 		s.log.Info("take of a drained session lost a race or failed; retry", "sid", sid, "err", err)
 		return unavailable(c)
@@ -197,6 +220,10 @@ func (s *Server) takeDrained(c echo.Context, sid, player string, rev uint64) err
 	}
 	t.Session = ps
 	s.loadMutes(ctx, t)
+	if st.Room != "" { // its room did not come here with it: it closed for this player
+		t.setRoom(st.Room)
+		s.leaveRestoredRoom(t)
+	}
 	if t.Subscribed(comet.TopicLobby) { // this node's room list, which may differ from the drained one's
 		s.lobby.pub.Lock()
 		t.Send(s.lobby.roomsMessage())

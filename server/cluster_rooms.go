@@ -28,6 +28,12 @@ import (
 // roomCluster is what a cluster node offers for this (server/cluster
 // implements it beside Cluster).
 type roomCluster interface {
+	Nodes() []string
+	MoveRoom(ctx context.Context, node string, req []byte) error
+	RoomLost()
+	MarkWithRoom(ctx context.Context, sid, player string) (bool, error)
+	TakeWithRoom(ctx context.Context, sid, player string, rev uint64) ([]byte, error)
+	MoveCode(ctx context.Context, code string) error
 	Directory(kind string, every time.Duration, onChange func(node, key string, val []byte, died bool)) error
 	Put(kind, key string, val []byte)
 	LostRecord(kind, key string) (val []byte, node string)
@@ -85,6 +91,10 @@ type moveReq struct {
 	Kind   string `json:"kind"` // "join", "spectate" or "quick"
 	Ref    string `json:"ref,omitempty"`
 	Mode   string `json:"mode,omitempty"`
+	// Kind "room" (cluster_drain_rooms.go): a draining node hands over a
+	// frozen room, with the sessions of its members (marked drained).
+	Room    json.RawMessage `json:"room,omitempty"` // gameloop.SavedRoom
+	Members []movedMember   `json:"members,omitempty"`
 }
 
 // clusterRooms is this node's side of the lobby directories.
@@ -240,9 +250,11 @@ func (cr *clusterRooms) onRoom(node, key string, val []byte, died bool) {
 	}
 	cr.mu.Unlock()
 	switch {
-	case open:
+	case open && !cr.s.hasRoom(key):
 		cr.s.lobby.remoteRoom(d.RoomInfo, false)
-	case had && old.node == node:
+	case had && old.node == node && !cr.s.hasRoom(key):
+		// A room a drained node handed here is this node's now: its old
+		// record going must not take it off the lobby.
 		cr.s.lobby.remoteRoom(old.info, true)
 	}
 }
@@ -593,6 +605,9 @@ func (s *Server) adoptMoved(ctx context.Context, data []byte) error {
 	if s.Draining() || s.cluster.Fenced() {
 		return errUnavailable
 	}
+	if req.Kind == "room" {
+		return s.adoptRoom(ctx, req)
+	}
 	node, player, rev, err := s.cluster.Home(ctx, req.SID)
 	if err != nil {
 		return err
@@ -604,7 +619,7 @@ func (s *Server) adoptMoved(ctx context.Context, data []byte) error {
 	if err != nil {
 		return comet.Errorf(codeUnavailable, "session not taken: %v", err)
 	}
-	t, upSeq, err := s.restoreMoved(ctx, req.SID, player, blob)
+	t, upSeq, err := s.restoreMoved(ctx, req.SID, player, blob, "")
 	if err != nil {
 		// This node is its home now but holds nothing: the client's next
 		// downstream re-homes it here with a sys.reset.
@@ -633,8 +648,10 @@ func (s *Server) adoptMoved(ctx context.Context, data []byte) error {
 }
 
 // restoreMoved registers a session moved here from its hand-over blob.
-// It returns the tab and the client seq of the event that moved it.
-func (s *Server) restoreMoved(ctx context.Context, sid, player string, blob []byte) (*tab, uint64, error) {
+// It returns the tab and the client seq of the event that moved it. With
+// room "" the session left its room on the old home; otherwise it stays in
+// room, which moves here with it (adoptRoom).
+func (s *Server) restoreMoved(ctx context.Context, sid, player string, blob []byte, room string) (*tab, uint64, error) {
 	if blob == nil {
 		return nil, 0, errors.New("the old home handed nothing over")
 	}
@@ -646,13 +663,15 @@ func (s *Server) restoreMoved(ctx context.Context, sid, player string, blob []by
 		return nil, 0, errors.New("the blob is not this session's")
 	}
 	st := tabs[0]
-	// Its old room (on the old home) is left: the room's own room.left
-	// went to the ended session there.
-	st.Session.Topics = slices.DeleteFunc(st.Session.Topics, func(tp string) bool {
-		return strings.HasPrefix(tp, "room:") || (st.Room != "" && tp == comet.ChatTopic("room:"+st.Room))
-	})
+	if room == "" {
+		// Its old room (on the old home) is left: the room's own room.left
+		// went to the ended session there.
+		st.Session.Topics = slices.DeleteFunc(st.Session.Topics, func(tp string) bool {
+			return strings.HasPrefix(tp, "room:") || (st.Room != "" && tp == comet.ChatTopic("room:"+st.Room))
+		})
+	}
 	addr, _ := netip.ParseAddr(st.Addr)
-	t := &tab{playerID: player, addr: addr}
+	t := &tab{playerID: player, addr: addr, room: room}
 	copy(t.tokenHash[:], st.TokenHash)
 	t.setName(st.Name)
 	ps, err := s.hub.Restore(st.Session, t)
@@ -662,7 +681,7 @@ func (s *Server) restoreMoved(ctx context.Context, sid, player string, blob []by
 	s.limits.holdSession(addr)
 	t.Session = ps
 	s.loadMutes(ctx, t)
-	if st.Room != "" {
+	if st.Room != "" && room == "" {
 		t.Send(comet.MustMessage("room.left", map[string]string{"room": st.Room}))
 	}
 	return t, st.Session.UpMax, nil

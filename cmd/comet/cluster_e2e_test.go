@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -302,8 +303,8 @@ func recoveredLines(t *testing.T, tabs []*tab, since time.Time, tag string, afte
 }
 
 // busiest returns the index of the live node home names the home of the
-// most sessions.
-func busiest(c *clustertest.Cluster, home map[string]string) int {
+// most sessions, but not the node named not (when another is live).
+func busiest(c *clustertest.Cluster, home map[string]string, not ...string) int {
 	count := map[string]int{}
 	for _, h := range home {
 		count[h]++
@@ -314,6 +315,9 @@ func busiest(c *clustertest.Cluster, home map[string]string) int {
 		case <-n.Done():
 			continue
 		default:
+		}
+		if slices.Contains(not, n.Name) {
+			continue
 		}
 		if best < 0 || count[n.Name] > count[c.Nodes[best].Name] {
 			best = i
@@ -348,7 +352,10 @@ func TestClusterEndToEnd(t *testing.T) {
 	if missing := clustertest.MissingFlags(t, clustertest.Comet(t), clustertest.ClusterFlags...); len(missing) > 0 {
 		t.Skipf("cluster core lacks the flags %v (issue 18)", missing)
 	}
-	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Args: []string{"--session-grace", "60s"}})
+	// The play phase's match runs all test long: no bot joins (nobody fires,
+	// so no match ends by score) and none ends by time.
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Args: []string{"--session-grace", "60s",
+		"--match-length", "10m", "--countdown", "100ms", "--bot-delay", "10m"}})
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("cluster logs:\n%s", c.Logs())
@@ -362,6 +369,15 @@ func TestClusterEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var allAcked []acked
+	// The play phase's players, in one room on one node (tag: three
+	// players start its match). Opened here: they play on to the end.
+	// Sessions are made round-robin, so of three at least two are homed on
+	// different nodes.
+	var players []*tab
+	for i := range 3 {
+		players = append(players, openCTab(t, c.Client, c.URL, "sse", fmt.Sprintf("198.51.100.%d", 101+i)))
+	}
+	var playRoom string
 
 	t.Run("chat across nodes", func(t *testing.T) {
 		ch := startChatter(tabs, "chat")
@@ -380,14 +396,9 @@ func TestClusterEndToEnd(t *testing.T) {
 	})
 
 	t.Run("play across nodes", func(t *testing.T) {
-		// Sessions are made round-robin, so of three players at least two
-		// are homed on different nodes; quick play seats them in one room.
-		var players []*tab
-		for i := range 3 {
-			players = append(players, openCTab(t, c.Client, c.URL, "sse", fmt.Sprintf("198.51.100.%d", 101+i)))
-		}
+		// Quick play seats the players, homed on different nodes, in one room.
 		for _, p := range players {
-			if _, ok := p.send("room.join", map[string]string{"mode": "arena"}); !ok {
+			if _, ok := p.send("room.join", map[string]string{"mode": "tag"}); !ok {
 				t.Fatalf("room.join refused")
 			}
 		}
@@ -416,7 +427,9 @@ func TestClusterEndToEnd(t *testing.T) {
 			rooms[room(p)] = true
 		}
 		if len(rooms) != 1 {
-			err = fmt.Errorf("quick play of arena through nginx seated three players in %d rooms %v", len(rooms), rooms)
+			err = fmt.Errorf("quick play of tag through nginx seated three players in %d rooms %v", len(rooms), rooms)
+		} else {
+			playRoom = room(players[0])
 		}
 		if err == nil {
 			err = sameRoomList(c)
@@ -426,12 +439,15 @@ func TestClusterEndToEnd(t *testing.T) {
 
 	t.Run("SIGKILL a node mid-stream", func(t *testing.T) {
 		home := homes(t, c, tabs)
+		owner := roomOwner(t, c, players, playRoom)
 		ch := startChatter(tabs, "kill")
 		time.Sleep(2 * time.Second)
 		before := resetsNow(tabs)
+		ticks := roomTicks(t, players)
 		// Kill the node home to the most tabs, so that the most transports
-		// show their re-home.
-		di := busiest(c, home)
+		// show their re-home; not the room's owner, whose room must go on
+		// untouched (the drain below moves it).
+		di := busiest(c, home, owner)
 		killed := time.Now()
 		dead := c.Nodes[di]
 		if err := dead.Kill(); err != nil {
@@ -463,6 +479,9 @@ func TestClusterEndToEnd(t *testing.T) {
 				firstAck(append(lines, probes...), i, killed).Round(time.Millisecond), resets[i])
 		}
 		t.Logf("every tab had every tab's line %v after the SIGKILL of %s", all.Round(time.Millisecond), dead.Name)
+		// The room on a surviving node plays on: same room and match, its
+		// ticks running on, no reset for its players.
+		roomGoesOn(t, players, playRoom, ticks, killed, "the SIGKILL of "+dead.Name)
 		if err := storedOnce(ctx, c.DB, lines); err != nil {
 			t.Fatal(err)
 		}
@@ -475,7 +494,13 @@ func TestClusterEndToEnd(t *testing.T) {
 		ch := startChatter(tabs, "drain")
 		time.Sleep(2 * time.Second)
 		before := resetsNow(tabs)
-		drained := c.Nodes[busiest(c, home)] // the most sessions handed over
+		// The room's owner: its room moves to another node with its players
+		// (and its tabs' sessions are handed over).
+		drained := c.Nodes[busiest(c, home)]
+		if owner := roomOwner(t, c, players, playRoom); owner != "" {
+			drained = c.Nodes[slices.IndexFunc(c.Nodes, func(n *clustertest.Node) bool { return n.Name == owner })]
+		}
+		ticks := roomTicks(t, players)
 		var strict, moved []*tab
 		var strictDone, movedDone []chan struct{}
 		for i, tb := range tabs {
@@ -518,6 +543,13 @@ func TestClusterEndToEnd(t *testing.T) {
 		}
 		t.Logf("every tab had every line %v after the SIGTERM of %s", all.Round(time.Millisecond), drained.Name)
 		tabs = all2
+		// The match goes on on another node, with its players.
+		roomGoesOn(t, players, playRoom, ticks, termed, "the SIGTERM of "+drained.Name)
+		if owner := roomOwner(t, c, players, playRoom); owner == drained.Name {
+			t.Errorf("the room's players are still homed on the drained node %s", owner)
+		} else if owner != "" {
+			t.Logf("the room moved from %s to %s with its %d players", drained.Name, owner, len(players))
+		}
 	})
 
 	t.Run("NATS restarts", func(t *testing.T) {
@@ -693,4 +725,74 @@ func restartAfterLease(t *testing.T, c *clustertest.Cluster, i int) {
 		return nil
 	})
 	c.Restart(t, i)
+}
+
+// roomOwner returns the node the players of room are homed on (a room's
+// members are homed on its owner), "" when there is no room; it fails t
+// if they are homed apart.
+func roomOwner(t *testing.T, c *clustertest.Cluster, players []*tab, room string) string {
+	t.Helper()
+	if room == "" {
+		return ""
+	}
+	var owner string
+	check.For(t, 20*time.Second, func() error {
+		hs := homes(t, c, players)
+		owner = hs[players[0].sid]
+		for _, p := range players {
+			if hs[p.sid] != owner || owner == "" {
+				return fmt.Errorf("room %s's players homed on %v", room, hs)
+			}
+		}
+		return nil
+	})
+	return owner
+}
+
+// roomTicks is each player's view tick now.
+func roomTicks(t *testing.T, players []*tab) []uint64 {
+	t.Helper()
+	out := make([]uint64, len(players))
+	for i, p := range players {
+		out[i] = p.roomStream(t).tick
+	}
+	return out
+}
+
+// roomGoesOn checks that every player's stream shows room's running match
+// go on at least 20 ticks past ticks (each player's view before what, which
+// happened at since), with nothing a room must never see (followRoom) and
+// no sys.reset.
+func roomGoesOn(t *testing.T, players []*tab, room string, ticks []uint64, since time.Time, what string) {
+	t.Helper()
+	if room == "" {
+		t.Errorf("no room played across nodes: its match is not checked across %s", what)
+		return
+	}
+	move := 0
+	check.For(t, 60*time.Second, func() error {
+		// Idle players change nothing, and a tick that changes nothing
+		// sends no diff: each moves, a new way each round.
+		move = move%8 + 1
+		for _, p := range players {
+			p.send("room.input", map[string]int{"m": move})
+		}
+		for i, p := range players {
+			rs, err := followRoom(p.snapshot())
+			if err != nil {
+				t.Fatalf("player %d (%s) across %s: %v", i, p.transport, what, err)
+			}
+			if rs.room != room || rs.match == "" || rs.tick < ticks[i]+20 {
+				return fmt.Errorf("player %d: room %s match %q tick %d; want room %s ticking past %d", i, rs.room, rs.match, rs.tick, room, ticks[i]+20)
+			}
+		}
+		return nil
+	})
+	for i, p := range players {
+		if resets, err := seqErr(p.transport, p.snapshot()); err != nil || resets != 0 {
+			t.Errorf("player %d across %s: %d resets, %v", i, what, resets, err)
+		}
+	}
+	t.Logf("room %s 20 ticks on for all %d players %v after %s (checked once every tab had every line)",
+		room, len(players), time.Since(since).Round(time.Millisecond), what)
 }

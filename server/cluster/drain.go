@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"comet"
 )
 
 // Draining (SIGTERM in a cluster). The draining node marks each session it
@@ -45,14 +47,34 @@ type takeRequest struct {
 // next node its client reaches to take. A session re-homed elsewhere
 // meanwhile is left alone (false).
 func (n *Node) MarkDrained(ctx context.Context, sid, player string) (bool, error) {
+	return n.mark(ctx, sid, player, false)
+}
+
+// MarkWithRoom marks a session of this draining node that moves with its
+// room: only the node that takes the room takes it (TakeWithRoom); any
+// other asking gets ErrMovingWithRoom until the move ends (MarkDrained
+// again if no node took the room) or this node is gone.
+func (n *Node) MarkWithRoom(ctx context.Context, sid, player string) (bool, error) {
+	return n.mark(ctx, sid, player, true)
+}
+
+// ErrMovingWithRoom is TakeDrained's answer for a session being handed
+// over with its room: ask again shortly (its entry names the room's taker
+// within tens of milliseconds). Its code is "unavailable".
+var ErrMovingWithRoom = comet.Errorf("unavailable", "session moving with its room to another node")
+
+func (n *Node) mark(ctx context.Context, sid, player string, withRoom bool) (bool, error) {
 	h, rev, err := n.entry(ctx, sid)
 	if err != nil {
 		return false, err
 	}
-	if h.Node != n.cfg.Node {
+	// A session marked to move with its room that no node took is this
+	// node's to mark again, for any taker.
+	mine := h.Node == n.cfg.Node || (h.Node == "" && h.From == n.cfg.Node && h.WithRoom && !withRoom)
+	if !mine {
 		return false, nil
 	}
-	b, _ := json.Marshal(homeRecord{Player: player, From: n.cfg.Node})
+	b, _ := json.Marshal(homeRecord{Player: player, From: n.cfg.Node, WithRoom: withRoom})
 	if _, err := n.dir().Update(ctx, sid, b, rev); err != nil {
 		if gone(err) {
 			return false, nil
@@ -83,6 +105,16 @@ func (n *Node) SaveDrained(ctx context.Context, sid string, blob []byte) error {
 // is none (the home died mid-drain): the caller then starts the session
 // afresh, as a re-home.
 func (n *Node) TakeDrained(ctx context.Context, sid, player string, rev uint64) (blob []byte, err error) {
+	return n.takeDrained(ctx, sid, player, rev, false)
+}
+
+// TakeWithRoom is TakeDrained for the node that takes a room a draining
+// node hands over, of a member's session marked with MarkWithRoom.
+func (n *Node) TakeWithRoom(ctx context.Context, sid, player string, rev uint64) (blob []byte, err error) {
+	return n.takeDrained(ctx, sid, player, rev, true)
+}
+
+func (n *Node) takeDrained(ctx context.Context, sid, player string, rev uint64, withRoom bool) (blob []byte, err error) {
 	source := "none"
 	defer func() {
 		if errors.Is(err, ErrHomeChanged) {
@@ -98,6 +130,9 @@ func (n *Node) TakeDrained(ctx context.Context, sid, player string, rev uint64) 
 	}
 	if cur != rev || h.Node != "" || h.From == "" {
 		return nil, ErrHomeChanged
+	}
+	if h.WithRoom && !withRoom && n.Alive(h.From) {
+		return nil, ErrMovingWithRoom
 	}
 	if err := n.rehome(ctx, sid, player, rev); err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ type metrics struct {
 	fences     *prometheus.CounterVec // cause: nats_down, lease_lost
 	drains     *prometheus.CounterVec // step: marked, saved
 	takes      *prometheus.CounterVec // source: node, bucket, none, lost
+	roomMoves  *prometheus.CounterVec // outcome: moved, refused, failed
 	renewFails prometheus.Counter
 	swept      prometheus.Counter
 }
@@ -48,6 +49,10 @@ func newMetrics(r prometheus.Registerer, n *Node) (*metrics, error) {
 			Name: "comet_cluster_takes_total",
 			Help: "Drained sessions taken by this node, by where the session came from (node: the drained node, bucket: its saved blob, none: nothing left, restarted with a sys.reset) or lost to another taker (lost).",
 		}, []string{"source"}),
+		roomMoves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "comet_cluster_room_moves_total",
+			Help: "Rooms this node handed to another node as it drained, by outcome (moved: the node took it and the match goes on there; refused: that node would not, another was tried; failed: no node took it, its members were told room.closed).",
+		}, []string{"outcome"}),
 		renewFails: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "comet_cluster_lease_renew_failures_total",
 			Help: "Renewals of this node's lease that failed (retried until the lease's TTL, then the node fences).",
@@ -72,7 +77,7 @@ func newMetrics(r prometheus.Registerer, n *Node) (*metrics, error) {
 		relayedGauge(n, "home", func(rs *relays) int { return len(rs.home) }),
 		relayedGauge(n, "edge", func(rs *relays) int { return len(rs.mirrors) }),
 	}
-	for _, c := range append([]prometheus.Collector{m.calls, m.rehomes, m.fences, m.drains, m.takes, m.renewFails, m.swept}, gauges...) {
+	for _, c := range append([]prometheus.Collector{m.calls, m.rehomes, m.fences, m.drains, m.takes, m.roomMoves, m.renewFails, m.swept}, gauges...) {
 		if err := r.Register(c); err != nil {
 			return nil, fmt.Errorf("cluster: metrics: %w", err)
 		}

@@ -151,6 +151,41 @@ func (n *Node) MoveTo(ctx context.Context, node string, req []byte) error {
 	return nil
 }
 
+// MoveRoom asks node to take a room this draining node froze, with its
+// members' sessions (marked drained), as MoveTo does for one session. The
+// error is the node's (a *comet.Error: it refused, try another), or
+// ErrUnreachable, or the request's (too large for NATS, or no answer: the
+// room may or may not have been taken). A room given up on is counted once
+// with RoomLost.
+func (n *Node) MoveRoom(ctx context.Context, node string, req []byte) error {
+	err := n.MoveTo(ctx, node, req)
+	var ce *comet.Error
+	switch {
+	case err == nil:
+		n.metrics.roomMoves.WithLabelValues("moved").Inc()
+	case errors.As(err, &ce) || errors.Is(err, ErrUnreachable):
+		n.metrics.roomMoves.WithLabelValues("refused").Inc()
+	}
+	return err
+}
+
+// RoomLost counts a room this node could not hand to any node as it
+// drained (its members are told it closed).
+func (n *Node) RoomLost() { n.metrics.roomMoves.WithLabelValues("failed").Inc() }
+
+// MoveCode points a private room's join code at this node, which took the
+// room from a node that drained.
+func (n *Node) MoveCode(ctx context.Context, code string) error {
+	kv, err := n.codes(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, code, []byte(n.cfg.Node)); err != nil {
+		return fmt.Errorf("cluster: move join code: %w", err)
+	}
+	return nil
+}
+
 // Unmark gives a session this node marked drained (for a move that did
 // not happen) back to this node, if no node took it meanwhile.
 func (n *Node) Unmark(ctx context.Context, sid, player string) error {

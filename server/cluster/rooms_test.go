@@ -255,15 +255,13 @@ func entities(t *testing.T, evs []event) map[int][]any {
 	return ents
 }
 
-// TestPrivateCodeAcrossNodes: a private room made on A is joined by its
-// code from a player homed on C.
-func TestPrivateCodeAcrossNodes(t *testing.T) {
-	ns := threeNodes(t)
-	a, c := newClient(t, ns[0]), newClient(t, ns[2])
-	a.emit(ns[0], "room.create", map[string]any{"mode": "tag", "private": true})
-	room, _ := a.joined(ns[0])
-	var code string
-	for _, e := range a.got {
+// createPrivate opens a private room of mode through n and returns its id
+// and join code.
+func (c *client) createPrivate(n *node, mode string) (room, code string) {
+	c.t.Helper()
+	c.emit(n, "room.create", map[string]any{"mode": mode, "private": true})
+	room, _ = c.joined(n)
+	for _, e := range c.got {
 		if e.Type == "room.joined" {
 			var j struct{ Code string }
 			_ = json.Unmarshal(e.Data, &j)
@@ -271,8 +269,17 @@ func TestPrivateCodeAcrossNodes(t *testing.T) {
 		}
 	}
 	if code == "" {
-		t.Fatal("no join code in room.joined")
+		c.t.Fatal("no join code in room.joined")
 	}
+	return room, code
+}
+
+// TestPrivateCodeAcrossNodes: a private room made on A is joined by its
+// code from a player homed on C.
+func TestPrivateCodeAcrossNodes(t *testing.T) {
+	ns := threeNodes(t)
+	a, c := newClient(t, ns[0]), newClient(t, ns[2])
+	room, code := a.createPrivate(ns[0], "tag")
 	c.poll(ns[2])
 	c.emit(ns[2], "room.join", map[string]any{"room": strings.ToLower(code)})
 	if got, _ := c.joined(ns[1]); got != room {

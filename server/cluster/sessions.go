@@ -21,6 +21,9 @@ type homeRecord struct {
 	Node   string `json:"node"`
 	Player string `json:"player"`
 	From   string `json:"from,omitempty"`
+	// WithRoom marks a drained session that moves with its room
+	// (MarkWithRoom): only the room's taker takes it while From lives.
+	WithRoom bool `json:"with_room,omitempty"`
 }
 
 // Claim records this node as the home of a new session of player.

@@ -244,12 +244,9 @@ func (m *Manager) QuickJoin(ctx context.Context, mode string, p Participant) (Ro
 		return m.enter(ctx, s.room, p, false) // already playing this mode: a fresh start
 	}
 	for range 3 { // a chosen room may fill or close before we get in
-		r := m.pickRoom(mode)
-		if r == nil {
-			var err error
-			if r, err = m.openRoom(mode, "", 0, false, "", ""); err != nil {
-				return RoomInfo{}, err
-			}
+		r, err := m.pickOrOpen(mode)
+		if err != nil {
+			return RoomInfo{}, err
 		}
 		info, err := m.move(ctx, r, p, false)
 		if err == nil || (comet.ErrorCode(err) != comet.ECONFLICT && !errors.Is(err, errRoomGone)) {
@@ -655,11 +652,22 @@ func (m *Manager) lookup(ref string) (*room, error) {
 	return nil, comet.Errorf(comet.ENOTFOUND, "no room %q", ref)
 }
 
-// pickRoom chooses the public room of mode with the most players that still
-// has space, preferring rooms not between matches.
-func (m *Manager) pickRoom(mode string) *room {
+// pickOrOpen returns the room quick play of mode joins: pickRoom's, or a
+// new one. Picking and opening are one step under m.mu, so that quick
+// plays at the same moment meet in one new room rather than each opening
+// its own.
+func (m *Manager) pickOrOpen(mode string) (*room, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if r := m.pickRoom(mode); r != nil {
+		return r, nil
+	}
+	return m.openRoomLocked(mode, "", 0, false, "", "")
+}
+
+// pickRoom chooses the public room of mode with the most players that still
+// has space, preferring rooms not between matches. m.mu is held.
+func (m *Manager) pickRoom(mode string) *room {
 	var best *room
 	var bestInfo RoomInfo
 	for _, r := range m.byID {
@@ -681,6 +689,11 @@ func (m *Manager) pickRoom(mode string) *room {
 func (m *Manager) openRoom(mode, name string, max int, private bool, creator, code string) (*room, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.openRoomLocked(mode, name, max, private, creator, code)
+}
+
+// openRoomLocked is openRoom with m.mu held.
+func (m *Manager) openRoomLocked(mode, name string, max int, private bool, creator, code string) (*room, error) {
 	if m.closing {
 		return nil, comet.Errorf(comet.ECONFLICT, "server is shutting down")
 	}

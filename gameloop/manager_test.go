@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -655,5 +656,35 @@ func TestOnLeaveReportsOnlyEngineRemovals(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"p1@" + info.ID, "w@" + info.ID}; !slices.Equal(got, want) {
 		t.Errorf("OnLeave calls %v, want %v", got, want)
+	}
+}
+
+// TestQuickJoinAtOnceMeetsInOneRoom: players quick playing a mode with no
+// room at the same moment all land in one new room, not one room each
+// (picking a room and opening one are one step). Many rounds, each on a
+// fresh manager, so that the goroutines really race.
+func TestQuickJoinAtOnceMeetsInOneRoom(t *testing.T) {
+	const players = 6 // walk seats 8
+	for round := range 300 {
+		h := newHandClock(t, nil, nil)
+		start := make(chan struct{})
+		rooms := make([]string, players)
+		var wg sync.WaitGroup
+		for i := range players {
+			p, _ := player(fmt.Sprintf("p%d", i))
+			wg.Go(func() {
+				<-start
+				info, err := h.m.QuickJoin(bg, "walk", p)
+				if err != nil {
+					t.Errorf("round %d: quick join %s: %v", round, p.ID, err)
+				}
+				rooms[i] = info.ID
+			})
+		}
+		close(start)
+		wg.Wait()
+		if got := h.m.Rooms(); len(got) != 1 || got[0].Players != players {
+			t.Fatalf("round %d: %d quick plays at once opened %d rooms %+v (joined %v), want one with all", round, players, len(got), got, rooms)
+		}
 	}
 }

@@ -85,7 +85,7 @@ func TestApplyEmbedded(t *testing.T) {
 	if err := db.Select(&indexes, `SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`); err != nil {
 		t.Fatal(err)
 	}
-	for _, ix := range []string{"chat_messages_at", "chat_messages_channel_id", "claimed_names_name_key", "leaderboard_rank", "match_players_player", "matches_mode_ended", "player_tokens_player", "players_last_seen"} {
+	for _, ix := range []string{"chat_messages_at", "chat_messages_channel_id", "chat_messages_idem_key", "claimed_names_name_key", "leaderboard_rank", "match_players_player", "matches_mode_ended", "player_tokens_player", "players_last_seen"} {
 		if !slices.Contains(indexes, ix) {
 			t.Errorf("index %s missing; have %v", ix, indexes)
 		}

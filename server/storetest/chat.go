@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ func init() {
 		test{"SaveChat", testSaveChat},
 		test{"ChatHistory", testChatHistory},
 		test{"ChatRoundTrip", testChatRoundTrip},
+		test{"SaveChatKeyed", testSaveChatKeyed},
 	)
 }
 
@@ -134,5 +136,50 @@ func testChatRoundTrip(t *testing.T, e *env) {
 				t.Fatalf("history = %+v, want %+v", got, *m)
 			}
 		})
+	}
+}
+
+// testSaveChatKeyed: a line saved twice under one key (a chat.say retried
+// into a session that forgot its seq) is stored once; the second save is
+// reported as a duplicate with the first's id and time. Keyless lines never
+// collide, and distinct keys are distinct lines.
+func testSaveChatKeyed(t *testing.T, e *env) {
+	ctx := e.ctx
+	e.clock.Set(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
+	first := &comet.ChatMessage{Channel: "lobby", FromID: "p1", FromName: "Ann", Text: "once", Key: "s_1:7"}
+	mustNil(t, e.SaveChat(ctx, first))
+	mustNil(t, e.SaveChat(ctx, &comet.ChatMessage{Channel: "lobby", Text: "server line"}))
+	mustNil(t, e.SaveChat(ctx, &comet.ChatMessage{Channel: "lobby", Text: "server line"}))
+
+	e.clock.Advance(time.Minute)
+	again := &comet.ChatMessage{Channel: "lobby", FromID: "p1", FromName: "Ann", Text: "once", Key: "s_1:7"}
+	if err := e.SaveChat(ctx, again); !errors.Is(err, comet.ErrDuplicate) {
+		t.Fatalf("second save under one key: err = %v, want comet.ErrDuplicate", err)
+	}
+	if again.ID != first.ID || !again.At.Equal(first.At) {
+		t.Fatalf("duplicate reported id %d at %v, want the first's: %d at %v", again.ID, again.At, first.ID, first.At)
+	}
+	// A given time does not hide the duplicate either.
+	given := &comet.ChatMessage{Channel: "room:1", Text: "elsewhere", Key: "s_1:7", At: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if err := e.SaveChat(ctx, given); !errors.Is(err, comet.ErrDuplicate) || given.ID != first.ID || !given.At.Equal(first.At) {
+		t.Fatalf("save with a given time under a stored key: err %v, id %d at %v", err, given.ID, given.At)
+	}
+	other := &comet.ChatMessage{Channel: "lobby", FromID: "p1", Text: "once", Key: "s_1:8"}
+	mustNil(t, e.SaveChat(ctx, other))
+
+	hist, err := e.ChatHistory(ctx, "lobby", 10)
+	mustNil(t, err)
+	var got []string
+	for _, m := range hist {
+		got = append(got, m.Text+"/"+m.Key)
+	}
+	if want := "once/s_1:7,server line/,server line/,once/s_1:8"; strings.Join(got, ",") != want {
+		t.Fatalf("history = %s, want %s", strings.Join(got, ","), want)
+	}
+	if hist[0] != *first {
+		t.Fatalf("stored line = %+v, want %+v", hist[0], *first)
+	}
+	if h, err := e.ChatHistory(ctx, "room:1", 10); err != nil || len(h) != 0 {
+		t.Fatalf("room:1 history = %+v, %v; the duplicate must not be stored there", h, err)
 	}
 }

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -129,8 +131,18 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 	}
 
 	m := &comet.ChatMessage{Channel: channel, FromID: sess.playerID, FromName: sess.PlayerName(),
-		Text: text, Me: me, At: time.Now()}
-	if err := s.store.SaveChat(ctx, m); err != nil {
+		Text: text, Me: me, At: time.Now(), Key: sayKey(ctx, sess)}
+	if err := s.store.SaveChat(ctx, m); errors.Is(err, comet.ErrDuplicate) {
+		// Said before under this session and seq, by a home that died
+		// before its answer reached the client: taken, and not published
+		// again — whoever was listening had it live, and a re-homed
+		// session's fresh history has it. A home that died between saving
+		// and publishing leaves the line to history reads only: the cache
+		// is dropped so the next one here reads it from the store.
+		s.history.invalidate(channel)
+		s.log.Info("chat line retried after it was stored; not delivered again", "sid", sess.ID(), "id", m.ID)
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("chat: save: %w", err)
 	}
 	s.history.invalidate(channel)
@@ -146,6 +158,17 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 	}
 	s.bus.Publish(comet.ChatTopic(channel), msg)
 	return nil
+}
+
+// sayKey is the idempotency key of a line said by a client event: its
+// session and client seq, unique for as long as the session lives; "" (no
+// key) for an event without a seq.
+func sayKey(ctx context.Context, sess *tab) string {
+	seq := eventSeqOf(ctx)
+	if seq == 0 {
+		return ""
+	}
+	return sess.ID() + ":" + strconv.FormatUint(seq, 10)
 }
 
 // whisperTarget splits the "name text" after /w. A quoted name ("bob hey")

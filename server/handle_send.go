@@ -96,7 +96,22 @@ func (s *Server) dispatch(ctx context.Context, sess *tab, ev clientEvent) (err e
 			err = &panicError{value: r, stack: debug.Stack()} // logged once, with its stack, by takeEvents
 		}
 	}()
-	return h(ctx, sess, ev.Data)
+	return h(withEventSeq(ctx, ev.Seq), sess, ev.Data)
+}
+
+type seqCtxKey struct{}
+
+// withEventSeq records the client seq of the event a handler runs, which
+// keys what must happen once per event even when the seq is taken again (a
+// session re-homed after its home died forgets the seqs it took).
+func withEventSeq(ctx context.Context, seq uint64) context.Context {
+	return context.WithValue(ctx, seqCtxKey{}, seq)
+}
+
+// eventSeqOf returns the client seq withEventSeq recorded (0 if none).
+func eventSeqOf(ctx context.Context) uint64 {
+	seq, _ := ctx.Value(seqCtxKey{}).(uint64)
+	return seq
 }
 
 // decodeData unmarshals an event's data into v strictly: unknown fields and

@@ -142,6 +142,9 @@ func testPurgeChat(t *testing.T, e *env) {
 	var last int64
 	for i, l := range lines {
 		m := &comet.ChatMessage{Channel: l.channel, FromID: "p", Text: fmt.Sprint(i), At: at(l.days)}
+		if i%2 == 0 { // keyed and keyless lines purge alike
+			m.Key = fmt.Sprintf("s_p:%d", i)
+		}
 		mustNil(t, e.SaveChat(ctx, m))
 		last = m.ID
 	}

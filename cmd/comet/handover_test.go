@@ -160,6 +160,21 @@ func (tb *tab) close() {
 	<-tb.done
 }
 
+// hold makes c the stream that close ends; false if close ran while the
+// stream was being opened, when the caller must not read it (the server
+// would hold it open, and close would wait for ever).
+func (tb *tab) hold(c io.Closer) bool {
+	tb.mu.Lock()
+	tb.cur = c
+	tb.mu.Unlock()
+	select {
+	case <-tb.stop: // close ran before c was set, so nothing will close c
+		return false
+	default: // close, when it runs, closes c
+		return true
+	}
+}
+
 func (tb *tab) last() uint64 {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
@@ -245,9 +260,9 @@ func (tb *tab) once() bool {
 		}
 		return true
 	}
-	tb.mu.Lock()
-	tb.cur = resp.Body
-	tb.mu.Unlock()
+	if !tb.hold(resp.Body) {
+		return true
+	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 4<<20)
 	for sc.Scan() {
@@ -288,10 +303,10 @@ func (tb *tab) onceWS() bool {
 		return false
 	}
 	conn.SetReadLimit(8 << 20)
-	tb.mu.Lock()
-	tb.cur = closerFunc(func() error { return conn.CloseNow() })
-	tb.mu.Unlock()
 	defer conn.CloseNow()
+	if !tb.hold(closerFunc(func() error { return conn.CloseNow() })) {
+		return true
+	}
 	for {
 		_, data, err := conn.Read(context.Background())
 		if err != nil {

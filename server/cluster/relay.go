@@ -18,7 +18,7 @@ import (
 // relayed: the home attaches a push.Relay to the session in place of a
 // stream, and one goroutine per node collects what its relays have and
 // publishes it, one message per edge node per round, on that node's mirror
-// subject. The edge holds a mirror — a session in its own hub with the same
+// subject (relay_batch.go: each distinct frame once). The edge holds a mirror — a session in its own hub with the same
 // id, fed the home's events with the home's seqs — and its writers, poller
 // and sweeper serve the stream as any other. Each relay has an id the edge
 // chooses, so what is left of an earlier relay of the same session is told
@@ -32,6 +32,9 @@ type relayRequest struct {
 	Token string `json:"token,omitempty"`
 	Last  uint64 `json:"last,omitempty"`
 	Stop  bool   `json:"stop,omitempty"`
+	// Enc is the batch encoding the edge reads best (relay_batch.go):
+	// relayEncRaw, or "" for JSON; a home that knows no other sends JSON.
+	Enc string `json:"enc,omitempty"`
 }
 
 // relayAnswer is the home's answer: empty when the relay runs.
@@ -57,8 +60,15 @@ const relayBatchBytes = 256 << 10
 // homeRelay is a relay this node runs as a session's home.
 type homeRelay struct {
 	sid, id, edge string
+	raw           bool // the edge asked for raw batches
 	r             *push.Relay
 	queued        bool
+}
+
+// batchTo is where a batch goes: an edge, in the encoding its relay asked for.
+type batchTo struct {
+	edge string
+	raw  bool
 }
 
 // mirror is a mirror this node holds as the edge of a relay.
@@ -73,8 +83,8 @@ type relays struct {
 	home    map[string]*homeRelay // by sid
 	mirrors map[string]*mirror    // by sid
 	pending []*homeRelay
-	ends    []mirrorItem // End items not yet published, with their edge in ID's place
-	endTo   []string
+	ends    []mirrorItem // End items not yet published
+	endTo   []batchTo    // and where each goes
 	signal  chan struct{}
 	quit    chan struct{}
 	done    chan struct{}
@@ -130,7 +140,7 @@ func (rs *relays) stopped(hr *homeRelay) {
 		delete(rs.home, hr.sid)
 	}
 	rs.ends = append(rs.ends, mirrorItem{SID: hr.sid, ID: hr.id, End: true})
-	rs.endTo = append(rs.endTo, hr.edge)
+	rs.endTo = append(rs.endTo, batchTo{hr.edge, hr.raw})
 	rs.mu.Unlock()
 	rs.poke()
 }
@@ -152,8 +162,8 @@ func (rs *relays) run() {
 			hr.queued = false
 		}
 		rs.mu.Unlock()
-		out := map[string][]mirrorItem{}
-		size := map[string]int{}
+		out := map[batchTo][]mirrorItem{}
+		size := map[batchTo]int{}
 		for i, it := range ends {
 			out[endTo[i]] = append(out[endTo[i]], it)
 		}
@@ -163,36 +173,37 @@ func (rs *relays) run() {
 			}
 			prev, evs, more := hr.r.Next(relayBatchBytes)
 			if len(evs) > 0 {
-				out[hr.edge] = append(out[hr.edge], mirrorItem{SID: hr.sid, ID: hr.id, Prev: prev, Events: evs})
-				for _, e := range evs {
-					size[hr.edge] += len(e.Frame)
+				to := batchTo{hr.edge, hr.raw}
+				out[to] = append(out[to], mirrorItem{SID: hr.sid, ID: hr.id, Prev: prev, Events: evs})
+				for _, e := range evs { // shared frames counted each time: a bound, not the size
+					size[to] += len(e.Frame)
 				}
-				if size[hr.edge] >= relayBatchBytes {
-					rs.publish(hr.edge, out[hr.edge])
-					out[hr.edge], size[hr.edge] = nil, 0
+				if size[to] >= relayBatchBytes {
+					rs.publish(to, out[to])
+					out[to], size[to] = nil, 0
 				}
 			}
 			if more {
 				rs.wake(hr, hr.r)
 			}
 		}
-		for edge, items := range out {
+		for to, items := range out {
 			if len(items) > 0 {
-				rs.publish(edge, items)
+				rs.publish(to, items)
 			}
 		}
 	}
 }
 
-func (rs *relays) publish(edge string, items []mirrorItem) {
-	b, err := json.Marshal(items)
+func (rs *relays) publish(to batchTo, items []mirrorItem) {
+	b, err := encodeBatch(items, to.raw)
 	if err == nil {
-		err = rs.n.nc.Publish(mirrorSubject(edge), b)
+		err = rs.n.nc.Publish(mirrorSubject(to.edge), b)
 	}
 	if err != nil {
 		// Lost: the edge sees the next batch not follow and ends its stream,
 		// and the client resumes from the home.
-		rs.n.log.Warn("relay batch not published", "edge", edge, "err", err)
+		rs.n.log.Warn("relay batch not published", "edge", to.edge, "err", err)
 	}
 }
 
@@ -229,7 +240,7 @@ func (rs *relays) start(req relayRequest) error {
 	if err != nil {
 		return err
 	}
-	hr := &homeRelay{sid: req.SID, id: req.ID, edge: req.Edge}
+	hr := &homeRelay{sid: req.SID, id: req.ID, edge: req.Edge, raw: req.Enc == relayEncRaw}
 	rs.mu.Lock()
 	rs.home[req.SID] = hr
 	rs.mu.Unlock()
@@ -266,8 +277,8 @@ func (n *Node) respond(m *nats.Msg, err error, what string) {
 
 // onMirror takes a batch from a home (edge side) into the mirrors it names.
 func (rs *relays) onMirror(m *nats.Msg) {
-	var items []mirrorItem
-	if err := json.Unmarshal(m.Data, &items); err != nil {
+	items, err := decodeBatch(m.Data)
+	if err != nil {
 		rs.n.log.Warn("bad relay batch", "err", err)
 		return
 	}
@@ -349,7 +360,7 @@ func (n *Node) Relay(ctx context.Context, home, sid, token string, last uint64, 
 	n.relay.mu.Lock()
 	n.relay.mirrors[sid] = mr
 	n.relay.mu.Unlock()
-	err := n.relayRequest(ctx, home, relayRequest{SID: sid, ID: mr.id, Edge: n.cfg.Node, Token: token, Last: last})
+	err := n.relayRequest(ctx, home, relayRequest{SID: sid, ID: mr.id, Edge: n.cfg.Node, Token: token, Last: last, Enc: relayEncRaw})
 	if err != nil {
 		n.relay.mu.Lock()
 		if n.relay.mirrors[sid] == mr {

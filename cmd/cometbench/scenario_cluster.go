@@ -43,7 +43,8 @@ type nodeMem struct {
 	Name             string
 	Held             int64   // streams held on the node (direct and mirrored)
 	RampPer, HoldPer float64 // RSS growth per held stream after the ramp, after the hold
-	RSS              float64 // RSS at the end of the hold
+	LivePer          float64 // growth of the heap the last GC marked live, per held stream, at the end of the hold
+	BaseRSS, RSS     float64 // RSS before the ramp, at the end of the hold
 	CPUPct           float64 // CPU while idle, % of a core
 }
 
@@ -53,7 +54,7 @@ type clusterLobby struct {
 	Nodes                       []nodeMem
 	Held, Failed, Lost, Relayed int64
 	RampTook, Idle              time.Duration
-	RampPer, HoldPer            float64 // all nodes' RSS growth per held stream
+	RampPer, HoldPer, LivePer   float64 // all nodes' RSS and live heap growth per held stream
 	NATSRamp, NATSIdle, NATSBC  varz
 	NATSRSS                     float64
 	BC                          broadcastResult
@@ -118,6 +119,18 @@ func openGroups(ctx context.Context, groups []lobbyGroup, rate float64, total in
 	return errors.Join(errs...)
 }
 
+// liveHeap reads every node's go_gc_heap_live_bytes (NaN where unread).
+func (c *benchCluster) liveHeap(ctx context.Context) []float64 {
+	out := make([]float64, len(c.nodes))
+	for i, t := range c.nodes {
+		out[i] = math.NaN()
+		if m, err := t.metrics(ctx); err == nil {
+			out[i] = m.Sum("go_gc_heap_live_bytes")
+		}
+	}
+	return out
+}
+
 // snap reads every node's RSS and CPU and NATS's counters.
 func (c *benchCluster) snap(ctx context.Context) ([]procSample, varz, error) {
 	out := make([]procSample, len(c.nodes))
@@ -179,6 +192,7 @@ func (b *bench) runClusterLobby(ctx context.Context, pg *pgtest.Cluster, natsBin
 	if err != nil {
 		return r, err
 	}
+	live0 := c.liveHeap(ctx)
 	start := time.Now()
 	if err := openGroups(ctx, groups, p.Rate, per*p.Nodes, p.Transports); err != nil {
 		return r, fmt.Errorf("%s: %w", variant, err)
@@ -199,6 +213,7 @@ func (b *bench) runClusterLobby(ctx context.Context, pg *pgtest.Cluster, natsBin
 	if err != nil {
 		return r, err
 	}
+	live2 := c.liveHeap(ctx)
 	r.NATSRamp, r.NATSIdle, r.Idle = v1.sub(v0), v2.sub(v1), s2[0].At.Sub(s1[0].At)
 	held := make([]int64, p.Nodes)
 	for _, g := range groups {
@@ -215,20 +230,24 @@ func (b *bench) runClusterLobby(ctx context.Context, pg *pgtest.Cluster, natsBin
 		}
 	}
 	var rampSum, holdSum int64
+	liveSum := 0.0
 	for i, nd := range c.nodes {
-		m := nodeMem{Name: nd.Name, Held: held[i], RampPer: math.NaN(), HoldPer: math.NaN(), RSS: float64(s2[i].RSS),
-			CPUPct: deltaOf(s1[i], s2[i], nil, nil).CPUPct()}
+		m := nodeMem{Name: nd.Name, Held: held[i], RampPer: math.NaN(), HoldPer: math.NaN(), LivePer: math.NaN(),
+			BaseRSS: float64(s0[i].RSS), RSS: float64(s2[i].RSS), CPUPct: deltaOf(s1[i], s2[i], nil, nil).CPUPct()}
 		if held[i] > 0 {
 			m.RampPer = float64(s1[i].RSS-s0[i].RSS) / float64(held[i])
 			m.HoldPer = float64(s2[i].RSS-s0[i].RSS) / float64(held[i])
+			m.LivePer = (live2[i] - live0[i]) / float64(held[i])
 		}
 		rampSum += s1[i].RSS - s0[i].RSS
 		holdSum += s2[i].RSS - s0[i].RSS
+		liveSum += live2[i] - live0[i]
 		r.Nodes = append(r.Nodes, m)
 	}
-	r.RampPer, r.HoldPer = math.NaN(), math.NaN()
+	r.RampPer, r.HoldPer, r.LivePer = math.NaN(), math.NaN(), math.NaN()
 	if r.Held > 0 {
 		r.RampPer, r.HoldPer = float64(rampSum)/float64(r.Held), float64(holdSum)/float64(r.Held)
+		r.LivePer = liveSum / float64(r.Held)
 	}
 	if p.Messages > 0 {
 		b.progress("%s: broadcast of %d lobby lines to %d streams (said on %s)", variant, p.Messages, r.Held, c.nodes[0].Name)
@@ -536,7 +555,8 @@ func clusterLobbyRows(p clusterParams, single *singleLobby, lobbies []clusterLob
 		sc := fmt.Sprintf("single node: %s streams", count(single.Idle.Added))
 		rows = append(rows,
 			row{sc, "streams held / open failures / lost", fmt.Sprintf("%s / %d / %d", count(single.Idle.Added), single.Idle.Failed, single.Idle.Lost), "", ""},
-			row{sc, "RSS per held stream after the ramp / after the hold", fmt.Sprintf("%s / %s", kib(single.Idle.RSSRampPer), kib(single.Idle.RSSPer)), "", ""})
+			row{sc, "RSS per held stream after the ramp / after the hold", fmt.Sprintf("%s / %s", kib(single.Idle.RSSRampPer), kib(single.Idle.RSSPer)), "", ""},
+			row{sc, "RSS before the ramp / at the end of the hold; live heap per held stream (last GC)", fmt.Sprintf("%s / %s; %s", mib(single.Idle.RSS-single.Idle.RSSPer*float64(single.Idle.Added)), mib(single.Idle.RSS), kibOrNA(single.Idle.LivePer)), "", ""})
 		if single.BC.Messages > 0 {
 			rows = append(rows, bcRow(sc, single.BC))
 		}
@@ -559,11 +579,11 @@ func clusterLobbyRows(p clusterParams, single *singleLobby, lobbies []clusterLob
 			fmt.Sprintf("≥ %s, 0, 0", count(int64(p.Streams))), verdict(l.Held >= int64(p.Streams/p.Nodes*p.Nodes) && l.Failed == 0 && l.Lost == 0)})
 		worst := 0.0
 		for _, n := range l.Nodes {
-			rows = append(rows, row{sc, fmt.Sprintf("%s: streams held, RSS per stream after the ramp / after the hold, idle CPU", n.Name),
-				fmt.Sprintf("%s, %s / %s, %s", count(n.Held), kib(n.RampPer), kib(n.HoldPer), pct(n.CPUPct)), "", ""})
+			rows = append(rows, row{sc, fmt.Sprintf("%s: streams held, RSS per stream after the ramp / after the hold, live heap per stream, RSS before / after, idle CPU", n.Name),
+				fmt.Sprintf("%s, %s / %s, %s, %s / %s, %s", count(n.Held), kib(n.RampPer), kib(n.HoldPer), kibOrNA(n.LivePer), mib(n.BaseRSS), mib(n.RSS), pct(n.CPUPct)), "", ""})
 			worst = max(worst, n.HoldPer)
 		}
-		rows = append(rows, row{sc, "all nodes: RSS per stream after the ramp / after the hold", fmt.Sprintf("%s / %s", kib(l.RampPer), kib(l.HoldPer)), "", ""})
+		rows = append(rows, row{sc, "all nodes: RSS per stream after the ramp / after the hold; live heap per stream", fmt.Sprintf("%s / %s; %s", kib(l.RampPer), kib(l.HoldPer), kibOrNA(l.LivePer)), "", ""})
 		if single != nil {
 			q := worst / single.Idle.RSSPer
 			target, v := "", ""
@@ -572,7 +592,8 @@ func clusterLobbyRows(p clusterParams, single *singleLobby, lobbies []clusterLob
 			}
 			rows = append(rows,
 				row{sc, "RSS per stream after the hold, worst node ÷ single node", fmt.Sprintf("%.2f×", q), target, v},
-				row{sc, "RSS per stream after the hold, all nodes ÷ single node", fmt.Sprintf("%.2f×", l.HoldPer/single.Idle.RSSPer), "", ""})
+				row{sc, "RSS per stream after the hold, all nodes ÷ single node", fmt.Sprintf("%.2f×", l.HoldPer/single.Idle.RSSPer), "", ""},
+				row{sc, "live heap per stream, all nodes ÷ single node", fmt.Sprintf("%.2f×", l.LivePer/single.Idle.LivePer), "", ""})
 		}
 		idleS := l.Idle.Seconds()
 		rows = append(rows,

@@ -192,6 +192,10 @@ func (s *Server) routeHome(c echo.Context, next echo.HandlerFunc, sid string) er
 		}
 		switch {
 		case node != s.cluster.Name() && s.cluster.Alive(node):
+			if downstream && c.Param("transport") == "ws" && !followed && s.pullWS(c, node, sid, player) {
+				followed = true
+				continue // drained by its home for this node to take
+			}
 			if t := c.Param("transport"); downstream && t != "poll" {
 				err = s.relayStream(c, node, sid)
 			} else {

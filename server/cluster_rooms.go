@@ -605,8 +605,11 @@ func (s *Server) adoptMoved(ctx context.Context, data []byte) error {
 	if s.Draining() || s.cluster.Fenced() {
 		return errUnavailable
 	}
-	if req.Kind == "room" {
+	switch req.Kind {
+	case "room":
 		return s.adoptRoom(ctx, req)
+	case "pull":
+		return s.releaseToPull(ctx, req)
 	}
 	node, player, rev, err := s.cluster.Home(ctx, req.SID)
 	if err != nil {

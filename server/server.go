@@ -60,6 +60,11 @@ type Config struct {
 	// Cluster makes this server one node of a cluster (cluster.go); nil,
 	// the default, runs one node.
 	Cluster Cluster
+	// WSRelay keeps a WebSocket that lands on a node other than its
+	// session's home relayed from the home, as the HTTP streams are; by
+	// default such a session outside a room is moved to the node the socket
+	// landed on (cluster_ws.go).
+	WSRelay bool
 }
 
 // Server is the Comet HTTP application.

@@ -33,7 +33,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // startNATS runs an embedded nats-server with JetStream, in-process only.
-func startNATS(t *testing.T) *natsserver.Server {
+func startNATS(t testing.TB) *natsserver.Server {
 	t.Helper()
 	ns, err := natsserver.NewServer(&natsserver.Options{
 		DontListen: true, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
@@ -60,19 +60,29 @@ type node struct {
 	once  sync.Once
 }
 
-// nodeOpt changes how a test node is started: its cluster config, or the
-// NATS URL it connects to (instead of in-process).
-type nodeOpt func(cfg *cluster.Config, url *string)
+// nodeOpt changes how a test node is started: its cluster config, the
+// NATS URL it connects to (instead of in-process), or its server config.
+type nodeOpt func(o *nodeSetup)
 
-func startNode(t *testing.T, ns *natsserver.Server, store *postgres.DB, name string, opts ...nodeOpt) *node {
+type nodeSetup struct {
+	cluster cluster.Config
+	url     string
+	server  server.Config
+}
+
+func startNode(t testing.TB, ns *natsserver.Server, store *postgres.DB, name string, opts ...nodeOpt) *node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var cfg cluster.Config
-	var url string
-	for _, o := range opts {
-		o(&cfg, &url)
+	var o nodeSetup
+	o.server = server.Config{
+		Store: store, Game: gameloop.ManagerConfig{Modes: modes.All()}, Handover: true,
+		Limits: server.Limits{SessionsPerMinute: -1, StreamsPerIP: -1, SessionsPerIP: -1},
 	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, url := o.cluster, o.url
 	conn := append(natsbus.ConnOptions(), nats.InProcessServer(ns))
 	if url != "" {
 		conn = natsbus.ConnOptions()
@@ -100,11 +110,9 @@ func startNode(t *testing.T, ns *natsserver.Server, store *postgres.DB, name str
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{
-		Store: store, Bus: b, Cluster: cl, Logger: log, Metrics: metrics,
-		Game: gameloop.ManagerConfig{Modes: modes.All()}, Handover: true,
-		Limits: server.Limits{SessionsPerMinute: -1, StreamsPerIP: -1, SessionsPerIP: -1},
-	})
+	scfg := o.server
+	scfg.Bus, scfg.Cluster, scfg.Logger, scfg.Metrics = b, cl, log, metrics
+	srv, err := server.New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,12 +144,12 @@ func (n *node) kill() {
 }
 
 // threeNodes starts three nodes on one NATS and one PostgreSQL.
-func threeNodes(t *testing.T, opts ...nodeOpt) []*node {
+func threeNodes(t testing.TB, opts ...nodeOpt) []*node {
 	return threeNodesOn(t, startNATS(t), opts...)
 }
 
 // threeNodesOn is threeNodes on a NATS server the test started.
-func threeNodesOn(t *testing.T, ns *natsserver.Server, opts ...nodeOpt) []*node {
+func threeNodesOn(t testing.TB, ns *natsserver.Server, opts ...nodeOpt) []*node {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	store, err := postgres.Open(ctx, pgtest.New(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -172,14 +180,14 @@ type event struct {
 
 // client is one tab, whose requests go to whichever node the test says.
 type client struct {
-	t          *testing.T
+	t          testing.TB
 	sid, token string
 	seq        uint64 // client seq of the next event sent
 	last       uint64 // the newest server seq read
 	got        []event
 }
 
-func newClient(t *testing.T, n *node) *client {
+func newClient(t testing.TB, n *node) *client {
 	t.Helper()
 	resp, err := http.Post(n.ts.URL+"/comet/session", "application/json", strings.NewReader(`{}`))
 	if err != nil {

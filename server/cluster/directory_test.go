@@ -7,11 +7,10 @@ import (
 	"time"
 
 	"comet/internal/check"
-	"comet/server/cluster"
 )
 
 func withDirectoryGrace(d time.Duration) nodeOpt {
-	return func(cfg *cluster.Config, _ *string) { cfg.DirectoryGrace = d }
+	return func(o *nodeSetup) { o.cluster.DirectoryGrace = d }
 }
 
 // TestSweepDeadNodesEntries: the entries of a killed node's sessions stay

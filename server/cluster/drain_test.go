@@ -28,7 +28,7 @@ func (n *node) drain(t *testing.T) {
 }
 
 // home reads sid's home from the directory through n.
-func home(t *testing.T, n *node, sid string) (string, uint64) {
+func home(t testing.TB, n *node, sid string) (string, uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

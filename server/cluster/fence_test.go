@@ -195,7 +195,7 @@ func startNATSOn(t *testing.T, port int, dir string) *natsserver.Server {
 	return ns
 }
 
-func withURL(url string) nodeOpt { return func(_ *cluster.Config, u *string) { *u = url } }
+func withURL(url string) nodeOpt { return func(o *nodeSetup) { o.url = url } }
 
 // TestFenceWhenNATSRestarts: NATS stops; every node fences (/healthz 503,
 // sessions refused). NATS starts again with its store; every node takes its

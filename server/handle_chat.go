@@ -119,14 +119,14 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 	// Last, so a line refused for any other reason costs no allowance.
 	g := s.guards
 	addr := eventAddr(ctx, sess)
-	if ok, retry := g.chatPerIP.check(addr); !ok {
+	if ok, retry := s.takeLimit(ctx, limitChatIP, addr, true); !ok {
 		return g.refuse(g.chatPerIP, retry, "slow down: too many chat lines from your address")
 	}
-	if !s.chatAllowed(sess.playerID) {
+	if ok, _ := s.takeLimit(ctx, limitChatPlayer, sess.playerID, false); !ok {
 		s.metrics.limited.WithLabelValues("chat").Inc()
 		return comet.Errorf(comet.ERATELIMIT, "slow down: at most %d lines per %d seconds", chatBurst, chatBurst*int(chatEvery/time.Second))
 	}
-	if ok, retry := g.chatPerIP.take(addr); !ok { // taken by another tab meanwhile
+	if ok, retry := s.takeLimit(ctx, limitChatIP, addr, false); !ok { // taken by another tab meanwhile
 		return g.refuse(g.chatPerIP, retry, "slow down: too many chat lines from your address")
 	}
 
@@ -522,9 +522,20 @@ func (s *Server) loadMutes(ctx context.Context, sess *tab) {
 	}
 }
 
-// chatAllowed takes one line from the player's token bucket, shared by all
-// of the player's tabs so more tabs do not mean more lines.
-func (s *Server) chatAllowed(playerID string) bool {
+// chatLimiter is the player's chat token bucket here, shared by all of the
+// player's tabs so more tabs do not mean more lines.
+// Once a minute it drops the full buckets (a full bucket is a new one): in
+// a cluster this node keeps buckets of players with no tab here.
+func (s *Server) chatLimiter(playerID string) *rate.Limiter {
+	now := time.Now()
+	if last := s.chatSwept.Load(); now.UnixNano()-last > int64(time.Minute) && s.chatSwept.CompareAndSwap(last, now.UnixNano()) {
+		s.chatLimits.Range(func(k, v any) bool {
+			if v.(*rate.Limiter).TokensAt(now) >= chatBurst {
+				s.chatLimits.Delete(k)
+			}
+			return true
+		})
+	}
 	l, _ := s.chatLimits.LoadOrStore(playerID, rate.NewLimiter(rate.Every(chatEvery), chatBurst))
-	return l.(*rate.Limiter).Allow()
+	return l.(*rate.Limiter)
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -84,7 +85,8 @@ type Server struct {
 	limits     *limiter
 	guards     *guards
 	games      *gameloop.Manager
-	chatLimits sync.Map // player id -> *rate.Limiter
+	chatLimits sync.Map     // player id -> *rate.Limiter
+	chatSwept  atomic.Int64 // unix nanoseconds of chatLimiter's last sweep
 	history    historyCache
 	watches    historyWatches
 	results    *matchRecords // each room's last match result (for a reset) and match start records
@@ -149,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 	s.done.Add(1)
 	go func() { defer s.done.Done(); s.lobby.run(ctx) }()
 	s.startClusterRooms(ctx)
+	s.startClusterLimits()
 	s.startClusterChat()
 
 	s.handlers = s.eventHandlers()

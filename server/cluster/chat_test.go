@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -239,4 +240,74 @@ func TestChatLimitAcrossNodes(t *testing.T) {
 	if refused == 0 && elapsed < 6*time.Second { // a slower run may have refilled the bucket
 		t.Fatalf("no line refused (%d taken in %v)", taken, elapsed)
 	}
+}
+
+// TestChatLimitIsOnePerPlayerInTheCluster: one player's tabs homed on all
+// three nodes share one allowance of 5 plus 1 a second, and one address's
+// players on all three nodes one allowance of 20 (docs/SECURITY.md) — a
+// bucket per node would take 3 times as many. Each tab sends its lines in
+// one batch; the lines taken are counted from the store.
+func TestChatLimitIsOnePerPlayerInTheCluster(t *testing.T) {
+	ns := threeNodes(t)
+	first, player, _ := openTab(t, ns[0], "")
+	tabs := []*client{first}
+	for _, n := range ns[1:] {
+		c, id, _ := openTab(t, n, first.token)
+		if id != player {
+			t.Fatalf("second tab of %s is %s", player, id)
+		}
+		tabs = append(tabs, c)
+	}
+	start := time.Now()
+	for i, c := range tabs { // 15 lines, 5 on each node
+		c.sayBatch(ns[i], fmt.Sprintf("p%d", i), 5)
+	}
+	taken := linesStored(t, ns[0], "p")
+	if most := 5 + int(time.Since(start)/time.Second) + 1; taken > most {
+		t.Fatalf("one player's tabs on three nodes had %d lines taken in %v; at most %d with one bucket", taken, time.Since(start), most)
+	}
+
+	// One address: 8 players, 3 lines each, spread over the nodes: at most
+	// 20 plus 2 a minute.
+	start = time.Now()
+	for i := range 8 {
+		c, _, _ := openTab(t, ns[i%3], "")
+		c.sayBatch(ns[i%3], fmt.Sprintf("a%d", i), 3)
+	}
+	if taken, most := linesStored(t, ns[0], "a"), 20+int(time.Since(start)/(30*time.Second))+1; taken > most {
+		t.Fatalf("one address's players on three nodes had %d lines taken in %v; at most %d with one bucket", taken, time.Since(start), most)
+	}
+}
+
+// sayBatch sends n lobby lines prefix-0 … in one POST through node, which
+// takes the batch (204) whatever the limit refuses of it.
+func (c *client) sayBatch(node *node, prefix string, n int) {
+	c.t.Helper()
+	var evs []string
+	for j := range n {
+		evs = append(evs, fmt.Sprintf(`{"seq":%d,"type":"chat.say","data":{"channel":"lobby","text":"%s-%d"}}`, c.seq, prefix, j))
+		c.seq++
+	}
+	if code, b := c.do(http.MethodPost, node.ts.URL+"/comet/"+c.sid+"/send", []byte("["+strings.Join(evs, ",")+"]")); code != http.StatusNoContent {
+		c.t.Fatalf("send via %s: %d %s", node.name, code, b)
+	}
+}
+
+// linesStored counts the lobby lines in the store whose text starts with
+// prefix.
+func linesStored(t *testing.T, n *node, prefix string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lines, err := n.store.ChatHistory(ctx, "lobby", 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l.Text, prefix) {
+			count++
+		}
+	}
+	return count
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -105,9 +106,10 @@ func (s *Server) moveRoomOut(ctx context.Context, sv *gameloop.SavedRoom, member
 }
 
 // offerRoom offers sv to the live nodes but this one until one takes it.
-// A node that refuses (or does not answer) before it took any member is
-// passed over; once a member's session has left, the room is the taker's
-// whatever it answered.
+// A node that refuses (a *comet.Error: it took nothing) or is gone is
+// passed over; one that did not answer in time may still be taking the
+// room, so no other node is asked (two would run it): the room is that
+// node's if it has any member's session, else it closes here.
 func (s *Server) offerRoom(ctx context.Context, cr *clusterRooms, sv *gameloop.SavedRoom, members []*tab, nth int) bool {
 	req := moveReq{Kind: "room"}
 	var err error
@@ -148,6 +150,10 @@ func (s *Server) offerRoom(ctx context.Context, cr *clusterRooms, sv *gameloop.S
 		s.log.Warn("drain: room not taken", "room", sv.ID, "to", node, "bytes", len(b), "members_taken", taken, "err", err)
 		if taken {
 			return true // that node holds some of its sessions: the room is its to close or run
+		}
+		var refused *comet.Error
+		if !errors.As(err, &refused) && s.cluster.Alive(node) {
+			return false
 		}
 	}
 	return false

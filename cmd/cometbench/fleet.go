@@ -93,7 +93,11 @@ func (f *fleet) open(ctx context.Context, n int, rate float64, transports []stri
 		}
 	}
 	want := before.Opened + before.OpenFailed + int64(n)
-	deadline := time.Now().Add(time.Duration(float64(n)/rate*float64(time.Second)) + 60*time.Second)
+	// Twice the planned ramp and a minute: on a shared machine neighbours'
+	// load slows a ramp that is still progressing (a cluster's 15,000 a node
+	// took 2.1 min of a planned 1.3 under load 38); a real stall is the 45 s
+	// without progress below.
+	deadline := time.Now().Add(2*time.Duration(float64(n)/rate*float64(time.Second)) + 60*time.Second)
 	last, lastAt := int64(-1), time.Now()
 	for {
 		s, err := f.stats(ctx, false)

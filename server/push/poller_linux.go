@@ -55,8 +55,7 @@ func (e *epoller) rearm(st *stream) error { return e.ctl(st, unix.EPOLL_CTL_MOD,
 
 // mask is what st waits for now: a hang-up always, room to write while
 // stalled, and bytes to read for a WebSocket no worker is reading or about
-// to read (that read re-arms it). The caller holds st.mu, or st is not yet
-// visible to anyone else.
+// to read (that read re-arms it). The caller holds st.mu.
 func (e *epoller) mask(st *stream) uint32 {
 	m := uint32(evHangup)
 	if st.awaitOut {

@@ -120,7 +120,12 @@ func (p *writerPool) register(st *stream) {
 	p.mu.Unlock()
 	p.hub.metrics.streams.WithLabelValues(st.t.name()).Inc()
 	if st.fd >= 0 {
-		if err := p.poll.watch(st); err != nil {
+		// Under st.mu: the poller may report the socket before watch
+		// returns, and its event changes what mask reads under that lock.
+		st.mu.Lock()
+		err := p.poll.watch(st)
+		st.mu.Unlock()
+		if err != nil {
 			// Writes still never block; only hang-ups go unseen until a write fails.
 			p.hub.log.Debug("poller cannot watch stream", "err", err)
 		}

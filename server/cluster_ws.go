@@ -11,23 +11,26 @@ import (
 	"comet"
 )
 
-// A WebSocket is long-lived and carries both directions, so a session
-// whose socket lands on a node other than its home is moved to that node
-// rather than relayed (docs/PERFORMANCE.md, "WebSocket homed where it lands"
-// has the measurement): the landing node asks the home to release it
-// (moveReq kind "pull"), the home marks it drained for a move, and the
-// landing node takes it whole as a drain's taker does — same sid, numbering
-// and buffered events — then serves the socket locally: no relay, no
-// forwarded message, each way. A session sitting in a room stays with the
-// room on its owner (its inputs and diffs are local there) and is relayed,
-// as are all sockets with Config.WSRelay.
+// A WebSocket is long-lived and carries both directions, so with
+// Config.WSMove a session whose socket lands on a node other than its home
+// is moved to that node rather than relayed (docs/PERFORMANCE.md,
+// "WebSocket homed where it lands" has the measurement): the landing node
+// asks the home to release it (moveReq kind "pull"), the home marks it
+// drained for a move, and the landing node takes it whole as a drain's
+// taker does — same sid, numbering and buffered events — then serves the
+// socket locally: no relay, no forwarded message, each way. Why not by
+// default: between the home's take and the new home's subscription taking
+// effect on NATS, a bus line for the session reaches neither (the drain's
+// take has the same window), and with a round-robin balancer sockets would
+// move on every reconnect; a relay loses nothing. A session sitting in a
+// room stays with the room on its owner and is relayed either way.
 
 // pullWS asks sid's home to release the session to this node, for a
 // WebSocket that landed here; true when it did (the directory entry is
 // then drained: routeHome takes it). The client's token is checked first,
 // so that nobody but the session's player moves it.
 func (s *Server) pullWS(c echo.Context, home, sid, player string) bool {
-	if s.cfg.WSRelay || s.rooms == nil {
+	if !s.cfg.WSMove || s.rooms == nil {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), clusterTimeout)

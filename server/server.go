@@ -61,11 +61,12 @@ type Config struct {
 	// Cluster makes this server one node of a cluster (cluster.go); nil,
 	// the default, runs one node.
 	Cluster Cluster
-	// WSRelay keeps a WebSocket that lands on a node other than its
-	// session's home relayed from the home, as the HTTP streams are; by
-	// default such a session outside a room is moved to the node the socket
-	// landed on (cluster_ws.go).
-	WSRelay bool
+	// WSMove moves the session of a WebSocket that lands on a node other
+	// than its home, outside a room, to the node it landed on (cluster_ws.go)
+	// instead of relaying it from the home as the HTTP streams are: fewer
+	// NATS bytes, but a line published during the move's take round trip
+	// can be missed, as in a drain.
+	WSMove bool
 }
 
 // Server is the Comet HTTP application.

@@ -18,9 +18,9 @@ import (
 // BenchmarkWebSocketLanded measures a lobby line's broadcast to 200
 // WebSockets whose sessions were opened on node a, in three set-ups on a
 // fresh three-node cluster each: "home", the sockets opened on a itself
-// (the baseline: no hop between nodes); "moved", opened on b, which takes
-// each session from a (the default, cluster_ws.go); "relayed", opened on b
-// with WSRelay, each session's events relayed from a. ns/op is from the
+// (the baseline: no hop between nodes); "moved", opened on b with WSMove,
+// which takes each session from a (cluster_ws.go); "relayed", opened on b
+// (the default), each session's events relayed from a. ns/op is from the
 // line's POST on a until the last socket had it; nats-msgs/op and
 // nats-KiB/op are what nats-server delivered meanwhile (in-process).
 //
@@ -31,7 +31,7 @@ func BenchmarkWebSocketLanded(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			ns := startNATS(b)
 			nodes := threeNodesOn(b, ns, func(o *nodeSetup) {
-				o.server.WSRelay = mode == "relayed"
+				o.server.WSMove = mode == "moved"
 				o.server.Abuse.ChatPerIPPerMinute = -1 // every speaker on one address
 			})
 			at := nodes[1]

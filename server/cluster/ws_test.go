@@ -49,14 +49,32 @@ func (c *client) readWS(conn *websocket.Conn, text string) {
 	}
 }
 
-// TestWebSocketMovesSessionWhereItLands: a session homed on A opens its
-// WebSocket on B. Outside a room, the session moves to B (its home becomes
-// b; same sid, numbering going on, no sys.reset) and B serves the socket
-// itself; in a room, it stays on the room's node and the socket is relayed.
-// Either way a line said on C arrives once, and one the socket's client
-// says over it reaches the others.
-func TestWebSocketMovesSessionWhereItLands(t *testing.T) {
+// withWSMove starts the nodes with Config.WSMove.
+func withWSMove(o *nodeSetup) { o.server.WSMove = true }
+
+// TestWebSocketRelayedByDefault: a session homed on A opens its WebSocket
+// on B; by default B relays it from A (its home stays a), and a line said
+// on C arrives on it.
+func TestWebSocketRelayedByDefault(t *testing.T) {
 	nodes := threeNodes(t)
+	a, other := newClient(t, nodes[0]), newClient(t, nodes[2])
+	a.poll(nodes[0])
+	conn := a.ws(nodes[1])
+	other.say(nodes[2], "relayed")
+	a.readWS(conn, "relayed")
+	if h, _ := home(t, nodes[2], a.sid); h != "a" {
+		t.Errorf("home %q, want a: without WSMove the socket is relayed", h)
+	}
+}
+
+// TestWebSocketMovesSessionWhereItLands: with WSMove, a session homed on A
+// opens its WebSocket on B. Outside a room, the session moves to B (its
+// home becomes b; same sid, numbering going on, no sys.reset) and B serves
+// the socket itself; in a room, it stays on the room's node and the socket
+// is relayed. Either way a line said on C arrives once, and one the
+// socket's client says over it reaches the others.
+func TestWebSocketMovesSessionWhereItLands(t *testing.T) {
+	nodes := threeNodes(t, withWSMove)
 	a, other := newClient(t, nodes[0]), newClient(t, nodes[2])
 	a.say(nodes[0], "before")
 	a.waitFor(nodes[0], "before")

@@ -66,7 +66,9 @@ type Cluster interface {
 	SaveDrained(ctx context.Context, sid string, blob []byte) error
 	// TakeDrained makes this node the home of a drained session (a
 	// compare-and-set on rev) and returns its blob; nil when none is left.
-	TakeDrained(ctx context.Context, sid, player string, rev uint64) ([]byte, error)
+	// before runs once the entry is this node's and before the drained
+	// home ends the session, with its topics there (takeCapture).
+	TakeDrained(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string)) ([]byte, error)
 }
 
 // clusterTimeout bounds a directory look-up or a relay request.

@@ -140,6 +140,17 @@ func (s *Server) TakeSession(ctx context.Context, sid string) ([]byte, bool) {
 	return blob, true
 }
 
+// TakenTopics lists the topics of a session this node drained or moves, for
+// the node about to take it to capture (takeCapture); false when it is not
+// held here to be taken.
+func (s *Server) TakenTopics(sid string) ([]string, bool) {
+	ps, ok := s.hub.Session(sid)
+	if !ok || !(s.Draining() || s.rooms.isMoving(sid)) || tabOf(ps).mirror {
+		return nil, false
+	}
+	return ps.Topics(), true
+}
+
 // saveDrained saves a drained session nobody took to the cluster's bucket.
 func (s *Server) saveDrained(ctx context.Context, t *tab) bool {
 	s.drain.take.Lock()
@@ -182,7 +193,9 @@ func (s *Server) takeDrained(c echo.Context, sid, player string, rev uint64) err
 	if err != nil {
 		return err
 	}
-	blob, err := s.cluster.TakeDrained(ctx, sid, p.ID, rev)
+	tc := &takeCapture{s: s}
+	defer tc.close()
+	blob, err := s.cluster.TakeDrained(ctx, sid, p.ID, rev, tc.before)
 	if comet.ErrorCode(err) == codeUnavailable {
 		return errMovingWithRoom // routeHome waits for the room's taker
 	}
@@ -212,7 +225,7 @@ func (s *Server) takeDrained(c echo.Context, sid, player string, rev uint64) err
 	t := &tab{playerID: p.ID, addr: addr}
 	copy(t.tokenHash[:], st.TokenHash)
 	t.setName(st.Name)
-	ps, err := s.hub.Restore(st.Session, t)
+	ps, err := tc.restore(st.Session, t)
 	if err != nil {
 		s.limits.releaseSession(addr)
 		s.log.Warn("drained session not restored", "sid", sid, "err", err)

@@ -229,11 +229,13 @@ func (s *Server) takeMember(ctx context.Context, m movedMember, room string) (*t
 	if node != "" || rev == 0 || player != m.Player {
 		return nil, fmt.Errorf("not marked drained (home %q)", node)
 	}
-	blob, err := s.rooms.c.TakeWithRoom(ctx, m.SID, player, rev)
+	tc := &takeCapture{s: s}
+	defer tc.close()
+	blob, err := s.rooms.c.TakeWithRoom(ctx, m.SID, player, rev, tc.before)
 	if err != nil {
 		return nil, err
 	}
-	t, _, err := s.restoreMoved(ctx, m.SID, player, blob, room)
+	t, _, err := s.restoreMoved(ctx, m.SID, player, blob, room, tc)
 	if err != nil {
 		// This node is its home now but holds nothing: the client's next
 		// downstream re-homes it here with a sys.reset.

@@ -32,7 +32,7 @@ type roomCluster interface {
 	MoveRoom(ctx context.Context, node string, req []byte) error
 	RoomLost()
 	MarkWithRoom(ctx context.Context, sid, player string) (bool, error)
-	TakeWithRoom(ctx context.Context, sid, player string, rev uint64) ([]byte, error)
+	TakeWithRoom(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string)) ([]byte, error)
 	MoveCode(ctx context.Context, code string) error
 	Directory(kind string, every time.Duration, onChange func(node, key string, val []byte, died bool)) error
 	Put(kind, key string, val []byte)
@@ -618,11 +618,13 @@ func (s *Server) adoptMoved(ctx context.Context, data []byte) error {
 	if node != "" || rev == 0 || player != req.Player {
 		return comet.Errorf(comet.ECONFLICT, "session not marked for a move")
 	}
-	blob, err := s.cluster.TakeDrained(ctx, req.SID, player, rev)
+	tc := &takeCapture{s: s}
+	defer tc.close()
+	blob, err := s.cluster.TakeDrained(ctx, req.SID, player, rev, tc.before)
 	if err != nil {
 		return comet.Errorf(codeUnavailable, "session not taken: %v", err)
 	}
-	t, upSeq, err := s.restoreMoved(ctx, req.SID, player, blob, "")
+	t, upSeq, err := s.restoreMoved(ctx, req.SID, player, blob, "", tc)
 	if err != nil {
 		// This node is its home now but holds nothing: the client's next
 		// downstream re-homes it here with a sys.reset.
@@ -654,7 +656,7 @@ func (s *Server) adoptMoved(ctx context.Context, data []byte) error {
 // It returns the tab and the client seq of the event that moved it. With
 // room "" the session left its room on the old home; otherwise it stays in
 // room, which moves here with it (adoptRoom).
-func (s *Server) restoreMoved(ctx context.Context, sid, player string, blob []byte, room string) (*tab, uint64, error) {
+func (s *Server) restoreMoved(ctx context.Context, sid, player string, blob []byte, room string, tc *takeCapture) (*tab, uint64, error) {
 	if blob == nil {
 		return nil, 0, errors.New("the old home handed nothing over")
 	}
@@ -677,7 +679,7 @@ func (s *Server) restoreMoved(ctx context.Context, sid, player string, blob []by
 	t := &tab{playerID: player, addr: addr, room: room}
 	copy(t.tokenHash[:], st.TokenHash)
 	t.setName(st.Name)
-	ps, err := s.hub.Restore(st.Session, t)
+	ps, err := tc.restore(st.Session, t)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -18,11 +18,10 @@ import (
 // asks the home to release it (moveReq kind "pull"), the home marks it
 // drained for a move, and the landing node takes it whole as a drain's
 // taker does — same sid, numbering and buffered events — then serves the
-// socket locally: no relay, no forwarded message, each way. Why not by
-// default: between the home's take and the new home's subscription taking
-// effect on NATS, a bus line for the session reaches neither (the drain's
-// take has the same window), and with a round-robin balancer sockets would
-// move on every reconnect; a relay loses nothing. A session sitting in a
+// socket locally: no relay, no forwarded message, each way. The take loses
+// no bus line (take_capture.go). Why not by default: with a round-robin
+// balancer sockets would move on every reconnect, three round trips and a
+// directory write each time; a relay moves nothing. A session sitting in a
 // room stays with the room on its owner and is relayed either way.
 
 // pullWS asks sid's home to release the session to this node, for a

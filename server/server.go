@@ -64,8 +64,7 @@ type Config struct {
 	// WSMove moves the session of a WebSocket that lands on a node other
 	// than its home, outside a room, to the node it landed on (cluster_ws.go)
 	// instead of relaying it from the home as the HTTP streams are: fewer
-	// NATS bytes, but a line published during the move's take round trip
-	// can be missed, as in a drain.
+	// NATS bytes, a few milliseconds once per socket.
 	WSMove bool
 }
 

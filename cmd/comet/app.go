@@ -136,7 +136,7 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	fs.StringVar(&m.Node, "node", m.Node, "this node's name in the cluster, unique among live nodes: A-Z a-z 0-9 - _ (env COMET_NODE; default: host name and port)")
 	fs.BoolVar(&m.NATSEmbedded, "nats-embedded", m.NATSEmbedded, "run a NATS server with JetStream inside this node, listening on --nats-listen, and join the cluster through it; other nodes give --nats nats://THIS-HOST:PORT (env COMET_NATS_EMBEDDED)")
 	fs.StringVar(&m.NATSListen, "nats-listen", "0.0.0.0:4222", "where the embedded NATS server (--nats-embedded) listens for the other nodes (env COMET_NATS_LISTEN)")
-	fs.BoolVar(&m.WSMove, "ws-move", m.WSMove, "in a cluster, move the session of a WebSocket that lands on another node than its home (outside a room) to that node rather than relay it from the home: fewer NATS bytes, but a chat line said during the move can be missed (env COMET_WS_MOVE)")
+	fs.BoolVar(&m.WSMove, "ws-move", m.WSMove, "in a cluster, move the session of a WebSocket that lands on another node than its home (outside a room) to that node rather than relay it from the home: fewer NATS bytes, a few milliseconds once per socket (env COMET_WS_MOVE)")
 	fs.StringVar(&m.NATSStore, "nats-store", "", "the embedded NATS server's JetStream folder (env COMET_NATS_STORE; default: a temporary folder, removed at exit)")
 	m.Limits.TrustedProxies = nil
 	fs.Var((*prefixList)(&m.Limits.TrustedProxies), "trusted-proxy", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (env COMET_TRUSTED_PROXIES)")

@@ -126,7 +126,7 @@ func (m *Main) serveCluster() {
 	}
 	m.cluster.node.Serve(cluster.Service{
 		HTTP: m.Server.ClusterHandler(), Relay: m.Server.RelaySession, EndMirror: m.Server.EndMirror,
-		Fence: m.Server.Fence, Recover: m.Server.Recover, Take: m.Server.TakeSession,
+		Fence: m.Server.Fence, Recover: m.Server.Recover, Take: m.Server.TakeSession, Topics: m.Server.TakenTopics,
 	})
 }
 

@@ -117,7 +117,7 @@ func startNode(t testing.TB, ns *natsserver.Server, store *postgres.DB, name str
 		t.Fatal(err)
 	}
 	cl.Serve(cluster.Service{HTTP: srv.ClusterHandler(), Relay: srv.RelaySession, EndMirror: srv.EndMirror,
-		Fence: srv.Fence, Recover: srv.Recover, Take: srv.TakeSession})
+		Fence: srv.Fence, Recover: srv.Recover, Take: srv.TakeSession, Topics: srv.TakenTopics})
 	n := &node{name: name, store: store, nc: nc, cl: cl, srv: srv, ts: httptest.NewServer(srv.Handler())}
 	t.Cleanup(func() {
 		n.once.Do(func() {

@@ -38,9 +38,11 @@ const maxDrainedBytes = 1 << 20
 
 func takeSubject(node string) string { return "comet.node." + node + ".take" }
 
-// takeRequest names the session a node took from the drained home.
+// takeRequest names the session a node took from the drained home; with
+// Topics it asks only for the session's topics (JSON list), ending nothing.
 type takeRequest struct {
-	SID string `json:"sid"`
+	SID    string `json:"sid"`
+	Topics bool   `json:"topics,omitempty"`
 }
 
 // MarkDrained marks a session this node is home of as drained, for the
@@ -104,17 +106,25 @@ func (n *Node) SaveDrained(ctx context.Context, sid string, blob []byte) error {
 // drained home, or from the bucket once that home has left; nil when there
 // is none (the home died mid-drain): the caller then starts the session
 // afresh, as a re-home.
-func (n *Node) TakeDrained(ctx context.Context, sid, player string, rev uint64) (blob []byte, err error) {
-	return n.takeDrained(ctx, sid, player, rev, false)
+//
+// before, if not nil, runs once this node owns the entry and before the
+// drained home ends the session, with the topics the session is subscribed
+// to there: the taker opens its capture of them in it (push.Hub.Capture,
+// in effect on the NATS server before it returns), so a line published
+// between the home's save and the taker's subscription reaches the session
+// instead of neither node. It does not run when the home cannot say (it
+// left; the blob then comes from the bucket).
+func (n *Node) TakeDrained(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string)) (blob []byte, err error) {
+	return n.takeDrained(ctx, sid, player, rev, false, before)
 }
 
 // TakeWithRoom is TakeDrained for the node that takes a room a draining
 // node hands over, of a member's session marked with MarkWithRoom.
-func (n *Node) TakeWithRoom(ctx context.Context, sid, player string, rev uint64) (blob []byte, err error) {
-	return n.takeDrained(ctx, sid, player, rev, true)
+func (n *Node) TakeWithRoom(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string)) (blob []byte, err error) {
+	return n.takeDrained(ctx, sid, player, rev, true, before)
 }
 
-func (n *Node) takeDrained(ctx context.Context, sid, player string, rev uint64, withRoom bool) (blob []byte, err error) {
+func (n *Node) takeDrained(ctx context.Context, sid, player string, rev uint64, withRoom bool, before func(context.Context, []string)) (blob []byte, err error) {
 	source := "none"
 	defer func() {
 		if errors.Is(err, ErrHomeChanged) {
@@ -136,6 +146,15 @@ func (n *Node) takeDrained(ctx context.Context, sid, player string, rev uint64, 
 	}
 	if err := n.rehome(ctx, sid, player, rev); err != nil {
 		return nil, err
+	}
+	if before != nil {
+		topics, err := n.askTopics(ctx, h.From, sid)
+		switch {
+		case err != nil:
+			n.log.Info("drained home did not list the session's topics; taking it uncaptured", "sid", sid, "from", h.From, "err", err)
+		case topics != nil:
+			before(ctx, topics)
+		}
 	}
 	blob, err = n.askTake(ctx, h.From, sid)
 	if err != nil {
@@ -164,12 +183,32 @@ func (n *Node) takeDrained(ctx context.Context, sid, player string, rev uint64, 
 // askTake asks the drained home for the session; nil, nil when the home
 // no longer holds it (it saved it to the bucket first).
 func (n *Node) askTake(ctx context.Context, from, sid string) ([]byte, error) {
-	b, _ := json.Marshal(takeRequest{SID: sid})
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	return n.ask(ctx, "take", from, takeRequest{SID: sid}, 5*time.Second)
+}
+
+// askTopics asks the drained home for the session's topics; nil, nil when
+// the home no longer holds it.
+func (n *Node) askTopics(ctx context.Context, from, sid string) ([]string, error) {
+	b, err := n.ask(ctx, "topics", from, takeRequest{SID: sid, Topics: true}, 2*time.Second)
+	if b == nil {
+		return nil, err
+	}
+	var topics []string
+	if err := json.Unmarshal(b, &topics); err != nil {
+		return nil, fmt.Errorf("cluster: topics of %s from %s: %w", sid, from, err)
+	}
+	return topics, nil
+}
+
+// ask sends req to the drained home on its take subject; nil, nil for an
+// empty answer (it does not hold the session).
+func (n *Node) ask(ctx context.Context, kind, from string, req takeRequest, timeout time.Duration) ([]byte, error) {
+	b, _ := json.Marshal(req)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	msg, err := n.call(cctx, "take", from, takeSubject(from), b)
+	msg, err := n.call(cctx, kind, from, takeSubject(from), b)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: take %s from %s: %w", sid, from, err)
+		return nil, fmt.Errorf("cluster: %s of %s from %s: %w", kind, req.SID, from, err)
 	}
 	if len(msg.Data) == 0 {
 		return nil, nil
@@ -178,13 +217,23 @@ func (n *Node) askTake(ctx context.Context, from, sid string) ([]byte, error) {
 }
 
 // onTake answers a node that took a session this node drained: the blob,
-// or an empty answer when it is not held here.
+// or an empty answer when it is not held here; or, asked for Topics, the
+// session's topics.
 func (n *Node) onTake(m *nats.Msg) {
 	go func() {
 		var req takeRequest
 		var blob []byte
 		if json.Unmarshal(m.Data, &req) == nil {
-			if svc := n.svc.Load(); svc != nil && svc.Take != nil {
+			svc := n.svc.Load()
+			switch {
+			case svc == nil:
+			case req.Topics:
+				if svc.Topics != nil {
+					if topics, ok := svc.Topics(req.SID); ok {
+						blob, _ = json.Marshal(append([]string{}, topics...))
+					}
+				}
+			case svc.Take != nil:
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				blob, _ = svc.Take(ctx, req.SID)
 				cancel()

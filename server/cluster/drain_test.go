@@ -2,12 +2,20 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"comet"
 	"comet/internal/check"
+	"comet/server/bus"
+	"comet/server/natsbus"
 )
 
 // drain stops a node as SIGTERM does in a cluster: Shutdown hands its
@@ -142,4 +150,101 @@ func TestDrainHandsSessionsOver(t *testing.T) {
 	if code := a.poll(nodes[2]); code != http.StatusOK {
 		t.Fatalf("poll a after: %d", code)
 	}
+}
+
+// TestDrainTakeLosesNoLine: lines published on the lobby topic from
+// elsewhere, one a millisecond, while A drains and B takes A's sessions
+// one after another: each taken session reads every line from its first to
+// the last, no gap and no repeat. A take ends the session on A before B
+// subscribes it; without B's capture of its topics during the take (before
+// A's save, in effect on the NATS server) the lines in between reach
+// neither node.
+func TestDrainTakeLosesNoLine(t *testing.T) {
+	ns := startNATS(t)
+	nodes := threeNodesOn(t, ns)
+	var cs []*client
+	for range 5 {
+		c := newClient(t, nodes[0])
+		if code := c.poll(nodes[0]); code != http.StatusOK {
+			t.Fatalf("poll: %d", code)
+		}
+		cs = append(cs, c)
+	}
+	nc, err := nats.Connect("", append(natsbus.ConnOptions(), nats.InProcessServer(ns))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	z, err := natsbus.New(natsbus.Config{Conn: nc, Local: bus.New(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, stopped := make(chan struct{}), make(chan int)
+	go func() {
+		for i := 1; ; i++ {
+			z.Publish(comet.TopicLobby, comet.MustMessage("test.line", i))
+			select {
+			case <-stop:
+				stopped <- i
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	done := make(chan struct{})
+	go func() { defer close(done); nodes[0].drain(t) }()
+	for _, c := range cs {
+		check.For(t, 10*time.Second, func() error {
+			if node, rev := home(t, nodes[1], c.sid); node != "" || rev == 0 {
+				return fmt.Errorf("%s: home %q rev %d, want drained", c.sid, node, rev)
+			}
+			return nil
+		})
+	}
+	for _, c := range cs { // B takes each, lines flowing
+		if code := c.poll(nodes[1]); code != http.StatusOK {
+			t.Fatalf("poll via b: %d", code)
+		}
+		if got, _ := home(t, nodes[2], c.sid); got != "b" {
+			t.Fatalf("home after the take: %q, want b", got)
+		}
+	}
+	close(stop)
+	last := <-stopped
+	<-done
+	for _, c := range cs {
+		check.For(t, 10*time.Second, func() error {
+			if code := c.poll(nodes[1]); code != http.StatusOK {
+				return fmt.Errorf("poll via b: %d", code)
+			}
+			if n := c.lines(); len(n) == 0 || n[len(n)-1] != last {
+				return fmt.Errorf("%s: line %d not read yet", c.sid, last)
+			}
+			return nil
+		})
+		n := c.lines()
+		for i := 1; i < len(n); i++ {
+			if n[i] != n[i-1]+1 {
+				t.Errorf("%s read line %d after line %d: lost in the take", c.sid, n[i], n[i-1])
+			}
+		}
+		if c.resets() != 0 {
+			t.Errorf("%s read a sys.reset", c.sid)
+		}
+	}
+}
+
+// lines lists the test.line numbers a client read, in order.
+func (c *client) lines() []int {
+	var out []int
+	for _, e := range c.got {
+		if e.Type == "test.line" {
+			var i int
+			if err := json.Unmarshal(e.Data, &i); err != nil {
+				c.t.Fatalf("test.line %s: %v", e.Data, err)
+			}
+			out = append(out, i)
+		}
+	}
+	return out
 }

@@ -12,7 +12,7 @@ import (
 // from a short fixed list (never a node name or a sid), so a cluster of
 // any size adds the same handful of series per node.
 type metrics struct {
-	calls      *prometheus.CounterVec // kind: http, relay, take; outcome: see callOutcome
+	calls      *prometheus.CounterVec // kind: http, relay, take, topics; outcome: see callOutcome
 	rehomes    *prometheus.CounterVec // outcome: ok, lost
 	fences     *prometheus.CounterVec // cause: nats_down, lease_lost
 	drains     *prometheus.CounterVec // step: marked, saved
@@ -31,7 +31,7 @@ func newMetrics(r prometheus.Registerer, n *Node) (*metrics, error) {
 	m := &metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "comet_cluster_forwards_total",
-			Help: "Calls to another node by kind (http: a forwarded request, relay: a stream relay asked of a home, take: a drained session taken) and outcome (ok, unreachable, timeout, canceled, error).",
+			Help: "Calls to another node by kind (http: a forwarded request, relay: a stream relay asked of a home, take: a drained session taken, topics: its topics asked before the take) and outcome (ok, unreachable, timeout, canceled, error).",
 		}, []string{"kind", "outcome"}),
 		rehomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "comet_cluster_rehomes_total",

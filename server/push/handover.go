@@ -80,6 +80,12 @@ func (h *Hub) Save() []SavedSession {
 // subscribed again. A saved session that is inconsistent (events out of
 // order, beyond its seq) is refused, so it is never half-restored.
 func (h *Hub) Restore(sv SavedSession, state any) (*Session, error) {
+	return h.restore(sv, state, false)
+}
+
+// restore is Restore; hold makes the session keep what its subscriptions
+// deliver (RestoreCaptured numbers it after the captured lines).
+func (h *Hub) restore(sv SavedSession, state any, hold bool) (*Session, error) {
 	if sv.ID == "" {
 		return nil, errors.New("restore session: no id")
 	}
@@ -95,6 +101,9 @@ func (h *Hub) Restore(sv SavedSession, state any) (*Session, error) {
 		seq: sv.Seq, upMax: sv.UpMax, upMissing: sv.UpMissing,
 		detached: time.Now().UnixNano(),
 		ring:     replay{maxEvents: int32(h.cfg.ReplayEvents), maxBytes: int32(h.cfg.ReplayBytes)},
+	}
+	if hold {
+		s.hold = new([]*comet.Message)
 	}
 	for _, e := range sv.Events {
 		s.ring.push(event{seq: e.Seq, msg: &comet.Message{Type: e.Type, Frame: e.Frame, Flags: e.Flags}})

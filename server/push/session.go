@@ -46,6 +46,9 @@ type Session struct {
 	ring      replay
 	recv      receiver
 	subs      []comet.Subscription // a handful of topics
+	// hold is non-nil only while RestoreCaptured merges a taken session's
+	// captured lines: what the bus delivers meanwhile waits here, in order.
+	hold *[]*comet.Message
 
 	hangupGrace atomic.Int64 // nanos; 0: a hung-up session gets the hub's Grace like any other
 
@@ -87,10 +90,29 @@ func (s *Session) Send(m *comet.Message) {
 }
 
 // queue numbers m, buffers it and wakes the attached downstream; an ended
-// session drops it.
-func (s *Session) queue(m *comet.Message) {
+// session drops it, a session being restored holds it (RestoreCaptured).
+func (s *Session) queue(m *comet.Message) { s.queueAs(m, false) }
+
+// deliver is Send for RestoreCaptured's merge: it numbers m even while the
+// session holds what the bus delivers.
+func (s *Session) deliver(m *comet.Message) {
+	if m.Flags&comet.Filtered != 0 && s.hub.cfg.Filter != nil && !s.hub.cfg.Filter(s, m) {
+		return
+	}
+	if m.Flags&(comet.Droppable|comet.Keyframe) != 0 && s.dropStale(m) {
+		return
+	}
+	s.queueAs(m, true)
+}
+
+func (s *Session) queueAs(m *comet.Message, merging bool) {
 	s.mu.Lock()
 	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	if s.hold != nil && !merging {
+		*s.hold = append(*s.hold, m)
 		s.mu.Unlock()
 		return
 	}

@@ -38,11 +38,15 @@ const maxDrainedBytes = 1 << 20
 
 func takeSubject(node string) string { return "comet.node." + node + ".take" }
 
-// takeRequest names the session a node took from the drained home; with
-// Topics it asks only for the session's topics (JSON list), ending nothing.
+// topicsSubject asks a drained home for a session's topics, ending
+// nothing. A subject of its own, not a flag on a take request: a node of
+// an older version would ignore the flag and take the session.
+func topicsSubject(node string) string { return "comet.node." + node + ".topics" }
+
+// takeRequest names the session a node takes (or asks the topics of) from
+// the drained home.
 type takeRequest struct {
-	SID    string `json:"sid"`
-	Topics bool   `json:"topics,omitempty"`
+	SID string `json:"sid"`
 }
 
 // MarkDrained marks a session this node is home of as drained, for the
@@ -183,13 +187,13 @@ func (n *Node) takeDrained(ctx context.Context, sid, player string, rev uint64, 
 // askTake asks the drained home for the session; nil, nil when the home
 // no longer holds it (it saved it to the bucket first).
 func (n *Node) askTake(ctx context.Context, from, sid string) ([]byte, error) {
-	return n.ask(ctx, "take", from, takeRequest{SID: sid}, 5*time.Second)
+	return n.ask(ctx, "take", from, takeSubject(from), sid, 5*time.Second)
 }
 
 // askTopics asks the drained home for the session's topics; nil, nil when
 // the home no longer holds it.
 func (n *Node) askTopics(ctx context.Context, from, sid string) ([]string, error) {
-	b, err := n.ask(ctx, "topics", from, takeRequest{SID: sid, Topics: true}, 2*time.Second)
+	b, err := n.ask(ctx, "topics", from, topicsSubject(from), sid, 2*time.Second)
 	if b == nil {
 		return nil, err
 	}
@@ -200,15 +204,15 @@ func (n *Node) askTopics(ctx context.Context, from, sid string) ([]string, error
 	return topics, nil
 }
 
-// ask sends req to the drained home on its take subject; nil, nil for an
-// empty answer (it does not hold the session).
-func (n *Node) ask(ctx context.Context, kind, from string, req takeRequest, timeout time.Duration) ([]byte, error) {
-	b, _ := json.Marshal(req)
+// ask sends the drained home a request about sid on subj; nil, nil for
+// an empty answer (it does not hold the session).
+func (n *Node) ask(ctx context.Context, kind, from, subj, sid string, timeout time.Duration) ([]byte, error) {
+	b, _ := json.Marshal(takeRequest{SID: sid})
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	msg, err := n.call(cctx, kind, from, takeSubject(from), b)
+	msg, err := n.call(cctx, kind, from, subj, b)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: %s of %s from %s: %w", kind, req.SID, from, err)
+		return nil, fmt.Errorf("cluster: %s of %s from %s: %w", kind, sid, from, err)
 	}
 	if len(msg.Data) == 0 {
 		return nil, nil
@@ -216,24 +220,31 @@ func (n *Node) ask(ctx context.Context, kind, from string, req takeRequest, time
 	return msg.Data, nil
 }
 
+// onTopics answers a node about to take a session this node drained: its
+// topics as a JSON list, or an empty answer when it is not held here.
+func (n *Node) onTopics(m *nats.Msg) {
+	var req takeRequest
+	var out []byte
+	if json.Unmarshal(m.Data, &req) == nil {
+		if svc := n.svc.Load(); svc != nil && svc.Topics != nil {
+			if topics, ok := svc.Topics(req.SID); ok {
+				out, _ = json.Marshal(append([]string{}, topics...))
+			}
+		}
+	}
+	if err := m.Respond(out); err != nil {
+		n.log.Warn("answer topics request", "sid", req.SID, "err", err)
+	}
+}
+
 // onTake answers a node that took a session this node drained: the blob,
-// or an empty answer when it is not held here; or, asked for Topics, the
-// session's topics.
+// or an empty answer when it is not held here.
 func (n *Node) onTake(m *nats.Msg) {
 	go func() {
 		var req takeRequest
 		var blob []byte
 		if json.Unmarshal(m.Data, &req) == nil {
-			svc := n.svc.Load()
-			switch {
-			case svc == nil:
-			case req.Topics:
-				if svc.Topics != nil {
-					if topics, ok := svc.Topics(req.SID); ok {
-						blob, _ = json.Marshal(append([]string{}, topics...))
-					}
-				}
-			case svc.Take != nil:
+			if svc := n.svc.Load(); svc != nil && svc.Take != nil {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				blob, _ = svc.Take(ctx, req.SID)
 				cancel()

@@ -122,6 +122,7 @@ func (n *Node) subscribe() error {
 		relaySubject(n.cfg.Node):  n.relay.onRequest,
 		mirrorSubject(n.cfg.Node): n.relay.onMirror,
 		takeSubject(n.cfg.Node):   n.onTake,
+		topicsSubject(n.cfg.Node): n.onTopics,
 		pingSubject(n.cfg.Node):   n.onPing,
 	} {
 		sub, err := n.nc.Subscribe(subj, h)

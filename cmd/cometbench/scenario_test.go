@@ -238,3 +238,21 @@ func TestWriteTable(t *testing.T) {
 		t.Fatalf("count: %s %s %s", count(1234567), count(-1000), count(12))
 	}
 }
+
+// TestLiveStreams: a line is expected on every stream opened and not given
+// up, held at the instant or not (mid-recycle); never fewer than those held.
+func TestLiveStreams(t *testing.T) {
+	for _, c := range []struct {
+		st   agentStats
+		want int64
+	}{
+		{agentStats{Held: 12, Opened: 12}, 12},
+		{agentStats{Held: 59589, Opened: 60000}, 60000}, // 411 between a recycle and its resume
+		{agentStats{Held: 9, Opened: 12, Lost: 2}, 10},  // two given up: not expected
+		{agentStats{Held: 5, Opened: 3}, 5},             // never fewer than held
+	} {
+		if got := liveStreams(c.st); got != c.want {
+			t.Errorf("liveStreams(%+v) = %d, want %d", c.st, got, c.want)
+		}
+	}
+}

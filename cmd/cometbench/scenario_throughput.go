@@ -51,7 +51,7 @@ func runThroughput(ctx context.Context, t *target, f *fleet, pub publisher, p th
 	}
 	r.Held = st0.Held
 	r.Messages = int(math.Round(p.MsgRate * p.Duration.Seconds()))
-	r.Expected = r.Held * int64(r.Messages)
+	r.Expected = liveStreams(st0) * int64(r.Messages)
 	m0, merr0 := t.metrics(ctx) // the raw writer has none
 	s0, e0 := t.sample()
 	c0 := f.cpu()

@@ -135,6 +135,24 @@ func (p *Page) WaitFor(t testing.TB, expr string) {
 	}
 }
 
+// WaitForOr is WaitFor that, when expr never holds, also reports what the
+// JavaScript expression diag evaluates to then (a page-side log a test
+// recorded), so a rare failure says what the page did.
+func (p *Page) WaitForOr(t testing.TB, expr, diag string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, p.timeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+		dctx, dcancel := context.WithTimeout(p.ctx, 5*time.Second)
+		defer dcancel()
+		got, derr := chromedp.Run(dctx, chromedp.Evaluate[any](diag))
+		if derr != nil {
+			got = "diagnostic failed: " + derr.Error()
+		}
+		t.Fatalf("browsertest: waiting for %s: %v%s\n%s: %v", expr, err, p.errorSuffix(), diag, got)
+	}
+}
+
 // Screenshot saves a PNG of the viewport to path.
 func (p *Page) Screenshot(t testing.TB, path string) {
 	t.Helper()

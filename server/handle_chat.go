@@ -65,7 +65,14 @@ type sayRequest struct {
 	Channel string `json:"channel"`
 	To      string `json:"to"`
 	Text    string `json:"text"`
+	// Key, chosen by the client for the line and kept when it resends it,
+	// makes the line exactly once for its player across sessions: a resend
+	// into a session renewed after a crash has another sid and seq.
+	Key string `json:"key"`
 }
+
+// maxSayKey bounds a chat.say key; keys are letters, digits, '-' and '_'.
+const maxSayKey = 64
 
 // onSay handles chat.say: "/w name text" and "/me text" are understood; the
 // line is committed to the store before anyone is told it exists.
@@ -73,6 +80,9 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 	var req sayRequest
 	if err := decodeData(data, &req); err != nil {
 		return err
+	}
+	if !validSayKey(req.Key) {
+		return comet.Errorf(comet.EINVALID, "a chat.say key is 1 to %d letters, digits, '-' or '_'", maxSayKey)
 	}
 	me := false
 	if cmd, rest, ok := strings.Cut(strings.TrimSpace(req.Text), " "); ok || strings.HasPrefix(cmd, "/") {
@@ -131,11 +141,11 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 	}
 
 	m := &comet.ChatMessage{Channel: channel, FromID: sess.playerID, FromName: sess.PlayerName(),
-		Text: text, Me: me, At: time.Now(), Key: sayKey(ctx, sess)}
+		Text: text, Me: me, At: time.Now(), Key: sayKey(ctx, sess, req.Key)}
 	if err := s.store.SaveChat(ctx, m); errors.Is(err, comet.ErrDuplicate) {
-		// Said before under this session and seq, by a home that died
-		// before its answer reached the client: taken, and not published
-		// again — whoever was listening had it live, and a re-homed
+		// Said before under this key (the client's, or this session and
+		// seq), by a server or home that died before its answer reached
+		// the client: taken, and not published again — whoever was listening had it live, and a re-homed
 		// session's fresh history has it. A home that died between saving
 		// and publishing leaves the line to history reads only: the cache
 		// is dropped so the next one here reads it from the store.
@@ -160,15 +170,32 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 	return nil
 }
 
-// sayKey is the idempotency key of a line said by a client event: its
-// session and client seq, unique for as long as the session lives; "" (no
-// key) for an event without a seq.
-func sayKey(ctx context.Context, sess *tab) string {
+// sayKey is the idempotency key of a line said by a client event: the
+// key the client chose, under its player (unique for the player, whatever
+// session resends it); else its session and client seq, unique for as long
+// as the session lives; "" (no key) for an event with neither.
+func sayKey(ctx context.Context, sess *tab, key string) string {
+	if key != "" {
+		return "k:" + sess.playerID + ":" + key
+	}
 	seq := eventSeqOf(ctx)
 	if seq == 0 {
 		return ""
 	}
 	return sess.ID() + ":" + strconv.FormatUint(seq, 10)
+}
+
+// validSayKey reports whether key is empty or a well-formed chat.say key.
+func validSayKey(key string) bool {
+	if len(key) > maxSayKey {
+		return false
+	}
+	for _, c := range []byte(key) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // whisperTarget splits the "name text" after /w. A quoted name ("bob hey")

@@ -280,6 +280,52 @@ func TestChatSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestChatKeyOnceAcrossSessions: a line the client gave a key is stored
+// and delivered once for its player, whatever session resends it — the
+// case a server that crashed before its answer left: the client's renewed
+// session has a new sid and seqs. Another player's same key is its own; a
+// malformed key is refused.
+func TestChatKeyOnceAcrossSessions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "comet.db")
+	url, stop := serveOn(t, path)
+	a := openTab(t, url, "")
+	a.send("chat.say", map[string]string{"channel": "lobby", "text": "said once", "key": "line-1"})
+	said := a.chatText(t, "said once")
+	stop() // no hand-over: the session is gone, as after a crash
+
+	url, stop = serveOn(t, path)
+	defer stop()
+	again := openTab(t, url, a.Token)
+	if again.Player.ID != a.Player.ID || again.SID == a.SID {
+		t.Fatalf("renewed session %+v", again.client)
+	}
+	again.send("chat.say", map[string]string{"channel": "lobby", "text": "said once", "key": "line-1"})
+	again.send("chat.say", map[string]string{"channel": "lobby", "text": "fence", "key": "line-2"})
+	// The fence comes on the same stream after the resend was taken: the
+	// resend delivered nothing and was not refused.
+	if ev := again.waitFor(t, func(ev wireEvent) bool { return ev.Type == "chat.msg" || ev.Type == "sys.error" }); ev.Type != "chat.msg" || decodeAs[wireChat](t, ev).Text != "fence" {
+		t.Fatalf("after the resend: %s %s, want the fence line", ev.Type, ev.Data)
+	}
+	reader := newClient(t, url)
+	st := reader.open("sse", 0)
+	defer st.close()
+	h := decodeAs[wireHistory](t, waitEvent(t, st, "chat.history"))
+	var texts []string
+	for _, m := range h.Messages {
+		texts = append(texts, m.Text)
+	}
+	if fmt.Sprint(texts) != "[said once fence]" || h.Messages[0] != said {
+		t.Fatalf("history %v, want the keyed line once, then the fence", texts)
+	}
+	// Keys are the player's: another player's "line-1" is a line of its own.
+	b := openTab(t, url, "")
+	b.send("chat.say", map[string]string{"channel": "lobby", "text": "mine", "key": "line-1"})
+	b.chatText(t, "mine")
+	for _, key := range []string{"has space", "x<y", strings.Repeat("k", 65)} {
+		b.expectRefused(t, "chat.say", map[string]string{"channel": "lobby", "text": "hi", "key": key}, comet.EINVALID, "key")
+	}
+}
+
 // serveOn runs a server on the database at path until stop.
 func serveOn(t testing.TB, path string) (url string, stop func()) {
 	t.Helper()

@@ -1,7 +1,9 @@
 package browsertest
 
 import (
+	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +69,16 @@ func TestUpstreamFailureShown(t *testing.T) {
 	}
 	if len(chat) != 2 || !strings.Contains(chat[0], "first while failing") || !strings.Contains(chat[1], "second while failing") {
 		t.Errorf("chat after the recovery: %q, want the two lines once each, in order", chat)
+	}
+	// Each line carries its own key, which makes it once for the player
+	// even when resent into a renewed session (PROTOCOL.md, chat.say).
+	keys := map[string]bool{}
+	for _, c := range chat {
+		var d struct{ Key string }
+		if err := json.Unmarshal([]byte(c), &d); err != nil || !regexp.MustCompile(`^[0-9a-f]{24}$`).MatchString(d.Key) || keys[d.Key] {
+			t.Errorf("chat.say %s: want a key of its own (24 hex digits)", c)
+		}
+		keys[d.Key] = true
 	}
 	// The batch out when sends began failing is resent as is (it may hold
 	// the first input); the seven control changes made while failing are

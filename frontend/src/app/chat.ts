@@ -141,8 +141,9 @@ export class Chat {
     const text = this.input.value.trim();
     if (!text) return;
     const c = this.channels.get(this.active);
-    if (c?.peer && !text.startsWith("/")) this.client.send("chat.say", { to: c.peer, text });
-    else this.client.send("chat.say", { channel: c && !c.id.startsWith("dm:") ? c.id : "lobby", text });
+    const key = lineKey();
+    if (c?.peer && !text.startsWith("/")) this.client.send("chat.say", { to: c.peer, text, key });
+    else this.client.send("chat.say", { channel: c && !c.id.startsWith("dm:") ? c.id : "lobby", text, key });
     this.input.value = "";
   }
 
@@ -238,4 +239,15 @@ function titleOf(id: string): string {
 
 function rank(id: string): number {
   return id === "lobby" ? 0 : id.startsWith("room:") ? 1 : 2;
+}
+
+/**
+ * lineKey is a chat line's idempotency key, random (96 bits): the outbox
+ * resends the event as it was, key included, so a line whose answer a
+ * crashed server never sent is stored once even when the renewed session
+ * resends it under a new seq. getRandomValues, unlike randomUUID, works on
+ * a page served over plain HTTP from another host.
+ */
+function lineKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -88,7 +88,8 @@ export interface Out {
   "player.claim": { password: string };
   "chat.mute": { player: string };
   "chat.unmute": { player: string };
-  "chat.say": { channel?: string; to?: string; text: string };
+  /** key: the line's own, kept when it is resent (into a renewed session too): the server stores it once */
+  "chat.say": { channel?: string; to?: string; text: string; key?: string };
   "chat.history": { channel: string };
   "room.join": { mode: string } | { room: string };
   "room.create": { mode: string; name?: string; max?: number; private?: boolean };

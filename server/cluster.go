@@ -165,6 +165,11 @@ const rehomeWait = 3 * time.Second
 func (s *Server) routeHome(c echo.Context, next echo.HandlerFunc, sid string) error {
 	r := c.Request()
 	downstream := r.Method == http.MethodGet
+	if !downstream {
+		if done, err := s.forwardCached(c, sid); done {
+			return err
+		}
+	}
 	var settled, followed bool // a silent home waited for; a move awaited
 	for range 4 {
 		ctx, cancel := context.WithTimeout(r.Context(), clusterTimeout)
@@ -201,9 +206,12 @@ func (s *Server) routeHome(c echo.Context, next echo.HandlerFunc, sid string) er
 			if t := c.Param("transport"); downstream && t != "poll" {
 				err = s.relayStream(c, node, sid)
 			} else {
-				err = s.forward(c, node)
+				err = s.forward(c, node, false)
 			}
 			switch {
+			case err == nil && !downstream:
+				s.homes.put(sid, node, time.Now())
+				return nil
 			case errors.Is(err, errHomeUnavailable):
 				// Draining (the entry is about to be marked drained, then
 				// taken) or fenced: follow the session where it goes.
@@ -239,6 +247,30 @@ func (s *Server) routeHome(c echo.Context, next echo.HandlerFunc, sid string) er
 	}
 	return unavailable(c)
 }
+
+// forwardCached forwards a POST to the home this node remembers for sid
+// (homeCache), skipping the directory read; done is false when there is
+// none, or when that node answered that it does not hold the session (404)
+// or cannot take it (503, or no answer): the entry is dropped and the
+// caller routes the request from the directory, as if uncached.
+func (s *Server) forwardCached(c echo.Context, sid string) (done bool, err error) {
+	node, ok := s.homes.get(sid, time.Now())
+	if !ok || node == s.cluster.Name() || !s.cluster.Alive(node) {
+		return false, nil
+	}
+	err = s.forward(c, node, true)
+	if errors.Is(err, errNotHome) || errors.Is(err, errHomeUnavailable) || errors.Is(err, errHomeSilent) {
+		s.homes.drop(sid)
+		s.metrics.homeCache.WithLabelValues("stale").Inc()
+		return false, nil
+	}
+	s.metrics.homeCache.WithLabelValues("hit").Inc()
+	return true, err
+}
+
+// errNotHome is a forward to a remembered home that answered 404: it does
+// not hold the session (it moved); nothing was written to the client yet.
+var errNotHome = errors.New("the remembered home does not hold the session")
 
 // settle waits until node, which did not answer a forward or relay, is
 // known gone (its lease expired) or answers again; false if neither
@@ -284,7 +316,10 @@ func (s *Server) awaitRehome(c echo.Context, sid, dead string, rev uint64) bool 
 // numbered after the client's cursor, fresh state — and a POST waits for
 // that (or for a re-home here already under way) and is answered 503 +
 // Retry-After if it does not come.
-// Otherwise it is not found, as on one node; never forwarded again.
+// Otherwise it is not found here (404, never forwarded again), even when
+// this node holds a mirror of it: a mirror relays a stream, it never takes
+// a request. The forwarding node, if it used a remembered home, routes the
+// request again from the directory.
 func (s *Server) routeForwarded(c echo.Context, next echo.HandlerFunc, sid string) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), clusterTimeout)
 	node, player, rev, err := s.cluster.Home(ctx, sid)
@@ -293,7 +328,7 @@ func (s *Server) routeForwarded(c echo.Context, next echo.HandlerFunc, sid strin
 		return fmt.Errorf("session directory: %w", err)
 	}
 	if node != s.cluster.Name() {
-		return next(c)
+		return comet.Errorf(comet.ENOTFOUND, "session not found")
 	}
 	if c.Request().Method != http.MethodGet {
 		// Being re-homed here right now (the entry is written before the
@@ -330,8 +365,10 @@ func (s *Server) awaitLocal(c echo.Context, sid string) bool {
 	}
 }
 
-// forward has node answer the request and copies its answer.
-func (s *Server) forward(c echo.Context, node string) error {
+// forward has node answer the request and copies its answer. A node
+// remembered (cached), not read from the directory, that answers 404 has
+// lost the session to another home: errNotHome, nothing written.
+func (s *Server) forward(c echo.Context, node string, cached bool) error {
 	r := c.Request()
 	var body []byte
 	if r.Method == http.MethodPost {
@@ -360,6 +397,9 @@ func (s *Server) forward(c echo.Context, node string) error {
 	}
 	if w.status == http.StatusServiceUnavailable {
 		return errHomeUnavailable
+	}
+	if cached && w.status == http.StatusNotFound {
+		return errNotHome
 	}
 	for k, v := range w.header {
 		c.Response().Header()[k] = v

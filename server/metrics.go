@@ -21,8 +21,9 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	Push     *push.Metrics // the push core's collectors, on the same registry
 
-	upstream *prometheus.CounterVec
-	limited  *prometheus.CounterVec
+	upstream  *prometheus.CounterVec
+	limited   *prometheus.CounterVec
+	homeCache *prometheus.CounterVec
 }
 
 // NewMetrics registers Comet's collectors plus the Go and process collectors.
@@ -45,8 +46,12 @@ func NewMetrics() *Metrics {
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "comet_limited_total", Help: "Requests or events refused by an abuse limit.",
 		}, []string{"limit"}),
+		homeCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "comet_cluster_home_cache_total",
+			Help: "POSTs forwarded to the home this node remembered for their session (hit), or routed again from the directory because that node no longer held it (stale).",
+		}, []string{"outcome"}),
 	}
-	r.MustRegister(m.requests, m.upstream, m.limited)
+	r.MustRegister(m.requests, m.upstream, m.limited, m.homeCache)
 	return m
 }
 

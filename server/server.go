@@ -94,6 +94,7 @@ type Server struct {
 	done       sync.WaitGroup
 	drain      drainGate     // closed by a hand-over (handover.go)
 	cluster    Cluster       // nil on one node
+	homes      homeCache     // the homes of sessions whose POSTs this node forwarded (cluster)
 	rooms      *clusterRooms // the cluster's lobby directories and rooms (cluster_rooms.go); nil on one node
 }
 

@@ -122,3 +122,50 @@ func TestForwardFailsFastWhenHomeDies(t *testing.T) {
 		t.Errorf("unreachable forwards counted on a: %v, want 1", n)
 	}
 }
+
+// TestForwardRemembersHome: a node that forwarded a session's POST to its
+// home forwards the next one there without reading the directory (counted
+// a hit). Once the session has moved (its player joined a room another
+// node runs), the remembered node answers that it does not hold it, and
+// the POST is routed again from the directory (counted stale): taken once,
+// delivered once, never a 404 to the client.
+func TestForwardRemembersHome(t *testing.T) {
+	nodes := threeNodes(t)
+	a, b := newClient(t, nodes[0]), newClient(t, nodes[1])
+	a.say(nodes[2], "one") // c reads a's home from the directory
+	a.say(nodes[2], "two") // ... and remembers it
+	if n := metric(t, nodes[2], `comet_cluster_home_cache_total{outcome="hit"}`); n != 1 {
+		t.Fatalf("remembered homes used on c: %v, want 1", n)
+	}
+	a.waitFor(nodes[0], "two")
+	b.emit(nodes[1], "room.create", map[string]any{"mode": "arena"})
+	room, _ := b.joined(nodes[1])
+	a.emit(nodes[0], "room.join", map[string]any{"room": room})
+	if got, _ := a.joined(nodes[0]); got != room {
+		t.Fatalf("a joined %s, want %s", got, room)
+	}
+	if got, _ := home(t, nodes[2], a.sid); got != "b" {
+		t.Fatalf("a's home after joining b's room: %q, want b", got)
+	}
+	a.say(nodes[2], "three") // c remembers a: a no longer holds it
+	if n := metric(t, nodes[2], `comet_cluster_home_cache_total{outcome="stale"}`); n != 1 {
+		t.Fatalf("stale remembered homes on c: %v, want 1", n)
+	}
+	a.waitFor(nodes[1], "three")
+	a.say(nodes[2], "four") // remembered again: b
+	if n := metric(t, nodes[2], `comet_cluster_home_cache_total{outcome="hit"}`); n != 2 {
+		t.Fatalf("remembered homes used on c: %v, want 2", n)
+	}
+	a.waitFor(nodes[1], "four")
+	for _, text := range []string{"one", "two", "three", "four"} {
+		n := 0
+		for _, e := range a.got {
+			if e.Type == "chat.msg" && strings.Contains(string(e.Data), fmt.Sprintf(`"text":%q`, text)) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%q read %d times, want once", text, n)
+		}
+	}
+}

@@ -206,12 +206,15 @@ func (s *Server) routeHome(c echo.Context, next echo.HandlerFunc, sid string) er
 			if t := c.Param("transport"); downstream && t != "poll" {
 				err = s.relayStream(c, node, sid)
 			} else {
-				err = s.forward(c, node, false)
+				err = s.forward(c, node)
 			}
 			switch {
 			case err == nil && !downstream:
 				s.homes.put(sid, node, time.Now())
 				return nil
+			case errors.Is(err, errNotHome):
+				// It moved between this node's read and the home's:
+				// read the directory again.
 			case errors.Is(err, errHomeUnavailable):
 				// Draining (the entry is about to be marked drained, then
 				// taken) or fenced: follow the session where it goes.
@@ -258,7 +261,7 @@ func (s *Server) forwardCached(c echo.Context, sid string) (done bool, err error
 	if !ok || node == s.cluster.Name() || !s.cluster.Alive(node) {
 		return false, nil
 	}
-	err = s.forward(c, node, true)
+	err = s.forward(c, node)
 	if errors.Is(err, errNotHome) || errors.Is(err, errHomeUnavailable) || errors.Is(err, errHomeSilent) {
 		s.homes.drop(sid)
 		s.metrics.homeCache.WithLabelValues("stale").Inc()
@@ -268,9 +271,10 @@ func (s *Server) forwardCached(c echo.Context, sid string) (done bool, err error
 	return true, err
 }
 
-// errNotHome is a forward to a remembered home that answered 404: it does
-// not hold the session (it moved); nothing was written to the client yet.
-var errNotHome = errors.New("the remembered home does not hold the session")
+// errNotHome is a forward whose node answered 404: the directory no longer
+// names it (the session moved, or ended, since it was read or remembered);
+// nothing was written to the client yet.
+var errNotHome = errors.New("the forward's node no longer holds the session")
 
 // settle waits until node, which did not answer a forward or relay, is
 // known gone (its lease expired) or answers again; false if neither
@@ -365,10 +369,11 @@ func (s *Server) awaitLocal(c echo.Context, sid string) bool {
 	}
 }
 
-// forward has node answer the request and copies its answer. A node
-// remembered (cached), not read from the directory, that answers 404 has
-// lost the session to another home: errNotHome, nothing written.
-func (s *Server) forward(c echo.Context, node string, cached bool) error {
+// forward has node answer the request and copies its answer. A node that
+// answers 404 no longer holds the session (routeForwarded): errNotHome,
+// nothing written, and the caller reads the directory again — a request
+// for a session that ended is answered 404 by this node itself then.
+func (s *Server) forward(c echo.Context, node string) error {
 	r := c.Request()
 	var body []byte
 	if r.Method == http.MethodPost {
@@ -398,7 +403,7 @@ func (s *Server) forward(c echo.Context, node string, cached bool) error {
 	if w.status == http.StatusServiceUnavailable {
 		return errHomeUnavailable
 	}
-	if cached && w.status == http.StatusNotFound {
+	if w.status == http.StatusNotFound {
 		return errNotHome
 	}
 	for k, v := range w.header {

@@ -128,8 +128,8 @@ func (s *Server) markDrained(ctx context.Context, tabs []*tab) int {
 func (s *Server) TakeSession(ctx context.Context, sid string) ([]byte, bool) {
 	s.drain.take.Lock()
 	defer s.drain.take.Unlock()
-	ps, ok := s.hub.Session(sid)
-	if !ok || !(s.Draining() || s.rooms.isMoving(sid)) || tabOf(ps).mirror { // drained, or moved to a room's node (cluster_rooms.go)
+	ps, ok := s.takeable(sid)
+	if !ok {
 		return nil, false
 	}
 	blob, err := s.takeBlob(ctx, tabOf(ps))
@@ -144,11 +144,21 @@ func (s *Server) TakeSession(ctx context.Context, sid string) ([]byte, bool) {
 // the node about to take it to capture (takeCapture); false when it is not
 // held here to be taken.
 func (s *Server) TakenTopics(sid string) ([]string, bool) {
+	ps, ok := s.takeable(sid)
+	if !ok {
+		return nil, false
+	}
+	return ps.Topics(), true
+}
+
+// takeable returns a session held here that another node may take: this
+// node drains, or moves it to a room's node or a WebSocket's (cluster_rooms.go).
+func (s *Server) takeable(sid string) (*push.Session, bool) {
 	ps, ok := s.hub.Session(sid)
 	if !ok || !(s.Draining() || s.rooms.isMoving(sid)) || tabOf(ps).mirror {
 		return nil, false
 	}
-	return ps.Topics(), true
+	return ps, true
 }
 
 // saveDrained saves a drained session nobody took to the cluster's bucket.

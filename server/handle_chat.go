@@ -145,10 +145,11 @@ func (s *Server) onSay(ctx context.Context, sess *tab, data json.RawMessage) err
 	if err := s.store.SaveChat(ctx, m); errors.Is(err, comet.ErrDuplicate) {
 		// Said before under this key (the client's, or this session and
 		// seq), by a server or home that died before its answer reached
-		// the client: taken, and not published again — whoever was listening had it live, and a re-homed
-		// session's fresh history has it. A home that died between saving
-		// and publishing leaves the line to history reads only: the cache
-		// is dropped so the next one here reads it from the store.
+		// the client: taken, and not published again — whoever was
+		// listening had it live, and a renewed or re-homed session's fresh
+		// history has it. A home that died between saving and publishing
+		// leaves the line to history reads only: the cache is dropped so
+		// the next one here reads it from the store.
 		s.history.invalidate(channel)
 		s.log.Info("chat line retried after it was stored; not delivered again", "sid", sess.ID(), "id", m.ID)
 		return nil

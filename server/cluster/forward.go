@@ -38,8 +38,8 @@ type Service struct {
 	// step; ok is false when it is not held here (taken, or saved).
 	Take func(ctx context.Context, sid string) (blob []byte, ok bool)
 	// Topics lists the bus topics of a session this node drained, for the
-	// node about to take it to capture (BeforeTake); ok is false when it
-	// is not held here.
+	// node about to take it to capture (TakeDrained's before); ok is false
+	// when it is not held here.
 	Topics func(sid string) (topics []string, ok bool)
 }
 

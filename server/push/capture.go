@@ -9,7 +9,8 @@ import (
 
 // maxCaptured bounds what one Capture keeps: a take lasts one or two
 // round trips between nodes, in which a topic carries a handful of lines;
-// past the bound the capture keeps nothing more and says so (Overflowed).
+// past the bound the capture keeps nothing more and says so (Close's
+// overflowed).
 const maxCaptured = 1024
 
 // A Capture holds what the bus delivers on a session's topics while the
@@ -90,12 +91,13 @@ func (c *Capture) Close() (msgs []captured, overflowed bool) {
 
 // RestoreCaptured is Restore for a session taken from another node while c
 // held its topics' lines: the session gets, after its saved events, each
-// line captured on one of sv.Topics that the old home had not numbered (by frame: the bus carries a
-// frame unchanged, so a line the old home numbered has the same bytes in
-// sv.Events), then what reached the session once subscribed that c did not
-// already hold (the same *Message: one delivery on this node). The order is
-// the order this node's bus delivered them. overflowed reports a capture
-// that ran past its bound: lines after that point may be missing.
+// line captured on one of sv.Topics that the old home had not numbered (by
+// frame: the bus carries a frame unchanged, so a line the old home
+// numbered has the same bytes in sv.Events), then what reached the session
+// once subscribed that c did not already hold (the same *Message: one
+// delivery on this node). The order is the order this node's bus
+// delivered them. overflowed reports a capture that ran past its bound:
+// lines after that point may be missing. A nil c is plain Restore.
 func (h *Hub) RestoreCaptured(sv SavedSession, state any, c *Capture) (s *Session, overflowed bool, err error) {
 	if c == nil {
 		s, err := h.Restore(sv, state)

@@ -68,7 +68,7 @@ type Cluster interface {
 	// compare-and-set on rev) and returns its blob; nil when none is left.
 	// before runs once the entry is this node's and before the drained
 	// home ends the session, with its topics there (takeCapture).
-	TakeDrained(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string)) ([]byte, error)
+	TakeDrained(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string, seq uint64)) ([]byte, error)
 }
 
 // clusterTimeout bounds a directory look-up or a relay request.

@@ -140,15 +140,15 @@ func (s *Server) TakeSession(ctx context.Context, sid string) ([]byte, bool) {
 	return blob, true
 }
 
-// TakenTopics lists the topics of a session this node drained or moves, for
-// the node about to take it to capture (takeCapture); false when it is not
-// held here to be taken.
-func (s *Server) TakenTopics(sid string) ([]string, bool) {
+// TakenTopics lists the topics of a session this node drained or moves,
+// and the seq it has numbered, for the node about to take it to capture
+// (takeCapture); false when it is not held here to be taken.
+func (s *Server) TakenTopics(sid string) ([]string, uint64, bool) {
 	ps, ok := s.takeable(sid)
 	if !ok {
-		return nil, false
+		return nil, 0, false
 	}
-	return ps.Topics(), true
+	return ps.Topics(), ps.Seq(), true
 }
 
 // takeable returns a session held here that another node may take: this

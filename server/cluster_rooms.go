@@ -32,7 +32,7 @@ type roomCluster interface {
 	MoveRoom(ctx context.Context, node string, req []byte) error
 	RoomLost()
 	MarkWithRoom(ctx context.Context, sid, player string) (bool, error)
-	TakeWithRoom(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string)) ([]byte, error)
+	TakeWithRoom(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string, seq uint64)) ([]byte, error)
 	MoveCode(ctx context.Context, code string) error
 	Directory(kind string, every time.Duration, onChange func(node, key string, val []byte, died bool)) error
 	Put(kind, key string, val []byte)

@@ -21,8 +21,8 @@ type takeCapture struct {
 
 // before is the take's hook: cluster.Node.TakeDrained runs it once this
 // node owns the session's entry, before the drained home ends the session.
-func (tc *takeCapture) before(ctx context.Context, topics []string) {
-	tc.c = tc.s.hub.Capture(topics)
+func (tc *takeCapture) before(ctx context.Context, topics []string, seq uint64) {
+	tc.c = tc.s.hub.Capture(topics, seq)
 	sb, ok := tc.s.bus.(sharedBus)
 	if !ok {
 		return

@@ -113,22 +113,23 @@ func (n *Node) SaveDrained(ctx context.Context, sid string, blob []byte) error {
 //
 // before, if not nil, runs once this node owns the entry and before the
 // drained home ends the session, with the topics the session is subscribed
-// to there: the taker opens its capture of them in it (push.Hub.Capture,
+// to there and the seq it had numbered: the taker opens its capture of
+// them in it (push.Hub.Capture,
 // in effect on the NATS server before it returns), so a line published
 // between the home's save and the taker's subscription reaches the session
 // instead of neither node. It does not run when the home cannot say (it
 // left; the blob then comes from the bucket).
-func (n *Node) TakeDrained(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string)) (blob []byte, err error) {
+func (n *Node) TakeDrained(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string, seq uint64)) (blob []byte, err error) {
 	return n.takeDrained(ctx, sid, player, rev, false, before)
 }
 
 // TakeWithRoom is TakeDrained for the node that takes a room a draining
 // node hands over, of a member's session marked with MarkWithRoom.
-func (n *Node) TakeWithRoom(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string)) (blob []byte, err error) {
+func (n *Node) TakeWithRoom(ctx context.Context, sid, player string, rev uint64, before func(ctx context.Context, topics []string, seq uint64)) (blob []byte, err error) {
 	return n.takeDrained(ctx, sid, player, rev, true, before)
 }
 
-func (n *Node) takeDrained(ctx context.Context, sid, player string, rev uint64, withRoom bool, before func(context.Context, []string)) (blob []byte, err error) {
+func (n *Node) takeDrained(ctx context.Context, sid, player string, rev uint64, withRoom bool, before func(context.Context, []string, uint64)) (blob []byte, err error) {
 	source := "none"
 	defer func() {
 		if errors.Is(err, ErrHomeChanged) {
@@ -152,12 +153,12 @@ func (n *Node) takeDrained(ctx context.Context, sid, player string, rev uint64, 
 		return nil, err
 	}
 	if before != nil {
-		topics, err := n.askTopics(ctx, h.From, sid)
+		t, err := n.askTopics(ctx, h.From, sid)
 		switch {
 		case err != nil:
 			n.log.Info("drained home did not list the session's topics; taking it uncaptured", "sid", sid, "from", h.From, "err", err)
-		case topics != nil:
-			before(ctx, topics)
+		case t != nil:
+			before(ctx, t.Topics, t.Seq)
 		}
 	}
 	blob, err = n.askTake(ctx, h.From, sid)
@@ -190,18 +191,24 @@ func (n *Node) askTake(ctx context.Context, from, sid string) ([]byte, error) {
 	return n.ask(ctx, "take", from, takeSubject(from), sid, 5*time.Second)
 }
 
+// topicsAnswer is a drained home's answer to a topics request.
+type topicsAnswer struct {
+	Topics []string `json:"topics"`
+	Seq    uint64   `json:"seq"` // the session's newest event then
+}
+
 // askTopics asks the drained home for the session's topics; nil, nil when
 // the home no longer holds it.
-func (n *Node) askTopics(ctx context.Context, from, sid string) ([]string, error) {
+func (n *Node) askTopics(ctx context.Context, from, sid string) (*topicsAnswer, error) {
 	b, err := n.ask(ctx, "topics", from, topicsSubject(from), sid, 2*time.Second)
 	if b == nil {
 		return nil, err
 	}
-	var topics []string
-	if err := json.Unmarshal(b, &topics); err != nil {
+	var t topicsAnswer
+	if err := json.Unmarshal(b, &t); err != nil {
 		return nil, fmt.Errorf("cluster: topics of %s from %s: %w", sid, from, err)
 	}
-	return topics, nil
+	return &t, nil
 }
 
 // ask sends the drained home a request about sid on subj; nil, nil for
@@ -221,14 +228,15 @@ func (n *Node) ask(ctx context.Context, kind, from, subj, sid string, timeout ti
 }
 
 // onTopics answers a node about to take a session this node drained: its
-// topics as a JSON list, or an empty answer when it is not held here.
+// topics and seq (topicsAnswer), or an empty answer when it is not held
+// here.
 func (n *Node) onTopics(m *nats.Msg) {
 	var req takeRequest
 	var out []byte
 	if json.Unmarshal(m.Data, &req) == nil {
 		if svc := n.svc.Load(); svc != nil && svc.Topics != nil {
-			if topics, ok := svc.Topics(req.SID); ok {
-				out, _ = json.Marshal(append([]string{}, topics...))
+			if topics, seq, ok := svc.Topics(req.SID); ok {
+				out, _ = json.Marshal(topicsAnswer{Topics: append([]string{}, topics...), Seq: seq})
 			}
 		}
 	}

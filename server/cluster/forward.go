@@ -37,10 +37,10 @@ type Service struct {
 	// (drain.go): its saved blob, the session ended here in the same
 	// step; ok is false when it is not held here (taken, or saved).
 	Take func(ctx context.Context, sid string) (blob []byte, ok bool)
-	// Topics lists the bus topics of a session this node drained, for the
-	// node about to take it to capture (TakeDrained's before); ok is false
-	// when it is not held here.
-	Topics func(sid string) (topics []string, ok bool)
+	// Topics lists the bus topics of a session this node drained and the
+	// seq it has numbered, for the node about to take it to capture
+	// (TakeDrained's before); ok is false when it is not held here.
+	Topics func(sid string) (topics []string, seq uint64, ok bool)
 }
 
 // ErrUnreachable is returned by Forward and Relay when the node named does

@@ -20,6 +20,7 @@ const maxCaptured = 1024
 // it yet. Open it before asking for the session, and hand it to
 // RestoreCaptured, which closes it; Close it instead if the take fails.
 type Capture struct {
+	after  uint64     // the old home's seq when the capture was asked for
 	mu     sync.Mutex // leaf: send runs under the bus topic lock
 	subs   []comet.Subscription
 	msgs   []captured
@@ -41,11 +42,15 @@ type captureSink struct {
 
 func (k captureSink) Send(m *comet.Message) { k.c.send(k.topic, m) }
 
-// Capture subscribes a new Capture to topics on the hub's bus. A bus
-// whose subscriptions take effect later (another process's server) must
-// be waited on by the caller before the take begins.
-func (h *Hub) Capture(topics []string) *Capture {
-	c := &Capture{}
+// Capture subscribes a new Capture to topics on the hub's bus. after is
+// the seq the old home had numbered when it listed the topics, before the
+// capture began: only its events after that can be lines the capture holds
+// too (an older event with the same frame, a lobby state repeated since,
+// is another line). A bus whose subscriptions take effect later (another
+// process's server) must be waited on by the caller before the take
+// begins.
+func (h *Hub) Capture(topics []string, after uint64) *Capture {
+	c := &Capture{after: after}
 	subs := make([]comet.Subscription, 0, len(topics))
 	for _, t := range topics {
 		subs = append(subs, h.bus.Subscribe(t, captureSink{c, t}))
@@ -93,7 +98,8 @@ func (c *Capture) Close() (msgs []captured, overflowed bool) {
 // held its topics' lines: the session gets, after its saved events, each
 // line captured on one of sv.Topics that the old home had not numbered (by
 // frame: the bus carries a frame unchanged, so a line the old home
-// numbered has the same bytes in sv.Events), then what reached the session
+// numbered after the capture's seq has the same bytes in sv.Events), then
+// what reached the session
 // once subscribed that c did not already hold (the same *Message: one
 // delivery on this node). The order is the order this node's bus
 // delivered them. overflowed reports a capture that ran past its bound:
@@ -109,9 +115,11 @@ func (h *Hub) RestoreCaptured(sv SavedSession, state any, c *Capture) (s *Sessio
 		return nil, false, err
 	}
 	kept, overflowed := c.Close() // the session is subscribed: c's part ends here
-	numbered := make(map[string]struct{}, len(sv.Events))
+	numbered := make(map[string]struct{})
 	for _, e := range sv.Events {
-		numbered[string(e.Frame)] = struct{}{}
+		if e.Seq > c.after {
+			numbered[string(e.Frame)] = struct{}{}
+		}
 	}
 	seen := make(map[*comet.Message]struct{}, len(kept))
 	for _, k := range kept {

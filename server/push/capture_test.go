@@ -57,8 +57,10 @@ func want(from, to int) []string {
 // (once, though the capture holds them too), those published after the
 // old home's save and before the taker subscribed (which plain Restore
 // loses: the baseline), and those arriving while the merge runs — in
-// order, with no gap and no repeat; a captured topic the session is not
-// restored with gives it nothing.
+// order, with no gap and no repeat; a line whose frame equals a saved
+// event's from before the capture (a lobby state repeated) is still
+// numbered; a captured topic the session is not restored with gives it
+// nothing.
 func TestRestoreCapturedClosesTheTakeWindow(t *testing.T) {
 	for _, captured := range []bool{false, true} {
 		t.Run(fmt.Sprintf("captured=%v", captured), func(t *testing.T) {
@@ -72,12 +74,19 @@ func TestRestoreCapturedClosesTheTakeWindow(t *testing.T) {
 				}
 				n.b.Publish("lobby", mb)
 			}
+			state := func(toOld bool) { // a lobby state, repeated later with the same frame
+				if toOld {
+					n.a.Publish("lobby", comet.MustMessage("test.state", "three online"))
+				}
+				n.b.Publish("lobby", comet.MustMessage("test.state", "three online"))
+			}
 			publish(1, true) // before the take began: the taker has no subscriber
+			state(true)
 			var c *Capture
 			if captured {
 				// A topic the session is not restored with (a room it left
 				// on the old home): captured, never numbered.
-				c = n.taker.Capture([]string{"lobby", "room:x"})
+				c = n.taker.Capture([]string{"lobby", "room:x"}, s.Seq())
 			}
 			publish(2, true) // numbered by the old home, captured too
 			sv, ok := n.old.Take(context.Background(), s)
@@ -86,6 +95,7 @@ func TestRestoreCapturedClosesTheTakeWindow(t *testing.T) {
 			}
 			publish(3, true) // the window: the old home ended the session, the taker has not subscribed
 			publish(4, false)
+			state(false) // the same frame as a saved event before the capture: a line of its own
 			n.b.Publish("room:x", comet.MustMessage("test.other", 0))
 			// Lines keep arriving while the taker merges.
 			var wg sync.WaitGroup
@@ -104,18 +114,20 @@ func TestRestoreCapturedClosesTheTakeWindow(t *testing.T) {
 			got := lines(t, r)
 			if !captured {
 				// The baseline: lines 3 and 4 reached neither node.
-				if len(got) < 2 || got[0] != want(1, 1)[0] || got[1] != want(2, 2)[0] || slices.Contains(got, want(3, 3)[0]) {
+				if len(got) < 3 || got[0] != want(1, 1)[0] || got[2] != want(2, 2)[0] || slices.Contains(got, want(3, 3)[0]) {
 					t.Fatalf("plain restore got %v", got[:min(len(got), 4)])
 				}
 				return
 			}
-			if w := want(1, 300); fmt.Sprint(got) != fmt.Sprint(w) {
-				t.Fatalf("restored session holds %d lines, want 300 in order:\n%v", len(got), got)
+			st := string(comet.MustMessage("test.state", "three online").Frame)
+			w := append(append(append(append(want(1, 1), st), want(2, 4)...), st), want(5, 300)...)
+			if fmt.Sprint(got) != fmt.Sprint(w) {
+				t.Fatalf("restored session holds %d events, want %d in order:\n%v", len(got), len(w), got)
 			}
 			// The capture let go of the bus: a line now is numbered once.
 			publish(301, false)
-			if got := lines(t, r); len(got) != 301 {
-				t.Fatalf("after the merge a line numbered %d times", len(got)-300)
+			if got := lines(t, r); len(got) != len(w)+1 {
+				t.Fatalf("after the merge a line numbered %d times", len(got)-len(w))
 			}
 			if n.b.Subscribers("lobby") != 1 {
 				t.Fatalf("lobby subscribers on the taker: %d, want the session alone", n.b.Subscribers("lobby"))
@@ -128,7 +140,7 @@ func TestRestoreCapturedClosesTheTakeWindow(t *testing.T) {
 // overflowed, and a capture closed twice returns nothing the second time.
 func TestCaptureBounded(t *testing.T) {
 	h := newTestHub(t, Config{})
-	c := h.Capture([]string{"t"})
+	c := h.Capture([]string{"t"}, 0)
 	for i := range maxCaptured + 5 {
 		h.bus.Publish("t", comet.MustMessage("test.line", i))
 	}

@@ -453,6 +453,13 @@ func (s *Session) Subscribed(topic string) bool {
 	return s.subIndex(topic) >= 0
 }
 
+// Seq is the seq of the newest event the session numbered.
+func (s *Session) Seq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}
+
 // Topics lists the session's subscriptions.
 func (s *Session) Topics() []string {
 	s.mu.Lock()

@@ -45,7 +45,7 @@ func (k captureSink) Send(m *comet.Message) { k.c.send(k.topic, m) }
 // Capture subscribes a new Capture to topics on the hub's bus. after is
 // the seq the old home had numbered when it listed the topics, before the
 // capture began: only its events after that can be lines the capture holds
-// too (an older event with the same frame, a lobby state repeated since,
+// too (an older event with the same frame, a state repeated since,
 // is another line). A bus whose subscriptions take effect later (another
 // process's server) must be waited on by the caller before the take
 // begins.

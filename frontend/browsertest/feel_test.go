@@ -307,6 +307,27 @@ func TestFeelNameRevertsWhenRefused(t *testing.T) {
 	noErrors(t, a, b)
 }
 
+// The top bar holds still while the connection figures change: the Save
+// button beside the name stays where it is whatever the transport's name
+// and however many digits the ping and the event rate have (it moved 49 px
+// when "multipart" became "ws", and a click that began on it ended beside
+// it, so the rename was never sent).
+func TestFeelTopBarHoldsStill(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	p := openGame(t, s, "")
+	moves := Eval[[]string](t, p, `(() => { const q = (id) => document.querySelector('[data-testid="' + id + '"]');
+	  const at = () => { const r = q("name-save").getBoundingClientRect(); return Math.round(r.left) + "," + Math.round(r.top); };
+	  const first = at(), out = [];
+	  for (const [id, vals] of [["hud-transport", ["ws", "sse", "iframe", "longpoll", "multipart", "poll"]], ["hud-ping", ["–", "3", "45", "678", "1234"]],
+	      ["hud-eps", ["0", "12", "345", "6789"]], ["hud-tick", ["–", "20", "60"]]]) {
+	    for (const v of vals) { q(id).textContent = v; if (at() !== first) out.push(id + " " + v + ": Save at " + at() + ", was " + first); }
+	  }
+	  return out; })()`)
+	for _, m := range moves {
+		t.Error(m)
+	}
+}
+
 // The HUD fits: at 1024 px (where the ping and Hz pills used to run off the
 // right edge and a long room title pushed Leave onto its own line), and from
 // 360 to 2560 px nothing overflows sideways.

@@ -79,31 +79,25 @@ func (s *Session) State() any { return s.state }
 // Send numbers m for this session, buffers it for replay and wakes the
 // attached downstream. A session that has ended drops it, and so does the
 // application's filter for a comet.Filtered message.
-func (s *Session) Send(m *comet.Message) {
+func (s *Session) Send(m *comet.Message) { s.send(m, false) }
+
+// deliver is Send for RestoreCaptured's merge: it numbers m even while the
+// session holds what the bus delivers.
+func (s *Session) deliver(m *comet.Message) { s.send(m, true) }
+
+func (s *Session) send(m *comet.Message, merging bool) {
 	if m.Flags&comet.Filtered != 0 && s.hub.cfg.Filter != nil && !s.hub.cfg.Filter(s, m) {
 		return
 	}
 	if m.Flags&(comet.Droppable|comet.Keyframe) != 0 && s.dropStale(m) {
 		return
 	}
-	s.queue(m)
+	s.queueAs(m, merging)
 }
 
 // queue numbers m, buffers it and wakes the attached downstream; an ended
 // session drops it, a session being restored holds it (RestoreCaptured).
 func (s *Session) queue(m *comet.Message) { s.queueAs(m, false) }
-
-// deliver is Send for RestoreCaptured's merge: it numbers m even while the
-// session holds what the bus delivers.
-func (s *Session) deliver(m *comet.Message) {
-	if m.Flags&comet.Filtered != 0 && s.hub.cfg.Filter != nil && !s.hub.cfg.Filter(s, m) {
-		return
-	}
-	if m.Flags&(comet.Droppable|comet.Keyframe) != 0 && s.dropStale(m) {
-		return
-	}
-	s.queueAs(m, true)
-}
 
 func (s *Session) queueAs(m *comet.Message, merging bool) {
 	s.mu.Lock()
